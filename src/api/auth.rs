@@ -1,0 +1,47 @@
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::{session, Authed};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// No `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    if body.email.len() > 254 || body.password.len() > crate::auth::password::MAX_LEN {
+        return Err(AppError::Unauthorized("invalid_credentials"));
+    }
+    let addr = req.peer_addr().map(|a| a.ip());
+    let pair = session::login(&state, &body.email, &body.password, addr).await?;
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+pub async fn refresh(state: web::Data<AppState>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
+    if body.refresh_token.len() > 128 {
+        return Err(AppError::Unauthorized("invalid_refresh_token"));
+    }
+    let pair = session::refresh(&state, &body.refresh_token).await?;
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+pub async fn logout(auth: Authed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    session::logout(&state, &auth.user.id, &auth.session_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,132 @@
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ts, Page, PageQuery};
+use crate::auth::Authed;
+use crate::db::models::User;
+use crate::domain::accounts::{self, NewUser};
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub organization_id: String,
+}
+
+/// Only these two fields may change through the API; anything else is a 400.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserListQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+    pub organization_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub organization_id: String,
+    pub active: bool,
+    pub must_change_password: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            organization_id: u.organization_id,
+            active: u.active,
+            must_change_password: u.must_change_password,
+            created_at: ts(u.created_at),
+            updated_at: ts(u.updated_at),
+        }
+    }
+}
+
+/// The new account plus its one-time password, shown this once.
+#[derive(Serialize)]
+pub struct UserCreated {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub one_time_password: String,
+}
+
+pub async fn create(
+    auth: Authed,
+    state: web::Data<AppState>,
+    body: web::Json<UserCreate>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let password = crate::auth::password::generate();
+    let pw = password.clone();
+    let hash = web::block(move || crate::auth::password::hash(&pw))
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))??;
+    let now = state.clock.now();
+    let user = state
+        .db
+        .write(move |c| {
+            let input =
+                NewUser { email: body.email, name: body.name, role: body.role, organization_id: body.organization_id };
+            accounts::create_user(c, now, Some(&auth.user.id), input, hash, true)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(UserCreated { user: user.into(), one_time_password: password }))
+}
+
+pub async fn list(
+    _auth: Authed,
+    state: web::Data<AppState>,
+    query: web::Query<UserListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = query.into_inner();
+    let page_q = PageQuery { cursor: q.cursor, limit: q.limit };
+    let limit = page_q.limit()?;
+    let cursor = page_q.cursor()?.map(str::to_string);
+    let org = q.organization_id;
+    let rows = state.db.read(move |c| Ok(User::page(c, org.as_deref(), cursor.as_deref(), limit + 1)?)).await?;
+    let page = Page::from_rows(rows, limit, |u| u.id.clone());
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.into_iter().map(UserView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+pub async fn update(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UserPatch>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    if body.role.is_none() && body.active.is_none() {
+        return Err(AppError::bad_request("nothing_to_change", "give role and/or active"));
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let user = state
+        .db
+        .write(move |c| accounts::update_user(c, now, Some(&auth.user.id), &id, body.role, body.active))
+        .await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
+}

@@ -1,0 +1,106 @@
+//! Authentication: passwords, JWT access tokens, sessions with rotating refresh tokens, login
+//! throttling, and the [`Authed`] extractor.
+//!
+//! A handler that takes `Authed` cannot run for an unauthenticated or unauthorised caller:
+//! the extractor verifies the token, checks the session and the account in the database on
+//! every request, and asks `authz` whether the account's role may perform the action that
+//! the route declared in `api::table()`. A route without a declared action fails closed.
+
+pub mod jwt;
+pub mod password;
+pub mod session;
+pub mod throttle;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::{header, Method};
+use actix_web::{web, FromRequest, HttpRequest};
+
+use crate::audit::{self, Entry, Outcome};
+use crate::authz::Action;
+use crate::db::models::{Session, User};
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The actions of one resource, by method; attached to the resource by `api::configure`.
+#[derive(Debug, Clone)]
+pub struct RouteActions(pub Vec<(Method, Action)>);
+
+impl RouteActions {
+    fn find(&self, method: &Method) -> Option<Action> {
+        self.0.iter().find(|(m, _)| m == method).map(|(_, a)| *a)
+    }
+}
+
+/// An authenticated, authorised caller.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub user: User,
+    pub role: Role,
+    pub session_id: String,
+    pub action: Action,
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+impl FromRequest for Authed {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let action = req.app_data::<RouteActions>().and_then(|ra| ra.find(req.method()));
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("app state missing")))?;
+            let action =
+                action.ok_or_else(|| AppError::internal(anyhow::anyhow!("route declares no action")))?;
+            let token = token.ok_or(AppError::Unauthorized("missing_token"))?;
+            authenticate(&state, &token, action).await
+        })
+    }
+}
+
+async fn authenticate(state: &web::Data<AppState>, token: &str, action: Action) -> Result<Authed, AppError> {
+    let claims = state.jwt.verify(token)?;
+    let now = crate::clock::naive(state.clock.now());
+    let (sid, sub) = (claims.sid.clone(), claims.sub.clone());
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(session) = Session::find(c, &sid)? else { return Ok(None) };
+            Ok(User::find(c, &sub)?.map(|u| (session, u)))
+        })
+        .await?;
+    let (session, user) = found.ok_or(AppError::Unauthorized("invalid_token"))?;
+    if session.user_id != user.id || !session.is_live(now) {
+        return Err(AppError::Unauthorized("session_ended"));
+    }
+    if !user.active {
+        return Err(AppError::Unauthorized("account_inactive"));
+    }
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {} has unknown role", user.id)))?;
+    if user.must_change_password && !action.allowed_before_password_change() {
+        return Err(AppError::Forbidden("password_change_required"));
+    }
+    if !state.access.permits(role, action) {
+        if action.is_mutation() {
+            let (uid, at) = (user.id.clone(), state.clock.now());
+            state
+                .db
+                .write(move |c| {
+                    audit::record(c, at, Entry::new(Some(&uid), action.as_str(), "route", None).outcome(Outcome::Denied))
+                })
+                .await?;
+        }
+        return Err(AppError::Forbidden("forbidden"));
+    }
+    Ok(Authed { user, role, session_id: session.id, action })
+}

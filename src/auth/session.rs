@@ -1,0 +1,199 @@
+//! Login, refresh, logout and password change: the session life cycle.
+//!
+//! A login opens a session and hands out an access token plus a refresh token. A refresh
+//! token is good once; using it again (a sign that it was copied) revokes the session.
+
+use std::net::IpAddr;
+
+use base64::Engine;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{self, Entry, Outcome};
+use crate::clock::naive;
+use crate::db::models::user::{normalize_email, UserChanges};
+use crate::db::models::{RefreshToken, Session, User};
+use crate::domain::new_id;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+}
+
+fn new_refresh_token() -> (String, String) {
+    let raw: [u8; 32] = rand::random();
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Checks the password (on a blocking thread), then opens a session. Every outcome is
+/// audited; a failure says nothing about whether the account exists.
+pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
+    let email_n = normalize_email(email);
+    if let Err(retry_after_secs) = state.throttle.check(&email_n, addr) {
+        return Err(AppError::TooManyRequests { retry_after_secs });
+    }
+    let lookup = email_n.clone();
+    let user = state.db.read(move |c| Ok(User::find_by_email(c, &lookup)?)).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let pw = password.to_string();
+    let ok = actix_web::web::block(move || crate::auth::password::verify(&pw, stored.as_deref()))
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))?;
+    let now = state.clock.now();
+    let user = match user {
+        Some(u) if ok && u.active => u,
+        other => {
+            state.throttle.record_failure(&email_n, addr);
+            let uid = other.map(|u| u.id);
+            state
+                .db
+                .write(move |c| {
+                    let e = Entry::new(uid.as_deref(), "auth.login", "user", uid.as_deref()).outcome(Outcome::Denied);
+                    audit::record(c, now, e)
+                })
+                .await?;
+            return Err(AppError::Unauthorized("invalid_credentials"));
+        }
+    };
+    state.throttle.record_success(&email_n);
+    let session = Session {
+        id: new_id(),
+        user_id: user.id.clone(),
+        created_at: naive(now),
+        expires_at: naive(now + chrono::Duration::seconds(state.config.jwt.session_ttl_seconds as i64)),
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    let (refresh_token, refresh_hash) = new_refresh_token();
+    let access_token = state.jwt.issue(&user.id, &session.id, now)?;
+    state
+        .db
+        .write(move |c| {
+            session.insert(c)?;
+            RefreshToken { token_hash: refresh_hash, session_id: session.id.clone(), issued_at: naive(now), used_at: None }
+                .insert(c)?;
+            audit::record(c, now, Entry::new(Some(&user.id), "auth.login", "session", Some(&session.id)))?;
+            Ok(())
+        })
+        .await?;
+    Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: state.jwt.ttl_seconds() })
+}
+
+enum RefreshOutcome {
+    Rotated { user_id: String, session_id: String },
+    Replayed,
+    Invalid,
+}
+
+/// Exchanges a refresh token for a new pair. A replayed token revokes its whole session.
+pub async fn refresh(state: &AppState, token: &str) -> Result<TokenPair, AppError> {
+    let hash = hash_token(token);
+    let now = state.clock.now();
+    let (new_token, new_hash) = new_refresh_token();
+    let outcome = state
+        .db
+        .write(move |c| {
+            let Some(rt) = RefreshToken::find(c, &hash)? else { return Ok(RefreshOutcome::Invalid) };
+            let Some(session) = Session::find(c, &rt.session_id)? else { return Ok(RefreshOutcome::Invalid) };
+            if !RefreshToken::consume(c, &hash, naive(now))? {
+                let revoked = Session::revoke(c, &session.id, naive(now), "refresh_token_reuse")?;
+                if revoked > 0 {
+                    let e = Entry::new(Some(&session.user_id), "auth.refresh_reuse", "session", Some(&session.id))
+                        .outcome(Outcome::Denied);
+                    audit::record(c, now, e)?;
+                }
+                return Ok(RefreshOutcome::Replayed);
+            }
+            let user = User::find(c, &session.user_id)?;
+            if !session.is_live(naive(now)) || !user.is_some_and(|u| u.active) {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            RefreshToken { token_hash: new_hash, session_id: session.id.clone(), issued_at: naive(now), used_at: None }
+                .insert(c)?;
+            audit::record(c, now, Entry::new(Some(&session.user_id), "auth.refresh", "session", Some(&session.id)))?;
+            Ok(RefreshOutcome::Rotated { user_id: session.user_id, session_id: session.id })
+        })
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated { user_id, session_id } => Ok(TokenPair {
+            access_token: state.jwt.issue(&user_id, &session_id, now)?,
+            refresh_token: new_token,
+            token_type: "Bearer",
+            expires_in: state.jwt.ttl_seconds(),
+        }),
+        RefreshOutcome::Replayed => Err(AppError::Unauthorized("refresh_token_reused")),
+        RefreshOutcome::Invalid => Err(AppError::Unauthorized("invalid_refresh_token")),
+    }
+}
+
+/// Ends the session the access token belongs to.
+pub async fn logout(state: &AppState, user_id: &str, session_id: &str) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let (uid, sid) = (user_id.to_string(), session_id.to_string());
+    state
+        .db
+        .write(move |c| {
+            Session::revoke(c, &sid, naive(now), "logout")?;
+            audit::record(c, now, Entry::new(Some(&uid), "auth.logout", "session", Some(&sid)))?;
+            Ok(())
+        })
+        .await
+}
+
+/// Replaces the caller's password after checking the current one; other sessions end.
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    session_id: &str,
+    current: &str,
+    new: &str,
+) -> Result<(), AppError> {
+    crate::auth::password::check_policy(new)?;
+    let (stored, cur, newp) = (user.password_hash.clone(), current.to_string(), new.to_string());
+    let hashed = actix_web::web::block(move || {
+        if !crate::auth::password::verify(&cur, Some(&stored)) {
+            return Ok(None);
+        }
+        crate::auth::password::hash(&newp).map(Some)
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))??;
+    let now = state.clock.now();
+    let (uid, sid) = (user.id.clone(), session_id.to_string());
+    let Some(hash) = hashed else {
+        state
+            .db
+            .write(move |c| {
+                audit::record(c, now, Entry::new(Some(&uid), "me.password_change", "user", Some(&uid)).outcome(Outcome::Denied))
+            })
+            .await?;
+        return Err(AppError::Forbidden("wrong_password"));
+    };
+    state
+        .db
+        .write(move |c| {
+            let changes = UserChanges {
+                password_hash: Some(hash),
+                must_change_password: Some(false),
+                updated_at: Some(naive(now)),
+                ..Default::default()
+            };
+            User::update(c, &uid, &changes)?;
+            // Every other session ends: whoever knew the old password is out.
+            Session::revoke_all_for_user(c, &uid, Some(&sid), naive(now), "password_changed")?;
+            audit::record(c, now, Entry::new(Some(&uid), "me.password_change", "user", Some(&uid)))?;
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,251 @@
+//! The `haven` command line: `serve` (the default), `migrate`, `org`, `user`, `audit verify`.
+//! Output for people goes to stdout; diagnostics go to the log on stderr.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::web;
+use clap::{Args, Parser, Subcommand};
+
+use crate::audit::Verdict;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db::models::Organization;
+use crate::domain::accounts::{self, Bootstrap, NewOrganization, NewUser};
+use crate::domain::{OrganizationKind, Role};
+use crate::state::AppState;
+
+#[derive(Parser)]
+#[command(name = "haven", version, about = "Protection case management for defenders at risk")]
+struct Cli {
+    /// TOML configuration file (also HAVEN_CONFIG); HAVEN_* variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (migrates first). The default.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation and print its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// embassy | un_agency | ngo | other
+        #[arg(long)]
+        kind: String,
+        /// ISO 3166-1 alpha-2, e.g. CO
+        #[arg(long)]
+        country: String,
+    },
+    /// List organisations.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account and print its one-time password.
+    Create(UserCreateArgs),
+}
+
+#[derive(Args)]
+struct UserCreateArgs {
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    name: String,
+    /// admin | coordinator | officer | auditor
+    #[arg(long)]
+    role: String,
+    /// Organisation id or exact name.
+    #[arg(long = "org")]
+    organization: String,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits 1 at the first broken link.
+    Verify,
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let config = match Config::from_process(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("haven: configuration error: {e}");
+            return 2;
+        }
+    };
+    init_logging(&config.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Migrate => migrate(config),
+        Command::Org(cmd) => org(config, cmd),
+        Command::User(UserCommand::Create(args)) => user_create(config, args),
+        Command::Audit(AuditCommand::Verify) => return audit_verify(config),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("haven: {e:#}");
+            1
+        }
+    }
+}
+
+fn state(config: Config) -> anyhow::Result<AppState> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    AppState::build(config, clock)
+}
+
+fn err(e: crate::error::AppError) -> anyhow::Error {
+    match e {
+        crate::error::AppError::Internal(c) | crate::error::AppError::Unavailable(c) => c,
+        other => anyhow::anyhow!("{}", other),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let bind = config.bind.clone();
+    let workers = config.workers;
+    let st = state(config)?;
+    let ran = st.db.migrate()?;
+    if ran > 0 {
+        tracing::info!(count = ran, "applied database migrations");
+    }
+    print_bootstrap(&st)?;
+    let listener = std::net::TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    println!("Haven is listening on http://{}", listener.local_addr()?);
+    let data = web::Data::new(st);
+    actix_web::rt::System::new().block_on(async move { crate::server(data, listener, workers, true)?.await })?;
+    Ok(())
+}
+
+/// First start: create the admin and show a generated password exactly once, on stdout.
+fn print_bootstrap(st: &AppState) -> anyhow::Result<()> {
+    let now = st.clock.now();
+    let admin_cfg = st.config.admin.clone();
+    let outcome = st
+        .db
+        .write_blocking(|c| accounts::bootstrap(c, now, &admin_cfg, crate::auth::password::hash))
+        .map_err(err)?;
+    if let Bootstrap::Created { email, generated_password } = outcome {
+        tracing::info!("created the first admin account");
+        match generated_password {
+            Some(p) => {
+                println!("================================================================");
+                println!(" First start: an admin account was created.");
+                println!("   email:    {email}");
+                println!("   password: {p}");
+                println!(" This password is shown only now. Log in and change it");
+                println!(" (POST /api/v1/me/password) before doing anything else.");
+                println!("================================================================");
+            }
+            None => println!("First start: admin account {email} created with HAVEN_ADMIN_PASSWORD."),
+        }
+    }
+    Ok(())
+}
+
+fn migrate(config: Config) -> anyhow::Result<()> {
+    let st = state(config)?;
+    let ran = st.db.migrate()?;
+    println!("{ran} migration(s) applied; the database is up to date.");
+    Ok(())
+}
+
+fn org(config: Config, cmd: OrgCommand) -> anyhow::Result<()> {
+    let st = state(config)?;
+    st.db.migrate()?;
+    match cmd {
+        OrgCommand::Create { name, kind, country } => {
+            let kind = OrganizationKind::parse(&kind)
+                .ok_or_else(|| anyhow::anyhow!("--kind must be one of embassy, un_agency, ngo, other"))?;
+            let now = st.clock.now();
+            let org = st
+                .db
+                .write_blocking(|c| accounts::create_organization(c, now, None, NewOrganization { name, kind, country }))
+                .map_err(err)?;
+            println!("created organization {} ({})", org.id, org.name);
+        }
+        OrgCommand::List => {
+            let orgs = st.db.read_blocking(|c| Ok(Organization::page(c, None, i64::MAX)?)).map_err(err)?;
+            for o in orgs {
+                println!("{}\t{}\t{}\t{}", o.id, o.kind, o.country, o.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
+    let role = Role::parse(&args.role)
+        .ok_or_else(|| anyhow::anyhow!("--role must be one of admin, coordinator, officer, auditor"))?;
+    let st = state(config)?;
+    st.db.migrate()?;
+    let password = crate::auth::password::generate();
+    let hash = crate::auth::password::hash(&password).map_err(err)?;
+    let now = st.clock.now();
+    let user = st
+        .db
+        .write_blocking(|c| {
+            let org = match Organization::find(c, &args.organization)? {
+                Some(o) => o,
+                None => Organization::find_by_name(c, &args.organization)?.ok_or_else(|| {
+                    crate::error::AppError::unprocessable("unknown_organization", "--org names no organization")
+                })?,
+            };
+            let input = NewUser { email: args.email, name: args.name, role, organization_id: org.id };
+            accounts::create_user(c, now, None, input, hash, true)
+        })
+        .map_err(err)?;
+    println!("created {} account {} ({})", user.role, user.email, user.id);
+    println!("one-time password: {password}");
+    println!("It is shown only now; the account must change it at first login.");
+    Ok(())
+}
+
+fn audit_verify(config: Config) -> i32 {
+    let run = || -> anyhow::Result<Verdict> {
+        let st = state(config)?;
+        st.db.read_blocking(|c| crate::audit::verify(c)).map_err(err)
+    };
+    match run() {
+        Ok(Verdict::Intact { rows }) => {
+            println!("audit chain intact: {rows} event(s) verified");
+            0
+        }
+        Ok(Verdict::Broken { seq, reason, rows_checked }) => {
+            println!("audit chain BROKEN at event #{seq}: {reason} ({rows_checked} event(s) before it verified)");
+            1
+        }
+        Err(e) => {
+            eprintln!("haven: {e:#}");
+            2
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Configuration: built-in defaults (mirrored, with comments, in `config/default.toml`), an
+//! optional TOML file, then `HAVEN_*` environment variables. Unknown keys, in the file or the
+//! environment, are errors that name the key. Secrets never appear in `Debug` output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A secret string: serialises as itself (config files), prints as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://<path>` (embedded default) or `postgres://…`. May carry a password.
+    pub database_url: Secret,
+    pub bind: String,
+    pub data_dir: PathBuf,
+    /// Where `access.toml` (and later the escalation rules) live; built-in rules otherwise.
+    pub policies_dir: PathBuf,
+    pub log: String,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub db_max_connections: u32,
+    pub jwt: JwtConfig,
+    pub admin: AdminConfig,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_seconds: u64,
+    pub session_ttl_seconds: u64,
+    pub leeway_seconds: u64,
+    /// HS256 key, at least 32 bytes. Empty: generated into `<data_dir>/jwt-signing.key`.
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub email: String,
+    pub password: Secret,
+    pub organization_name: String,
+    pub organization_country: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    pub max_failures_per_account: u32,
+    pub max_failures_per_address: u32,
+    pub window_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: Secret::new("sqlite://haven-data/haven.db"),
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("haven-data"),
+            policies_dir: PathBuf::from("policies"),
+            log: "info".into(),
+            max_body_bytes: 64 * 1024,
+            workers: 0,
+            db_max_connections: 8,
+            jwt: JwtConfig::default(),
+            admin: AdminConfig::default(),
+            login: LoginConfig::default(),
+        }
+    }
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            issuer: "haven".into(),
+            audience: "haven-api".into(),
+            access_ttl_seconds: 900,
+            session_ttl_seconds: 12 * 3600,
+            leeway_seconds: 5,
+            secret: Secret::default(),
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            email: String::new(),
+            password: Secret::default(),
+            organization_name: "Haven administration".into(),
+            organization_country: "CH".into(),
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig { max_failures_per_account: 5, max_failures_per_address: 20, window_seconds: 900 }
+    }
+}
+
+/// Environment variables that start with `HAVEN_` but are not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &["HAVEN_CONFIG"];
+const NON_CONFIG_ENV_PREFIXES: &[&str] = &["HAVEN_TEST_"];
+const SECTIONS: &[&str] = &["jwt", "admin", "login"];
+
+impl Config {
+    /// Defaults, then `file` (if any), then the given environment.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, String> {
+        let mut value = toml::Value::try_from(Config::default()).map_err(|e| e.to_string())?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            let from_file: toml::Value =
+                toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+            merge(&mut value, from_file, "").map_err(|e| format!("config file {}: {e}", path.display()))?;
+        }
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("HAVEN_")).collect();
+        env.sort();
+        for (key, raw) in env {
+            if NON_CONFIG_ENV.contains(&key.as_str()) || NON_CONFIG_ENV_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                continue;
+            }
+            apply_env(&mut value, &key, &raw)?;
+        }
+        let config: Config = value.try_into().map_err(|e: toml::de::Error| format!("configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads from the process environment and `HAVEN_CONFIG` / the `--config` flag.
+    pub fn from_process(file: Option<&Path>) -> Result<Config, String> {
+        let env_file = std::env::var_os("HAVEN_CONFIG").map(PathBuf::from);
+        Config::load(file.or(env_file.as_deref()), std::env::vars())
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        crate::db::DbTarget::parse(self.database_url.expose())?;
+        self.bind
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("bind: `{}` is not an address like 127.0.0.1:8080", self.bind))?;
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err("max_body_bytes must be between 1024 and 16777216".into());
+        }
+        if self.jwt.access_ttl_seconds == 0 || self.jwt.access_ttl_seconds > 3600 {
+            return Err("jwt.access_ttl_seconds must be between 1 and 3600: access tokens are short-lived".into());
+        }
+        if self.jwt.session_ttl_seconds < self.jwt.access_ttl_seconds {
+            return Err("jwt.session_ttl_seconds must be at least jwt.access_ttl_seconds".into());
+        }
+        if !self.jwt.secret.is_empty() && self.jwt.secret.expose().len() < 32 {
+            return Err("jwt.secret must be at least 32 bytes (or empty to generate one)".into());
+        }
+        if self.jwt.issuer.is_empty() || self.jwt.audience.is_empty() {
+            return Err("jwt.issuer and jwt.audience must not be empty".into());
+        }
+        if !crate::domain::country::is_valid(&self.admin.organization_country) {
+            return Err(format!(
+                "admin.organization_country: `{}` is not an ISO 3166-1 alpha-2 code",
+                self.admin.organization_country
+            ));
+        }
+        if self.login.max_failures_per_account == 0 || self.login.max_failures_per_address == 0 {
+            return Err("login.max_failures_* must be at least 1".into());
+        }
+        if self.db_max_connections == 0 {
+            return Err("db_max_connections must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Overlays `from` on `into`, refusing keys the defaults do not have.
+fn merge(into: &mut toml::Value, from: toml::Value, prefix: &str) -> Result<(), String> {
+    match (into, from) {
+        (toml::Value::Table(into), toml::Value::Table(from)) => {
+            for (k, v) in from {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                match into.get_mut(&k) {
+                    Some(slot @ toml::Value::Table(_)) => merge(slot, v, &path)?,
+                    Some(slot) => *slot = v,
+                    None => return Err(format!("unknown key `{path}`")),
+                }
+            }
+            Ok(())
+        }
+        (_, _) => Err(format!("`{prefix}` must be a table")),
+    }
+}
+
+/// `HAVEN_JWT_ACCESS_TTL_SECONDS=60` sets `jwt.access_ttl_seconds`; the value is typed by
+/// the default it replaces.
+fn apply_env(value: &mut toml::Value, key: &str, raw: &str) -> Result<(), String> {
+    let name = key["HAVEN_".len()..].to_ascii_lowercase();
+    let (section, field) = match SECTIONS.iter().find(|s| name.starts_with(&format!("{s}_"))) {
+        Some(s) => (Some(*s), name[s.len() + 1..].to_string()),
+        None => (None, name.clone()),
+    };
+    let table = match section {
+        Some(s) => value.get_mut(s),
+        None => Some(&mut *value),
+    }
+    .and_then(|t| t.as_table_mut())
+    .ok_or_else(|| format!("unknown environment variable {key}"))?;
+    let slot = match table.get_mut(&field) {
+        Some(slot) if !slot.is_table() => slot,
+        _ => return Err(format!("unknown environment variable {key}")),
+    };
+    *slot = match slot {
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim().parse().map_err(|_| format!("{key} must be a whole number"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            raw.trim().parse().map_err(|_| format!("{key} must be true or false"))?,
+        ),
+        _ => toml::Value::String(raw.to_string()),
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn checked_in_defaults_match_the_code() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let text = std::fs::read_to_string(&path).expect("config/default.toml");
+        let file: toml::Value = toml::from_str(&text).expect("config/default.toml parses");
+        let code = toml::Value::try_from(Config::default()).expect("defaults serialise");
+        assert_eq!(file, code, "config/default.toml is out of date with Config::default()");
+    }
+
+    #[test]
+    fn env_overrides_are_typed() {
+        let c = Config::load(
+            None,
+            env(&[("HAVEN_BIND", "0.0.0.0:9000"), ("HAVEN_JWT_ACCESS_TTL_SECONDS", "60"), ("HAVEN_ADMIN_EMAIL", "a@b.org")]),
+        )
+        .unwrap();
+        assert_eq!(c.bind, "0.0.0.0:9000");
+        assert_eq!(c.jwt.access_ttl_seconds, 60);
+        assert_eq!(c.admin.email, "a@b.org");
+    }
+
+    #[test]
+    fn unknown_env_key_is_named() {
+        let err = Config::load(None, env(&[("HAVEN_DATABSE_URL", "x")])).unwrap_err();
+        assert!(err.contains("HAVEN_DATABSE_URL"), "{err}");
+        let err = Config::load(None, env(&[("HAVEN_JWT_NOPE", "x")])).unwrap_err();
+        assert!(err.contains("HAVEN_JWT_NOPE"), "{err}");
+        let err = Config::load(None, env(&[("HAVEN_JWT_ACCESS_TTL_SECONDS", "soon")])).unwrap_err();
+        assert!(err.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "bind = \"127.0.0.1:1\"\n[jwt]\nisuer = \"x\"\n").unwrap();
+        let err = Config::load(Some(&p), env(&[])).unwrap_err();
+        assert!(err.contains("jwt.isuer"), "{err}");
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_refused() {
+        let err = Config::load(None, env(&[("HAVEN_DATABASE_URL", "mysql://x/y")])).unwrap_err();
+        assert!(err.contains("mysql"), "{err}");
+        let err = Config::load(None, env(&[("HAVEN_DATABASE_URL", "haven.db")])).unwrap_err();
+        assert!(err.contains("unsupported scheme"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("HAVEN_ADMIN_PASSWORD", "correct horse battery"),
+                ("HAVEN_JWT_SECRET", "0123456789abcdef0123456789abcdef-secret"),
+                ("HAVEN_DATABASE_URL", "postgres://u:pw-sekrit@h/db"),
+            ]),
+        )
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("correct horse"));
+        assert!(!dbg.contains("-secret"));
+        assert!(!dbg.contains("pw-sekrit"));
+    }
+}

@@ -1,0 +1,276 @@
+//! Storage: one diesel connection type over SQLite and PostgreSQL, the pool, migrations.
+//!
+//! This module owns every piece of backend-specific code (PRAGMAs, advisory locks, the
+//! write lock that makes SQLite a single writer). Code outside `db/` sees only [`DbConn`]
+//! and the portable schema; it must never match on the backend itself.
+
+pub mod models;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::AppError;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever backend the URL named.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the database lives, parsed from `database_url`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // A PostgreSQL URL may carry a password.
+            DbTarget::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+            DbTarget::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+        }
+    }
+}
+
+impl DbTarget {
+    /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `postgres://…` or
+    /// `postgresql://…`. Anything else is refused: a typo must never create a stray file.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err("database_url `sqlite://` needs a file path, e.g. sqlite://haven-data/haven.db".into());
+            }
+            if path == ":memory:" {
+                return Err("database_url: an in-memory SQLite database would lose every record on restart".into());
+            }
+            Ok(DbTarget::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbTarget::Postgres(url.to_string()))
+        } else {
+            let scheme = url.split("://").next().filter(|s| *s != url).unwrap_or("<none>");
+            Err(format!(
+                "database_url has unsupported scheme `{scheme}`: use sqlite://<path> or postgres://<host>/<db>"
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTarget::Sqlite(_) => Backend::Sqlite,
+            DbTarget::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Opens connections for the pool and sets each one up for its backend.
+pub struct Manager {
+    target: DbTarget,
+}
+
+const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+impl Manager {
+    fn open(&self) -> Result<DbConn, diesel::r2d2::Error> {
+        use diesel::r2d2::Error;
+        match &self.target {
+            DbTarget::Sqlite(path) => {
+                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(Error::ConnectionError)?;
+                c.batch_execute(SQLITE_SETUP).map_err(Error::QueryError)?;
+                Ok(DbConn::Sqlite(c))
+            }
+            DbTarget::Postgres(url) => {
+                let mut c = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
+                c.batch_execute("SET TIME ZONE 'UTC'").map_err(Error::QueryError)?;
+                Ok(DbConn::Postgres(c))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        self.open()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type PooledConn = PooledConnection<Manager>;
+
+/// The pool plus what makes writes safe on each backend.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    backend: Backend,
+    /// SQLite allows one writer; taking this lock before `BEGIN` keeps two writers in this
+    /// process from deadlocking on the upgrade from read to write lock.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl Db {
+    /// Connects (creating the SQLite file and its directory if needed) without migrating.
+    pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let target = DbTarget::parse(url).map_err(anyhow::Error::msg)?;
+        if let DbTarget::Sqlite(path) = &target {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                crate::keyfile::create_private_dir(dir)?;
+            }
+        }
+        let backend = target.backend();
+        let target_for_perms = target.clone();
+        let size = match backend {
+            // Readers run beside the single writer thanks to WAL.
+            Backend::Sqlite => max_connections.clamp(1, 8),
+            Backend::Postgres => max_connections.max(1),
+        };
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { target })
+            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+        if let DbTarget::Sqlite(path) = &target_for_perms {
+            // SQLite gives its -wal and -shm files the database file's mode.
+            crate::keyfile::restrict_to_owner(path)?;
+        }
+        Ok(Db { pool, backend, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn get(&self) -> Result<PooledConn, AppError> {
+        self.pool.get().map_err(|e| AppError::Unavailable(anyhow::anyhow!("database pool: {e}")))
+    }
+
+    /// Runs `f` in one write transaction: everything it writes, audit rows included, commits
+    /// together or not at all.
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError>,
+    {
+        let mut conn = self.get()?;
+        let _guard = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
+        let conn: &mut DbConn = &mut conn;
+        conn.transaction(f)
+    }
+
+    /// Runs `f` with a connection (no transaction) on a blocking thread.
+    pub fn read_blocking<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError>,
+    {
+        let mut conn = self.get()?;
+        f(&mut conn)
+    }
+
+    /// `write_blocking` off the async executor.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || db.write_blocking(f))
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("blocking pool: {e}")))?
+    }
+
+    /// `read_blocking` off the async executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || db.read_blocking(f))
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("blocking pool: {e}")))?
+    }
+
+    /// Applies every pending migration; returns how many ran.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        let mut conn = self.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let ran = match &mut *conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        };
+        ran.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+    }
+
+    /// Reverts every applied migration (used by `haven migrate --revert-all` and tests).
+    pub fn revert_all(&self) -> anyhow::Result<usize> {
+        let mut conn = self.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let reverted = match &mut *conn {
+            DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        };
+        reverted.map_err(|e| anyhow::anyhow!("migration revert failed: {e}"))
+    }
+
+    /// True when the database answers and no migration is pending.
+    pub fn ready(&self) -> Result<bool, AppError> {
+        let mut conn = self.get()?;
+        let pending = match &mut *conn {
+            DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+            DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        };
+        pending
+            .map(|p| !p)
+            .map_err(|e| AppError::Unavailable(anyhow::anyhow!("migration check: {e}")))
+    }
+}
+
+/// Serialises writers of the audit chain until the end of the current transaction.
+/// SQLite already has a single writer; PostgreSQL takes a transaction-scoped advisory lock.
+pub fn lock_audit_chain(conn: &mut DbConn) -> QueryResult<()> {
+    if let DbConn::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7261001)").execute(pg)?;
+    }
+    Ok(())
+}
+
+/// The SQLite file a target points at, if any (used by tests and `haven` diagnostics).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    match DbTarget::parse(url).ok()? {
+        DbTarget::Sqlite(p) => Some(p),
+        DbTarget::Postgres(_) => None,
+    }
+}

@@ -1,0 +1,56 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::audit_events;
+use crate::db::DbConn;
+
+/// One audit row. `hash` covers every other column and `prev_hash`, so editing, deleting
+/// or reordering rows breaks the chain (see `crate::audit`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditEvent {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(audit_events::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn last(conn: &mut DbConn) -> QueryResult<Option<AuditEvent>> {
+        audit_events::table
+            .order(audit_events::seq.desc())
+            .select(AuditEvent::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Rows in chain order starting after `after_seq`, `limit` at a time.
+    pub fn chunk_after(conn: &mut DbConn, after_seq: i64, limit: i64) -> QueryResult<Vec<AuditEvent>> {
+        audit_events::table
+            .filter(audit_events::seq.gt(after_seq))
+            .order(audit_events::seq.asc())
+            .limit(limit)
+            .select(AuditEvent::as_select())
+            .load(conn)
+    }
+
+    /// Newest first, before `before_seq` if given.
+    pub fn page_desc(conn: &mut DbConn, before_seq: Option<i64>, limit: i64) -> QueryResult<Vec<AuditEvent>> {
+        let mut q = audit_events::table.select(AuditEvent::as_select()).order(audit_events::seq.desc()).into_boxed();
+        if let Some(b) = before_seq {
+            q = q.filter(audit_events::seq.lt(b));
+        }
+        q.limit(limit).load(conn)
+    }
+}

@@ -1,0 +1,81 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::users;
+use crate::db::DbConn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    /// Lower-cased, trimmed: the unique key, so `Ana@X.org` and `ana@x.org` are one account.
+    pub email_normalized: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub active: bool,
+    /// Set for generated one-time passwords: the account can do nothing else until it
+    /// chooses its own.
+    pub must_change_password: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub role: Option<String>,
+    pub active: Option<bool>,
+    pub password_hash: Option<String>,
+    pub must_change_password: Option<bool>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl User {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(users::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
+        users::table.find(id).select(User::as_select()).first(conn).optional()
+    }
+
+    pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::email_normalized.eq(normalize_email(email)))
+            .select(User::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn update(conn: &mut DbConn, id: &str, changes: &UserChanges) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(changes).execute(conn)
+    }
+
+    /// A page ordered by id, after `cursor` if given, optionally within one organisation.
+    pub fn page(
+        conn: &mut DbConn,
+        organization_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<User>> {
+        let mut q = users::table.select(User::as_select()).order(users::id.asc()).into_boxed();
+        if let Some(org) = organization_id {
+            q = q.filter(users::organization_id.eq(org.to_string()));
+        }
+        if let Some(c) = cursor {
+            q = q.filter(users::id.gt(c.to_string()));
+        }
+        q.limit(limit).load(conn)
+    }
+
+    pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+        users::table.count().get_result(conn)
+    }
+}

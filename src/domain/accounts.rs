@@ -1,0 +1,215 @@
+//! Organisations and accounts: validation, uniqueness, the last-admin rule, first-start
+//! bootstrap. Every change is audited in its own transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::audit::{self, Entry};
+use crate::clock::naive;
+use crate::db::models::user::{normalize_email, UserChanges};
+use crate::db::models::{Organization, Session, User};
+use crate::db::schema::users;
+use crate::db::DbConn;
+use crate::domain::{country, new_id, OrganizationKind, Role};
+use crate::error::AppError;
+
+pub struct NewOrganization {
+    pub name: String,
+    pub kind: OrganizationKind,
+    pub country: String,
+}
+
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub organization_id: String,
+}
+
+/// A display name: trimmed, 1–200 characters, no control characters.
+pub fn clean_name(field: &'static str, raw: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    let n = name.chars().count();
+    if n == 0 || n > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::unprocessable("invalid_field", format!("{field} must be 1 to 200 printable characters")));
+    }
+    Ok(name.to_string())
+}
+
+/// A deliberately plain check: one `@`, a dotted domain, no spaces, at most 254 bytes.
+pub fn clean_email(raw: &str) -> Result<String, AppError> {
+    let email = raw.trim();
+    let bad = || AppError::unprocessable("invalid_email", "email is not a valid address");
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty() || domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return Err(bad());
+    }
+    Ok(email.to_string())
+}
+
+fn unique_violation(e: &DieselError) -> bool {
+    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}
+
+pub fn create_organization(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: Option<&str>,
+    input: NewOrganization,
+) -> Result<Organization, AppError> {
+    let name = clean_name("name", &input.name)?;
+    if !country::is_valid(&input.country) {
+        return Err(AppError::unprocessable("invalid_country", "country must be an ISO 3166-1 alpha-2 code such as CO or KE"));
+    }
+    let org = Organization {
+        id: new_id(),
+        name,
+        kind: input.kind.as_str().to_string(),
+        country: input.country,
+        created_at: naive(now),
+    };
+    if Organization::find_by_name(conn, &org.name)?.is_some() {
+        return Err(AppError::conflict("organization_exists", "an organization with this name exists"));
+    }
+    org.insert(conn).map_err(|e| {
+        if unique_violation(&e) {
+            AppError::conflict("organization_exists", "an organization with this name exists")
+        } else {
+            e.into()
+        }
+    })?;
+    audit::record(conn, now, Entry::new(actor, "organization.create", "organization", Some(&org.id)))?;
+    Ok(org)
+}
+
+/// Creates an account with an already hashed password (hashing is slow; do it outside the
+/// transaction). `must_change_password` is set for generated one-time passwords.
+pub fn create_user(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: Option<&str>,
+    input: NewUser,
+    password_hash: String,
+    must_change_password: bool,
+) -> Result<User, AppError> {
+    let email = clean_email(&input.email)?;
+    let name = clean_name("name", &input.name)?;
+    if Organization::find(conn, &input.organization_id)?.is_none() {
+        return Err(AppError::unprocessable("unknown_organization", "organization_id does not name an organization"));
+    }
+    let exists = || AppError::conflict("email_taken", "an account with this email exists");
+    if User::find_by_email(conn, &email)?.is_some() {
+        return Err(exists());
+    }
+    let user = User {
+        id: new_id(),
+        organization_id: input.organization_id,
+        email_normalized: normalize_email(&email),
+        email,
+        name,
+        role: input.role.as_str().to_string(),
+        password_hash,
+        active: true,
+        must_change_password,
+        created_at: naive(now),
+        updated_at: naive(now),
+    };
+    user.insert(conn).map_err(|e| if unique_violation(&e) { exists() } else { e.into() })?;
+    let detail = serde_json::json!({ "role": user.role, "organization_id": user.organization_id });
+    audit::record(conn, now, Entry::new(actor, "user.create", "user", Some(&user.id)).detail(detail))?;
+    Ok(user)
+}
+
+/// Changes role and/or active flag. Refuses to leave the service without an active admin.
+/// Deactivation ends the account's sessions at once.
+pub fn update_user(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: Option<&str>,
+    id: &str,
+    role: Option<Role>,
+    active: Option<bool>,
+) -> Result<User, AppError> {
+    let user = User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))?;
+    let loses_admin = user.role == Role::Admin.as_str()
+        && user.active
+        && (role.is_some_and(|r| r != Role::Admin) || active == Some(false));
+    if loses_admin && active_admins(conn)? <= 1 {
+        return Err(AppError::conflict("last_admin", "this is the last active admin account"));
+    }
+    let changes = UserChanges {
+        role: role.map(|r| r.as_str().to_string()),
+        active,
+        updated_at: Some(naive(now)),
+        ..Default::default()
+    };
+    User::update(conn, id, &changes)?;
+    if active == Some(false) {
+        Session::revoke_all_for_user(conn, id, None, naive(now), "deactivated")?;
+    }
+    let mut detail = serde_json::Map::new();
+    if let Some(r) = role {
+        detail.insert("role".into(), serde_json::json!({ "from": user.role, "to": r.as_str() }));
+    }
+    if let Some(a) = active {
+        detail.insert("active".into(), serde_json::json!({ "from": user.active, "to": a }));
+    }
+    audit::record(conn, now, Entry::new(actor, "user.update", "user", Some(id)).detail(detail.into()))?;
+    User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))
+}
+
+fn active_admins(conn: &mut DbConn) -> Result<i64, AppError> {
+    use diesel::prelude::*;
+    Ok(users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::active.eq(true))
+        .count()
+        .get_result(conn)?)
+}
+
+/// What first start did.
+pub enum Bootstrap {
+    AlreadyInitialised,
+    Created { email: String, generated_password: Option<String> },
+}
+
+/// On an empty database: one organisation and one admin. The password comes from config,
+/// or is generated and returned once for the caller to print; it is never logged.
+pub fn bootstrap(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    cfg: &crate::config::AdminConfig,
+    hash: impl FnOnce(&str) -> Result<String, AppError>,
+) -> Result<Bootstrap, AppError> {
+    if User::count(conn)? > 0 {
+        return Ok(Bootstrap::AlreadyInitialised);
+    }
+    let email = if cfg.email.is_empty() { "admin@haven.invalid".to_string() } else { cfg.email.clone() };
+    let (password, generated) = if cfg.password.is_empty() {
+        let p = crate::auth::password::generate();
+        (p.clone(), Some(p))
+    } else {
+        crate::auth::password::check_policy(cfg.password.expose())
+            .map_err(|_| AppError::bad_request("weak_password", "HAVEN_ADMIN_PASSWORD must have at least 12 characters"))?;
+        (cfg.password.expose().to_string(), None)
+    };
+    let org = match Organization::find_by_name(conn, &cfg.organization_name)? {
+        Some(o) => o,
+        None => create_organization(
+            conn,
+            now,
+            None,
+            NewOrganization {
+                name: cfg.organization_name.clone(),
+                kind: OrganizationKind::Other,
+                country: cfg.organization_country.clone(),
+            },
+        )?,
+    };
+    let new = NewUser { email: email.clone(), name: "Administrator".into(), role: Role::Admin, organization_id: org.id };
+    create_user(conn, now, None, new, hash(&password)?, generated.is_some())?;
+    Ok(Bootstrap::Created { email, generated_password: generated })
+}

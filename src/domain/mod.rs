@@ -1,0 +1,62 @@
+//! Business rules that tests call without HTTP. Handlers in `api/` parse, authorize, call
+//! these, and map the result.
+
+pub mod accounts;
+pub mod country;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Coordinator,
+    Officer,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Coordinator, Role::Officer, Role::Auditor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Coordinator => "coordinator",
+            Role::Officer => "officer",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganizationKind {
+    Embassy,
+    UnAgency,
+    Ngo,
+    Other,
+}
+
+impl OrganizationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrganizationKind::Embassy => "embassy",
+            OrganizationKind::UnAgency => "un_agency",
+            OrganizationKind::Ngo => "ngo",
+            OrganizationKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Embassy, Self::UnAgency, Self::Ngo, Self::Other].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Opaque ids: UUID v7, so ids sort by creation time and make stable cursors.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,181 @@
+//! The one error type of the service.
+//!
+//! Policy: a client sees a stable machine-readable code and a short human message, never a
+//! cause. Internal and unavailable errors are logged here, with their cause chain, and leave
+//! as a bare 500/503. A client's mistake is always a 4xx. Messages must never echo secrets,
+//! tokens, receipts or plaintext of sensitive fields.
+
+use std::borrow::Cow;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed input: bad JSON, unknown field, invalid value.
+    #[error("{code}: {message}")]
+    BadRequest { code: &'static str, message: Cow<'static, str> },
+    /// Missing, invalid, expired or revoked credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but this action is not allowed for this account.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Carries its code, e.g. `user_not_found`. Also used for objects the caller may not
+    /// see, so that existence is not revealed.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("{code}: {message}")]
+    Conflict { code: &'static str, message: Cow<'static, str> },
+    #[error("{code}: {message}")]
+    Unprocessable { code: &'static str, message: Cow<'static, str> },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// A dependency (the database) is down; the cause is logged.
+    #[error("unavailable: {0}")]
+    Unavailable(anyhow::Error),
+    /// A bug or an unexpected failure; the cause is logged.
+    #[error("internal: {0}")]
+    Internal(anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        AppError::BadRequest { code, message: message.into() }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        AppError::Conflict { code, message: message.into() }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        AppError::Unprocessable { code, message: message.into() }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(e.into())
+    }
+
+    /// The stable code clients switch on.
+    pub fn code(&self) -> &str {
+        match self {
+            AppError::BadRequest { code, .. } => code,
+            AppError::Unauthorized(code) => code,
+            AppError::Forbidden(code) => code,
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::NotFound(code) => code,
+            AppError::Conflict { code, .. } => code,
+            AppError::Unprocessable { code, .. } => code,
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn message(&self) -> Cow<'_, str> {
+        match self {
+            AppError::BadRequest { message, .. }
+            | AppError::Conflict { message, .. }
+            | AppError::Unprocessable { message, .. } => Cow::Borrowed(message),
+            AppError::Unauthorized(_) => Cow::Borrowed("authentication required"),
+            AppError::Forbidden("password_change_required") => {
+                Cow::Borrowed("choose a new password (POST /api/v1/me/password) before anything else")
+            }
+            AppError::Forbidden(_) => Cow::Borrowed("you are not allowed to do this"),
+            AppError::MethodNotAllowed => Cow::Borrowed("method not allowed on this resource"),
+            AppError::NotFound(_) => Cow::Borrowed("not found"),
+            AppError::PayloadTooLarge => Cow::Borrowed("request body too large"),
+            AppError::TooManyRequests { .. } => Cow::Borrowed("too many attempts; try again later"),
+            AppError::Unavailable(_) => Cow::Borrowed("service temporarily unavailable"),
+            AppError::Internal(_) => Cow::Borrowed("internal error"),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AppError::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "internal error"),
+            AppError::Unavailable(cause) => tracing::warn!(error = %format!("{cause:#}"), "dependency unavailable"),
+            _ => {}
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        if let AppError::TooManyRequests { retry_after_secs } = self {
+            res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if let AppError::Unauthorized(_) = self {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.json(ErrorBody { error: self.code(), message: &self.message() })
+    }
+}
+
+/// Turns actix's extractor failures (bad JSON, oversized body, bad query or path) into our
+/// error shape. serde's message names the offending field but never echoes its value.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::Overflow { .. } | J::OverflowKnownLength { .. } => AppError::PayloadTooLarge,
+        J::ContentType => AppError::bad_request("unsupported_content_type", "expected Content-Type: application/json"),
+        J::Deserialize(e) => AppError::bad_request("invalid_body", format!("invalid request body: {}", serde_message(&e))),
+        _ => AppError::bad_request("invalid_body", "request body could not be read"),
+    }
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> AppError {
+    AppError::bad_request("invalid_query", format!("invalid query string: {err}"))
+}
+
+pub fn path_error(_err: actix_web::error::PathError) -> AppError {
+    AppError::NotFound("not_found")
+}
+
+/// serde_json's message without the "at line 1 column 37" tail and without echoing values:
+/// an invalid-type message quotes the value given, which could be a password.
+fn serde_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let msg = full.split(" at line ").next().unwrap_or(&full);
+    if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
+        // "invalid type: string \"hunter2\", expected a boolean" -> keep only what was expected
+        match msg.rsplit_once("expected ") {
+            Some((_, expected)) => format!("invalid value, expected {expected}"),
+            None => "invalid value".into(),
+        }
+    } else {
+        msg.to_string()
+    }
+}

@@ -1,0 +1,101 @@
+//! Haven: protection case management for women peacebuilders and human-rights defenders.
+//!
+//! `build_app` is the whole HTTP application; `main.rs` and the tests both use it, so tests
+//! exercise exactly what runs in production.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod authz;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod keyfile;
+pub mod state;
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, DefaultHeaders, Next};
+use actix_web::{web, App, HttpServer};
+
+use crate::error::{json_error, path_error, query_error};
+use crate::state::AppState;
+
+/// Headers on every response, errors included.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cache-Control", "no-store"))
+        .add(("X-Frame-Options", "DENY"))
+}
+
+/// One log line per request: method, route *pattern* (never the concrete path or query, which
+/// could carry ids or tokens), status and duration. Never the client address.
+async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let res = next.call(req).await?;
+    let route = res.request().match_pattern().unwrap_or_else(|| "<unmatched>".into());
+    tracing::info!(
+        target: "haven::http",
+        method = %method,
+        route = %route,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(res)
+}
+
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.config.max_body_bytes;
+    App::new()
+        .app_data(state)
+        .app_data(web::JsonConfig::default().limit(limit).error_handler(|e, _| json_error(e).into()))
+        .app_data(web::PayloadConfig::default().limit(limit))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+        .configure(api::configure)
+        .default_service(web::to(api::not_found))
+        .wrap(from_fn(access_log))
+        .wrap(security_headers())
+}
+
+/// Starts the HTTP server on an already bound listener. `handle_signals` is false in tests,
+/// which stop the server through its handle.
+pub fn server(
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    workers: usize,
+    handle_signals: bool,
+) -> std::io::Result<actix_web::dev::Server> {
+    let mut server = HttpServer::new(move || build_app(state.clone())).listen(listener)?;
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    if !handle_signals {
+        server = server.disable_signals();
+    }
+    Ok(server.run())
+}

@@ -1,0 +1,30 @@
+//! What every request can reach. Built once at start (or per test) by `AppState::build`.
+
+use std::sync::Arc;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
+use crate::authz::AccessPolicy;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub jwt: JwtKeys,
+    pub clock: Arc<dyn Clock>,
+    pub access: AccessPolicy,
+    pub throttle: LoginThrottle,
+}
+
+impl AppState {
+    /// Connects to the database (without migrating), loads keys and policies.
+    pub fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+        let db = Db::connect(config.database_url.expose(), config.db_max_connections)?;
+        let jwt = JwtKeys::load_or_create(&config.data_dir, &config.jwt)?;
+        let access = AccessPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
+        let throttle = LoginThrottle::new(&config.login);
+        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle })
+    }
+}
