@@ -16,7 +16,11 @@ use crate::domain::{OrganizationKind, Role};
 use crate::state::AppState;
 
 #[derive(Parser)]
-#[command(name = "haven", version, about = "Protection case management for defenders at risk")]
+#[command(
+    name = "haven",
+    version,
+    about = "Protection case management for defenders at risk"
+)]
 struct Cli {
     /// TOML configuration file (also HAVEN_CONFIG); HAVEN_* variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -86,8 +90,13 @@ enum AuditCommand {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Runs the command line; returns the process exit code.
@@ -138,10 +147,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(count = ran, "applied database migrations");
     }
     print_bootstrap(&st)?;
-    let listener = std::net::TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let listener = std::net::TcpListener::bind(&bind)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     println!("Haven is listening on http://{}", listener.local_addr()?);
     let data = web::Data::new(st);
-    actix_web::rt::System::new().block_on(async move { crate::server(data, listener, workers, true)?.await })?;
+    actix_web::rt::System::new()
+        .block_on(async move { crate::server(data, listener, workers, true)?.await })?;
     Ok(())
 }
 
@@ -153,7 +164,11 @@ fn print_bootstrap(st: &AppState) -> anyhow::Result<()> {
         .db
         .write_blocking(|c| accounts::bootstrap(c, now, &admin_cfg, crate::auth::password::hash))
         .map_err(err)?;
-    if let Bootstrap::Created { email, generated_password } = outcome {
+    if let Bootstrap::Created {
+        email,
+        generated_password,
+    } = outcome
+    {
         tracing::info!("created the first admin account");
         match generated_password {
             Some(p) => {
@@ -165,7 +180,9 @@ fn print_bootstrap(st: &AppState) -> anyhow::Result<()> {
                 println!(" (POST /api/v1/me/password) before doing anything else.");
                 println!("================================================================");
             }
-            None => println!("First start: admin account {email} created with HAVEN_ADMIN_PASSWORD."),
+            None => {
+                println!("First start: admin account {email} created with HAVEN_ADMIN_PASSWORD.")
+            }
         }
     }
     Ok(())
@@ -182,18 +199,37 @@ fn org(config: Config, cmd: OrgCommand) -> anyhow::Result<()> {
     let st = state(config)?;
     st.db.migrate()?;
     match cmd {
-        OrgCommand::Create { name, kind, country } => {
-            let kind = OrganizationKind::parse(&kind)
-                .ok_or_else(|| anyhow::anyhow!("--kind must be one of embassy, un_agency, ngo, other"))?;
+        OrgCommand::Create {
+            name,
+            kind,
+            country,
+        } => {
+            let kind = OrganizationKind::parse(&kind).ok_or_else(|| {
+                anyhow::anyhow!("--kind must be one of embassy, un_agency, ngo, other")
+            })?;
             let now = st.clock.now();
             let org = st
                 .db
-                .write_blocking(|c| accounts::create_organization(c, now, None, NewOrganization { name, kind, country }))
+                .write_blocking(|c| {
+                    accounts::create_organization(
+                        c,
+                        now,
+                        None,
+                        NewOrganization {
+                            name,
+                            kind,
+                            country,
+                        },
+                    )
+                })
                 .map_err(err)?;
             println!("created organization {} ({})", org.id, org.name);
         }
         OrgCommand::List => {
-            let orgs = st.db.read_blocking(|c| Ok(Organization::page(c, None, i64::MAX)?)).map_err(err)?;
+            let orgs = st
+                .db
+                .read_blocking(|c| Ok(Organization::page(c, None, i64::MAX)?))
+                .map_err(err)?;
             for o in orgs {
                 println!("{}\t{}\t{}\t{}", o.id, o.kind, o.country, o.name);
             }
@@ -203,8 +239,9 @@ fn org(config: Config, cmd: OrgCommand) -> anyhow::Result<()> {
 }
 
 fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
-    let role = Role::parse(&args.role)
-        .ok_or_else(|| anyhow::anyhow!("--role must be one of admin, coordinator, officer, auditor"))?;
+    let role = Role::parse(&args.role).ok_or_else(|| {
+        anyhow::anyhow!("--role must be one of admin, coordinator, officer, auditor")
+    })?;
     let st = state(config)?;
     st.db.migrate()?;
     let password = crate::auth::password::generate();
@@ -216,10 +253,18 @@ fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
             let org = match Organization::find(c, &args.organization)? {
                 Some(o) => o,
                 None => Organization::find_by_name(c, &args.organization)?.ok_or_else(|| {
-                    crate::error::AppError::unprocessable("unknown_organization", "--org names no organization")
+                    crate::error::AppError::unprocessable(
+                        "unknown_organization",
+                        "--org names no organization",
+                    )
                 })?,
             };
-            let input = NewUser { email: args.email, name: args.name, role, organization_id: org.id };
+            let input = NewUser {
+                email: args.email,
+                name: args.name,
+                role,
+                organization_id: org.id,
+            };
             accounts::create_user(c, now, None, input, hash, true)
         })
         .map_err(err)?;
@@ -232,14 +277,18 @@ fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
 fn audit_verify(config: Config) -> i32 {
     let run = || -> anyhow::Result<Verdict> {
         let st = state(config)?;
-        st.db.read_blocking(|c| crate::audit::verify(c)).map_err(err)
+        st.db.read_blocking(crate::audit::verify).map_err(err)
     };
     match run() {
         Ok(Verdict::Intact { rows }) => {
             println!("audit chain intact: {rows} event(s) verified");
             0
         }
-        Ok(Verdict::Broken { seq, reason, rows_checked }) => {
+        Ok(Verdict::Broken {
+            seq,
+            reason,
+            rows_checked,
+        }) => {
             println!("audit chain BROKEN at event #{seq}: {reason} ({rows_checked} event(s) before it verified)");
             1
         }

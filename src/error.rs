@@ -15,7 +15,10 @@ use serde::Serialize;
 pub enum AppError {
     /// Malformed input: bad JSON, unknown field, invalid value.
     #[error("{code}: {message}")]
-    BadRequest { code: &'static str, message: Cow<'static, str> },
+    BadRequest {
+        code: &'static str,
+        message: Cow<'static, str>,
+    },
     /// Missing, invalid, expired or revoked credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
@@ -29,9 +32,15 @@ pub enum AppError {
     #[error("not found: {0}")]
     NotFound(&'static str),
     #[error("{code}: {message}")]
-    Conflict { code: &'static str, message: Cow<'static, str> },
+    Conflict {
+        code: &'static str,
+        message: Cow<'static, str>,
+    },
     #[error("{code}: {message}")]
-    Unprocessable { code: &'static str, message: Cow<'static, str> },
+    Unprocessable {
+        code: &'static str,
+        message: Cow<'static, str>,
+    },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("too many requests")]
@@ -52,15 +61,24 @@ struct ErrorBody<'a> {
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::BadRequest { code, message: message.into() }
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::Conflict { code, message: message.into() }
+        AppError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::Unprocessable { code, message: message.into() }
+        AppError::Unprocessable {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -90,9 +108,9 @@ impl AppError {
             | AppError::Conflict { message, .. }
             | AppError::Unprocessable { message, .. } => Cow::Borrowed(message),
             AppError::Unauthorized(_) => Cow::Borrowed("authentication required"),
-            AppError::Forbidden("password_change_required") => {
-                Cow::Borrowed("choose a new password (POST /api/v1/me/password) before anything else")
-            }
+            AppError::Forbidden("password_change_required") => Cow::Borrowed(
+                "choose a new password (POST /api/v1/me/password) before anything else",
+            ),
             AppError::Forbidden(_) => Cow::Borrowed("you are not allowed to do this"),
             AppError::MethodNotAllowed => Cow::Borrowed("method not allowed on this resource"),
             AppError::NotFound(_) => Cow::Borrowed("not found"),
@@ -129,8 +147,12 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            AppError::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "internal error"),
-            AppError::Unavailable(cause) => tracing::warn!(error = %format!("{cause:#}"), "dependency unavailable"),
+            AppError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "internal error")
+            }
+            AppError::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "dependency unavailable")
+            }
             _ => {}
         }
         let mut res = HttpResponse::build(self.status_code());
@@ -140,7 +162,10 @@ impl ResponseError for AppError {
         if let AppError::Unauthorized(_) = self {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        res.json(ErrorBody { error: self.code(), message: &self.message() })
+        res.json(ErrorBody {
+            error: self.code(),
+            message: &self.message(),
+        })
     }
 }
 
@@ -150,8 +175,14 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
     use actix_web::error::JsonPayloadError as J;
     match err {
         J::Overflow { .. } | J::OverflowKnownLength { .. } => AppError::PayloadTooLarge,
-        J::ContentType => AppError::bad_request("unsupported_content_type", "expected Content-Type: application/json"),
-        J::Deserialize(e) => AppError::bad_request("invalid_body", format!("invalid request body: {}", serde_message(&e))),
+        J::ContentType => AppError::bad_request(
+            "unsupported_content_type",
+            "expected Content-Type: application/json",
+        ),
+        J::Deserialize(e) => AppError::bad_request(
+            "invalid_body",
+            format!("invalid request body: {}", serde_message(&e)),
+        ),
         _ => AppError::bad_request("invalid_body", "request body could not be read"),
     }
 }

@@ -30,7 +30,10 @@ use crate::state::AppState;
 /// Headers on every response, errors included.
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
-        .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))
         .add(("Cache-Control", "no-store"))
@@ -46,7 +49,10 @@ async fn access_log(
     let started = Instant::now();
     let method = req.method().clone();
     let res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "<unmatched>".into());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".into());
     tracing::info!(
         target: "haven::http",
         method = %method,
@@ -72,7 +78,11 @@ pub fn build_app(
     let limit = state.config.max_body_bytes;
     App::new()
         .app_data(state)
-        .app_data(web::JsonConfig::default().limit(limit).error_handler(|e, _| json_error(e).into()))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(|e, _| json_error(e).into()),
+        )
         .app_data(web::PayloadConfig::default().limit(limit))
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))

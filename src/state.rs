@@ -25,6 +25,13 @@ impl AppState {
         let jwt = JwtKeys::load_or_create(&config.data_dir, &config.jwt)?;
         let access = AccessPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let throttle = LoginThrottle::new(&config.login);
-        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle })
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            jwt,
+            clock,
+            access,
+            throttle,
+        })
     }
 }

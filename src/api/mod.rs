@@ -13,6 +13,7 @@ pub mod organizations;
 pub mod users;
 
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{web, FromRequest, Handler, Responder};
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +35,12 @@ where
     F::Output: Responder + 'static,
 {
     let route = web::route().method(method.clone()).to(handler);
-    RouteDef { method, path, action, route }
+    RouteDef {
+        method,
+        path,
+        action,
+        route,
+    }
 }
 
 /// Every route of the service.
@@ -48,9 +54,24 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/auth/refresh", A::Public, auth::refresh),
         def(M::POST, "/api/v1/auth/logout", A::AuthLogout, auth::logout),
         def(M::GET, "/api/v1/me", A::MeRead, me::show),
-        def(M::POST, "/api/v1/me/password", A::MePasswordChange, me::change_password),
-        def(M::POST, "/api/v1/organizations", A::OrganizationCreate, organizations::create),
-        def(M::GET, "/api/v1/organizations", A::OrganizationList, organizations::list),
+        def(
+            M::POST,
+            "/api/v1/me/password",
+            A::MePasswordChange,
+            me::change_password,
+        ),
+        def(
+            M::POST,
+            "/api/v1/organizations",
+            A::OrganizationCreate,
+            organizations::create,
+        ),
+        def(
+            M::GET,
+            "/api/v1/organizations",
+            A::OrganizationList,
+            organizations::list,
+        ),
         def(M::POST, "/api/v1/users", A::UserCreate, users::create),
         def(M::GET, "/api/v1/users", A::UserList, users::list),
         def(M::PATCH, "/api/v1/users/{id}", A::UserUpdate, users::update),
@@ -69,14 +90,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }
     }
     for path in paths {
-        let (mine, rest): (Vec<RouteDef>, Vec<RouteDef>) = defs.into_iter().partition(|d| d.path == path);
+        let (mine, rest): (Vec<RouteDef>, Vec<RouteDef>) =
+            defs.into_iter().partition(|d| d.path == path);
         defs = rest;
         let actions = RouteActions(mine.iter().map(|d| (d.method.clone(), d.action)).collect());
-        let mut resource = web::resource(path).app_data(actions);
+        let mut resource = web::resource(path);
         for d in mine {
             resource = resource.route(d.route);
         }
-        cfg.service(resource.default_service(web::to(method_not_allowed)));
+        let resource = resource
+            .default_service(web::to(method_not_allowed))
+            .wrap(from_fn(move |req, next| {
+                crate::auth::guard(actions.clone(), req, next)
+            }));
+        cfg.service(resource);
     }
 }
 
@@ -103,15 +130,25 @@ impl PageQuery {
     pub fn limit(&self) -> Result<i64, AppError> {
         match self.limit.unwrap_or(DEFAULT_LIMIT) {
             n @ 1..=MAX_LIMIT => Ok(i64::from(n)),
-            _ => Err(AppError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}"))),
+            _ => Err(AppError::bad_request(
+                "invalid_limit",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            )),
         }
     }
 
     pub fn cursor(&self) -> Result<Option<&str>, AppError> {
         match self.cursor.as_deref() {
             None | Some("") => Ok(None),
-            Some(c) if c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => Ok(Some(c)),
-            Some(_) => Err(AppError::bad_request("invalid_cursor", "cursor is not valid")),
+            Some(c)
+                if c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                Ok(Some(c))
+            }
+            Some(_) => Err(AppError::bad_request(
+                "invalid_cursor",
+                "cursor is not valid",
+            )),
         }
     }
 }
@@ -128,7 +165,11 @@ impl<T> Page<T> {
     pub fn from_rows(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
-        let next_cursor = if more { items.last().map(cursor_of) } else { None };
+        let next_cursor = if more {
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
         Page { items, next_cursor }
     }
 }

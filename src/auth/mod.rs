@@ -4,18 +4,21 @@
 //! A handler that takes `Authed` cannot run for an unauthenticated or unauthorised caller:
 //! the extractor verifies the token, checks the session and the account in the database on
 //! every request, and asks `authz` whether the account's role may perform the action that
-//! the route declared in `api::table()`. A route without a declared action fails closed.
+//! the route declared in `api::table()`. This happens in [`guard`], before the body is read;
+//! a route without a declared action fails closed.
 
 pub mod jwt;
 pub mod password;
 pub mod session;
 pub mod throttle;
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{ready, Ready};
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use crate::audit::{self, Entry, Outcome};
 use crate::authz::Action;
@@ -46,35 +49,77 @@ pub struct Authed {
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
-impl FromRequest for Authed {
-    type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let action = req.app_data::<RouteActions>().and_then(|ra| ra.find(req.method()));
-        let token = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("app state missing")))?;
-            let action =
-                action.ok_or_else(|| AppError::internal(anyhow::anyhow!("route declares no action")))?;
-            let token = token.ok_or(AppError::Unauthorized("missing_token"))?;
-            authenticate(&state, &token, action).await
-        })
+/// Resource middleware installed by `api::configure`: authenticates and authorises before
+/// anything else of the request (its body included) is looked at, and leaves the [`Authed`]
+/// caller in the request for the handler. Refusals keep the app's headers and error shape.
+pub async fn guard(
+    actions: RouteActions,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let action = match actions.find(req.method()) {
+        // Not a method of this resource: let the resource answer 405.
+        None | Some(Action::Public) => {
+            return next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        }
+        Some(a) => a,
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(req.error_response(AppError::internal(anyhow::anyhow!("app state missing"))));
+    };
+    let authed = match bearer(req.request()) {
+        None => Err(AppError::Unauthorized("missing_token")),
+        Some(token) => authenticate(&state, &token, action).await,
+    };
+    match authed {
+        Ok(a) => {
+            req.extensions_mut().insert(a);
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        }
+        Err(e) => Ok(req.error_response(e)),
     }
 }
 
-async fn authenticate(state: &web::Data<AppState>, token: &str, action: Action) -> Result<Authed, AppError> {
+/// Handlers take `Authed` to get the caller. It exists only if `guard` let the request
+/// through, so a handler on a route without a declared action fails closed.
+impl FromRequest for Authed {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(req.extensions().get::<Authed>().cloned().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "handler wants Authed on an unguarded route"
+            ))
+        }))
+    }
+}
+
+async fn authenticate(
+    state: &web::Data<AppState>,
+    token: &str,
+    action: Action,
+) -> Result<Authed, AppError> {
     let claims = state.jwt.verify(token)?;
     let now = crate::clock::naive(state.clock.now());
     let (sid, sub) = (claims.sid.clone(), claims.sub.clone());
     let found = state
         .db
         .read(move |c| {
-            let Some(session) = Session::find(c, &sid)? else { return Ok(None) };
+            let Some(session) = Session::find(c, &sid)? else {
+                return Ok(None);
+            };
             Ok(User::find(c, &sub)?.map(|u| (session, u)))
         })
         .await?;
@@ -96,11 +141,21 @@ async fn authenticate(state: &web::Data<AppState>, token: &str, action: Action) 
             state
                 .db
                 .write(move |c| {
-                    audit::record(c, at, Entry::new(Some(&uid), action.as_str(), "route", None).outcome(Outcome::Denied))
+                    audit::record(
+                        c,
+                        at,
+                        Entry::new(Some(&uid), action.as_str(), "route", None)
+                            .outcome(Outcome::Denied),
+                    )
                 })
                 .await?;
         }
         return Err(AppError::Forbidden("forbidden"));
     }
-    Ok(Authed { user, role, session_id: session.id, action })
+    Ok(Authed {
+        user,
+        role,
+        session_id: session.id,
+        action,
+    })
 }

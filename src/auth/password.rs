@@ -29,7 +29,9 @@ pub fn verify(password: &str, stored_hash: Option<&str>) -> bool {
     let dummy = DUMMY.get_or_init(|| hash("dummy password for timing").unwrap_or_default());
     let target = stored_hash.unwrap_or(dummy);
     let ok = match PasswordHash::new(target) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     };
     ok && stored_hash.is_some()
@@ -38,10 +40,16 @@ pub fn verify(password: &str, stored_hash: Option<&str>) -> bool {
 pub fn check_policy(password: &str) -> Result<(), AppError> {
     let n = password.chars().count();
     if n < MIN_LEN {
-        return Err(AppError::unprocessable("weak_password", format!("password must have at least {MIN_LEN} characters")));
+        return Err(AppError::unprocessable(
+            "weak_password",
+            format!("password must have at least {MIN_LEN} characters"),
+        ));
     }
     if password.len() > MAX_LEN {
-        return Err(AppError::unprocessable("password_too_long", format!("password must have at most {MAX_LEN} bytes")));
+        return Err(AppError::unprocessable(
+            "password_too_long",
+            format!("password must have at most {MAX_LEN} bytes"),
+        ));
     }
     Ok(())
 }

@@ -58,16 +58,26 @@ impl DbTarget {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             let path = rest.split('?').next().unwrap_or_default();
             if path.is_empty() {
-                return Err("database_url `sqlite://` needs a file path, e.g. sqlite://haven-data/haven.db".into());
+                return Err(
+                    "database_url `sqlite://` needs a file path, e.g. sqlite://haven-data/haven.db"
+                        .into(),
+                );
             }
             if path == ":memory:" {
-                return Err("database_url: an in-memory SQLite database would lose every record on restart".into());
+                return Err(
+                    "database_url: an in-memory SQLite database would lose every record on restart"
+                        .into(),
+                );
             }
             Ok(DbTarget::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(DbTarget::Postgres(url.to_string()))
         } else {
-            let scheme = url.split("://").next().filter(|s| *s != url).unwrap_or("<none>");
+            let scheme = url
+                .split("://")
+                .next()
+                .filter(|s| *s != url)
+                .unwrap_or("<none>");
             Err(format!(
                 "database_url has unsupported scheme `{scheme}`: use sqlite://<path> or postgres://<host>/<db>"
             ))
@@ -102,7 +112,8 @@ impl Manager {
             }
             DbTarget::Postgres(url) => {
                 let mut c = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
-                c.batch_execute("SET TIME ZONE 'UTC'").map_err(Error::QueryError)?;
+                c.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(Error::QueryError)?;
                 Ok(DbConn::Postgres(c))
             }
         }
@@ -118,7 +129,8 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -143,7 +155,10 @@ impl Db {
     pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let target = DbTarget::parse(url).map_err(anyhow::Error::msg)?;
         if let DbTarget::Sqlite(path) = &target {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            if let Some(dir) = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+            {
                 crate::keyfile::create_private_dir(dir)?;
             }
         }
@@ -164,7 +179,11 @@ impl Db {
             // SQLite gives its -wal and -shm files the database file's mode.
             crate::keyfile::restrict_to_owner(path)?;
         }
-        Ok(Db { pool, backend, write_lock: Arc::new(Mutex::new(())) })
+        Ok(Db {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -172,7 +191,9 @@ impl Db {
     }
 
     pub fn get(&self) -> Result<PooledConn, AppError> {
-        self.pool.get().map_err(|e| AppError::Unavailable(anyhow::anyhow!("database pool: {e}")))
+        self.pool
+            .get()
+            .map_err(|e| AppError::Unavailable(anyhow::anyhow!("database pool: {e}")))
     }
 
     /// Runs `f` in one write transaction: everything it writes, audit rows included, commits
@@ -229,7 +250,9 @@ impl Db {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let ran = match &mut *conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            DbConn::Postgres(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
         };
         ran.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
     }
@@ -240,7 +263,9 @@ impl Db {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let reverted = match &mut *conn {
             DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            DbConn::Postgres(c) => c
+                .revert_all_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
         };
         reverted.map_err(|e| anyhow::anyhow!("migration revert failed: {e}"))
     }

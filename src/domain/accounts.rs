@@ -31,7 +31,10 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     let n = name.chars().count();
     if n == 0 || n > 200 || name.chars().any(char::is_control) {
-        return Err(AppError::unprocessable("invalid_field", format!("{field} must be 1 to 200 printable characters")));
+        return Err(AppError::unprocessable(
+            "invalid_field",
+            format!("{field} must be 1 to 200 printable characters"),
+        ));
     }
     Ok(name.to_string())
 }
@@ -44,14 +47,22 @@ pub fn clean_email(raw: &str) -> Result<String, AppError> {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
-    if local.is_empty() || domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
         return Err(bad());
     }
     Ok(email.to_string())
 }
 
 fn unique_violation(e: &DieselError) -> bool {
-    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
 }
 
 pub fn create_organization(
@@ -62,7 +73,10 @@ pub fn create_organization(
 ) -> Result<Organization, AppError> {
     let name = clean_name("name", &input.name)?;
     if !country::is_valid(&input.country) {
-        return Err(AppError::unprocessable("invalid_country", "country must be an ISO 3166-1 alpha-2 code such as CO or KE"));
+        return Err(AppError::unprocessable(
+            "invalid_country",
+            "country must be an ISO 3166-1 alpha-2 code such as CO or KE",
+        ));
     }
     let org = Organization {
         id: new_id(),
@@ -72,16 +86,26 @@ pub fn create_organization(
         created_at: naive(now),
     };
     if Organization::find_by_name(conn, &org.name)?.is_some() {
-        return Err(AppError::conflict("organization_exists", "an organization with this name exists"));
+        return Err(AppError::conflict(
+            "organization_exists",
+            "an organization with this name exists",
+        ));
     }
     org.insert(conn).map_err(|e| {
         if unique_violation(&e) {
-            AppError::conflict("organization_exists", "an organization with this name exists")
+            AppError::conflict(
+                "organization_exists",
+                "an organization with this name exists",
+            )
         } else {
             e.into()
         }
     })?;
-    audit::record(conn, now, Entry::new(actor, "organization.create", "organization", Some(&org.id)))?;
+    audit::record(
+        conn,
+        now,
+        Entry::new(actor, "organization.create", "organization", Some(&org.id)),
+    )?;
     Ok(org)
 }
 
@@ -98,7 +122,10 @@ pub fn create_user(
     let email = clean_email(&input.email)?;
     let name = clean_name("name", &input.name)?;
     if Organization::find(conn, &input.organization_id)?.is_none() {
-        return Err(AppError::unprocessable("unknown_organization", "organization_id does not name an organization"));
+        return Err(AppError::unprocessable(
+            "unknown_organization",
+            "organization_id does not name an organization",
+        ));
     }
     let exists = || AppError::conflict("email_taken", "an account with this email exists");
     if User::find_by_email(conn, &email)?.is_some() {
@@ -117,9 +144,19 @@ pub fn create_user(
         created_at: naive(now),
         updated_at: naive(now),
     };
-    user.insert(conn).map_err(|e| if unique_violation(&e) { exists() } else { e.into() })?;
+    user.insert(conn).map_err(|e| {
+        if unique_violation(&e) {
+            exists()
+        } else {
+            e.into()
+        }
+    })?;
     let detail = serde_json::json!({ "role": user.role, "organization_id": user.organization_id });
-    audit::record(conn, now, Entry::new(actor, "user.create", "user", Some(&user.id)).detail(detail))?;
+    audit::record(
+        conn,
+        now,
+        Entry::new(actor, "user.create", "user", Some(&user.id)).detail(detail),
+    )?;
     Ok(user)
 }
 
@@ -138,7 +175,10 @@ pub fn update_user(
         && user.active
         && (role.is_some_and(|r| r != Role::Admin) || active == Some(false));
     if loses_admin && active_admins(conn)? <= 1 {
-        return Err(AppError::conflict("last_admin", "this is the last active admin account"));
+        return Err(AppError::conflict(
+            "last_admin",
+            "this is the last active admin account",
+        ));
     }
     let changes = UserChanges {
         role: role.map(|r| r.as_str().to_string()),
@@ -152,12 +192,22 @@ pub fn update_user(
     }
     let mut detail = serde_json::Map::new();
     if let Some(r) = role {
-        detail.insert("role".into(), serde_json::json!({ "from": user.role, "to": r.as_str() }));
+        detail.insert(
+            "role".into(),
+            serde_json::json!({ "from": user.role, "to": r.as_str() }),
+        );
     }
     if let Some(a) = active {
-        detail.insert("active".into(), serde_json::json!({ "from": user.active, "to": a }));
+        detail.insert(
+            "active".into(),
+            serde_json::json!({ "from": user.active, "to": a }),
+        );
     }
-    audit::record(conn, now, Entry::new(actor, "user.update", "user", Some(id)).detail(detail.into()))?;
+    audit::record(
+        conn,
+        now,
+        Entry::new(actor, "user.update", "user", Some(id)).detail(detail.into()),
+    )?;
     User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))
 }
 
@@ -173,7 +223,10 @@ fn active_admins(conn: &mut DbConn) -> Result<i64, AppError> {
 /// What first start did.
 pub enum Bootstrap {
     AlreadyInitialised,
-    Created { email: String, generated_password: Option<String> },
+    Created {
+        email: String,
+        generated_password: Option<String>,
+    },
 }
 
 /// On an empty database: one organisation and one admin. The password comes from config,
@@ -187,13 +240,21 @@ pub fn bootstrap(
     if User::count(conn)? > 0 {
         return Ok(Bootstrap::AlreadyInitialised);
     }
-    let email = if cfg.email.is_empty() { "admin@haven.invalid".to_string() } else { cfg.email.clone() };
+    let email = if cfg.email.is_empty() {
+        "admin@haven.invalid".to_string()
+    } else {
+        cfg.email.clone()
+    };
     let (password, generated) = if cfg.password.is_empty() {
         let p = crate::auth::password::generate();
         (p.clone(), Some(p))
     } else {
-        crate::auth::password::check_policy(cfg.password.expose())
-            .map_err(|_| AppError::bad_request("weak_password", "HAVEN_ADMIN_PASSWORD must have at least 12 characters"))?;
+        crate::auth::password::check_policy(cfg.password.expose()).map_err(|_| {
+            AppError::bad_request(
+                "weak_password",
+                "HAVEN_ADMIN_PASSWORD must have at least 12 characters",
+            )
+        })?;
         (cfg.password.expose().to_string(), None)
     };
     let org = match Organization::find_by_name(conn, &cfg.organization_name)? {
@@ -209,7 +270,15 @@ pub fn bootstrap(
             },
         )?,
     };
-    let new = NewUser { email: email.clone(), name: "Administrator".into(), role: Role::Admin, organization_id: org.id };
+    let new = NewUser {
+        email: email.clone(),
+        name: "Administrator".into(),
+        role: Role::Admin,
+        organization_id: org.id,
+    };
     create_user(conn, now, None, new, hash(&password)?, generated.is_some())?;
-    Ok(Bootstrap::Created { email, generated_password: generated })
+    Ok(Bootstrap::Created {
+        email,
+        generated_password: generated,
+    })
 }

@@ -52,7 +52,9 @@ impl OrganizationKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Embassy, Self::UnAgency, Self::Ngo, Self::Other].into_iter().find(|k| k.as_str() == s)
+        [Self::Embassy, Self::UnAgency, Self::Ngo, Self::Other]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -1,0 +1,467 @@
+//! The test harness: the real app on a real socket, over a real database.
+//!
+//! Every database test runs twice (see `db_test!`): on a fresh SQLite file in a temp dir,
+//! and on a fresh PostgreSQL schema selected through `options=--search_path=` in the URL and
+//! dropped afterwards. PostgreSQL comes from HAVEN_TEST_POSTGRES_URL (set by default in
+//! .cargo/config.toml); if it is unreachable the PostgreSQL half is skipped with a message on
+//! stderr, except under CI=true, where it fails.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use haven::clock::{Clock, ManualClock};
+use haven::config::{Config, Secret};
+use haven::state::AppState;
+use serde_json::Value;
+
+pub const ADMIN_EMAIL: &str = "admin@haven.test";
+pub const ADMIN_PASSWORD: &str = "admin password for tests";
+/// The HS256 key of every test app, so tests can forge tokens signed with the right key.
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Writes straight to the process's stderr: libtest captures `eprintln!`, not this.
+fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The PostgreSQL server URL, or None (with a one-time notice) when the half is skipped.
+pub fn postgres_url() -> Option<String> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var("HAVEN_TEST_POSTGRES_URL").unwrap_or_default();
+        let problem = if url.is_empty() || url == "off" {
+            Some("HAVEN_TEST_POSTGRES_URL is not set".to_string())
+        } else {
+            match diesel::PgConnection::establish(&url) {
+                Ok(_) => None,
+                Err(e) => Some(format!("PostgreSQL is unreachable ({})", e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))),
+            }
+        };
+        match problem {
+            None => Some(url),
+            Some(p) if ci() => panic!("CI=true and {p}: the PostgreSQL half of the suite must run in CI"),
+            Some(p) => {
+                say(&format!(
+                    "\n*** {p}: the PostgreSQL half of every database test is SKIPPED (SQLite only). ***\n"
+                ));
+                None
+            }
+        }
+    })
+    .clone()
+}
+
+/// An isolated PostgreSQL schema, dropped when this is dropped.
+pub struct PgSchema {
+    server_url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub fn create(server_url: &str) -> PgSchema {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut c = diesel::PgConnection::establish(server_url).expect("connect to PostgreSQL");
+        c.batch_execute(&format!("CREATE SCHEMA {name}"))
+            .expect("create schema");
+        PgSchema {
+            server_url: server_url.to_string(),
+            name,
+        }
+    }
+
+    /// The server URL with this schema first on the search path.
+    pub fn url(&self) -> String {
+        let sep = if self.server_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{sep}options=--search_path%3D{}",
+            self.server_url, self.name
+        )
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = diesel::PgConnection::establish(&self.server_url) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+/// A place for one test's data: a temp dir, and the database URL for the backend.
+pub struct TestDb {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    // Dropped after everything that holds connections (fields drop in order).
+    _schema: Option<PgSchema>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (url, schema) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("haven.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let schema = PgSchema::create(&postgres_url()?);
+                (schema.url(), Some(schema))
+            }
+        };
+        Some(TestDb {
+            dir,
+            url,
+            _schema: schema,
+        })
+    }
+
+    pub fn config(&self) -> Config {
+        let mut c = Config {
+            database_url: Secret::new(self.url.clone()),
+            data_dir: self.dir.path().join("data"),
+            policies_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            db_max_connections: 4,
+            ..Config::default()
+        };
+        c.jwt.secret = Secret::new(JWT_SECRET);
+        c.admin.email = ADMIN_EMAIL.into();
+        c.admin.password = Secret::new(ADMIN_PASSWORD);
+        c
+    }
+
+    /// Environment for running the `haven` binary against this database.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("HAVEN_DATABASE_URL".into(), self.url.clone()),
+            (
+                "HAVEN_DATA_DIR".into(),
+                self.dir.path().join("data").display().to_string(),
+            ),
+            (
+                "HAVEN_POLICIES_DIR".into(),
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("policies")
+                    .display()
+                    .to_string(),
+            ),
+            ("HAVEN_JWT_SECRET".into(), JWT_SECRET.into()),
+            ("HAVEN_LOG".into(), "warn".into()),
+        ]
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn code(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl std::fmt::Debug for Resp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.text)
+    }
+}
+
+/// The real app, migrated and bootstrapped, on a real socket.
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub state: Option<web::Data<AppState>>,
+    handle: Option<ServerHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    agent: ureq::Agent,
+    // Last: the schema is dropped only after the server and pool are gone.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub fn start(backend: Backend) -> Option<TestApp> {
+        let db = TestDb::new(backend)?;
+        Some(Self::start_with(db, |_| {}))
+    }
+
+    pub fn start_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = db.config();
+        tweak(&mut config);
+        let clock = ManualClock::default();
+        let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let state = AppState::build(config, dyn_clock).expect("app state");
+        state.db.migrate().expect("migrate");
+        let admin = state.config.admin.clone();
+        state
+            .db
+            .write_blocking(|c| {
+                haven::domain::accounts::bootstrap(
+                    c,
+                    state.clock.now(),
+                    &admin,
+                    haven::auth::password::hash,
+                )
+            })
+            .expect("bootstrap");
+        let state = web::Data::new(state);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = haven::server(server_state, listener, 1, false).expect("server");
+                tx.send(server.handle()).expect("send handle");
+                let _ = server.await;
+            })
+        });
+        let handle = rx.recv().expect("server handle");
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        TestApp {
+            base,
+            clock,
+            state: Some(state),
+            handle: Some(handle),
+            thread: Some(thread),
+            agent,
+            db,
+        }
+    }
+
+    pub fn state(&self) -> &AppState {
+        self.state.as_ref().expect("state")
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let raw = body.map(|b| b.to_string());
+        self.raw(
+            method,
+            path,
+            token,
+            raw.as_deref().map(|s| ("application/json", s.as_bytes())),
+        )
+    }
+
+    /// Any method, any body bytes and content type.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> Resp {
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let result = match body {
+            Some((ct, bytes)) => self.agent.run(
+                req.header("Content-Type", ct)
+                    .body(bytes.to_vec())
+                    .expect("request"),
+            ),
+            None => self.agent.run(req.body(()).expect("request")),
+        };
+        let mut res = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    v.to_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request("GET", path, token, None)
+    }
+    pub fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request("POST", path, token, Some(&body))
+    }
+    pub fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request("PATCH", path, token, Some(&body))
+    }
+
+    /// Logs in; panics unless it works. Returns the whole token response.
+    pub fn login(&self, email: &str, password: &str) -> Value {
+        let r = self.post(
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({ "email": email, "password": password }),
+        );
+        assert_eq!(r.status, 200, "login {email}: {r:?}");
+        r.json()
+    }
+
+    pub fn admin_token(&self) -> String {
+        token_of(&self.login(ADMIN_EMAIL, ADMIN_PASSWORD))
+    }
+
+    /// The bootstrap organisation's id.
+    pub fn admin_org(&self) -> String {
+        let t = self.admin_token();
+        self.get("/api/v1/me", Some(&t)).json()["organization_id"]
+            .as_str()
+            .expect("org id")
+            .to_string()
+    }
+
+    /// Creates an account straight through the domain layer (with a chosen password, no
+    /// one-time password to change) and returns (user id, email, password).
+    pub fn user(
+        &self,
+        role: haven::domain::Role,
+        organization_id: &str,
+    ) -> (String, String, String) {
+        let email = format!(
+            "{}-{}@haven.test",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let password = "user password for tests".to_string();
+        let hash = haven::auth::password::hash(&password).expect("hash");
+        let st = self.state();
+        let input = haven::domain::accounts::NewUser {
+            email: email.clone(),
+            name: format!("Test {}", role.as_str()),
+            role,
+            organization_id: organization_id.to_string(),
+        };
+        let u = st
+            .db
+            .write_blocking(|c| {
+                haven::domain::accounts::create_user(c, st.clock.now(), None, input, hash, false)
+            })
+            .expect("create user");
+        (u.id, email, password)
+    }
+
+    /// Runs SQL on this test's database (to tamper with rows, say).
+    pub fn sql(&self, sql: &str) {
+        let mut conn = self.state().db.get().expect("connection");
+        conn.batch_execute(sql).expect("sql");
+    }
+}
+
+pub fn token_of(login: &Value) -> String {
+    login["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            actix_web::rt::System::new().block_on(h.stop(false));
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.state.take();
+    }
+}
+
+/// Declares one test per backend: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($app: $crate::harness::TestApp) $body
+
+            #[test]
+            fn sqlite() {
+                run($crate::harness::TestApp::start($crate::harness::Backend::Sqlite).expect("sqlite app"));
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(app) = $crate::harness::TestApp::start($crate::harness::Backend::Postgres) {
+                    run(app);
+                }
+            }
+        }
+    };
+}
+
+/// Like `db_test!` but hands the test a bare database (no server), for migration and CLI tests.
+#[macro_export]
+macro_rules! db_only_test {
+    ($name:ident, |$db:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($db: $crate::harness::TestDb) $body
+
+            #[test]
+            fn sqlite() {
+                run($crate::harness::TestDb::new($crate::harness::Backend::Sqlite).expect("sqlite db"));
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::harness::TestDb::new($crate::harness::Backend::Postgres) {
+                    run(db);
+                }
+            }
+        }
+    };
+}

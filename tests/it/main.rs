@@ -1,0 +1,12 @@
+//! All integration tests, in one binary (one link, shared harness).
+
+mod harness;
+
+mod accounts;
+mod audit;
+mod auth;
+mod cli;
+mod http_basics;
+mod jwt_attacks;
+mod migrations;
+mod routes;
