@@ -58,26 +58,16 @@ impl DbTarget {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             let path = rest.split('?').next().unwrap_or_default();
             if path.is_empty() {
-                return Err(
-                    "database_url `sqlite://` needs a file path, e.g. sqlite://haven-data/haven.db"
-                        .into(),
-                );
+                return Err("database_url `sqlite://` needs a file path, e.g. sqlite://haven-data/haven.db".into());
             }
             if path == ":memory:" {
-                return Err(
-                    "database_url: an in-memory SQLite database would lose every record on restart"
-                        .into(),
-                );
+                return Err("database_url: an in-memory SQLite database would lose every record on restart".into());
             }
             Ok(DbTarget::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(DbTarget::Postgres(url.to_string()))
         } else {
-            let scheme = url
-                .split("://")
-                .next()
-                .filter(|s| *s != url)
-                .unwrap_or("<none>");
+            let scheme = url.split("://").next().filter(|s| *s != url).unwrap_or("<none>");
             Err(format!(
                 "database_url has unsupported scheme `{scheme}`: use sqlite://<path> or postgres://<host>/<db>"
             ))
@@ -105,15 +95,14 @@ impl Manager {
         use diesel::r2d2::Error;
         match &self.target {
             DbTarget::Sqlite(path) => {
-                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(Error::ConnectionError)?;
+                let mut c =
+                    diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(Error::ConnectionError)?;
                 c.batch_execute(SQLITE_SETUP).map_err(Error::QueryError)?;
                 Ok(DbConn::Sqlite(c))
             }
             DbTarget::Postgres(url) => {
                 let mut c = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
-                c.batch_execute("SET TIME ZONE 'UTC'")
-                    .map_err(Error::QueryError)?;
+                c.batch_execute("SET TIME ZONE 'UTC'").map_err(Error::QueryError)?;
                 Ok(DbConn::Postgres(c))
             }
         }
@@ -129,8 +118,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -155,15 +143,17 @@ impl Db {
     pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let target = DbTarget::parse(url).map_err(anyhow::Error::msg)?;
         if let DbTarget::Sqlite(path) = &target {
-            if let Some(dir) = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-            {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
                 crate::keyfile::create_private_dir(dir)?;
             }
+            if !path.exists() {
+                // An empty file is an empty SQLite database; creating it here makes it 0600
+                // from the first byte. SQLite gives its -wal and -shm files the same mode.
+                crate::keyfile::create_private(path)?;
+            }
+            crate::keyfile::restrict_to_owner(path)?;
         }
         let backend = target.backend();
-        let target_for_perms = target.clone();
         let size = match backend {
             // Readers run beside the single writer thanks to WAL.
             Backend::Sqlite => max_connections.clamp(1, 8),
@@ -171,19 +161,13 @@ impl Db {
         };
         let pool = Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            // Connections are opened on demand only: a background thread still connecting when
+            // a CLI command exits can crash the process inside libpq's exit handlers.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .build(Manager { target })
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        if let DbTarget::Sqlite(path) = &target_for_perms {
-            // SQLite gives its -wal and -shm files the database file's mode.
-            crate::keyfile::restrict_to_owner(path)?;
-        }
-        Ok(Db {
-            pool,
-            backend,
-            write_lock: Arc::new(Mutex::new(())),
-        })
+        Ok(Db { pool, backend, write_lock: Arc::new(Mutex::new(())) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -191,9 +175,7 @@ impl Db {
     }
 
     pub fn get(&self) -> Result<PooledConn, AppError> {
-        self.pool
-            .get()
-            .map_err(|e| AppError::Unavailable(anyhow::anyhow!("database pool: {e}")))
+        self.pool.get().map_err(|e| AppError::Unavailable(anyhow::anyhow!("database pool: {e}")))
     }
 
     /// Runs `f` in one write transaction: everything it writes, audit rows included, commits
@@ -203,12 +185,14 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, AppError>,
     {
         let mut conn = self.get()?;
-        let _guard = match self.backend {
-            Backend::Sqlite => Some(self.write_lock.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        };
         let conn: &mut DbConn = &mut conn;
-        conn.transaction(f)
+        match self.backend {
+            Backend::Sqlite => {
+                let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+                sqlite_immediate_transaction(conn, f)
+            }
+            Backend::Postgres => conn.transaction(f),
+        }
     }
 
     /// Runs `f` with a connection (no transaction) on a blocking thread.
@@ -250,9 +234,7 @@ impl Db {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let ran = match &mut *conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConn::Postgres(c) => c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len()),
+            DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
         };
         ran.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
     }
@@ -263,9 +245,7 @@ impl Db {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let reverted = match &mut *conn {
             DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConn::Postgres(c) => c
-                .revert_all_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len()),
+            DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
         };
         reverted.map_err(|e| anyhow::anyhow!("migration revert failed: {e}"))
     }
@@ -277,19 +257,59 @@ impl Db {
             DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
             DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
         };
-        pending
-            .map(|p| !p)
-            .map_err(|e| AppError::Unavailable(anyhow::anyhow!("migration check: {e}")))
+        pending.map(|p| !p).map_err(|e| AppError::Unavailable(anyhow::anyhow!("migration check: {e}")))
     }
 }
 
-/// Serialises writers of the audit chain until the end of the current transaction.
-/// SQLite already has a single writer; PostgreSQL takes a transaction-scoped advisory lock.
-pub fn lock_audit_chain(conn: &mut DbConn) -> QueryResult<()> {
+/// `BEGIN IMMEDIATE … COMMIT` on SQLite: the write lock is taken up front, so a transaction
+/// that reads and then writes waits (busy_timeout) for another process's writer instead of
+/// failing on the read-to-write upgrade. Driven through the inner connection's transaction
+/// manager, which the multi-connection shares, so nested `transaction()` calls still nest.
+fn sqlite_immediate_transaction<T, F>(conn: &mut DbConn, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let DbConn::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    }
+    let result = f(conn);
+    if let DbConn::Sqlite(c) = conn {
+        match &result {
+            Ok(_) => <AnsiTransactionManager as TransactionManager<diesel::SqliteConnection>>::commit_transaction(c)?,
+            Err(_) => {
+                <AnsiTransactionManager as TransactionManager<diesel::SqliteConnection>>::rollback_transaction(c)?
+            }
+        }
+    }
+    result
+}
+
+/// Transaction-scoped advisory locks (PostgreSQL); SQLite already has a single writer.
+const AUDIT_CHAIN_LOCK: i64 = 7_261_001;
+const KEY_RING_LOCK: i64 = 7_261_002;
+
+fn pg_lock(conn: &mut DbConn, sql: &str, key: i64) -> QueryResult<()> {
     if let DbConn::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(7261001)").execute(pg)?;
+        diesel::sql_query(sql).bind::<diesel::sql_types::BigInt, _>(key).execute(pg)?;
     }
     Ok(())
+}
+
+/// Serialises writers of the audit chain until the end of the current transaction.
+pub fn lock_audit_chain(conn: &mut DbConn) -> QueryResult<()> {
+    pg_lock(conn, "SELECT pg_advisory_xact_lock($1)", AUDIT_CHAIN_LOCK)
+}
+
+/// Taken (shared) by every transaction that wraps a case key with the current service key,
+/// and (exclusive) by whatever changes which key is current or retires one: a retirement can
+/// then never miss a grant that was being written with the key it retires.
+pub fn lock_key_ring_shared(conn: &mut DbConn) -> QueryResult<()> {
+    pg_lock(conn, "SELECT pg_advisory_xact_lock_shared($1)", KEY_RING_LOCK)
+}
+
+pub fn lock_key_ring_exclusive(conn: &mut DbConn) -> QueryResult<()> {
+    pg_lock(conn, "SELECT pg_advisory_xact_lock($1)", KEY_RING_LOCK)
 }
 
 /// The SQLite file a target points at, if any (used by tests and `haven` diagnostics).
