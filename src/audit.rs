@@ -46,20 +46,8 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    pub fn new(
-        actor_id: Option<&'a str>,
-        action: &'a str,
-        subject_type: &'a str,
-        subject_id: Option<&'a str>,
-    ) -> Self {
-        Entry {
-            actor_id,
-            action,
-            subject_type,
-            subject_id,
-            outcome: Outcome::Success,
-            detail: None,
-        }
+    pub fn new(actor_id: Option<&'a str>, action: &'a str, subject_type: &'a str, subject_id: Option<&'a str>) -> Self {
+        Entry { actor_id, action, subject_type, subject_id, outcome: Outcome::Success, detail: None }
     }
     pub fn outcome(mut self, outcome: Outcome) -> Self {
         self.outcome = outcome;
@@ -72,11 +60,7 @@ impl<'a> Entry<'a> {
 }
 
 /// Appends one row to the chain. Call inside the transaction of the change it records.
-pub fn record(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    entry: Entry<'_>,
-) -> Result<AuditEvent, AppError> {
+pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result<AuditEvent, AppError> {
     db::lock_audit_chain(conn)?;
     let last = AuditEvent::last(conn)?;
     let (seq, prev_hash) = match last {
@@ -106,9 +90,7 @@ pub fn row_hash(ev: &AuditEvent) -> String {
     let canonical = serde_json::json!([
         ev.seq,
         ev.id,
-        utc(ev.occurred_at)
-            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            .to_string(),
+        utc(ev.occurred_at).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         ev.actor_id,
         ev.action,
         ev.subject_type,
@@ -123,14 +105,8 @@ pub fn row_hash(ev: &AuditEvent) -> String {
 /// What `verify` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Intact {
-        rows: u64,
-    },
-    Broken {
-        seq: i64,
-        reason: &'static str,
-        rows_checked: u64,
-    },
+    Intact { rows: u64 },
+    Broken { seq: i64, reason: &'static str, rows_checked: u64 },
 }
 
 /// Walks the whole chain in order, a chunk at a time, and reports the first broken link.
@@ -145,17 +121,9 @@ pub fn verify(conn: &mut DbConn) -> Result<Verdict, AppError> {
             return Ok(Verdict::Intact { rows });
         }
         for ev in chunk {
-            let broken = |reason| Verdict::Broken {
-                seq: ev.seq,
-                reason,
-                rows_checked: rows,
-            };
+            let broken = |reason| Verdict::Broken { seq: ev.seq, reason, rows_checked: rows };
             if ev.seq != expected_seq {
-                return Ok(Verdict::Broken {
-                    seq: expected_seq,
-                    reason: "row missing",
-                    rows_checked: rows,
-                });
+                return Ok(Verdict::Broken { seq: expected_seq, reason: "row missing", rows_checked: rows });
             }
             if ev.prev_hash != prev {
                 return Ok(broken("prev_hash does not match the previous row"));

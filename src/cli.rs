@@ -16,11 +16,7 @@ use crate::domain::{OrganizationKind, Role};
 use crate::state::AppState;
 
 #[derive(Parser)]
-#[command(
-    name = "haven",
-    version,
-    about = "Protection case management for defenders at risk"
-)]
+#[command(name = "haven", version, about = "Protection case management for defenders at risk")]
 struct Cli {
     /// TOML configuration file (also HAVEN_CONFIG); HAVEN_* variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -44,6 +40,48 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The service key ring (encryption at rest).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Case operations.
+    #[command(subcommand)]
+    Case(CaseCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List service keys and how many case-key grants each holds.
+    Status,
+    /// Add a service key, make it current and re-wrap every grant to it (resumes an
+    /// interrupted rotation instead if one is unfinished).
+    Rotate {
+        /// Grants re-wrapped per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: i64,
+        /// Pause between batches, to limit the load on a busy database.
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
+    },
+    /// Remove an old service key from the key file; refused while any grant uses it.
+    Retire { key_id: String },
+    /// Restore the service grant of a case from its escrow grant, with the offline identity.
+    Recover {
+        /// The offline escrow identity (an age identity file).
+        #[arg(long)]
+        identity: PathBuf,
+        case_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCommand {
+    /// Destroy a case's key grants: its encrypted content becomes unreadable for good.
+    Shred {
+        case_id: String,
+        /// Keep the offline escrow grant, so `haven keys recover` can still restore it.
+        #[arg(long)]
+        keep_escrow: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,13 +128,10 @@ enum AuditCommand {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 /// Runs the command line; returns the process exit code.
@@ -116,6 +151,8 @@ pub fn main() -> i32 {
         Command::Org(cmd) => org(config, cmd),
         Command::User(UserCommand::Create(args)) => user_create(config, args),
         Command::Audit(AuditCommand::Verify) => return audit_verify(config),
+        Command::Keys(cmd) => keys(config, cmd),
+        Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
     };
     match result {
         Ok(()) => 0,
@@ -142,17 +179,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind.clone();
     let workers = config.workers;
     let st = state(config)?;
-    let ran = st.db.migrate()?;
+    let ran = st.prepare()?;
     if ran > 0 {
         tracing::info!(count = ran, "applied database migrations");
     }
     print_bootstrap(&st)?;
-    let listener = std::net::TcpListener::bind(&bind)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let listener = std::net::TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     println!("Haven is listening on http://{}", listener.local_addr()?);
     let data = web::Data::new(st);
-    actix_web::rt::System::new()
-        .block_on(async move { crate::server(data, listener, workers, true)?.await })?;
+    actix_web::rt::System::new().block_on(async move { crate::server(data, listener, workers, true)?.await })?;
     Ok(())
 }
 
@@ -160,15 +195,9 @@ fn serve(config: Config) -> anyhow::Result<()> {
 fn print_bootstrap(st: &AppState) -> anyhow::Result<()> {
     let now = st.clock.now();
     let admin_cfg = st.config.admin.clone();
-    let outcome = st
-        .db
-        .write_blocking(|c| accounts::bootstrap(c, now, &admin_cfg, crate::auth::password::hash))
-        .map_err(err)?;
-    if let Bootstrap::Created {
-        email,
-        generated_password,
-    } = outcome
-    {
+    let outcome =
+        st.db.write_blocking(|c| accounts::bootstrap(c, now, &admin_cfg, crate::auth::password::hash)).map_err(err)?;
+    if let Bootstrap::Created { email, generated_password } = outcome {
         tracing::info!("created the first admin account");
         match generated_password {
             Some(p) => {
@@ -197,39 +226,22 @@ fn migrate(config: Config) -> anyhow::Result<()> {
 
 fn org(config: Config, cmd: OrgCommand) -> anyhow::Result<()> {
     let st = state(config)?;
-    st.db.migrate()?;
+    st.prepare()?;
     match cmd {
-        OrgCommand::Create {
-            name,
-            kind,
-            country,
-        } => {
-            let kind = OrganizationKind::parse(&kind).ok_or_else(|| {
-                anyhow::anyhow!("--kind must be one of embassy, un_agency, ngo, other")
-            })?;
+        OrgCommand::Create { name, kind, country } => {
+            let kind = OrganizationKind::parse(&kind)
+                .ok_or_else(|| anyhow::anyhow!("--kind must be one of embassy, un_agency, ngo, other"))?;
             let now = st.clock.now();
             let org = st
                 .db
                 .write_blocking(|c| {
-                    accounts::create_organization(
-                        c,
-                        now,
-                        None,
-                        NewOrganization {
-                            name,
-                            kind,
-                            country,
-                        },
-                    )
+                    accounts::create_organization(c, now, None, NewOrganization { name, kind, country })
                 })
                 .map_err(err)?;
             println!("created organization {} ({})", org.id, org.name);
         }
         OrgCommand::List => {
-            let orgs = st
-                .db
-                .read_blocking(|c| Ok(Organization::page(c, None, i64::MAX)?))
-                .map_err(err)?;
+            let orgs = st.db.read_blocking(|c| Ok(Organization::page(c, None, i64::MAX)?)).map_err(err)?;
             for o in orgs {
                 println!("{}\t{}\t{}\t{}", o.id, o.kind, o.country, o.name);
             }
@@ -239,11 +251,10 @@ fn org(config: Config, cmd: OrgCommand) -> anyhow::Result<()> {
 }
 
 fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
-    let role = Role::parse(&args.role).ok_or_else(|| {
-        anyhow::anyhow!("--role must be one of admin, coordinator, officer, auditor")
-    })?;
+    let role = Role::parse(&args.role)
+        .ok_or_else(|| anyhow::anyhow!("--role must be one of admin, coordinator, officer, auditor"))?;
     let st = state(config)?;
-    st.db.migrate()?;
+    st.prepare()?;
     let password = crate::auth::password::generate();
     let hash = crate::auth::password::hash(&password).map_err(err)?;
     let now = st.clock.now();
@@ -253,18 +264,10 @@ fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
             let org = match Organization::find(c, &args.organization)? {
                 Some(o) => o,
                 None => Organization::find_by_name(c, &args.organization)?.ok_or_else(|| {
-                    crate::error::AppError::unprocessable(
-                        "unknown_organization",
-                        "--org names no organization",
-                    )
+                    crate::error::AppError::unprocessable("unknown_organization", "--org names no organization")
                 })?,
             };
-            let input = NewUser {
-                email: args.email,
-                name: args.name,
-                role,
-                organization_id: org.id,
-            };
+            let input = NewUser { email: args.email, name: args.name, role, organization_id: org.id };
             accounts::create_user(c, now, None, input, hash, true)
         })
         .map_err(err)?;
@@ -284,11 +287,7 @@ fn audit_verify(config: Config) -> i32 {
             println!("audit chain intact: {rows} event(s) verified");
             0
         }
-        Ok(Verdict::Broken {
-            seq,
-            reason,
-            rows_checked,
-        }) => {
+        Ok(Verdict::Broken { seq, reason, rows_checked }) => {
             println!("audit chain BROKEN at event #{seq}: {reason} ({rows_checked} event(s) before it verified)");
             1
         }
@@ -297,4 +296,59 @@ fn audit_verify(config: Config) -> i32 {
             2
         }
     }
+}
+
+fn keys(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let st = state(config)?;
+    st.prepare()?;
+    let now = st.clock.now();
+    match cmd {
+        KeysCommand::Status => {
+            println!("{:<22} {:<8} {:>8}  created", "key", "state", "grants");
+            for k in crate::crypto::ops::status(&st.crypto, &st.db)? {
+                let state = match (k.key.is_current, k.key.retired_at.is_some(), k.in_key_file) {
+                    (true, _, _) => "current",
+                    (_, true, _) => "retired",
+                    (_, _, false) => "MISSING",
+                    _ => "old",
+                };
+                println!("{:<22} {:<8} {:>8}  {}", k.key.key_id, state, k.grants, crate::api::ts(k.key.created_at));
+            }
+        }
+        KeysCommand::Rotate { batch_size, pause_ms } => {
+            let pause = std::time::Duration::from_millis(pause_ms);
+            let report = crate::crypto::ops::rotate(&st.crypto, &st.db, now, batch_size, pause, |done, total| {
+                println!("re-wrapped {done}/{total} grants");
+            })?;
+            match &report.new_key {
+                Some(k) => println!("rotation complete: {k} is current; {} grant(s) re-wrapped", report.rewrapped),
+                None => println!(
+                    "resumed an unfinished rotation: {} is current; {} grant(s) re-wrapped",
+                    report.current_key, report.rewrapped
+                ),
+            }
+            println!("old keys stay in the key file until `haven keys retire <key-id>`.");
+        }
+        KeysCommand::Retire { key_id } => {
+            crate::crypto::ops::retire(&st.crypto, &st.db, now, &key_id)?;
+            println!("retired {key_id}: removed from the key file");
+        }
+        KeysCommand::Recover { identity, case_id } => {
+            let n = crate::crypto::ops::recover(&st.db, now, &identity, &case_id)?;
+            println!("restored the service grant of {case_id} from escrow ({n} key version(s))");
+        }
+    }
+    Ok(())
+}
+
+fn shred(config: Config, case_id: &str, keep_escrow: bool) -> anyhow::Result<()> {
+    let st = state(config)?;
+    st.prepare()?;
+    let now = st.clock.now();
+    let n = st
+        .db
+        .write_blocking(|c| crate::crypto::ops::shred(&st.crypto, c, now, None, case_id, keep_escrow))
+        .map_err(err)?;
+    println!("shredded {case_id}: {n} key grant(s) destroyed{}", if keep_escrow { " (escrow grant kept)" } else { "" });
+    Ok(())
 }

@@ -27,16 +27,13 @@ pub struct ManualClock {
 
 impl Default for ManualClock {
     fn default() -> Self {
-        ManualClock {
-            offset_micros: Arc::new(AtomicI64::new(0)),
-        }
+        ManualClock { offset_micros: Arc::new(AtomicI64::new(0)) }
     }
 }
 
 impl ManualClock {
     pub fn advance(&self, by: chrono::Duration) {
-        self.offset_micros
-            .fetch_add(by.num_microseconds().unwrap_or(i64::MAX), Ordering::SeqCst);
+        self.offset_micros.fetch_add(by.num_microseconds().unwrap_or(i64::MAX), Ordering::SeqCst);
     }
 }
 

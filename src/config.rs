@@ -26,11 +26,7 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "<unset>"
-        } else {
-            "<redacted>"
-        })
+        f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
     }
 }
 
@@ -47,6 +43,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub db_max_connections: u32,
+    /// Protects the service key file (age scrypt). Empty: the file is plain, mode 0600.
+    pub key_passphrase: Secret,
+    /// An age X25519 public key (age1…) whose identity is kept offline: every case key is
+    /// also wrapped to it, for recovery. Empty: no escrow.
+    pub escrow_recipient: String,
+    /// How many unwrapped case keys stay in memory.
+    pub key_cache_capacity: usize,
     pub jwt: JwtConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
@@ -92,6 +95,9 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             workers: 0,
             db_max_connections: 8,
+            key_passphrase: Secret::default(),
+            escrow_recipient: String::new(),
+            key_cache_capacity: 1024,
             jwt: JwtConfig::default(),
             admin: AdminConfig::default(),
             login: LoginConfig::default(),
@@ -125,11 +131,7 @@ impl Default for AdminConfig {
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        LoginConfig {
-            max_failures_per_account: 5,
-            max_failures_per_address: 20,
-            window_seconds: 900,
-        }
+        LoginConfig { max_failures_per_account: 5, max_failures_per_address: 20, window_seconds: 900 }
     }
 }
 
@@ -140,35 +142,24 @@ const SECTIONS: &[&str] = &["jwt", "admin", "login"];
 
 impl Config {
     /// Defaults, then `file` (if any), then the given environment.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, String> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, String> {
         let mut value = toml::Value::try_from(Config::default()).map_err(|e| e.to_string())?;
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-            let from_file: toml::Value = toml::from_str(&text)
-                .map_err(|e| format!("config file {}: {e}", path.display()))?;
-            merge(&mut value, from_file, "")
-                .map_err(|e| format!("config file {}: {e}", path.display()))?;
+            let from_file: toml::Value =
+                toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+            merge(&mut value, from_file, "").map_err(|e| format!("config file {}: {e}", path.display()))?;
         }
-        let mut env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("HAVEN_"))
-            .collect();
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("HAVEN_")).collect();
         env.sort();
         for (key, raw) in env {
-            if NON_CONFIG_ENV.contains(&key.as_str())
-                || NON_CONFIG_ENV_PREFIXES.iter().any(|p| key.starts_with(p))
-            {
+            if NON_CONFIG_ENV.contains(&key.as_str()) || NON_CONFIG_ENV_PREFIXES.iter().any(|p| key.starts_with(p)) {
                 continue;
             }
             apply_env(&mut value, &key, &raw)?;
         }
-        let config: Config = value
-            .try_into()
-            .map_err(|e: toml::de::Error| format!("configuration: {e}"))?;
+        let config: Config = value.try_into().map_err(|e: toml::de::Error| format!("configuration: {e}"))?;
         config.validate()?;
         Ok(config)
     }
@@ -181,20 +172,14 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), String> {
         crate::db::DbTarget::parse(self.database_url.expose())?;
-        self.bind.parse::<SocketAddr>().map_err(|_| {
-            format!(
-                "bind: `{}` is not an address like 127.0.0.1:8080",
-                self.bind
-            )
-        })?;
+        self.bind
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("bind: `{}` is not an address like 127.0.0.1:8080", self.bind))?;
         if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err("max_body_bytes must be between 1024 and 16777216".into());
         }
         if self.jwt.access_ttl_seconds == 0 || self.jwt.access_ttl_seconds > 3600 {
-            return Err(
-                "jwt.access_ttl_seconds must be between 1 and 3600: access tokens are short-lived"
-                    .into(),
-            );
+            return Err("jwt.access_ttl_seconds must be between 1 and 3600: access tokens are short-lived".into());
         }
         if self.jwt.session_ttl_seconds < self.jwt.access_ttl_seconds {
             return Err("jwt.session_ttl_seconds must be at least jwt.access_ttl_seconds".into());
@@ -214,6 +199,9 @@ impl Config {
         if self.login.max_failures_per_account == 0 || self.login.max_failures_per_address == 0 {
             return Err("login.max_failures_* must be at least 1".into());
         }
+        if !self.escrow_recipient.is_empty() && !self.escrow_recipient.starts_with("age1") {
+            return Err("escrow_recipient must be an age X25519 public key (age1…)".into());
+        }
         if self.db_max_connections == 0 {
             return Err("db_max_connections must be at least 1".into());
         }
@@ -226,11 +214,7 @@ fn merge(into: &mut toml::Value, from: toml::Value, prefix: &str) -> Result<(), 
     match (into, from) {
         (toml::Value::Table(into), toml::Value::Table(from)) => {
             for (k, v) in from {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 match into.get_mut(&k) {
                     Some(slot @ toml::Value::Table(_)) => merge(slot, v, &path)?,
                     Some(slot) => *slot = v,
@@ -262,16 +246,12 @@ fn apply_env(value: &mut toml::Value, key: &str, raw: &str) -> Result<(), String
         _ => return Err(format!("unknown environment variable {key}")),
     };
     *slot = match slot {
-        toml::Value::Integer(_) => toml::Value::Integer(
-            raw.trim()
-                .parse()
-                .map_err(|_| format!("{key} must be a whole number"))?,
-        ),
-        toml::Value::Boolean(_) => toml::Value::Boolean(
-            raw.trim()
-                .parse()
-                .map_err(|_| format!("{key} must be true or false"))?,
-        ),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{key} must be a whole number"))?)
+        }
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.trim().parse().map_err(|_| format!("{key} must be true or false"))?)
+        }
         _ => toml::Value::String(raw.to_string()),
     };
     Ok(())
@@ -282,10 +262,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -294,10 +271,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("config/default.toml");
         let file: toml::Value = toml::from_str(&text).expect("config/default.toml parses");
         let code = toml::Value::try_from(Config::default()).expect("defaults serialise");
-        assert_eq!(
-            file, code,
-            "config/default.toml is out of date with Config::default()"
-        );
+        assert_eq!(file, code, "config/default.toml is out of date with Config::default()");
     }
 
     #[test]
@@ -349,10 +323,7 @@ mod tests {
             None,
             env(&[
                 ("HAVEN_ADMIN_PASSWORD", "correct horse battery"),
-                (
-                    "HAVEN_JWT_SECRET",
-                    "0123456789abcdef0123456789abcdef-secret",
-                ),
+                ("HAVEN_JWT_SECRET", "0123456789abcdef0123456789abcdef-secret"),
                 ("HAVEN_DATABASE_URL", "postgres://u:pw-sekrit@h/db"),
             ]),
         )

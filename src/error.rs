@@ -15,10 +15,7 @@ use serde::Serialize;
 pub enum AppError {
     /// Malformed input: bad JSON, unknown field, invalid value.
     #[error("{code}: {message}")]
-    BadRequest {
-        code: &'static str,
-        message: Cow<'static, str>,
-    },
+    BadRequest { code: &'static str, message: Cow<'static, str> },
     /// Missing, invalid, expired or revoked credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
@@ -32,15 +29,12 @@ pub enum AppError {
     #[error("not found: {0}")]
     NotFound(&'static str),
     #[error("{code}: {message}")]
-    Conflict {
-        code: &'static str,
-        message: Cow<'static, str>,
-    },
+    Conflict { code: &'static str, message: Cow<'static, str> },
     #[error("{code}: {message}")]
-    Unprocessable {
-        code: &'static str,
-        message: Cow<'static, str>,
-    },
+    Unprocessable { code: &'static str, message: Cow<'static, str> },
+    /// The object existed but is gone for good (a shredded case).
+    #[error("gone: {0}")]
+    Gone(&'static str),
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("too many requests")]
@@ -61,24 +55,15 @@ struct ErrorBody<'a> {
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::BadRequest {
-            code,
-            message: message.into(),
-        }
+        AppError::BadRequest { code, message: message.into() }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::Conflict {
-            code,
-            message: message.into(),
-        }
+        AppError::Conflict { code, message: message.into() }
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::Unprocessable {
-            code,
-            message: message.into(),
-        }
+        AppError::Unprocessable { code, message: message.into() }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -95,6 +80,7 @@ impl AppError {
             AppError::NotFound(code) => code,
             AppError::Conflict { code, .. } => code,
             AppError::Unprocessable { code, .. } => code,
+            AppError::Gone(code) => code,
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
@@ -108,12 +94,13 @@ impl AppError {
             | AppError::Conflict { message, .. }
             | AppError::Unprocessable { message, .. } => Cow::Borrowed(message),
             AppError::Unauthorized(_) => Cow::Borrowed("authentication required"),
-            AppError::Forbidden("password_change_required") => Cow::Borrowed(
-                "choose a new password (POST /api/v1/me/password) before anything else",
-            ),
+            AppError::Forbidden("password_change_required") => {
+                Cow::Borrowed("choose a new password (POST /api/v1/me/password) before anything else")
+            }
             AppError::Forbidden(_) => Cow::Borrowed("you are not allowed to do this"),
             AppError::MethodNotAllowed => Cow::Borrowed("method not allowed on this resource"),
             AppError::NotFound(_) => Cow::Borrowed("not found"),
+            AppError::Gone(_) => Cow::Borrowed("this record is no longer available"),
             AppError::PayloadTooLarge => Cow::Borrowed("request body too large"),
             AppError::TooManyRequests { .. } => Cow::Borrowed("too many attempts; try again later"),
             AppError::Unavailable(_) => Cow::Borrowed("service temporarily unavailable"),
@@ -138,6 +125,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,10 +150,7 @@ impl ResponseError for AppError {
         if let AppError::Unauthorized(_) = self {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        res.json(ErrorBody {
-            error: self.code(),
-            message: &self.message(),
-        })
+        res.json(ErrorBody { error: self.code(), message: &self.message() })
     }
 }
 
@@ -175,14 +160,10 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
     use actix_web::error::JsonPayloadError as J;
     match err {
         J::Overflow { .. } | J::OverflowKnownLength { .. } => AppError::PayloadTooLarge,
-        J::ContentType => AppError::bad_request(
-            "unsupported_content_type",
-            "expected Content-Type: application/json",
-        ),
-        J::Deserialize(e) => AppError::bad_request(
-            "invalid_body",
-            format!("invalid request body: {}", serde_message(&e)),
-        ),
+        J::ContentType => AppError::bad_request("unsupported_content_type", "expected Content-Type: application/json"),
+        J::Deserialize(e) => {
+            AppError::bad_request("invalid_body", format!("invalid request body: {}", serde_message(&e)))
+        }
         _ => AppError::bad_request("invalid_body", "request body could not be read"),
     }
 }

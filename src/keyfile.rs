@@ -7,10 +7,7 @@ use std::path::Path;
 /// Creates `path` (and its directory) for writing, readable by the owner only. Fails if the
 /// file exists, so a key is never silently overwritten.
 pub fn create_private(path: &Path) -> anyhow::Result<File> {
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         create_private_dir(dir)?;
     }
     let mut opts = OpenOptions::new();
@@ -20,8 +17,7 @@ pub fn create_private(path: &Path) -> anyhow::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)
-        .map_err(|e| anyhow::anyhow!("cannot create key file {}: {e}", path.display()))
+    opts.open(path).map_err(|e| anyhow::anyhow!("cannot create key file {}: {e}", path.display()))
 }
 
 /// Refuses a key file that group or others can read or write.
@@ -47,8 +43,7 @@ pub fn check_private(path: &Path) -> anyhow::Result<()> {
 
 /// Creates a directory (and parents) that only the owner can enter.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", dir.display()))?;
     restrict_to_owner_mode(dir, 0o700)
 }
 
@@ -61,9 +56,8 @@ fn restrict_to_owner_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
-            anyhow::anyhow!("cannot restrict permissions of {}: {e}", path.display())
-        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| anyhow::anyhow!("cannot restrict permissions of {}: {e}", path.display()))?;
     }
     #[cfg(not(unix))]
     let _ = (path, mode);

@@ -10,6 +10,7 @@ pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
@@ -30,10 +31,7 @@ use crate::state::AppState;
 /// Headers on every response, errors included.
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
-        .add((
-            "Content-Security-Policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        ))
+        .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "no-referrer"))
         .add(("Cache-Control", "no-store"))
@@ -49,10 +47,7 @@ async fn access_log(
     let started = Instant::now();
     let method = req.method().clone();
     let res = next.call(req).await?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "<unmatched>".into());
+    let route = res.request().match_pattern().unwrap_or_else(|| "<unmatched>".into());
     tracing::info!(
         target: "haven::http",
         method = %method,
@@ -78,11 +73,7 @@ pub fn build_app(
     let limit = state.config.max_body_bytes;
     App::new()
         .app_data(state)
-        .app_data(
-            web::JsonConfig::default()
-                .limit(limit)
-                .error_handler(|e, _| json_error(e).into()),
-        )
+        .app_data(web::JsonConfig::default().limit(limit).error_handler(|e, _| json_error(e).into()))
         .app_data(web::PayloadConfig::default().limit(limit))
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))

@@ -7,6 +7,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::authz::AccessPolicy;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::Crypto;
 use crate::db::Db;
 
 pub struct AppState {
@@ -16,22 +17,27 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub access: AccessPolicy,
     pub throttle: LoginThrottle,
+    pub crypto: Crypto,
 }
 
 impl AppState {
-    /// Connects to the database (without migrating), loads keys and policies.
+    /// Connects to the database (without migrating), loads keys and policies. Key files are
+    /// created on first start.
     pub fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
         let db = Db::connect(config.database_url.expose(), config.db_max_connections)?;
         let jwt = JwtKeys::load_or_create(&config.data_dir, &config.jwt)?;
+        let crypto = Crypto::open_ring(&config)?;
         let access = AccessPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let throttle = LoginThrottle::new(&config.login);
-        Ok(AppState {
-            db,
-            config: Arc::new(config),
-            jwt,
-            clock,
-            access,
-            throttle,
-        })
+        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle, crypto })
+    }
+
+    /// Applies pending migrations and reconciles the key file with the database; returns the
+    /// number of migrations applied. Everything but `haven migrate` calls this before work.
+    pub fn prepare(&self) -> anyhow::Result<usize> {
+        let ran = self.db.migrate()?;
+        let mut conn = self.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.crypto.sync(&mut conn)?;
+        Ok(ran)
     }
 }

@@ -33,10 +33,7 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(pair))
 }
 
-pub async fn refresh(
-    state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
-) -> Result<HttpResponse, AppError> {
+pub async fn refresh(state: web::Data<AppState>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
     if body.refresh_token.len() > 128 {
         return Err(AppError::Unauthorized("invalid_refresh_token"));
     }

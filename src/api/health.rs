@@ -11,9 +11,8 @@ pub async fn healthz() -> HttpResponse {
 /// The database answers and every migration has run.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let db = state.db.clone();
-    let ready = web::block(move || db.ready())
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))?;
+    let ready =
+        web::block(move || db.ready()).await.map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))?;
     match ready {
         Ok(true) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))),
         Ok(false) => Err(AppError::Unavailable(anyhow::anyhow!("migrations pending"))),

@@ -26,13 +26,6 @@ pub async fn change_password(
     if body.current_password.len() > crate::auth::password::MAX_LEN {
         return Err(AppError::Forbidden("wrong_password"));
     }
-    session::change_password(
-        &state,
-        &auth.user,
-        &auth.session_id,
-        &body.current_password,
-        &body.new_password,
-    )
-    .await?;
+    session::change_password(&state, &auth.user, &auth.session_id, &body.current_password, &body.new_password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -35,12 +35,7 @@ where
     F::Output: Responder + 'static,
 {
     let route = web::route().method(method.clone()).to(handler);
-    RouteDef {
-        method,
-        path,
-        action,
-        route,
-    }
+    RouteDef { method, path, action, route }
 }
 
 /// Every route of the service.
@@ -54,24 +49,9 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/auth/refresh", A::Public, auth::refresh),
         def(M::POST, "/api/v1/auth/logout", A::AuthLogout, auth::logout),
         def(M::GET, "/api/v1/me", A::MeRead, me::show),
-        def(
-            M::POST,
-            "/api/v1/me/password",
-            A::MePasswordChange,
-            me::change_password,
-        ),
-        def(
-            M::POST,
-            "/api/v1/organizations",
-            A::OrganizationCreate,
-            organizations::create,
-        ),
-        def(
-            M::GET,
-            "/api/v1/organizations",
-            A::OrganizationList,
-            organizations::list,
-        ),
+        def(M::POST, "/api/v1/me/password", A::MePasswordChange, me::change_password),
+        def(M::POST, "/api/v1/organizations", A::OrganizationCreate, organizations::create),
+        def(M::GET, "/api/v1/organizations", A::OrganizationList, organizations::list),
         def(M::POST, "/api/v1/users", A::UserCreate, users::create),
         def(M::GET, "/api/v1/users", A::UserList, users::list),
         def(M::PATCH, "/api/v1/users/{id}", A::UserUpdate, users::update),
@@ -90,8 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }
     }
     for path in paths {
-        let (mine, rest): (Vec<RouteDef>, Vec<RouteDef>) =
-            defs.into_iter().partition(|d| d.path == path);
+        let (mine, rest): (Vec<RouteDef>, Vec<RouteDef>) = defs.into_iter().partition(|d| d.path == path);
         defs = rest;
         let actions = RouteActions(mine.iter().map(|d| (d.method.clone(), d.action)).collect());
         let mut resource = web::resource(path);
@@ -100,9 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }
         let resource = resource
             .default_service(web::to(method_not_allowed))
-            .wrap(from_fn(move |req, next| {
-                crate::auth::guard(actions.clone(), req, next)
-            }));
+            .wrap(from_fn(move |req, next| crate::auth::guard(actions.clone(), req, next)));
         cfg.service(resource);
     }
 }
@@ -130,25 +107,15 @@ impl PageQuery {
     pub fn limit(&self) -> Result<i64, AppError> {
         match self.limit.unwrap_or(DEFAULT_LIMIT) {
             n @ 1..=MAX_LIMIT => Ok(i64::from(n)),
-            _ => Err(AppError::bad_request(
-                "invalid_limit",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            )),
+            _ => Err(AppError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}"))),
         }
     }
 
     pub fn cursor(&self) -> Result<Option<&str>, AppError> {
         match self.cursor.as_deref() {
             None | Some("") => Ok(None),
-            Some(c)
-                if c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-            {
-                Ok(Some(c))
-            }
-            Some(_) => Err(AppError::bad_request(
-                "invalid_cursor",
-                "cursor is not valid",
-            )),
+            Some(c) if c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => Ok(Some(c)),
+            Some(_) => Err(AppError::bad_request("invalid_cursor", "cursor is not valid")),
         }
     }
 }
@@ -165,11 +132,7 @@ impl<T> Page<T> {
     pub fn from_rows(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
-        let next_cursor = if more {
-            items.last().map(cursor_of)
-        } else {
-            None
-        };
+        let next_cursor = if more { items.last().map(cursor_of) } else { None };
         Page { items, next_cursor }
     }
 }

@@ -28,13 +28,7 @@ pub struct OrganizationView {
 
 impl From<Organization> for OrganizationView {
     fn from(o: Organization) -> Self {
-        OrganizationView {
-            id: o.id,
-            name: o.name,
-            kind: o.kind,
-            country: o.country,
-            created_at: ts(o.created_at),
-        }
+        OrganizationView { id: o.id, name: o.name, kind: o.kind, country: o.country, created_at: ts(o.created_at) }
     }
 }
 
@@ -48,11 +42,7 @@ pub async fn create(
     let org = state
         .db
         .write(move |c| {
-            let input = NewOrganization {
-                name: body.name,
-                kind: body.kind,
-                country: body.country,
-            };
+            let input = NewOrganization { name: body.name, kind: body.kind, country: body.country };
             accounts::create_organization(c, now, Some(&auth.user.id), input)
         })
         .await?;
@@ -66,10 +56,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let limit = query.limit()?;
     let cursor = query.cursor()?.map(str::to_string);
-    let rows = state
-        .db
-        .read(move |c| Ok(Organization::page(c, cursor.as_deref(), limit + 1)?))
-        .await?;
+    let rows = state.db.read(move |c| Ok(Organization::page(c, cursor.as_deref(), limit + 1)?)).await?;
     let page = Page::from_rows(rows, limit, |o| o.id.clone());
     Ok(HttpResponse::Ok().json(Page {
         items: page.items.into_iter().map(OrganizationView::from).collect(),

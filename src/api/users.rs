@@ -86,19 +86,12 @@ pub async fn create(
     let user = state
         .db
         .write(move |c| {
-            let input = NewUser {
-                email: body.email,
-                name: body.name,
-                role: body.role,
-                organization_id: body.organization_id,
-            };
+            let input =
+                NewUser { email: body.email, name: body.name, role: body.role, organization_id: body.organization_id };
             accounts::create_user(c, now, Some(&auth.user.id), input, hash, true)
         })
         .await?;
-    Ok(HttpResponse::Created().json(UserCreated {
-        user: user.into(),
-        one_time_password: password,
-    }))
+    Ok(HttpResponse::Created().json(UserCreated { user: user.into(), one_time_password: password }))
 }
 
 pub async fn list(
@@ -107,22 +100,14 @@ pub async fn list(
     query: web::Query<UserListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
-    let page_q = PageQuery {
-        cursor: q.cursor,
-        limit: q.limit,
-    };
+    let page_q = PageQuery { cursor: q.cursor, limit: q.limit };
     let limit = page_q.limit()?;
     let cursor = page_q.cursor()?.map(str::to_string);
     let org = q.organization_id;
-    let rows = state
-        .db
-        .read(move |c| Ok(User::page(c, org.as_deref(), cursor.as_deref(), limit + 1)?))
-        .await?;
+    let rows = state.db.read(move |c| Ok(User::page(c, org.as_deref(), cursor.as_deref(), limit + 1)?)).await?;
     let page = Page::from_rows(rows, limit, |u| u.id.clone());
-    Ok(HttpResponse::Ok().json(Page {
-        items: page.items.into_iter().map(UserView::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(HttpResponse::Ok()
+        .json(Page { items: page.items.into_iter().map(UserView::from).collect(), next_cursor: page.next_cursor }))
 }
 
 pub async fn update(
@@ -133,18 +118,13 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     if body.role.is_none() && body.active.is_none() {
-        return Err(AppError::bad_request(
-            "nothing_to_change",
-            "give role and/or active",
-        ));
+        return Err(AppError::bad_request("nothing_to_change", "give role and/or active"));
     }
     let id = path.into_inner();
     let now = state.clock.now();
     let user = state
         .db
-        .write(move |c| {
-            accounts::update_user(c, now, Some(&auth.user.id), &id, body.role, body.active)
-        })
+        .write(move |c| accounts::update_user(c, now, Some(&auth.user.id), &id, body.role, body.active))
         .await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
 }

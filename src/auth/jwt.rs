@@ -68,17 +68,9 @@ impl JwtKeys {
         let secret = if path.exists() {
             crate::keyfile::check_private(&path)?;
             let text = std::fs::read_to_string(&path)?;
-            let bytes = hex::decode(text.trim()).map_err(|_| {
-                anyhow::anyhow!(
-                    "{} is not a hex key; delete it to make a new one",
-                    path.display()
-                )
-            })?;
-            anyhow::ensure!(
-                bytes.len() >= 32,
-                "{} holds a key shorter than 32 bytes",
-                path.display()
-            );
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| anyhow::anyhow!("{} is not a hex key; delete it to make a new one", path.display()))?;
+            anyhow::ensure!(bytes.len() >= 32, "{} holds a key shorter than 32 bytes", path.display());
             bytes
         } else {
             let bytes: [u8; 32] = rand::random();
@@ -98,12 +90,7 @@ impl JwtKeys {
         self.ttl_seconds
     }
 
-    pub fn issue(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<String, AppError> {
+    pub fn issue(&self, user_id: &str, session_id: &str, now: DateTime<Utc>) -> Result<String, AppError> {
         let iat = now.timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -124,13 +111,10 @@ impl JwtKeys {
     /// Checks header (algorithm, kid) and claims; any failure is the same 401.
     pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
         let invalid = AppError::Unauthorized("invalid_token");
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AppError::Unauthorized("invalid_token"))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AppError::Unauthorized("invalid_token"))?;
         if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
             return Err(invalid);
         }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|d| d.claims)
-            .map_err(|_| invalid)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|_| invalid)
     }
 }

@@ -49,10 +49,7 @@ pub struct Authed {
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 /// Resource middleware installed by `api::configure`: authenticates and authorises before
@@ -65,12 +62,7 @@ pub async fn guard(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let action = match actions.find(req.method()) {
         // Not a method of this resource: let the resource answer 405.
-        None | Some(Action::Public) => {
-            return next
-                .call(req)
-                .await
-                .map(ServiceResponse::map_into_boxed_body)
-        }
+        None | Some(Action::Public) => return next.call(req).await.map(ServiceResponse::map_into_boxed_body),
         Some(a) => a,
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -83,9 +75,7 @@ pub async fn guard(
     match authed {
         Ok(a) => {
             req.extensions_mut().insert(a);
-            next.call(req)
-                .await
-                .map(ServiceResponse::map_into_boxed_body)
+            next.call(req).await.map(ServiceResponse::map_into_boxed_body)
         }
         Err(e) => Ok(req.error_response(e)),
     }
@@ -98,19 +88,16 @@ impl FromRequest for Authed {
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(req.extensions().get::<Authed>().cloned().ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "handler wants Authed on an unguarded route"
-            ))
-        }))
+        ready(
+            req.extensions()
+                .get::<Authed>()
+                .cloned()
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("handler wants Authed on an unguarded route"))),
+        )
     }
 }
 
-async fn authenticate(
-    state: &web::Data<AppState>,
-    token: &str,
-    action: Action,
-) -> Result<Authed, AppError> {
+async fn authenticate(state: &web::Data<AppState>, token: &str, action: Action) -> Result<Authed, AppError> {
     let claims = state.jwt.verify(token)?;
     let now = crate::clock::naive(state.clock.now());
     let (sid, sub) = (claims.sid.clone(), claims.sub.clone());
@@ -144,18 +131,12 @@ async fn authenticate(
                     audit::record(
                         c,
                         at,
-                        Entry::new(Some(&uid), action.as_str(), "route", None)
-                            .outcome(Outcome::Denied),
+                        Entry::new(Some(&uid), action.as_str(), "route", None).outcome(Outcome::Denied),
                     )
                 })
                 .await?;
         }
         return Err(AppError::Forbidden("forbidden"));
     }
-    Ok(Authed {
-        user,
-        role,
-        session_id: session.id,
-        action,
-    })
+    Ok(Authed { user, role, session_id: session.id, action })
 }

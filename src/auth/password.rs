@@ -29,9 +29,7 @@ pub fn verify(password: &str, stored_hash: Option<&str>) -> bool {
     let dummy = DUMMY.get_or_init(|| hash("dummy password for timing").unwrap_or_default());
     let target = stored_hash.unwrap_or(dummy);
     let ok = match PasswordHash::new(target) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     };
     ok && stored_hash.is_some()

@@ -38,21 +38,13 @@ fn hash_token(token: &str) -> String {
 
 /// Checks the password (on a blocking thread), then opens a session. Every outcome is
 /// audited; a failure says nothing about whether the account exists.
-pub async fn login(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    addr: Option<IpAddr>,
-) -> Result<TokenPair, AppError> {
+pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
     let email_n = normalize_email(email);
     if let Err(retry_after_secs) = state.throttle.check(&email_n, addr) {
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
     let lookup = email_n.clone();
-    let user = state
-        .db
-        .read(move |c| Ok(User::find_by_email(c, &lookup)?))
-        .await?;
+    let user = state.db.read(move |c| Ok(User::find_by_email(c, &lookup)?)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let pw = password.to_string();
     let ok = actix_web::web::block(move || crate::auth::password::verify(&pw, stored.as_deref()))
@@ -67,8 +59,7 @@ pub async fn login(
             state
                 .db
                 .write(move |c| {
-                    let e = Entry::new(uid.as_deref(), "auth.login", "user", uid.as_deref())
-                        .outcome(Outcome::Denied);
+                    let e = Entry::new(uid.as_deref(), "auth.login", "user", uid.as_deref()).outcome(Outcome::Denied);
                     audit::record(c, now, e)
                 })
                 .await?;
@@ -80,9 +71,7 @@ pub async fn login(
         id: new_id(),
         user_id: user.id.clone(),
         created_at: naive(now),
-        expires_at: naive(
-            now + chrono::Duration::seconds(state.config.jwt.session_ttl_seconds as i64),
-        ),
+        expires_at: naive(now + chrono::Duration::seconds(state.config.jwt.session_ttl_seconds as i64)),
         revoked_at: None,
         revoked_reason: None,
     };
@@ -99,20 +88,11 @@ pub async fn login(
                 used_at: None,
             }
             .insert(c)?;
-            audit::record(
-                c,
-                now,
-                Entry::new(Some(&user.id), "auth.login", "session", Some(&session.id)),
-            )?;
+            audit::record(c, now, Entry::new(Some(&user.id), "auth.login", "session", Some(&session.id)))?;
             Ok(())
         })
         .await?;
-    Ok(TokenPair {
-        access_token,
-        refresh_token,
-        token_type: "Bearer",
-        expires_in: state.jwt.ttl_seconds(),
-    })
+    Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: state.jwt.ttl_seconds() })
 }
 
 enum RefreshOutcome {
@@ -138,13 +118,8 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<TokenPair, AppErro
             if !RefreshToken::consume(c, &hash, naive(now))? {
                 let revoked = Session::revoke(c, &session.id, naive(now), "refresh_token_reuse")?;
                 if revoked > 0 {
-                    let e = Entry::new(
-                        Some(&session.user_id),
-                        "auth.refresh_reuse",
-                        "session",
-                        Some(&session.id),
-                    )
-                    .outcome(Outcome::Denied);
+                    let e = Entry::new(Some(&session.user_id), "auth.refresh_reuse", "session", Some(&session.id))
+                        .outcome(Outcome::Denied);
                     audit::record(c, now, e)?;
                 }
                 return Ok(RefreshOutcome::Replayed);
@@ -153,34 +128,14 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<TokenPair, AppErro
             if !session.is_live(naive(now)) || !user.is_some_and(|u| u.active) {
                 return Ok(RefreshOutcome::Invalid);
             }
-            RefreshToken {
-                token_hash: new_hash,
-                session_id: session.id.clone(),
-                issued_at: naive(now),
-                used_at: None,
-            }
-            .insert(c)?;
-            audit::record(
-                c,
-                now,
-                Entry::new(
-                    Some(&session.user_id),
-                    "auth.refresh",
-                    "session",
-                    Some(&session.id),
-                ),
-            )?;
-            Ok(RefreshOutcome::Rotated {
-                user_id: session.user_id,
-                session_id: session.id,
-            })
+            RefreshToken { token_hash: new_hash, session_id: session.id.clone(), issued_at: naive(now), used_at: None }
+                .insert(c)?;
+            audit::record(c, now, Entry::new(Some(&session.user_id), "auth.refresh", "session", Some(&session.id)))?;
+            Ok(RefreshOutcome::Rotated { user_id: session.user_id, session_id: session.id })
         })
         .await?;
     match outcome {
-        RefreshOutcome::Rotated {
-            user_id,
-            session_id,
-        } => Ok(TokenPair {
+        RefreshOutcome::Rotated { user_id, session_id } => Ok(TokenPair {
             access_token: state.jwt.issue(&user_id, &session_id, now)?,
             refresh_token: new_token,
             token_type: "Bearer",
@@ -199,11 +154,7 @@ pub async fn logout(state: &AppState, user_id: &str, session_id: &str) -> Result
         .db
         .write(move |c| {
             Session::revoke(c, &sid, naive(now), "logout")?;
-            audit::record(
-                c,
-                now,
-                Entry::new(Some(&uid), "auth.logout", "session", Some(&sid)),
-            )?;
+            audit::record(c, now, Entry::new(Some(&uid), "auth.logout", "session", Some(&sid)))?;
             Ok(())
         })
         .await
@@ -218,11 +169,7 @@ pub async fn change_password(
     new: &str,
 ) -> Result<(), AppError> {
     crate::auth::password::check_policy(new)?;
-    let (stored, cur, newp) = (
-        user.password_hash.clone(),
-        current.to_string(),
-        new.to_string(),
-    );
+    let (stored, cur, newp) = (user.password_hash.clone(), current.to_string(), new.to_string());
     let hashed = actix_web::web::block(move || {
         if !crate::auth::password::verify(&cur, Some(&stored)) {
             return Ok(None);
@@ -240,8 +187,7 @@ pub async fn change_password(
                 audit::record(
                     c,
                     now,
-                    Entry::new(Some(&uid), "me.password_change", "user", Some(&uid))
-                        .outcome(Outcome::Denied),
+                    Entry::new(Some(&uid), "me.password_change", "user", Some(&uid)).outcome(Outcome::Denied),
                 )
             })
             .await?;
@@ -259,11 +205,7 @@ pub async fn change_password(
             User::update(c, &uid, &changes)?;
             // Every other session ends: whoever knew the old password is out.
             Session::revoke_all_for_user(c, &uid, Some(&sid), naive(now), "password_changed")?;
-            audit::record(
-                c,
-                now,
-                Entry::new(Some(&uid), "me.password_change", "user", Some(&uid)),
-            )?;
+            audit::record(c, now, Entry::new(Some(&uid), "me.password_change", "user", Some(&uid)))?;
             Ok(())
         })
         .await

@@ -63,17 +63,13 @@ impl LoginThrottle {
         let blocked = |k: &Key, max: u32| {
             buckets.get(k).and_then(|w| {
                 let age = now.duration_since(w.started);
-                (age < self.window && w.failures >= max)
-                    .then(|| (self.window - age).as_secs().max(1))
+                (age < self.window && w.failures >= max).then(|| (self.window - age).as_secs().max(1))
             })
         };
-        let wait = [
-            blocked(&acct, self.max_account),
-            ip.and_then(|k| blocked(&k, self.max_address)),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
+        let wait = [blocked(&acct, self.max_account), ip.and_then(|k| blocked(&k, self.max_address))]
+            .into_iter()
+            .flatten()
+            .max();
         match wait {
             Some(secs) => Err(secs),
             None => Ok(()),
@@ -89,15 +85,9 @@ impl LoginThrottle {
             buckets.retain(|_, w| now.duration_since(w.started) < window);
         }
         for k in std::iter::once(acct).chain(ip) {
-            let w = buckets.entry(k).or_insert(Window {
-                started: now,
-                failures: 0,
-            });
+            let w = buckets.entry(k).or_insert(Window { started: now, failures: 0 });
             if now.duration_since(w.started) >= self.window {
-                *w = Window {
-                    started: now,
-                    failures: 0,
-                };
+                *w = Window { started: now, failures: 0 };
             }
             w.failures += 1;
         }
@@ -106,10 +96,7 @@ impl LoginThrottle {
     /// A successful login clears the account's failures (not the address's).
     pub fn record_success(&self, email_normalized: &str) {
         let (acct, _) = self.keys(email_normalized, None);
-        self.buckets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&acct);
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).remove(&acct);
     }
 }
 

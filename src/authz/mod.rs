@@ -56,10 +56,7 @@ impl Action {
 
     /// Actions an account with a one-time password may still perform.
     pub fn allowed_before_password_change(self) -> bool {
-        matches!(
-            self,
-            Action::AuthLogout | Action::MeRead | Action::MePasswordChange
-        )
+        matches!(self, Action::AuthLogout | Action::MeRead | Action::MePasswordChange)
     }
 
     /// Actions that change state: a refusal of one is itself audited.
@@ -100,21 +97,12 @@ impl AccessPolicy {
                 .ok_or_else(|| format!("access policy: unknown action `{name}`"))?;
             let mut set = HashSet::new();
             for r in roles {
-                set.insert(
-                    Role::parse(&r)
-                        .ok_or_else(|| format!("access policy: `{name}`: unknown role `{r}`"))?,
-                );
+                set.insert(Role::parse(&r).ok_or_else(|| format!("access policy: `{name}`: unknown role `{r}`"))?);
             }
             allowed.insert(action, set);
         }
-        if let Some(missing) = Action::PROTECTED
-            .into_iter()
-            .find(|a| !allowed.contains_key(a))
-        {
-            return Err(format!(
-                "access policy: no rule for action `{}`",
-                missing.as_str()
-            ));
+        if let Some(missing) = Action::PROTECTED.into_iter().find(|a| !allowed.contains_key(a)) {
+            return Err(format!("access policy: no rule for action `{}`", missing.as_str()));
         }
         Ok(AccessPolicy { allowed })
     }
@@ -123,8 +111,7 @@ impl AccessPolicy {
     pub fn load(dir: Option<&Path>) -> Result<Self, String> {
         match dir.map(|d| d.join("access.toml")).filter(|p| p.exists()) {
             Some(p) => {
-                let text =
-                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
                 Self::parse(&text)
             }
             None => Self::parse(DEFAULT_ACCESS_POLICY),
@@ -132,11 +119,7 @@ impl AccessPolicy {
     }
 
     pub fn permits(&self, role: Role, action: Action) -> bool {
-        action == Action::Public
-            || self
-                .allowed
-                .get(&action)
-                .is_some_and(|roles| roles.contains(&role))
+        action == Action::Public || self.allowed.get(&action).is_some_and(|roles| roles.contains(&role))
     }
 }
 
@@ -155,16 +138,10 @@ mod tests {
 
     #[test]
     fn incomplete_or_unknown_rules_are_refused() {
-        assert!(
-            AccessPolicy::parse("[actions]\n\"me.read\" = [\"admin\"]\n")
-                .unwrap_err()
-                .contains("no rule")
-        );
+        assert!(AccessPolicy::parse("[actions]\n\"me.read\" = [\"admin\"]\n").unwrap_err().contains("no rule"));
         let bad = DEFAULT_ACCESS_POLICY.replace("\"auditor\"]", "\"auditor\", \"root\"]");
         assert!(AccessPolicy::parse(&bad).unwrap_err().contains("root"));
         let unknown = format!("{DEFAULT_ACCESS_POLICY}\n\"case.fly\" = [\"admin\"]\n");
-        assert!(AccessPolicy::parse(&unknown)
-            .unwrap_err()
-            .contains("case.fly"));
+        assert!(AccessPolicy::parse(&unknown).unwrap_err().contains("case.fly"));
     }
 }

@@ -67,10 +67,36 @@ diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    organizations,
-    users,
-    sessions,
-    refresh_tokens,
-    audit_events
-);
+diesel::allow_tables_to_appear_in_same_query!(organizations, users, sessions, refresh_tokens, audit_events);
+
+diesel::table! {
+    service_keys (key_id) {
+        key_id -> Text,
+        recipient -> Text,
+        created_at -> Timestamp,
+        is_current -> Bool,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_keys (case_id, key_version) {
+        case_id -> Text,
+        key_version -> Integer,
+        recipient -> Text,
+        created_at -> Timestamp,
+        shredded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_key_grants (case_id, key_version, grantee_kind, grantee_id) {
+        case_id -> Text,
+        key_version -> Integer,
+        grantee_kind -> Text,
+        grantee_id -> Text,
+        key_id -> Text,
+        wrapped -> Binary,
+        created_at -> Timestamp,
+    }
+}

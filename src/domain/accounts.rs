@@ -31,10 +31,7 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     let n = name.chars().count();
     if n == 0 || n > 200 || name.chars().any(char::is_control) {
-        return Err(AppError::unprocessable(
-            "invalid_field",
-            format!("{field} must be 1 to 200 printable characters"),
-        ));
+        return Err(AppError::unprocessable("invalid_field", format!("{field} must be 1 to 200 printable characters")));
     }
     Ok(name.to_string())
 }
@@ -59,10 +56,7 @@ pub fn clean_email(raw: &str) -> Result<String, AppError> {
 }
 
 fn unique_violation(e: &DieselError) -> bool {
-    matches!(
-        e,
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-    )
+    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
 
 pub fn create_organization(
@@ -86,26 +80,16 @@ pub fn create_organization(
         created_at: naive(now),
     };
     if Organization::find_by_name(conn, &org.name)?.is_some() {
-        return Err(AppError::conflict(
-            "organization_exists",
-            "an organization with this name exists",
-        ));
+        return Err(AppError::conflict("organization_exists", "an organization with this name exists"));
     }
     org.insert(conn).map_err(|e| {
         if unique_violation(&e) {
-            AppError::conflict(
-                "organization_exists",
-                "an organization with this name exists",
-            )
+            AppError::conflict("organization_exists", "an organization with this name exists")
         } else {
             e.into()
         }
     })?;
-    audit::record(
-        conn,
-        now,
-        Entry::new(actor, "organization.create", "organization", Some(&org.id)),
-    )?;
+    audit::record(conn, now, Entry::new(actor, "organization.create", "organization", Some(&org.id)))?;
     Ok(org)
 }
 
@@ -122,10 +106,7 @@ pub fn create_user(
     let email = clean_email(&input.email)?;
     let name = clean_name("name", &input.name)?;
     if Organization::find(conn, &input.organization_id)?.is_none() {
-        return Err(AppError::unprocessable(
-            "unknown_organization",
-            "organization_id does not name an organization",
-        ));
+        return Err(AppError::unprocessable("unknown_organization", "organization_id does not name an organization"));
     }
     let exists = || AppError::conflict("email_taken", "an account with this email exists");
     if User::find_by_email(conn, &email)?.is_some() {
@@ -144,19 +125,9 @@ pub fn create_user(
         created_at: naive(now),
         updated_at: naive(now),
     };
-    user.insert(conn).map_err(|e| {
-        if unique_violation(&e) {
-            exists()
-        } else {
-            e.into()
-        }
-    })?;
+    user.insert(conn).map_err(|e| if unique_violation(&e) { exists() } else { e.into() })?;
     let detail = serde_json::json!({ "role": user.role, "organization_id": user.organization_id });
-    audit::record(
-        conn,
-        now,
-        Entry::new(actor, "user.create", "user", Some(&user.id)).detail(detail),
-    )?;
+    audit::record(conn, now, Entry::new(actor, "user.create", "user", Some(&user.id)).detail(detail))?;
     Ok(user)
 }
 
@@ -175,10 +146,7 @@ pub fn update_user(
         && user.active
         && (role.is_some_and(|r| r != Role::Admin) || active == Some(false));
     if loses_admin && active_admins(conn)? <= 1 {
-        return Err(AppError::conflict(
-            "last_admin",
-            "this is the last active admin account",
-        ));
+        return Err(AppError::conflict("last_admin", "this is the last active admin account"));
     }
     let changes = UserChanges {
         role: role.map(|r| r.as_str().to_string()),
@@ -192,22 +160,12 @@ pub fn update_user(
     }
     let mut detail = serde_json::Map::new();
     if let Some(r) = role {
-        detail.insert(
-            "role".into(),
-            serde_json::json!({ "from": user.role, "to": r.as_str() }),
-        );
+        detail.insert("role".into(), serde_json::json!({ "from": user.role, "to": r.as_str() }));
     }
     if let Some(a) = active {
-        detail.insert(
-            "active".into(),
-            serde_json::json!({ "from": user.active, "to": a }),
-        );
+        detail.insert("active".into(), serde_json::json!({ "from": user.active, "to": a }));
     }
-    audit::record(
-        conn,
-        now,
-        Entry::new(actor, "user.update", "user", Some(id)).detail(detail.into()),
-    )?;
+    audit::record(conn, now, Entry::new(actor, "user.update", "user", Some(id)).detail(detail.into()))?;
     User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))
 }
 
@@ -223,10 +181,7 @@ fn active_admins(conn: &mut DbConn) -> Result<i64, AppError> {
 /// What first start did.
 pub enum Bootstrap {
     AlreadyInitialised,
-    Created {
-        email: String,
-        generated_password: Option<String>,
-    },
+    Created { email: String, generated_password: Option<String> },
 }
 
 /// On an empty database: one organisation and one admin. The password comes from config,
@@ -240,20 +195,13 @@ pub fn bootstrap(
     if User::count(conn)? > 0 {
         return Ok(Bootstrap::AlreadyInitialised);
     }
-    let email = if cfg.email.is_empty() {
-        "admin@haven.invalid".to_string()
-    } else {
-        cfg.email.clone()
-    };
+    let email = if cfg.email.is_empty() { "admin@haven.invalid".to_string() } else { cfg.email.clone() };
     let (password, generated) = if cfg.password.is_empty() {
         let p = crate::auth::password::generate();
         (p.clone(), Some(p))
     } else {
         crate::auth::password::check_policy(cfg.password.expose()).map_err(|_| {
-            AppError::bad_request(
-                "weak_password",
-                "HAVEN_ADMIN_PASSWORD must have at least 12 characters",
-            )
+            AppError::bad_request("weak_password", "HAVEN_ADMIN_PASSWORD must have at least 12 characters")
         })?;
         (cfg.password.expose().to_string(), None)
     };
@@ -270,15 +218,8 @@ pub fn bootstrap(
             },
         )?,
     };
-    let new = NewUser {
-        email: email.clone(),
-        name: "Administrator".into(),
-        role: Role::Admin,
-        organization_id: org.id,
-    };
+    let new =
+        NewUser { email: email.clone(), name: "Administrator".into(), role: Role::Admin, organization_id: org.id };
     create_user(conn, now, None, new, hash(&password)?, generated.is_some())?;
-    Ok(Bootstrap::Created {
-        email,
-        generated_password: generated,
-    })
+    Ok(Bootstrap::Created { email, generated_password: generated })
 }

@@ -10,9 +10,7 @@ TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
 
 /// True for an upper-case, officially assigned alpha-2 code.
 pub fn is_valid(code: &str) -> bool {
-    code.len() == 2
-        && code.bytes().all(|b| b.is_ascii_uppercase())
-        && CODES.split_whitespace().any(|c| c == code)
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) && CODES.split_whitespace().any(|c| c == code)
 }
 
 #[cfg(test)]

@@ -52,9 +52,7 @@ impl OrganizationKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Embassy, Self::UnAgency, Self::Ngo, Self::Other]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [Self::Embassy, Self::UnAgency, Self::Ngo, Self::Other].into_iter().find(|k| k.as_str() == s)
     }
 }
 

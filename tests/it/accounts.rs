@@ -25,24 +25,12 @@ db_test!(organizations_are_validated_unique_and_paginated, |app| {
     );
     assert_eq!(r.status, 409);
     assert_eq!(r.code(), "organization_exists");
-    let r = app.post(
-        "/api/v1/organizations",
-        Some(&t),
-        json!({ "name": "X", "kind": "embassy", "country": "XX" }),
-    );
+    let r = app.post("/api/v1/organizations", Some(&t), json!({ "name": "X", "kind": "embassy", "country": "XX" }));
     assert_eq!(r.status, 422);
     assert_eq!(r.code(), "invalid_country");
-    let r = app.post(
-        "/api/v1/organizations",
-        Some(&t),
-        json!({ "name": "X", "kind": "spy_agency", "country": "CO" }),
-    );
+    let r = app.post("/api/v1/organizations", Some(&t), json!({ "name": "X", "kind": "spy_agency", "country": "CO" }));
     assert_eq!(r.status, 400);
-    let r = app.post(
-        "/api/v1/organizations",
-        Some(&t),
-        json!({ "name": "  ", "kind": "ngo", "country": "CO" }),
-    );
+    let r = app.post("/api/v1/organizations", Some(&t), json!({ "name": "  ", "kind": "ngo", "country": "CO" }));
     assert_eq!(r.status, 422);
     let r = app.post(
         "/api/v1/organizations",
@@ -81,67 +69,53 @@ db_test!(organizations_are_validated_unique_and_paginated, |app| {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, seen, "stable, unique order");
-    assert_eq!(
-        app.get("/api/v1/organizations?limit=0", Some(&t)).status,
-        400
-    );
-    assert_eq!(
-        app.get("/api/v1/organizations?limit=500", Some(&t)).status,
-        400
-    );
-    assert_eq!(
-        app.get("/api/v1/organizations?cursor=%27%20or%201=1", Some(&t))
-            .status,
-        400
-    );
-    assert_eq!(
-        app.get("/api/v1/organizations?colour=red", Some(&t)).status,
-        400
-    );
+    assert_eq!(app.get("/api/v1/organizations?limit=0", Some(&t)).status, 400);
+    assert_eq!(app.get("/api/v1/organizations?limit=500", Some(&t)).status, 400);
+    assert_eq!(app.get("/api/v1/organizations?cursor=%27%20or%201=1", Some(&t)).status, 400);
+    assert_eq!(app.get("/api/v1/organizations?colour=red", Some(&t)).status, 400);
 });
 
-db_test!(
-    users_are_validated_and_email_is_unique_case_insensitively,
-    |app| {
-        let t = app.admin_token();
-        let org = app.admin_org();
-        let ok = json!({ "email": "Lina@Example.org", "name": "Lina", "role": "coordinator", "organization_id": org });
-        assert_eq!(app.post("/api/v1/users", Some(&t), ok.clone()).status, 201);
-        let dup = json!({ "email": "lina@example.ORG", "name": "Lina 2", "role": "officer", "organization_id": org });
-        let r = app.post("/api/v1/users", Some(&t), dup);
-        assert_eq!(r.status, 409);
-        assert_eq!(r.code(), "email_taken");
-        let r = app.post("/api/v1/users", Some(&t), json!({ "email": "not-an-email", "name": "X", "role": "officer", "organization_id": org }));
-        assert_eq!(r.status, 422);
-        let r = app.post(
-            "/api/v1/users",
-            Some(&t),
-            json!({ "email": "a@b.org", "name": "X", "role": "superuser", "organization_id": org }),
-        );
-        assert_eq!(r.status, 400);
-        let r = app.post("/api/v1/users", Some(&t), json!({ "email": "a@b.org", "name": "X", "role": "officer", "organization_id": "nope" }));
-        assert_eq!(r.status, 422);
-        assert_eq!(r.code(), "unknown_organization");
-        let r = app.post(
+db_test!(users_are_validated_and_email_is_unique_case_insensitively, |app| {
+    let t = app.admin_token();
+    let org = app.admin_org();
+    let ok = json!({ "email": "Lina@Example.org", "name": "Lina", "role": "coordinator", "organization_id": org });
+    assert_eq!(app.post("/api/v1/users", Some(&t), ok.clone()).status, 201);
+    let dup = json!({ "email": "lina@example.ORG", "name": "Lina 2", "role": "officer", "organization_id": org });
+    let r = app.post("/api/v1/users", Some(&t), dup);
+    assert_eq!(r.status, 409);
+    assert_eq!(r.code(), "email_taken");
+    let r = app.post(
+        "/api/v1/users",
+        Some(&t),
+        json!({ "email": "not-an-email", "name": "X", "role": "officer", "organization_id": org }),
+    );
+    assert_eq!(r.status, 422);
+    let r = app.post(
+        "/api/v1/users",
+        Some(&t),
+        json!({ "email": "a@b.org", "name": "X", "role": "superuser", "organization_id": org }),
+    );
+    assert_eq!(r.status, 400);
+    let r = app.post(
+        "/api/v1/users",
+        Some(&t),
+        json!({ "email": "a@b.org", "name": "X", "role": "officer", "organization_id": "nope" }),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(r.code(), "unknown_organization");
+    let r = app.post(
         "/api/v1/users",
         Some(&t),
         json!({ "email": "a@b.org", "name": "X", "role": "officer", "organization_id": org, "password_hash": "x" }),
     );
-        assert_eq!(r.status, 400, "mass assignment refused");
+    assert_eq!(r.status, 400, "mass assignment refused");
 
-        let list = app
-            .get(&format!("/api/v1/users?organization_id={org}"), Some(&t))
-            .json();
-        let emails: Vec<_> = list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["email"].as_str().unwrap().to_string())
-            .collect();
-        assert!(emails.contains(&"Lina@Example.org".to_string()));
-        assert!(list["items"][0].get("password_hash").is_none());
-    }
-);
+    let list = app.get(&format!("/api/v1/users?organization_id={org}"), Some(&t)).json();
+    let emails: Vec<_> =
+        list["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap().to_string()).collect();
+    assert!(emails.contains(&"Lina@Example.org".to_string()));
+    assert!(list["items"][0].get("password_hash").is_none());
+});
 
 db_test!(patch_changes_only_role_and_active, |app| {
     let t = app.admin_token();
@@ -160,13 +134,7 @@ db_test!(patch_changes_only_role_and_active, |app| {
         assert_eq!(r.status, 400, "{body}: {r:?}");
     }
     let list = app.get("/api/v1/users?limit=200", Some(&t)).json();
-    let me = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let me = list["items"].as_array().unwrap().iter().find(|u| u["id"] == id.as_str()).unwrap().clone();
     assert_eq!(me["email"], email.as_str());
     assert_eq!(me["role"], "officer", "nothing changed");
     let r = app.patch(

@@ -15,10 +15,7 @@ fn verify(app: &TestApp) -> (i32, String) {
         .envs(app.db.env())
         .output()
         .expect("run haven audit verify");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 db_test!(changes_and_refusals_are_audited, |app| {
@@ -33,84 +30,51 @@ db_test!(changes_and_refusals_are_audited, |app| {
     let (_, email, pw) = app.user(Role::Officer, &org_id);
     let officer = token_of(&app.login(&email, &pw));
     assert_eq!(
-        app.post(
-            "/api/v1/organizations",
-            Some(&officer),
-            json!({ "name": "Z", "kind": "ngo", "country": "KE" })
-        )
-        .status,
+        app.post("/api/v1/organizations", Some(&officer), json!({ "name": "Z", "kind": "ngo", "country": "KE" }))
+            .status,
         403
     );
-    let _ = app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({ "email": email, "password": "wrong password!!" }),
-    );
+    let _ = app.post("/api/v1/auth/login", None, json!({ "email": email, "password": "wrong password!!" }));
 
-    let items = app.get("/api/v1/audit?limit=200", Some(&t)).json()["items"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let find = |action: &str, outcome: &str| {
-        items
-            .iter()
-            .find(|e| e["action"] == action && e["outcome"] == outcome)
-            .cloned()
-    };
+    let items = app.get("/api/v1/audit?limit=200", Some(&t)).json()["items"].as_array().unwrap().clone();
+    let find =
+        |action: &str, outcome: &str| items.iter().find(|e| e["action"] == action && e["outcome"] == outcome).cloned();
     let created = find("organization.create", "success").expect("org creation audited");
     assert_eq!(created["actor_id"], me["id"]);
     assert_eq!(created["subject_id"], org_id.as_str());
-    assert!(
-        find("organization.create", "denied").is_some(),
-        "refused mutation audited"
-    );
-    assert!(
-        find("auth.login", "denied").is_some(),
-        "failed login audited"
-    );
+    assert!(find("organization.create", "denied").is_some(), "refused mutation audited");
+    assert!(find("auth.login", "denied").is_some(), "failed login audited");
     assert!(find("auth.login", "success").is_some());
     // Nothing secret lands in the trail.
     let all = serde_json::to_string(&items).unwrap();
     assert!(!all.contains(&pw) && !all.contains("wrong password") && !all.contains("127.0.0.1"));
 });
 
-db_test!(
-    auditors_page_through_the_trail_and_coordinators_cannot,
-    |app| {
-        let org = app.admin_org();
-        let (_, a_email, a_pw) = app.user(Role::Auditor, &org);
-        let (_, c_email, c_pw) = app.user(Role::Coordinator, &org);
-        let auditor = token_of(&app.login(&a_email, &a_pw));
-        let coordinator = token_of(&app.login(&c_email, &c_pw));
-        assert_eq!(app.get("/api/v1/audit", Some(&coordinator)).status, 403);
+db_test!(auditors_page_through_the_trail_and_coordinators_cannot, |app| {
+    let org = app.admin_org();
+    let (_, a_email, a_pw) = app.user(Role::Auditor, &org);
+    let (_, c_email, c_pw) = app.user(Role::Coordinator, &org);
+    let auditor = token_of(&app.login(&a_email, &a_pw));
+    let coordinator = token_of(&app.login(&c_email, &c_pw));
+    assert_eq!(app.get("/api/v1/audit", Some(&coordinator)).status, 403);
 
-        let mut seqs = Vec::new();
-        let mut path = "/api/v1/audit?limit=3".to_string();
-        loop {
-            let page = app.get(&path, Some(&auditor));
-            assert_eq!(page.status, 200, "{page:?}");
-            let page = page.json();
-            seqs.extend(
-                page["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e["seq"].as_i64().unwrap()),
-            );
-            match page["next_cursor"].as_str() {
-                Some(c) => path = format!("/api/v1/audit?limit=3&cursor={c}"),
-                None => break,
-            }
+    let mut seqs = Vec::new();
+    let mut path = "/api/v1/audit?limit=3".to_string();
+    loop {
+        let page = app.get(&path, Some(&auditor));
+        assert_eq!(page.status, 200, "{page:?}");
+        let page = page.json();
+        seqs.extend(page["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/audit?limit=3&cursor={c}"),
+            None => break,
         }
-        assert!(seqs.len() >= 4, "{seqs:?}");
-        let expected: Vec<i64> = (1..=seqs[0]).rev().collect();
-        assert_eq!(seqs, expected, "newest first, no gaps, no repeats");
-        assert_eq!(
-            app.get("/api/v1/audit?cursor=abc", Some(&auditor)).status,
-            400
-        );
     }
-);
+    assert!(seqs.len() >= 4, "{seqs:?}");
+    let expected: Vec<i64> = (1..=seqs[0]).rev().collect();
+    assert_eq!(seqs, expected, "newest first, no gaps, no repeats");
+    assert_eq!(app.get("/api/v1/audit?cursor=abc", Some(&auditor)).status, 400);
+});
 
 db_test!(verify_finds_an_edited_row, |app| {
     let t = app.admin_token();
@@ -157,17 +121,12 @@ db_test!(verify_finds_a_recomputed_row, |app| {
         );
     }
     let mut conn = app.state().db.get().unwrap();
-    let mut ev = haven::db::models::AuditEvent::chunk_after(&mut conn, 1, 1)
-        .unwrap()
-        .remove(0);
+    let mut ev = haven::db::models::AuditEvent::chunk_after(&mut conn, 1, 1).unwrap().remove(0);
     assert_eq!(ev.seq, 2);
     ev.outcome = "failure".into();
     ev.hash = haven::audit::row_hash(&ev);
     drop(conn);
-    app.sql(&format!(
-        "UPDATE audit_events SET outcome = 'failure', hash = '{}' WHERE seq = 2",
-        ev.hash
-    ));
+    app.sql(&format!("UPDATE audit_events SET outcome = 'failure', hash = '{}' WHERE seq = 2", ev.hash));
     let (code, out) = verify(&app);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("#3") && out.contains("prev_hash"), "{out}");

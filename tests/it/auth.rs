@@ -21,40 +21,22 @@ db_test!(login_returns_a_bearer_pair_and_me_works, |app| {
     app.login(&ADMIN_EMAIL.to_uppercase(), ADMIN_PASSWORD);
 });
 
-db_test!(
-    bad_credentials_look_the_same_whether_or_not_the_account_exists,
-    |app| {
-        let wrong = app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": ADMIN_EMAIL, "password": "wrong password!!" }),
-        );
-        let unknown = app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": "nobody@haven.test", "password": "wrong password!!" }),
-        );
-        assert_eq!(wrong.status, 401);
-        assert_eq!(unknown.status, 401);
-        assert_eq!(wrong.text, unknown.text);
-        assert_eq!(wrong.code(), "invalid_credentials");
-        // Malformed bodies are 400, not 500.
-        let r = app.post("/api/v1/auth/login", None, json!({ "email": ADMIN_EMAIL }));
-        assert_eq!(r.status, 400, "{r:?}");
-        let r = app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": 5, "password": "x" }),
-        );
-        assert_eq!(r.status, 400, "{r:?}");
-        let r = app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": ADMIN_EMAIL, "password": "x".repeat(5000) }),
-        );
-        assert_eq!(r.status, 401, "{r:?}");
-    }
-);
+db_test!(bad_credentials_look_the_same_whether_or_not_the_account_exists, |app| {
+    let wrong = app.post("/api/v1/auth/login", None, json!({ "email": ADMIN_EMAIL, "password": "wrong password!!" }));
+    let unknown =
+        app.post("/api/v1/auth/login", None, json!({ "email": "nobody@haven.test", "password": "wrong password!!" }));
+    assert_eq!(wrong.status, 401);
+    assert_eq!(unknown.status, 401);
+    assert_eq!(wrong.text, unknown.text);
+    assert_eq!(wrong.code(), "invalid_credentials");
+    // Malformed bodies are 400, not 500.
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": ADMIN_EMAIL }));
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": 5, "password": "x" }));
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": ADMIN_EMAIL, "password": "x".repeat(5000) }));
+    assert_eq!(r.status, 401, "{r:?}");
+});
 
 db_test!(refresh_rotates_and_reuse_revokes_the_session, |app| {
     let first = app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -71,33 +53,16 @@ db_test!(refresh_rotates_and_reuse_revokes_the_session, |app| {
     let replay = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": r1 }));
     assert_eq!(replay.status, 401);
     assert_eq!(replay.code(), "refresh_token_reused");
-    assert_eq!(
-        app.get("/api/v1/me", Some(&access2)).status,
-        401,
-        "access token of a revoked session"
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&access2)).status, 401, "access token of a revoked session");
     assert_eq!(app.get("/api/v1/me", Some(&token_of(&first))).status, 401);
     let r = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": r2 }));
-    assert_eq!(
-        r.status, 401,
-        "the newest refresh token dies with the session"
-    );
+    assert_eq!(r.status, 401, "the newest refresh token dies with the session");
 
     // The reuse is on the audit trail.
-    let audit = app
-        .get("/api/v1/audit?limit=200", Some(&app.admin_token()))
-        .json();
-    assert!(audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["action"] == "auth.refresh_reuse"));
+    let audit = app.get("/api/v1/audit?limit=200", Some(&app.admin_token())).json();
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "auth.refresh_reuse"));
 
-    let r = app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({ "refresh_token": "never-issued" }),
-    );
+    let r = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": "never-issued" }));
     assert_eq!(r.status, 401);
 });
 
@@ -105,50 +70,24 @@ db_test!(logout_ends_the_session_only, |app| {
     let a = app.admin_token();
     let b_login = app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
     let b = token_of(&b_login);
-    assert_eq!(
-        app.post("/api/v1/auth/logout", Some(&a), json!({})).status,
-        204
-    );
+    assert_eq!(app.post("/api/v1/auth/logout", Some(&a), json!({})).status, 204);
     assert_eq!(app.get("/api/v1/me", Some(&a)).status, 401);
-    assert_eq!(
-        app.get("/api/v1/me", Some(&b)).status,
-        200,
-        "other sessions live on"
-    );
-    assert_eq!(
-        app.post("/api/v1/auth/logout", Some(&b), json!({})).status,
-        204
-    );
-    let r = app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({ "refresh_token": b_login["refresh_token"] }),
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&b)).status, 200, "other sessions live on");
+    assert_eq!(app.post("/api/v1/auth/logout", Some(&b), json!({})).status, 204);
+    let r = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": b_login["refresh_token"] }));
     assert_eq!(r.status, 401, "refresh after logout");
 });
 
 db_test!(login_is_throttled_per_account, |app| {
     for _ in 0..5 {
-        let r = app.post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": ADMIN_EMAIL, "password": "wrong password!!" }),
-        );
+        let r = app.post("/api/v1/auth/login", None, json!({ "email": ADMIN_EMAIL, "password": "wrong password!!" }));
         assert_eq!(r.status, 401);
     }
     // Even the right password waits now.
-    let r = app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
-    );
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }));
     assert_eq!(r.status, 429, "{r:?}");
     assert_eq!(r.code(), "too_many_requests");
-    let wait: u64 = r
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .unwrap();
+    let wait: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
     assert!(wait > 0 && wait <= 900);
 });
 
@@ -162,11 +101,7 @@ db_test!(login_is_throttled_per_address, |app| {
         );
         assert_eq!(r.status, 401);
     }
-    let r = app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
-    );
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }));
     assert_eq!(r.status, 429, "{r:?}");
 });
 
@@ -175,22 +110,10 @@ db_test!(role_change_takes_effect_on_the_next_request, |app| {
     let (id, email, pw) = app.user(Role::Officer, &app.admin_org());
     let t = token_of(&app.login(&email, &pw));
     assert_eq!(app.get("/api/v1/users", Some(&t)).status, 403);
-    let r = app.patch(
-        &format!("/api/v1/users/{id}"),
-        Some(&admin),
-        json!({ "role": "admin" }),
-    );
+    let r = app.patch(&format!("/api/v1/users/{id}"), Some(&admin), json!({ "role": "admin" }));
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(
-        app.get("/api/v1/users", Some(&t)).status,
-        200,
-        "same token, new role"
-    );
-    let r = app.patch(
-        &format!("/api/v1/users/{id}"),
-        Some(&admin),
-        json!({ "role": "auditor" }),
-    );
+    assert_eq!(app.get("/api/v1/users", Some(&t)).status, 200, "same token, new role");
+    let r = app.patch(&format!("/api/v1/users/{id}"), Some(&admin), json!({ "role": "auditor" }));
     assert_eq!(r.status, 200);
     assert_eq!(app.get("/api/v1/users", Some(&t)).status, 403);
     assert_eq!(app.get("/api/v1/audit", Some(&t)).status, 200);
@@ -222,11 +145,7 @@ db_test!(one_time_password_must_be_changed_first, |app| {
         json!({ "current_password": "not it at all", "new_password": "my own passphrase" }),
     );
     assert_eq!(r.status, 403);
-    let r = app.post(
-        "/api/v1/me/password",
-        Some(&t),
-        json!({ "current_password": otp, "new_password": "short" }),
-    );
+    let r = app.post("/api/v1/me/password", Some(&t), json!({ "current_password": otp, "new_password": "short" }));
     assert_eq!(r.status, 422);
     assert_eq!(r.code(), "weak_password");
     let r = app.post(
@@ -235,20 +154,10 @@ db_test!(one_time_password_must_be_changed_first, |app| {
         json!({ "current_password": otp, "new_password": "my own passphrase" }),
     );
     assert_eq!(r.status, 204, "{r:?}");
-    assert_eq!(
-        app.get("/api/v1/me", Some(&t)).json()["must_change_password"],
-        false
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&t)).json()["must_change_password"], false);
     // Officers may not list organisations, but the refusal is now the policy's, not the password's.
-    assert_eq!(
-        app.get("/api/v1/organizations", Some(&t)).code(),
-        "forbidden"
-    );
-    let r = app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({ "email": "officer.new@embassy.test", "password": otp }),
-    );
+    assert_eq!(app.get("/api/v1/organizations", Some(&t)).code(), "forbidden");
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": "officer.new@embassy.test", "password": otp }));
     assert_eq!(r.status, 401, "the one-time password is gone");
     app.login("officer.new@embassy.test", "my own passphrase");
 });

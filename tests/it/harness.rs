@@ -50,16 +50,17 @@ pub fn postgres_url() -> Option<String> {
         } else {
             match diesel::PgConnection::establish(&url) {
                 Ok(_) => None,
-                Err(e) => Some(format!("PostgreSQL is unreachable ({})", e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))),
+                Err(e) => Some(format!(
+                    "PostgreSQL is unreachable ({})",
+                    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                )),
             }
         };
         match problem {
             None => Some(url),
             Some(p) if ci() => panic!("CI=true and {p}: the PostgreSQL half of the suite must run in CI"),
             Some(p) => {
-                say(&format!(
-                    "\n*** {p}: the PostgreSQL half of every database test is SKIPPED (SQLite only). ***\n"
-                ));
+                say(&format!("\n*** {p}: the PostgreSQL half of every database test is SKIPPED (SQLite only). ***\n"));
                 None
             }
         }
@@ -77,25 +78,14 @@ impl PgSchema {
     pub fn create(server_url: &str) -> PgSchema {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut c = diesel::PgConnection::establish(server_url).expect("connect to PostgreSQL");
-        c.batch_execute(&format!("CREATE SCHEMA {name}"))
-            .expect("create schema");
-        PgSchema {
-            server_url: server_url.to_string(),
-            name,
-        }
+        c.batch_execute(&format!("CREATE SCHEMA {name}")).expect("create schema");
+        PgSchema { server_url: server_url.to_string(), name }
     }
 
     /// The server URL with this schema first on the search path.
     pub fn url(&self) -> String {
-        let sep = if self.server_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!(
-            "{}{sep}options=--search_path%3D{}",
-            self.server_url, self.name
-        )
+        let sep = if self.server_url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=--search_path%3D{}", self.server_url, self.name)
     }
 }
 
@@ -109,6 +99,7 @@ impl Drop for PgSchema {
 
 /// A place for one test's data: a temp dir, and the database URL for the backend.
 pub struct TestDb {
+    pub backend: Backend,
     pub dir: tempfile::TempDir,
     pub url: String,
     // Dropped after everything that holds connections (fields drop in order).
@@ -119,20 +110,13 @@ impl TestDb {
     pub fn new(backend: Backend) -> Option<TestDb> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (url, schema) = match backend {
-            Backend::Sqlite => (
-                format!("sqlite://{}", dir.path().join("haven.db").display()),
-                None,
-            ),
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("haven.db").display()), None),
             Backend::Postgres => {
                 let schema = PgSchema::create(&postgres_url()?);
                 (schema.url(), Some(schema))
             }
         };
-        Some(TestDb {
-            dir,
-            url,
-            _schema: schema,
-        })
+        Some(TestDb { backend, dir, url, _schema: schema })
     }
 
     pub fn config(&self) -> Config {
@@ -153,17 +137,8 @@ impl TestDb {
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
             ("HAVEN_DATABASE_URL".into(), self.url.clone()),
-            (
-                "HAVEN_DATA_DIR".into(),
-                self.dir.path().join("data").display().to_string(),
-            ),
-            (
-                "HAVEN_POLICIES_DIR".into(),
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("policies")
-                    .display()
-                    .to_string(),
-            ),
+            ("HAVEN_DATA_DIR".into(), self.dir.path().join("data").display().to_string()),
+            ("HAVEN_POLICIES_DIR".into(), Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").display().to_string()),
             ("HAVEN_JWT_SECRET".into(), JWT_SECRET.into()),
             ("HAVEN_LOG".into(), "warn".into()),
         ]
@@ -181,16 +156,10 @@ impl Resp {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn code(&self) -> String {
-        self.json()["error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.json()["error"].as_str().unwrap_or_default().to_string()
     }
 }
 
@@ -224,17 +193,12 @@ impl TestApp {
         let clock = ManualClock::default();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
         let state = AppState::build(config, dyn_clock).expect("app state");
-        state.db.migrate().expect("migrate");
+        state.prepare().expect("migrate and sync keys");
         let admin = state.config.admin.clone();
         state
             .db
             .write_blocking(|c| {
-                haven::domain::accounts::bootstrap(
-                    c,
-                    state.clock.now(),
-                    &admin,
-                    haven::auth::password::hash,
-                )
+                haven::domain::accounts::bootstrap(c, state.clock.now(), &admin, haven::auth::password::hash)
             })
             .expect("bootstrap");
         let state = web::Data::new(state);
@@ -250,60 +214,28 @@ impl TestApp {
             })
         });
         let handle = rx.recv().expect("server handle");
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        TestApp {
-            base,
-            clock,
-            state: Some(state),
-            handle: Some(handle),
-            thread: Some(thread),
-            agent,
-            db,
-        }
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        TestApp { base, clock, state: Some(state), handle: Some(handle), thread: Some(thread), agent, db }
     }
 
     pub fn state(&self) -> &AppState {
         self.state.as_ref().expect("state")
     }
 
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Resp {
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
         let raw = body.map(|b| b.to_string());
-        self.raw(
-            method,
-            path,
-            token,
-            raw.as_deref().map(|s| ("application/json", s.as_bytes())),
-        )
+        self.raw(method, path, token, raw.as_deref().map(|s| ("application/json", s.as_bytes())))
     }
 
     /// Any method, any body bytes and content type.
-    pub fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<(&str, &[u8])>,
-    ) -> Resp {
+    pub fn raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> Resp {
         let url = format!("{}{}", self.base, path);
         let mut req = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let result = match body {
-            Some((ct, bytes)) => self.agent.run(
-                req.header("Content-Type", ct)
-                    .body(bytes.to_vec())
-                    .expect("request"),
-            ),
+            Some((ct, bytes)) => self.agent.run(req.header("Content-Type", ct).body(bytes.to_vec()).expect("request")),
             None => self.agent.run(req.body(()).expect("request")),
         };
         let mut res = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
@@ -311,19 +243,10 @@ impl TestApp {
         let headers = res
             .headers()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    v.to_str().unwrap_or_default().to_string(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
             .collect();
         let text = res.body_mut().read_to_string().unwrap_or_default();
-        Resp {
-            status,
-            headers,
-            text,
-        }
+        Resp { status, headers, text }
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -338,11 +261,7 @@ impl TestApp {
 
     /// Logs in; panics unless it works. Returns the whole token response.
     pub fn login(&self, email: &str, password: &str) -> Value {
-        let r = self.post(
-            "/api/v1/auth/login",
-            None,
-            serde_json::json!({ "email": email, "password": password }),
-        );
+        let r = self.post("/api/v1/auth/login", None, serde_json::json!({ "email": email, "password": password }));
         assert_eq!(r.status, 200, "login {email}: {r:?}");
         r.json()
     }
@@ -354,24 +273,13 @@ impl TestApp {
     /// The bootstrap organisation's id.
     pub fn admin_org(&self) -> String {
         let t = self.admin_token();
-        self.get("/api/v1/me", Some(&t)).json()["organization_id"]
-            .as_str()
-            .expect("org id")
-            .to_string()
+        self.get("/api/v1/me", Some(&t)).json()["organization_id"].as_str().expect("org id").to_string()
     }
 
     /// Creates an account straight through the domain layer (with a chosen password, no
     /// one-time password to change) and returns (user id, email, password).
-    pub fn user(
-        &self,
-        role: haven::domain::Role,
-        organization_id: &str,
-    ) -> (String, String, String) {
-        let email = format!(
-            "{}-{}@haven.test",
-            role.as_str(),
-            uuid::Uuid::new_v4().simple()
-        );
+    pub fn user(&self, role: haven::domain::Role, organization_id: &str) -> (String, String, String) {
+        let email = format!("{}-{}@haven.test", role.as_str(), uuid::Uuid::new_v4().simple());
         let password = "user password for tests".to_string();
         let hash = haven::auth::password::hash(&password).expect("hash");
         let st = self.state();
@@ -383,9 +291,7 @@ impl TestApp {
         };
         let u = st
             .db
-            .write_blocking(|c| {
-                haven::domain::accounts::create_user(c, st.clock.now(), None, input, hash, false)
-            })
+            .write_blocking(|c| haven::domain::accounts::create_user(c, st.clock.now(), None, input, hash, false))
             .expect("create user");
         (u.id, email, password)
     }
@@ -398,10 +304,7 @@ impl TestApp {
 }
 
 pub fn token_of(login: &Value) -> String {
-    login["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
+    login["access_token"].as_str().expect("access_token").to_string()
 }
 
 impl Drop for TestApp {

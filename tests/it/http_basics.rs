@@ -5,10 +5,7 @@ use serde_json::json;
 use crate::db_test;
 
 const SECURITY_HEADERS: [(&str, &str); 4] = [
-    (
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'",
-    ),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),
@@ -28,12 +25,7 @@ db_test!(health_ready_and_security_headers_on_every_response, |app| {
         app.get("/api/v1/me", None),
         app.get("/no/such/route", None),
         app.request("DELETE", "/api/v1/me", Some(&t), None),
-        app.raw(
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(("application/json", b"{not json")),
-        ),
+        app.raw("POST", "/api/v1/auth/login", None, Some(("application/json", b"{not json"))),
     ];
     for r in responses {
         for (name, value) in SECURITY_HEADERS {
@@ -41,10 +33,7 @@ db_test!(health_ready_and_security_headers_on_every_response, |app| {
         }
         if r.status >= 400 {
             let body = r.json();
-            assert!(
-                body["error"].is_string() && body["message"].is_string(),
-                "error shape: {r:?}"
-            );
+            assert!(body["error"].is_string() && body["message"].is_string(), "error shape: {r:?}");
         }
     }
 });
@@ -55,40 +44,15 @@ db_test!(client_mistakes_are_4xx_with_stable_codes, |app| {
     assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
     let r = app.request("DELETE", "/api/v1/me", Some(&t), None);
     assert_eq!((r.status, r.code().as_str()), (405, "method_not_allowed"));
-    let r = app.raw(
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(("application/json", b"{not json")),
-    );
+    let r = app.raw("POST", "/api/v1/auth/login", None, Some(("application/json", b"{not json")));
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_body"));
-    let r = app.raw(
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(("text/plain", b"{}")),
-    );
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (400, "unsupported_content_type")
-    );
-    let big = format!(
-        "{{\"name\":\"{}\",\"kind\":\"ngo\",\"country\":\"CO\"}}",
-        "x".repeat(70 * 1024)
-    );
-    let r = app.raw(
-        "POST",
-        "/api/v1/organizations",
-        Some(&t),
-        Some(("application/json", big.as_bytes())),
-    );
+    let r = app.raw("POST", "/api/v1/auth/login", None, Some(("text/plain", b"{}")));
+    assert_eq!((r.status, r.code().as_str()), (400, "unsupported_content_type"));
+    let big = format!("{{\"name\":\"{}\",\"kind\":\"ngo\",\"country\":\"CO\"}}", "x".repeat(70 * 1024));
+    let r = app.raw("POST", "/api/v1/organizations", Some(&t), Some(("application/json", big.as_bytes())));
     assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
     // A value of the wrong type is named by what was expected, never echoed back.
-    let r = app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({ "email": "a@b.org", "password": ["hunter2-secret"] }),
-    );
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": "a@b.org", "password": ["hunter2-secret"] }));
     assert_eq!(r.status, 400);
     assert!(!r.text.contains("hunter2"), "{r:?}");
 });

@@ -15,12 +15,7 @@ fn b64(v: &[u8]) -> String {
 fn parts(token: &str) -> (Value, Value) {
     use base64::Engine;
     let d = |s: &str| -> Value {
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(s)
-                .unwrap(),
-        )
-        .unwrap()
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()).unwrap()
     };
     let p: Vec<&str> = token.split('.').collect();
     (d(p[0]), d(p[1]))
@@ -46,37 +41,20 @@ db_test!(forged_and_stale_tokens_are_refused, |app| {
     let now = chrono::Utc::now().timestamp();
 
     // A correctly signed copy of the real claims is accepted: the forgeries below differ in one thing only.
-    assert_eq!(
-        app.get(
-            "/api/v1/me",
-            Some(&sign(kid.clone(), &claims, JWT_SECRET.as_bytes()))
-        )
-        .status,
-        200
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&sign(kid.clone(), &claims, JWT_SECRET.as_bytes()))).status, 200);
 
     // alg: none
-    let none = format!(
-        "{}.{}.",
-        b64(br#"{"alg":"none","typ":"JWT"}"#),
-        b64(claims.to_string().as_bytes())
-    );
+    let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
     assert_401(&app, &none, "alg none");
     let none_kid = format!(
         "{}.{}.",
-        b64(json!({"alg": "none", "typ": "JWT", "kid": kid})
-            .to_string()
-            .as_bytes()),
+        b64(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
     assert_401(&app, &none_kid, "alg none with kid");
 
     // wrong key
-    assert_401(
-        &app,
-        &sign(kid.clone(), &claims, b"another-secret-another-secret-0123"),
-        "wrong key",
-    );
+    assert_401(&app, &sign(kid.clone(), &claims, b"another-secret-another-secret-0123"), "wrong key");
 
     // tampered payload, original signature
     let mut c2 = claims.clone();
@@ -94,65 +72,28 @@ db_test!(forged_and_stale_tokens_are_refused, |app| {
     assert_401(&app, &with("nbf", json!(now + 3600)), "future nbf");
     assert_401(&app, &with("iss", json!("someone-else")), "wrong iss");
     assert_401(&app, &with("aud", json!("another-api")), "wrong aud");
-    assert_401(
-        &app,
-        &with("sid", json!("01a20000-0000-7000-8000-000000000002")),
-        "unknown session",
-    );
+    assert_401(&app, &with("sid", json!("01a20000-0000-7000-8000-000000000002")), "unknown session");
     let mut no_exp = claims.clone();
     no_exp.as_object_mut().unwrap().remove("exp");
-    assert_401(
-        &app,
-        &sign(kid.clone(), &no_exp, JWT_SECRET.as_bytes()),
-        "missing exp",
-    );
+    assert_401(&app, &sign(kid.clone(), &no_exp, JWT_SECRET.as_bytes()), "missing exp");
 
     // unknown or missing kid
-    assert_401(
-        &app,
-        &sign(
-            Some("0000000000000000".into()),
-            &claims,
-            JWT_SECRET.as_bytes(),
-        ),
-        "unknown kid",
-    );
-    assert_401(
-        &app,
-        &sign(None, &claims, JWT_SECRET.as_bytes()),
-        "missing kid",
-    );
+    assert_401(&app, &sign(Some("0000000000000000".into()), &claims, JWT_SECRET.as_bytes()), "unknown kid");
+    assert_401(&app, &sign(None, &claims, JWT_SECRET.as_bytes()), "missing kid");
 
     // another HMAC algorithm with the right key
     let mut h = Header::new(Algorithm::HS512);
     h.kid = kid.clone();
-    let hs512 = jsonwebtoken::encode(
-        &h,
-        &claims,
-        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap();
+    let hs512 = jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap();
     assert_401(&app, &hs512, "HS512");
 
     // refresh token presented as an access token
-    assert_401(
-        &app,
-        login["refresh_token"].as_str().unwrap(),
-        "refresh token as access token",
-    );
+    assert_401(&app, login["refresh_token"].as_str().unwrap(), "refresh token as access token");
 
     // after logout
-    assert_eq!(
-        app.post("/api/v1/auth/logout", Some(&good), json!({}))
-            .status,
-        204
-    );
+    assert_eq!(app.post("/api/v1/auth/logout", Some(&good), json!({})).status, 204);
     assert_401(&app, &good, "after logout");
-    assert_401(
-        &app,
-        &sign(kid.clone(), &claims, JWT_SECRET.as_bytes()),
-        "re-signed after logout",
-    );
+    assert_401(&app, &sign(kid.clone(), &claims, JWT_SECRET.as_bytes()), "re-signed after logout");
 });
 
 db_test!(token_of_deactivated_user_is_refused_at_once, |app| {
@@ -161,26 +102,14 @@ db_test!(token_of_deactivated_user_is_refused_at_once, |app| {
     let login = app.login(&email, &pw);
     let t = token_of(&login);
     assert_eq!(app.get("/api/v1/me", Some(&t)).status, 200);
-    let r = app.patch(
-        &format!("/api/v1/users/{id}"),
-        Some(&admin),
-        json!({ "active": false }),
-    );
+    let r = app.patch(&format!("/api/v1/users/{id}"), Some(&admin), json!({ "active": false }));
     assert_eq!(r.status, 200, "{r:?}");
     let r = app.get("/api/v1/me", Some(&t));
     assert_eq!(r.status, 401, "{r:?}");
     // Its refresh token is dead too, and so is a fresh login.
-    let r = app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({ "refresh_token": login["refresh_token"] }),
-    );
+    let r = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": login["refresh_token"] }));
     assert_eq!(r.status, 401, "{r:?}");
-    let r = app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({ "email": email, "password": pw }),
-    );
+    let r = app.post("/api/v1/auth/login", None, json!({ "email": email, "password": pw }));
     assert_eq!(r.status, 401, "{r:?}");
 });
 
@@ -188,9 +117,7 @@ db_test!(expired_by_the_app_clock_after_the_session_ends, |app| {
     let t = app.admin_token();
     // Past the session lifetime the session is over even though the JWT itself would still
     // verify against the wall clock.
-    app.clock.advance(chrono::Duration::seconds(
-        app.state().config.jwt.session_ttl_seconds as i64 + 1,
-    ));
+    app.clock.advance(chrono::Duration::seconds(app.state().config.jwt.session_ttl_seconds as i64 + 1));
     let r = app.get("/api/v1/me", Some(&t));
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(r.code(), "session_ended");

@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod auth;
 mod cli;
+mod crypto;
 mod http_basics;
 mod jwt_attacks;
 mod migrations;

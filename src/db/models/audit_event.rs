@@ -24,26 +24,15 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
-        diesel::insert_into(audit_events::table)
-            .values(self)
-            .execute(conn)
-            .map(|_| ())
+        diesel::insert_into(audit_events::table).values(self).execute(conn).map(|_| ())
     }
 
     pub fn last(conn: &mut DbConn) -> QueryResult<Option<AuditEvent>> {
-        audit_events::table
-            .order(audit_events::seq.desc())
-            .select(AuditEvent::as_select())
-            .first(conn)
-            .optional()
+        audit_events::table.order(audit_events::seq.desc()).select(AuditEvent::as_select()).first(conn).optional()
     }
 
     /// Rows in chain order starting after `after_seq`, `limit` at a time.
-    pub fn chunk_after(
-        conn: &mut DbConn,
-        after_seq: i64,
-        limit: i64,
-    ) -> QueryResult<Vec<AuditEvent>> {
+    pub fn chunk_after(conn: &mut DbConn, after_seq: i64, limit: i64) -> QueryResult<Vec<AuditEvent>> {
         audit_events::table
             .filter(audit_events::seq.gt(after_seq))
             .order(audit_events::seq.asc())
@@ -53,15 +42,8 @@ impl AuditEvent {
     }
 
     /// Newest first, before `before_seq` if given.
-    pub fn page_desc(
-        conn: &mut DbConn,
-        before_seq: Option<i64>,
-        limit: i64,
-    ) -> QueryResult<Vec<AuditEvent>> {
-        let mut q = audit_events::table
-            .select(AuditEvent::as_select())
-            .order(audit_events::seq.desc())
-            .into_boxed();
+    pub fn page_desc(conn: &mut DbConn, before_seq: Option<i64>, limit: i64) -> QueryResult<Vec<AuditEvent>> {
+        let mut q = audit_events::table.select(AuditEvent::as_select()).order(audit_events::seq.desc()).into_boxed();
         if let Some(b) = before_seq {
             q = q.filter(audit_events::seq.lt(b));
         }

@@ -2,11 +2,15 @@
 //! map them to DTOs in `api/`.
 
 pub mod audit_event;
+pub mod case_key;
 pub mod organization;
+pub mod service_key;
 pub mod session;
 pub mod user;
 
 pub use audit_event::AuditEvent;
+pub use case_key::{CaseKey, CaseKeyGrant};
 pub use organization::Organization;
+pub use service_key::ServiceKey;
 pub use session::{RefreshToken, Session};
 pub use user::User;

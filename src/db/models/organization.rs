@@ -16,18 +16,11 @@ pub struct Organization {
 
 impl Organization {
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
-        diesel::insert_into(organizations::table)
-            .values(self)
-            .execute(conn)
-            .map(|_| ())
+        diesel::insert_into(organizations::table).values(self).execute(conn).map(|_| ())
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Organization>> {
-        organizations::table
-            .find(id)
-            .select(Organization::as_select())
-            .first(conn)
-            .optional()
+        organizations::table.find(id).select(Organization::as_select()).first(conn).optional()
     }
 
     pub fn find_by_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<Organization>> {
@@ -39,15 +32,8 @@ impl Organization {
     }
 
     /// A page ordered by id (UUID v7, so by creation time), after `cursor` if given.
-    pub fn page(
-        conn: &mut DbConn,
-        cursor: Option<&str>,
-        limit: i64,
-    ) -> QueryResult<Vec<Organization>> {
-        let mut q = organizations::table
-            .select(Organization::as_select())
-            .order(organizations::id.asc())
-            .into_boxed();
+    pub fn page(conn: &mut DbConn, cursor: Option<&str>, limit: i64) -> QueryResult<Vec<Organization>> {
+        let mut q = organizations::table.select(Organization::as_select()).order(organizations::id.asc()).into_boxed();
         if let Some(c) = cursor {
             q = q.filter(organizations::id.gt(c.to_string()));
         }

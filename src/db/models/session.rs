@@ -30,40 +30,21 @@ pub struct RefreshToken {
 
 impl Session {
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
-        diesel::insert_into(sessions::table)
-            .values(self)
-            .execute(conn)
-            .map(|_| ())
+        diesel::insert_into(sessions::table).values(self).execute(conn).map(|_| ())
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Session>> {
-        sessions::table
-            .find(id)
-            .select(Session::as_select())
-            .first(conn)
-            .optional()
+        sessions::table.find(id).select(Session::as_select()).first(conn).optional()
     }
 
     pub fn is_live(&self, now: NaiveDateTime) -> bool {
         self.revoked_at.is_none() && self.expires_at > now
     }
 
-    pub fn revoke(
-        conn: &mut DbConn,
-        id: &str,
-        now: NaiveDateTime,
-        reason: &str,
-    ) -> QueryResult<usize> {
-        diesel::update(
-            sessions::table
-                .find(id)
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set((
-            sessions::revoked_at.eq(now),
-            sessions::revoked_reason.eq(reason),
-        ))
-        .execute(conn)
+    pub fn revoke(conn: &mut DbConn, id: &str, now: NaiveDateTime, reason: &str) -> QueryResult<usize> {
+        diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+            .set((sessions::revoked_at.eq(now), sessions::revoked_reason.eq(reason)))
+            .execute(conn)
     }
 
     /// Ends every live session of a user, except `keep` if given.
@@ -83,39 +64,25 @@ impl Session {
         }
         let ids: Vec<String> = q.select(sessions::id).load(conn)?;
         diesel::update(sessions::table.filter(sessions::id.eq_any(ids)))
-            .set((
-                sessions::revoked_at.eq(now),
-                sessions::revoked_reason.eq(reason),
-            ))
+            .set((sessions::revoked_at.eq(now), sessions::revoked_reason.eq(reason)))
             .execute(conn)
     }
 }
 
 impl RefreshToken {
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
-        diesel::insert_into(refresh_tokens::table)
-            .values(self)
-            .execute(conn)
-            .map(|_| ())
+        diesel::insert_into(refresh_tokens::table).values(self).execute(conn).map(|_| ())
     }
 
     pub fn find(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<RefreshToken>> {
-        refresh_tokens::table
-            .find(token_hash)
-            .select(RefreshToken::as_select())
-            .first(conn)
-            .optional()
+        refresh_tokens::table.find(token_hash).select(RefreshToken::as_select()).first(conn).optional()
     }
 
     /// Marks the token used; returns false when it already was (a replay).
     pub fn consume(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
-        diesel::update(
-            refresh_tokens::table
-                .find(token_hash)
-                .filter(refresh_tokens::used_at.is_null()),
-        )
-        .set(refresh_tokens::used_at.eq(now))
-        .execute(conn)
-        .map(|n| n == 1)
+        diesel::update(refresh_tokens::table.find(token_hash).filter(refresh_tokens::used_at.is_null()))
+            .set(refresh_tokens::used_at.eq(now))
+            .execute(conn)
+            .map(|n| n == 1)
     }
 }

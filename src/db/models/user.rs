@@ -39,18 +39,11 @@ pub fn normalize_email(email: &str) -> String {
 
 impl User {
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
-        diesel::insert_into(users::table)
-            .values(self)
-            .execute(conn)
-            .map(|_| ())
+        diesel::insert_into(users::table).values(self).execute(conn).map(|_| ())
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
-        users::table
-            .find(id)
-            .select(User::as_select())
-            .first(conn)
-            .optional()
+        users::table.find(id).select(User::as_select()).first(conn).optional()
     }
 
     pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>> {
@@ -62,9 +55,7 @@ impl User {
     }
 
     pub fn update(conn: &mut DbConn, id: &str, changes: &UserChanges) -> QueryResult<usize> {
-        diesel::update(users::table.find(id))
-            .set(changes)
-            .execute(conn)
+        diesel::update(users::table.find(id)).set(changes).execute(conn)
     }
 
     /// A page ordered by id, after `cursor` if given, optionally within one organisation.
@@ -74,10 +65,7 @@ impl User {
         cursor: Option<&str>,
         limit: i64,
     ) -> QueryResult<Vec<User>> {
-        let mut q = users::table
-            .select(User::as_select())
-            .order(users::id.asc())
-            .into_boxed();
+        let mut q = users::table.select(User::as_select()).order(users::id.asc()).into_boxed();
         if let Some(org) = organization_id {
             q = q.filter(users::organization_id.eq(org.to_string()));
         }

@@ -1,0 +1,377 @@
+//! Encryption at rest with age. This module is the only code that touches keys.
+//!
+//! - Every case (and every alert before triage) has its own age X25519 identity. Only its
+//!   public recipient is stored in clear (`case_keys`); the identity is stored only wrapped,
+//!   one row per grantee (`case_key_grants`): the service key ring, an optional offline
+//!   escrow recipient, later individual officers.
+//! - [`Crypto::seal`] encrypts a record to its case's recipient; the plaintext is framed with
+//!   the case id and record id, and [`Crypto::open`] refuses a ciphertext whose frame names
+//!   another record, so a ciphertext moved to another row or case fails to open.
+//! - Unwrapped case identities are cached, bounded; x25519 secrets zeroize when dropped.
+//! - Destroying a case's grants (shredding) makes all its ciphertext unreadable.
+//!
+//! Never log plaintext, identities or wrapped keys; errors here carry no content.
+
+pub mod keyring;
+pub mod ops;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use age::secrecy::ExposeSecret;
+use age::x25519;
+use chrono::{DateTime, Utc};
+use zeroize::Zeroizing;
+
+use crate::clock::naive;
+use crate::db::models::{CaseKey, CaseKeyGrant, ServiceKey};
+use crate::db::{self, DbConn};
+use crate::error::AppError;
+use keyring::{key_id_of, KeyRing};
+
+pub const SERVICE_GRANTEE: &str = "service";
+const FRAME_MAGIC: &[u8; 4] = b"HVN1";
+
+/// A sealed value as stored: the age ciphertext and the version of the case key it was
+/// sealed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub ciphertext: Vec<u8>,
+    pub key_version: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("no key exists for this case")]
+    NoKey,
+    #[error("the case's keys have been destroyed")]
+    Shredded,
+    /// Tampered, truncated, moved or otherwise unopenable. Deliberately uninformative.
+    #[error("sealed data could not be opened")]
+    Unreadable,
+    #[error("key ring: {0}")]
+    KeyRing(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+impl From<CryptoError> for AppError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Shredded => AppError::Gone("case_shredded"),
+            CryptoError::Db(d) => AppError::from(d),
+            other => AppError::internal(anyhow::anyhow!("crypto: {other}")),
+        }
+    }
+}
+
+struct Cached {
+    identity: Arc<x25519::Identity>,
+    used: u64,
+}
+
+/// Unwrapped case identities, at most `capacity`, least recently used evicted first.
+struct KeyCache {
+    capacity: usize,
+    tick: u64,
+    map: HashMap<(String, i32), Cached>,
+}
+
+impl KeyCache {
+    fn get(&mut self, key: &(String, i32)) -> Option<Arc<x25519::Identity>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(key).map(|c| {
+            c.used = tick;
+            c.identity.clone()
+        })
+    }
+
+    fn put(&mut self, key: (String, i32), identity: Arc<x25519::Identity>) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            if let Some(oldest) = self.map.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| k.clone()) {
+                // Dropping the last Arc zeroizes the secret (x25519-dalek's StaticSecret).
+                self.map.remove(&oldest);
+            }
+        }
+        self.tick += 1;
+        self.map.insert(key, Cached { identity, used: self.tick });
+    }
+
+    fn forget_case(&mut self, case_id: &str) {
+        self.map.retain(|(c, _), _| c != case_id);
+    }
+}
+
+pub struct Crypto {
+    ring: RwLock<KeyRing>,
+    escrow: Option<(String, x25519::Recipient)>,
+    cache: Mutex<KeyCache>,
+}
+
+fn frame(case_id: &str, record_id: &str, plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let (c, r) = (case_id.as_bytes(), record_id.as_bytes());
+    let (cl, rl) = (u16::try_from(c.len()), u16::try_from(r.len()));
+    let (Ok(cl), Ok(rl)) = (cl, rl) else {
+        return Err(CryptoError::Unreadable);
+    };
+    let mut out = Zeroizing::new(Vec::with_capacity(8 + c.len() + r.len() + plaintext.len()));
+    out.extend_from_slice(FRAME_MAGIC);
+    out.extend_from_slice(&cl.to_be_bytes());
+    out.extend_from_slice(c);
+    out.extend_from_slice(&rl.to_be_bytes());
+    out.extend_from_slice(r);
+    out.extend_from_slice(plaintext);
+    Ok(out)
+}
+
+/// The plaintext inside a frame, if the frame names exactly this case and record.
+fn unframe(framed: &[u8], case_id: &str, record_id: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let rest = framed.strip_prefix(FRAME_MAGIC.as_slice())?;
+    let take = |buf: &[u8]| -> Option<(Vec<u8>, usize)> {
+        let len = u16::from_be_bytes([*buf.first()?, *buf.get(1)?]) as usize;
+        Some((buf.get(2..2 + len)?.to_vec(), 2 + len))
+    };
+    let (c, used) = take(rest)?;
+    let rest = &rest[used..];
+    let (r, used) = take(rest)?;
+    (c == case_id.as_bytes() && r == record_id.as_bytes()).then(|| Zeroizing::new(rest[used..].to_vec()))
+}
+
+fn parse_recipient(s: &str) -> Result<x25519::Recipient, CryptoError> {
+    x25519::Recipient::from_str(s).map_err(|_| CryptoError::KeyRing("stored recipient is not an age X25519 key".into()))
+}
+
+fn wrap(identity: &x25519::Identity, to: &x25519::Recipient) -> Result<Vec<u8>, CryptoError> {
+    let secret = identity.to_string();
+    age::encrypt(to, secret.expose_secret().as_bytes()).map_err(|e| CryptoError::KeyRing(format!("wrap: {e}")))
+}
+
+fn unwrap_with(wrapped: &[u8], by: &x25519::Identity) -> Result<x25519::Identity, CryptoError> {
+    let secret = Zeroizing::new(age::decrypt(by, wrapped).map_err(|_| CryptoError::Unreadable)?);
+    let text = std::str::from_utf8(&secret).map_err(|_| CryptoError::Unreadable)?;
+    x25519::Identity::from_str(text).map_err(|_| CryptoError::Unreadable)
+}
+
+impl Crypto {
+    /// Opens (or on first start creates) the key ring in `data_dir`.
+    pub fn open_ring(cfg: &crate::config::Config) -> anyhow::Result<Crypto> {
+        let ring = KeyRing::load_or_create(&cfg.data_dir, Some(cfg.key_passphrase.expose()))?;
+        let escrow = match cfg.escrow_recipient.trim() {
+            "" => None,
+            r => {
+                let rec = x25519::Recipient::from_str(r)
+                    .map_err(|_| anyhow::anyhow!("escrow_recipient is not an age X25519 public key (age1…)"))?;
+                Some((key_id_of(r, "escrow-"), rec))
+            }
+        };
+        Ok(Crypto {
+            ring: RwLock::new(ring),
+            escrow,
+            cache: Mutex::new(KeyCache { capacity: cfg.key_cache_capacity, tick: 0, map: HashMap::new() }),
+        })
+    }
+
+    fn ring_read(&self) -> std::sync::RwLockReadGuard<'_, KeyRing> {
+        self.ring.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ring_write(&self) -> std::sync::RwLockWriteGuard<'_, KeyRing> {
+        self.ring.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Brings `service_keys` in line with the key file: registers keys the database does not
+    /// know, makes sure one key is current, and refuses to start if a key that grants still
+    /// use is missing from the file (its cases would be unreadable).
+    pub fn sync(&self, conn: &mut DbConn) -> anyhow::Result<()> {
+        let ring = self.ring_read();
+        let known = ServiceKey::all(conn)?;
+        for k in ring.keys() {
+            if !known.iter().any(|s| s.key_id == k.id) {
+                ServiceKey {
+                    key_id: k.id.clone(),
+                    recipient: k.recipient(),
+                    created_at: naive(k.created_at),
+                    is_current: false,
+                    retired_at: None,
+                }
+                .insert(conn)?;
+            }
+        }
+        if ServiceKey::current(conn)?.is_none() {
+            let newest = ring.keys().iter().max_by_key(|k| k.created_at).map(|k| k.id.clone());
+            if let Some(id) = newest {
+                ServiceKey::make_current(conn, &id)?;
+            }
+        }
+        for s in known.iter().filter(|s| s.retired_at.is_none()) {
+            if ring.get(&s.key_id).is_none() {
+                let n = ServiceKey::grant_count(conn, &s.key_id)?;
+                anyhow::ensure!(
+                    n == 0,
+                    "service key {} is missing from the key file {} but {n} case key grant(s) use it: \
+                     restore the key file from backup before starting",
+                    s.key_id,
+                    ring.path().display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the first (or next) key of a case and its grants. Call inside the
+    /// transaction that creates the case, so both exist or neither does.
+    pub fn create_case_key(&self, conn: &mut DbConn, case_id: &str, now: DateTime<Utc>) -> Result<i32, CryptoError> {
+        db::lock_key_ring_shared(conn)?;
+        let current =
+            ServiceKey::current(conn)?.ok_or_else(|| CryptoError::KeyRing("no current service key".into()))?;
+        let version = CaseKey::latest(conn, case_id)?.map_or(1, |k| k.key_version + 1);
+        let identity = x25519::Identity::generate();
+        CaseKey {
+            case_id: case_id.to_string(),
+            key_version: version,
+            recipient: identity.to_public().to_string(),
+            created_at: naive(now),
+            shredded_at: None,
+        }
+        .insert(conn)?;
+        let grant = |kind: &str, grantee: &str, key_id: &str, wrapped: Vec<u8>| CaseKeyGrant {
+            case_id: case_id.to_string(),
+            key_version: version,
+            grantee_kind: kind.to_string(),
+            grantee_id: grantee.to_string(),
+            key_id: key_id.to_string(),
+            wrapped,
+            created_at: naive(now),
+        };
+        let service = wrap(&identity, &parse_recipient(&current.recipient)?)?;
+        grant("service", SERVICE_GRANTEE, &current.key_id, service).insert(conn)?;
+        if let Some((escrow_id, recipient)) = &self.escrow {
+            grant("escrow", escrow_id, escrow_id, wrap(&identity, recipient)?).insert(conn)?;
+        }
+        Ok(version)
+    }
+
+    /// Encrypts `plaintext` for record `record_id` of `case_id`, to the case's newest key.
+    pub fn seal(
+        &self,
+        conn: &mut DbConn,
+        case_id: &str,
+        record_id: &str,
+        plaintext: &[u8],
+    ) -> Result<Sealed, CryptoError> {
+        let key = CaseKey::latest(conn, case_id)?.ok_or(CryptoError::NoKey)?;
+        if key.shredded_at.is_some() {
+            return Err(CryptoError::Shredded);
+        }
+        let recipient = parse_recipient(&key.recipient)?;
+        let framed = frame(case_id, record_id, plaintext)?;
+        let ciphertext = age::encrypt(&recipient, &framed).map_err(|e| CryptoError::KeyRing(format!("seal: {e}")))?;
+        Ok(Sealed { ciphertext, key_version: key.key_version })
+    }
+
+    /// Decrypts what `seal` produced for this very case and record; anything else (another
+    /// record's ciphertext, a flipped byte, a truncation) is `Unreadable`, never partial text.
+    pub fn open(
+        &self,
+        conn: &mut DbConn,
+        case_id: &str,
+        record_id: &str,
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let identity = self.case_identity(conn, case_id, sealed.key_version)?;
+        let framed =
+            Zeroizing::new(age::decrypt(identity.as_ref(), &sealed.ciphertext).map_err(|_| CryptoError::Unreadable)?);
+        unframe(&framed, case_id, record_id).ok_or(CryptoError::Unreadable)
+    }
+
+    /// The case identity: from the cache, or unwrapped from the service grant. Checks the
+    /// database every time that the case has not been shredded meanwhile (perhaps by
+    /// another process), so a shred takes effect at once everywhere.
+    fn case_identity(
+        &self,
+        conn: &mut DbConn,
+        case_id: &str,
+        version: i32,
+    ) -> Result<Arc<x25519::Identity>, CryptoError> {
+        let key = CaseKey::find(conn, case_id, version)?.ok_or(CryptoError::NoKey)?;
+        let cache_key = (case_id.to_string(), version);
+        if key.shredded_at.is_some() {
+            self.cache().forget_case(case_id);
+            return Err(CryptoError::Shredded);
+        }
+        if let Some(id) = self.cache().get(&cache_key) {
+            return Ok(id);
+        }
+        let grant =
+            CaseKeyGrant::find(conn, case_id, version, "service", SERVICE_GRANTEE)?.ok_or(CryptoError::Shredded)?;
+        let identity = Arc::new(self.unwrap_service_grant(&grant)?);
+        self.cache().put(cache_key, identity.clone());
+        Ok(identity)
+    }
+
+    /// Unwraps a service grant, re-reading the key file once if its key is unknown here
+    /// (a rotation may have run in another process).
+    fn unwrap_service_grant(&self, grant: &CaseKeyGrant) -> Result<x25519::Identity, CryptoError> {
+        {
+            let ring = self.ring_read();
+            if let Some(k) = ring.get(&grant.key_id) {
+                return unwrap_with(&grant.wrapped, &k.identity);
+            }
+        }
+        let mut ring = self.ring_write();
+        ring.reload().map_err(|e| CryptoError::KeyRing(format!("{e:#}")))?;
+        let k = ring
+            .get(&grant.key_id)
+            .ok_or_else(|| CryptoError::KeyRing(format!("service key {} is not in the key file", grant.key_id)))?;
+        unwrap_with(&grant.wrapped, &k.identity)
+    }
+
+    /// Drops a case's cached identity (after shredding).
+    pub fn forget(&self, case_id: &str) {
+        self.cache().forget_case(case_id);
+    }
+
+    /// The recipient and id of the configured escrow key, if any.
+    pub fn escrow_id(&self) -> Option<&str> {
+        self.escrow.as_ref().map(|(id, _)| id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_bind_case_and_record() {
+        let f = frame("case-1", "note-1", b"hello").unwrap();
+        assert_eq!(&*unframe(&f, "case-1", "note-1").unwrap(), b"hello");
+        assert!(unframe(&f, "case-1", "note-2").is_none());
+        assert!(unframe(&f, "case-2", "note-1").is_none());
+        assert!(unframe(&f[..7], "case-1", "note-1").is_none());
+        assert!(unframe(b"", "case-1", "note-1").is_none());
+    }
+
+    #[test]
+    fn cache_is_bounded_and_evicts_least_recently_used() {
+        let mut c = KeyCache { capacity: 2, tick: 0, map: HashMap::new() };
+        let id = || Arc::new(x25519::Identity::generate());
+        c.put(("a".into(), 1), id());
+        c.put(("b".into(), 1), id());
+        assert!(c.get(&("a".into(), 1)).is_some());
+        c.put(("c".into(), 1), id());
+        assert_eq!(c.map.len(), 2);
+        assert!(c.get(&("b".into(), 1)).is_none(), "b was least recently used");
+        assert!(c.get(&("a".into(), 1)).is_some());
+        c.forget_case("a");
+        assert!(c.get(&("a".into(), 1)).is_none());
+    }
+}
