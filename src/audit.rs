@@ -105,8 +105,19 @@ pub fn row_hash(ev: &AuditEvent) -> String {
 /// What `verify` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Intact { rows: u64 },
-    Broken { seq: i64, reason: &'static str, rows_checked: u64 },
+    /// Every row links to the one before; `head` is the last row's `(seq, hash)`. Recording the
+    /// head somewhere else and passing it back (`haven audit verify --expect-head`) also
+    /// catches what a chain alone cannot: rows cut off the end, or a whole chain recomputed
+    /// by someone who can write to the database.
+    Intact {
+        rows: u64,
+        head: Option<(i64, String)>,
+    },
+    Broken {
+        seq: i64,
+        reason: &'static str,
+        rows_checked: u64,
+    },
 }
 
 /// Walks the whole chain in order, a chunk at a time, and reports the first broken link.
@@ -115,10 +126,16 @@ pub fn verify(conn: &mut DbConn) -> Result<Verdict, AppError> {
     let mut expected_seq = 1i64;
     let mut prev = GENESIS.to_string();
     let mut rows = 0u64;
+    let total = AuditEvent::count(conn)?;
     loop {
         let chunk = AuditEvent::chunk_after(conn, expected_seq - 1, CHUNK)?;
         if chunk.is_empty() {
-            return Ok(Verdict::Intact { rows });
+            if rows as i64 != total {
+                // Rows outside 1..=last (a seq of 0 or below) are not part of the chain.
+                return Ok(Verdict::Broken { seq: 0, reason: "rows outside the chain", rows_checked: rows });
+            }
+            let head = (rows > 0).then(|| (expected_seq - 1, prev));
+            return Ok(Verdict::Intact { rows, head });
         }
         for ev in chunk {
             let broken = |reason| Verdict::Broken { seq: ev.seq, reason, rows_checked: rows };

@@ -123,8 +123,14 @@ struct UserCreateArgs {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; exits 1 at the first broken link.
-    Verify,
+    /// Check the hash chain; exits 1 at the first broken link. Prints the head (last seq and
+    /// hash): keep it outside the database and pass it back with --expect-head next time, to
+    /// catch rows cut off the end or a chain recomputed from scratch.
+    Verify {
+        /// A head printed by an earlier run, as SEQ:HASH; that row must still be there, unchanged.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+    },
 }
 
 fn init_logging(filter: &str) {
@@ -150,7 +156,7 @@ pub fn main() -> i32 {
         Command::Migrate => migrate(config),
         Command::Org(cmd) => org(config, cmd),
         Command::User(UserCommand::Create(args)) => user_create(config, args),
-        Command::Audit(AuditCommand::Verify) => return audit_verify(config),
+        Command::Audit(AuditCommand::Verify { expect_head }) => return audit_verify(config, expect_head.as_deref()),
         Command::Keys(cmd) => keys(config, cmd),
         Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
     };
@@ -277,17 +283,46 @@ fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn audit_verify(config: Config) -> i32 {
-    let run = || -> anyhow::Result<Verdict> {
+fn audit_verify(config: Config, expect_head: Option<&str>) -> i32 {
+    let expected = match expect_head.map(|h| h.split_once(':')) {
+        None => None,
+        Some(Some((seq, hash))) if seq.parse::<i64>().is_ok() && hash.len() == 64 => {
+            Some((seq.parse::<i64>().unwrap_or_default(), hash.to_string()))
+        }
+        Some(_) => {
+            eprintln!("haven: --expect-head must be SEQ:HASH as printed by an earlier `haven audit verify`");
+            return 2;
+        }
+    };
+    let run = || -> anyhow::Result<(Verdict, Option<crate::db::models::AuditEvent>)> {
         let st = state(config)?;
-        st.db.read_blocking(crate::audit::verify).map_err(err)
+        st.db
+            .read_blocking(|c| {
+                let verdict = crate::audit::verify(c)?;
+                let anchor = match &expected {
+                    Some((seq, _)) => crate::db::models::AuditEvent::chunk_after(c, seq - 1, 1)?.into_iter().next(),
+                    None => None,
+                };
+                Ok((verdict, anchor))
+            })
+            .map_err(err)
     };
     match run() {
-        Ok(Verdict::Intact { rows }) => {
+        Ok((Verdict::Intact { rows, head }, anchor)) => {
+            if let Some((seq, hash)) = &expected {
+                let ok = anchor.as_ref().is_some_and(|a| a.seq == *seq && &a.hash == hash);
+                if !ok {
+                    println!("audit chain BROKEN: the expected head #{seq} is missing or changed (rows cut off or the chain recomputed)");
+                    return 1;
+                }
+            }
             println!("audit chain intact: {rows} event(s) verified");
+            if let Some((seq, hash)) = head {
+                println!("head: {seq}:{hash}");
+            }
             0
         }
-        Ok(Verdict::Broken { seq, reason, rows_checked }) => {
+        Ok((Verdict::Broken { seq, reason, rows_checked }, _)) => {
             println!("audit chain BROKEN at event #{seq}: {reason} ({rows_checked} event(s) before it verified)");
             1
         }

@@ -82,6 +82,10 @@ pub struct LoginConfig {
     pub max_failures_per_account: u32,
     pub max_failures_per_address: u32,
     pub window_seconds: u64,
+    /// Behind a reverse proxy every client has the proxy's address; with this set, the
+    /// address is the last one the proxy appended to `X-Forwarded-For`. Leave false when
+    /// clients reach Haven directly, or they could pick their own address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Config {
@@ -131,7 +135,12 @@ impl Default for AdminConfig {
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        LoginConfig { max_failures_per_account: 5, max_failures_per_address: 20, window_seconds: 900 }
+        LoginConfig {
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            window_seconds: 900,
+            trust_forwarded_for: false,
+        }
     }
 }
 
@@ -181,8 +190,14 @@ impl Config {
         if self.jwt.access_ttl_seconds == 0 || self.jwt.access_ttl_seconds > 3600 {
             return Err("jwt.access_ttl_seconds must be between 1 and 3600: access tokens are short-lived".into());
         }
-        if self.jwt.session_ttl_seconds < self.jwt.access_ttl_seconds {
-            return Err("jwt.session_ttl_seconds must be at least jwt.access_ttl_seconds".into());
+        if self.jwt.session_ttl_seconds < self.jwt.access_ttl_seconds || self.jwt.session_ttl_seconds > 30 * 86_400 {
+            return Err("jwt.session_ttl_seconds must be between jwt.access_ttl_seconds and 2592000 (30 days)".into());
+        }
+        if self.jwt.leeway_seconds > 60 {
+            return Err("jwt.leeway_seconds must be at most 60".into());
+        }
+        if self.key_cache_capacity > 1_000_000 {
+            return Err("key_cache_capacity must be at most 1000000".into());
         }
         if !self.jwt.secret.is_empty() && self.jwt.secret.expose().len() < 32 {
             return Err("jwt.secret must be at least 32 bytes (or empty to generate one)".into());

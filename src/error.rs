@@ -32,6 +32,12 @@ pub enum AppError {
     Conflict { code: &'static str, message: Cow<'static, str> },
     #[error("{code}: {message}")]
     Unprocessable { code: &'static str, message: Cow<'static, str> },
+    /// An `If-Match` that no longer matches: someone changed the object first.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A workflow step that is not allowed from the current status.
+    #[error("invalid transition from {from}")]
+    InvalidTransition { from: &'static str, allowed: Vec<&'static str> },
     /// The object existed but is gone for good (a shredded case).
     #[error("gone: {0}")]
     Gone(&'static str),
@@ -51,6 +57,9 @@ pub enum AppError {
 struct ErrorBody<'a> {
     error: &'a str,
     message: &'a str,
+    /// For `invalid_transition`: the statuses that are allowed from here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<&'a [&'static str]>,
 }
 
 impl AppError {
@@ -81,6 +90,8 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::Unprocessable { code, .. } => code,
             AppError::Gone(code) => code,
+            AppError::PreconditionFailed => "precondition_failed",
+            AppError::InvalidTransition { .. } => "invalid_transition",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
@@ -101,6 +112,10 @@ impl AppError {
             AppError::MethodNotAllowed => Cow::Borrowed("method not allowed on this resource"),
             AppError::NotFound(_) => Cow::Borrowed("not found"),
             AppError::Gone(_) => Cow::Borrowed("this record is no longer available"),
+            AppError::PreconditionFailed => {
+                Cow::Borrowed("the object changed since you read it; read it again and retry")
+            }
+            AppError::InvalidTransition { from, .. } => Cow::Owned(format!("not allowed from status {from}")),
             AppError::PayloadTooLarge => Cow::Borrowed("request body too large"),
             AppError::TooManyRequests { .. } => Cow::Borrowed("too many attempts; try again later"),
             AppError::Unavailable(_) => Cow::Borrowed("service temporarily unavailable"),
@@ -126,6 +141,8 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Gone(_) => StatusCode::GONE,
+            AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            AppError::InvalidTransition { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -150,7 +167,11 @@ impl ResponseError for AppError {
         if let AppError::Unauthorized(_) = self {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        res.json(ErrorBody { error: self.code(), message: &self.message() })
+        let allowed = match self {
+            AppError::InvalidTransition { allowed, .. } => Some(allowed.as_slice()),
+            _ => None,
+        };
+        res.json(ErrorBody { error: self.code(), message: &self.message(), allowed })
     }
 }
 

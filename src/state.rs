@@ -36,8 +36,7 @@ impl AppState {
     /// number of migrations applied. Everything but `haven migrate` calls this before work.
     pub fn prepare(&self) -> anyhow::Result<usize> {
         let ran = self.db.migrate()?;
-        let mut conn = self.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.crypto.sync(&mut conn)?;
+        self.crypto.sync(&self.db)?;
         Ok(ran)
     }
 }

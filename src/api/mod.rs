@@ -7,8 +7,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod health;
 pub mod me;
+pub mod notes;
 pub mod organizations;
 pub mod users;
 
@@ -56,6 +58,17 @@ pub fn table() -> Vec<RouteDef> {
         def(M::GET, "/api/v1/users", A::UserList, users::list),
         def(M::PATCH, "/api/v1/users/{id}", A::UserUpdate, users::update),
         def(M::GET, "/api/v1/audit", A::AuditRead, audit::list),
+        def(M::POST, "/api/v1/cases", A::CaseCreate, cases::create),
+        def(M::GET, "/api/v1/cases", A::CaseList, cases::list),
+        def(M::GET, "/api/v1/cases/{id}", A::CaseRead, cases::show),
+        def(M::PATCH, "/api/v1/cases/{id}", A::CaseUpdate, cases::update),
+        def(M::POST, "/api/v1/cases/{id}/transitions", A::CaseTransition, cases::transition),
+        def(M::POST, "/api/v1/cases/{id}/assignees", A::CaseAssign, cases::assign),
+        def(M::DELETE, "/api/v1/cases/{id}/assignees/{user_id}", A::CaseUnassign, cases::unassign),
+        def(M::POST, "/api/v1/cases/{id}/shares", A::CaseShare, cases::share),
+        def(M::DELETE, "/api/v1/cases/{id}/shares/{organization_id}", A::CaseUnshare, cases::unshare),
+        def(M::POST, "/api/v1/cases/{id}/notes", A::NoteCreate, notes::create),
+        def(M::GET, "/api/v1/cases/{id}/notes", A::NoteList, notes::list),
     ]
 }
 
@@ -135,6 +148,36 @@ impl<T> Page<T> {
         let next_cursor = if more { items.last().map(cursor_of) } else { None };
         Page { items, next_cursor }
     }
+}
+
+/// The `Idempotency-Key` header: 1 to 128 visible ASCII characters, or absent.
+pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<String>, AppError> {
+    let Some(v) = req.headers().get("Idempotency-Key") else { return Ok(None) };
+    match v.to_str() {
+        Ok(s) if (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(s.to_string())),
+        _ => {
+            Err(AppError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 128 visible characters"))
+        }
+    }
+}
+
+/// `If-Match: "v7"` (or `W/"v7"`) as version 7; `*` or absent means no precondition.
+pub fn if_match(req: &actix_web::HttpRequest) -> Result<Option<i32>, AppError> {
+    let Some(v) = req.headers().get(actix_web::http::header::IF_MATCH) else { return Ok(None) };
+    let bad = || AppError::bad_request("invalid_if_match", "If-Match must be an ETag from a previous response");
+    let s = v.to_str().map_err(|_| bad())?.trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    let s = s.strip_prefix("W/").unwrap_or(s);
+    s.strip_prefix("\"v").and_then(|r| r.strip_suffix('"')).and_then(|n| n.parse().ok()).map(Some).ok_or_else(bad)
+}
+
+/// A digest of a request body, to tell a retry from a different request with the same key.
+pub fn request_hash<T: Serialize>(body: &T) -> Result<String, AppError> {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(body).map_err(AppError::internal)?;
+    Ok(hex::encode(Sha256::digest(bytes)))
 }
 
 /// Timestamps in responses: RFC 3339, UTC.

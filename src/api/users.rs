@@ -104,6 +104,9 @@ pub async fn list(
     let limit = page_q.limit()?;
     let cursor = page_q.cursor()?.map(str::to_string);
     let org = q.organization_id;
+    if org.as_deref().is_some_and(|o| !crate::domain::accounts::is_id(o)) {
+        return Err(AppError::bad_request("invalid_query", "organization_id is not an id"));
+    }
     let rows = state.db.read(move |c| Ok(User::page(c, org.as_deref(), cursor.as_deref(), limit + 1)?)).await?;
     let page = Page::from_rows(rows, limit, |u| u.id.clone());
     Ok(HttpResponse::Ok()

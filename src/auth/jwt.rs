@@ -36,6 +36,7 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     ttl_seconds: u64,
+    leeway_seconds: i64,
 }
 
 impl JwtKeys {
@@ -45,9 +46,10 @@ impl JwtKeys {
         validation.set_issuer(&[&cfg.issuer]);
         validation.set_audience(&[&cfg.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]);
-        validation.validate_nbf = true;
-        validation.validate_exp = true;
-        validation.leeway = cfg.leeway_seconds;
+        // Time claims are checked in `verify` against the app's clock (the one that issued
+        // them), not the library's wall clock, so the whole service agrees on what "now" is.
+        validation.validate_nbf = false;
+        validation.validate_exp = false;
         JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -56,6 +58,7 @@ impl JwtKeys {
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             ttl_seconds: cfg.access_ttl_seconds,
+            leeway_seconds: cfg.leeway_seconds as i64,
         }
     }
 
@@ -108,13 +111,20 @@ impl JwtKeys {
             .map_err(|e| AppError::internal(anyhow::anyhow!("jwt encode: {e}")))
     }
 
-    /// Checks header (algorithm, kid) and claims; any failure is the same 401.
-    pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
+    /// Checks header (algorithm, kid), signature and claims; any failure is the same 401.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, AppError> {
         let invalid = AppError::Unauthorized("invalid_token");
         let header = jsonwebtoken::decode_header(token).map_err(|_| AppError::Unauthorized("invalid_token"))?;
         if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
             return Err(invalid);
         }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|_| invalid)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|_| AppError::Unauthorized("invalid_token"))?;
+        let now = now.timestamp();
+        if claims.exp <= now - self.leeway_seconds || claims.nbf > now + self.leeway_seconds {
+            return Err(invalid);
+        }
+        Ok(claims)
     }
 }

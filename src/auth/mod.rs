@@ -98,7 +98,7 @@ impl FromRequest for Authed {
 }
 
 async fn authenticate(state: &web::Data<AppState>, token: &str, action: Action) -> Result<Authed, AppError> {
-    let claims = state.jwt.verify(token)?;
+    let claims = state.jwt.verify(token, state.clock.now())?;
     let now = crate::clock::naive(state.clock.now());
     let (sid, sub) = (claims.sid.clone(), claims.sub.clone());
     let found = state

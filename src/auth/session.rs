@@ -17,7 +17,8 @@ use crate::domain::new_id;
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+/// No `Debug`: it holds both tokens.
+#[derive(Serialize)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
@@ -40,11 +41,17 @@ fn hash_token(token: &str) -> String {
 /// audited; a failure says nothing about whether the account exists.
 pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
     let email_n = normalize_email(email);
-    if let Err(retry_after_secs) = state.throttle.check(&email_n, addr) {
+    if let Err(retry_after_secs) = state.throttle.begin_attempt(&email_n, addr) {
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
+    // Control characters (a NUL would make PostgreSQL fail the query) cannot be in any
+    // account's email: a plain failed login, counted like any other.
     let lookup = email_n.clone();
-    let user = state.db.read(move |c| Ok(User::find_by_email(c, &lookup)?)).await?;
+    let user = if email_n.chars().any(char::is_control) {
+        None
+    } else {
+        state.db.read(move |c| Ok(User::find_by_email(c, &lookup)?)).await?
+    };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let pw = password.to_string();
     let ok = actix_web::web::block(move || crate::auth::password::verify(&pw, stored.as_deref()))
@@ -53,20 +60,8 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
     let now = state.clock.now();
     let user = match user {
         Some(u) if ok && u.active => u,
-        other => {
-            state.throttle.record_failure(&email_n, addr);
-            let uid = other.map(|u| u.id);
-            state
-                .db
-                .write(move |c| {
-                    let e = Entry::new(uid.as_deref(), "auth.login", "user", uid.as_deref()).outcome(Outcome::Denied);
-                    audit::record(c, now, e)
-                })
-                .await?;
-            return Err(AppError::Unauthorized("invalid_credentials"));
-        }
+        other => return Err(login_denied(state, now, other.map(|u| u.id)).await),
     };
-    state.throttle.record_success(&email_n);
     let session = Session {
         id: new_id(),
         user_id: user.id.clone(),
@@ -77,9 +72,16 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
     };
     let (refresh_token, refresh_hash) = new_refresh_token();
     let access_token = state.jwt.issue(&user.id, &session.id, now)?;
-    state
+    let checked_hash = user.password_hash.clone();
+    let opened = state
         .db
         .write(move |c| {
+            // The password was checked outside this transaction: if it changed (or the account
+            // was deactivated) meanwhile, the check no longer holds.
+            let still = User::find(c, &user.id)?.is_some_and(|u| u.active && u.password_hash == checked_hash);
+            if !still {
+                return Ok(false);
+            }
             session.insert(c)?;
             RefreshToken {
                 token_hash: refresh_hash,
@@ -89,10 +91,29 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
             }
             .insert(c)?;
             audit::record(c, now, Entry::new(Some(&user.id), "auth.login", "session", Some(&session.id)))?;
-            Ok(())
+            Ok(true)
         })
         .await?;
+    if !opened {
+        return Err(login_denied(state, now, None).await);
+    }
+    state.throttle.record_success(&email_n, addr);
     Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: state.jwt.ttl_seconds() })
+}
+
+/// Audits a refused login and returns the one error every refusal gets.
+async fn login_denied(state: &AppState, now: chrono::DateTime<chrono::Utc>, user_id: Option<String>) -> AppError {
+    let result = state
+        .db
+        .write(move |c| {
+            let e = Entry::new(user_id.as_deref(), "auth.login", "user", user_id.as_deref()).outcome(Outcome::Denied);
+            audit::record(c, now, e)
+        })
+        .await;
+    match result {
+        Ok(_) => AppError::Unauthorized("invalid_credentials"),
+        Err(e) => e,
+    }
 }
 
 enum RefreshOutcome {
@@ -169,6 +190,13 @@ pub async fn change_password(
     new: &str,
 ) -> Result<(), AppError> {
     crate::auth::password::check_policy(new)?;
+    if new == current {
+        return Err(AppError::unprocessable("password_unchanged", "choose a password different from the current one"));
+    }
+    // Guessing the current password with a stolen access token is throttled like a login.
+    if let Err(retry_after_secs) = state.throttle.begin_attempt(&user.email_normalized, None) {
+        return Err(AppError::TooManyRequests { retry_after_secs });
+    }
     let (stored, cur, newp) = (user.password_hash.clone(), current.to_string(), new.to_string());
     let hashed = actix_web::web::block(move || {
         if !crate::auth::password::verify(&cur, Some(&stored)) {
@@ -181,6 +209,7 @@ pub async fn change_password(
     let now = state.clock.now();
     let (uid, sid) = (user.id.clone(), session_id.to_string());
     let Some(hash) = hashed else {
+        // The attempt taken above stays counted as a failure.
         state
             .db
             .write(move |c| {
@@ -208,5 +237,7 @@ pub async fn change_password(
             audit::record(c, now, Entry::new(Some(&uid), "me.password_change", "user", Some(&uid)))?;
             Ok(())
         })
-        .await
+        .await?;
+    state.throttle.record_success(&user.email_normalized, None);
+    Ok(())
 }

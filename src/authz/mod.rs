@@ -24,10 +24,21 @@ pub enum Action {
     UserList,
     UserUpdate,
     AuditRead,
+    CaseCreate,
+    CaseList,
+    CaseRead,
+    CaseUpdate,
+    CaseTransition,
+    CaseAssign,
+    CaseUnassign,
+    CaseShare,
+    CaseUnshare,
+    NoteCreate,
+    NoteList,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 9] = [
+    pub const PROTECTED: [Action; 20] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -37,6 +48,30 @@ impl Action {
         Action::UserList,
         Action::UserUpdate,
         Action::AuditRead,
+        Action::CaseCreate,
+        Action::CaseList,
+        Action::CaseRead,
+        Action::CaseUpdate,
+        Action::CaseTransition,
+        Action::CaseAssign,
+        Action::CaseUnassign,
+        Action::CaseShare,
+        Action::CaseUnshare,
+        Action::NoteCreate,
+        Action::NoteList,
+    ];
+
+    /// Actions on one case: decided by role *and* by the caller's relation to the case.
+    pub const ON_CASE: [Action; 9] = [
+        Action::CaseRead,
+        Action::CaseUpdate,
+        Action::CaseTransition,
+        Action::CaseAssign,
+        Action::CaseUnassign,
+        Action::CaseShare,
+        Action::CaseUnshare,
+        Action::NoteCreate,
+        Action::NoteList,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +86,17 @@ impl Action {
             Action::UserList => "user.list",
             Action::UserUpdate => "user.update",
             Action::AuditRead => "audit.read",
+            Action::CaseCreate => "case.create",
+            Action::CaseList => "case.list",
+            Action::CaseRead => "case.read",
+            Action::CaseUpdate => "case.update",
+            Action::CaseTransition => "case.transition",
+            Action::CaseAssign => "case.assign",
+            Action::CaseUnassign => "case.unassign",
+            Action::CaseShare => "case.share",
+            Action::CaseUnshare => "case.unshare",
+            Action::NoteCreate => "note.create",
+            Action::NoteList => "note.list",
         }
     }
 
@@ -68,7 +114,39 @@ impl Action {
                 | Action::OrganizationCreate
                 | Action::UserCreate
                 | Action::UserUpdate
+                | Action::CaseCreate
+                | Action::CaseUpdate
+                | Action::CaseTransition
+                | Action::CaseAssign
+                | Action::CaseUnassign
+                | Action::CaseShare
+                | Action::CaseUnshare
+                | Action::NoteCreate
         )
+    }
+}
+
+/// How a user stands to one case. Need-to-know: with none of these, the case does not
+/// exist for her (404, so ids cannot be probed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    /// A coordinator of the organisation that owns the case.
+    OwnerCoordinator,
+    /// Assigned to the case.
+    Assignee,
+    /// A member of an organisation the case is shared with, while the share is live.
+    SharedOrg,
+}
+
+impl Relation {
+    pub const ALL: [Relation; 3] = [Relation::OwnerCoordinator, Relation::Assignee, Relation::SharedOrg];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::OwnerCoordinator => "owner_coordinator",
+            Relation::Assignee => "assignee",
+            Relation::SharedOrg => "shared_org",
+        }
     }
 }
 
@@ -76,12 +154,14 @@ impl Action {
 #[serde(deny_unknown_fields)]
 struct AccessFile {
     actions: HashMap<String, Vec<String>>,
+    case_relations: HashMap<String, Vec<String>>,
 }
 
-/// Role rules, loaded once and checked complete at start.
+/// Role rules and case-relation rules, loaded once and checked complete at start.
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
     allowed: HashMap<Action, HashSet<Role>>,
+    on_case: HashMap<Action, HashSet<Relation>>,
 }
 
 pub const DEFAULT_ACCESS_POLICY: &str = include_str!("../../policies/access.toml");
@@ -104,7 +184,26 @@ impl AccessPolicy {
         if let Some(missing) = Action::PROTECTED.into_iter().find(|a| !allowed.contains_key(a)) {
             return Err(format!("access policy: no rule for action `{}`", missing.as_str()));
         }
-        Ok(AccessPolicy { allowed })
+        let mut on_case = HashMap::new();
+        for (name, relations) in file.case_relations {
+            let action = Action::ON_CASE
+                .into_iter()
+                .find(|a| a.as_str() == name)
+                .ok_or_else(|| format!("access policy: case_relations: `{name}` is not an action on a case"))?;
+            let mut set = HashSet::new();
+            for r in relations {
+                let rel = Relation::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == r)
+                    .ok_or_else(|| format!("access policy: case_relations `{name}`: unknown relation `{r}`"))?;
+                set.insert(rel);
+            }
+            on_case.insert(action, set);
+        }
+        if let Some(missing) = Action::ON_CASE.into_iter().find(|a| !on_case.contains_key(a)) {
+            return Err(format!("access policy: no case_relations rule for `{}`", missing.as_str()));
+        }
+        Ok(AccessPolicy { allowed, on_case })
     }
 
     /// `<dir>/access.toml` when it exists, otherwise the rules built into the binary.
@@ -121,6 +220,27 @@ impl AccessPolicy {
     pub fn permits(&self, role: Role, action: Action) -> bool {
         action == Action::Public || self.allowed.get(&action).is_some_and(|roles| roles.contains(&role))
     }
+
+    /// The decision for one case: `NotFound` when the caller has no relation that lets her
+    /// even read it, `Forbidden` when she may read it but not do this.
+    pub fn decide_on_case(&self, relations: &[Relation], action: Action) -> CaseDecision {
+        let grants =
+            |a: Action| self.on_case.get(&a).is_some_and(|allowed| relations.iter().any(|r| allowed.contains(r)));
+        if grants(action) {
+            CaseDecision::Allow
+        } else if grants(Action::CaseRead) {
+            CaseDecision::Forbidden
+        } else {
+            CaseDecision::NotFound
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseDecision {
+    Allow,
+    Forbidden,
+    NotFound,
 }
 
 #[cfg(test)]
@@ -138,10 +258,26 @@ mod tests {
 
     #[test]
     fn incomplete_or_unknown_rules_are_refused() {
-        assert!(AccessPolicy::parse("[actions]\n\"me.read\" = [\"admin\"]\n").unwrap_err().contains("no rule"));
+        assert!(AccessPolicy::parse("[actions]\n\"me.read\" = [\"admin\"]\n[case_relations]\n")
+            .unwrap_err()
+            .contains("no rule"));
         let bad = DEFAULT_ACCESS_POLICY.replace("\"auditor\"]", "\"auditor\", \"root\"]");
         assert!(AccessPolicy::parse(&bad).unwrap_err().contains("root"));
-        let unknown = format!("{DEFAULT_ACCESS_POLICY}\n\"case.fly\" = [\"admin\"]\n");
+        let unknown = DEFAULT_ACCESS_POLICY.replace("[actions]\n", "[actions]\n\"case.fly\" = [\"admin\"]\n");
         assert!(AccessPolicy::parse(&unknown).unwrap_err().contains("case.fly"));
+        let bad_rel = DEFAULT_ACCESS_POLICY.replace("\"shared_org\"]", "\"shared_org\", \"anyone\"]");
+        assert!(AccessPolicy::parse(&bad_rel).unwrap_err().contains("anyone"));
+    }
+
+    #[test]
+    fn case_decisions() {
+        let p = AccessPolicy::parse(DEFAULT_ACCESS_POLICY).unwrap();
+        use CaseDecision::*;
+        assert_eq!(p.decide_on_case(&[], Action::CaseRead), NotFound);
+        assert_eq!(p.decide_on_case(&[], Action::CaseShare), NotFound);
+        assert_eq!(p.decide_on_case(&[Relation::SharedOrg], Action::CaseRead), Allow);
+        assert_eq!(p.decide_on_case(&[Relation::SharedOrg], Action::CaseShare), Forbidden);
+        assert_eq!(p.decide_on_case(&[Relation::OwnerCoordinator], Action::CaseShare), Allow);
+        assert_eq!(p.decide_on_case(&[Relation::Assignee], Action::NoteCreate), Allow);
     }
 }

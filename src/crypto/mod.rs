@@ -191,7 +191,17 @@ impl Crypto {
     /// Brings `service_keys` in line with the key file: registers keys the database does not
     /// know, makes sure one key is current, and refuses to start if a key that grants still
     /// use is missing from the file (its cases would be unreadable).
-    pub fn sync(&self, conn: &mut DbConn) -> anyhow::Result<()> {
+    pub fn sync(&self, db: &db::Db) -> anyhow::Result<()> {
+        db.write_blocking(|c| self.sync_in(c).map_err(AppError::Internal)).map_err(|e| match e {
+            AppError::Internal(e) => e,
+            other => anyhow::anyhow!("{other}"),
+        })
+    }
+
+    /// `sync` inside a transaction holding the key-ring lock, so instances starting together
+    /// do not trip over each other and nobody sees a moment without a current key.
+    fn sync_in(&self, conn: &mut DbConn) -> anyhow::Result<()> {
+        db::lock_key_ring_exclusive(conn)?;
         let ring = self.ring_read();
         let known = ServiceKey::all(conn)?;
         for k in ring.keys() {
@@ -272,7 +282,13 @@ impl Crypto {
         if key.shredded_at.is_some() {
             return Err(CryptoError::Shredded);
         }
-        let recipient = parse_recipient(&key.recipient)?;
+        // The recipient comes from the unwrapped identity, not from the clear `recipient`
+        // column: someone able to write to the database must not be able to redirect new
+        // ciphertext to a key of their own by editing one column.
+        let recipient = self.case_identity(conn, case_id, key.key_version)?.to_public();
+        if recipient.to_string() != key.recipient {
+            return Err(CryptoError::Unreadable);
+        }
         let framed = frame(case_id, record_id, plaintext)?;
         let ciphertext = age::encrypt(&recipient, &framed).map_err(|e| CryptoError::KeyRing(format!("seal: {e}")))?;
         Ok(Sealed { ciphertext, key_version: key.key_version })

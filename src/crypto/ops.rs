@@ -108,6 +108,16 @@ fn rewrap_batch(
     target: &x25519::Recipient,
     batch: i64,
 ) -> Result<u64, AppError> {
+    // Under the shared lock a retirement cannot run meanwhile, and if another rotation made a
+    // newer key current, this run is stale and must not wrap anything more to the old one.
+    db::lock_key_ring_shared(c)?;
+    let still_current = ServiceKey::current(c)?.is_some_and(|k| k.key_id == current_id);
+    if !still_current {
+        return Err(AppError::conflict(
+            "rotation_superseded",
+            "another rotation made a newer key current; run rotate again",
+        ));
+    }
     let grants = CaseKeyGrant::service_grants_not_under(c, current_id, batch)?;
     let mut n = 0;
     for g in &grants {

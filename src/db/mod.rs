@@ -102,7 +102,8 @@ impl Manager {
             }
             DbTarget::Postgres(url) => {
                 let mut c = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
-                c.batch_execute("SET TIME ZONE 'UTC'").map_err(Error::QueryError)?;
+                c.batch_execute("SET TIME ZONE 'UTC'; SET lock_timeout = '15s'; SET statement_timeout = '60s'")
+                    .map_err(Error::QueryError)?;
                 Ok(DbConn::Postgres(c))
             }
         }
@@ -121,8 +122,16 @@ impl r2d2::ManageConnection for Manager {
         conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection left inside a transaction (a panic mid-closure, a failed COMMIT) must
+    /// never go back to the pool: on SQLite it would hold the write lock, on PostgreSQL the
+    /// advisory locks and every later write would nest inside a transaction never committed.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        std::thread::panicking()
+            || match conn {
+                DbConn::Sqlite(c) => c.is_broken(),
+                DbConn::Postgres(c) => c.is_broken(),
+            }
     }
 }
 
@@ -296,6 +305,13 @@ fn pg_lock(conn: &mut DbConn, sql: &str, key: i64) -> QueryResult<()> {
     Ok(())
 }
 
+const ACCOUNTS_LOCK: i64 = 7_261_003;
+
+/// Serialises changes that must see every other account change (the last-admin rule).
+pub fn lock_accounts(conn: &mut DbConn) -> QueryResult<()> {
+    pg_lock(conn, "SELECT pg_advisory_xact_lock($1)", ACCOUNTS_LOCK)
+}
+
 /// Serialises writers of the audit chain until the end of the current transaction.
 pub fn lock_audit_chain(conn: &mut DbConn) -> QueryResult<()> {
     pg_lock(conn, "SELECT pg_advisory_xact_lock($1)", AUDIT_CHAIN_LOCK)
@@ -318,4 +334,27 @@ pub fn sqlite_path(url: &str) -> Option<PathBuf> {
         DbTarget::Sqlite(p) => Some(p),
         DbTarget::Postgres(_) => None,
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Counter {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    last_number: i32,
+}
+
+/// The next case number of `year`, atomically (an upsert with RETURNING: same SQL on SQLite
+/// 3.35+ and PostgreSQL, only the placeholder differs). Two instances never get the same one.
+pub fn next_case_number(conn: &mut DbConn, year: i32) -> QueryResult<i32> {
+    const SQL: &str = "INSERT INTO case_reference_counters (year, last_number) VALUES ({p}, 1) \
+         ON CONFLICT (year) DO UPDATE SET last_number = case_reference_counters.last_number + 1 \
+         RETURNING last_number";
+    let row: Counter = match conn {
+        DbConn::Sqlite(c) => {
+            diesel::sql_query(SQL.replace("{p}", "?")).bind::<diesel::sql_types::Integer, _>(year).get_result(c)?
+        }
+        DbConn::Postgres(c) => {
+            diesel::sql_query(SQL.replace("{p}", "$1")).bind::<diesel::sql_types::Integer, _>(year).get_result(c)?
+        }
+    };
+    Ok(row.last_number)
 }

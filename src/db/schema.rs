@@ -67,8 +67,6 @@ diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
-diesel::allow_tables_to_appear_in_same_query!(organizations, users, sessions, refresh_tokens, audit_events);
-
 diesel::table! {
     service_keys (key_id) {
         key_id -> Text,
@@ -100,3 +98,114 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    case_reference_counters (year) {
+        year -> Integer,
+        last_number -> Integer,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        reference -> Text,
+        status -> Text,
+        severity -> Text,
+        country -> Text,
+        owner_organization_id -> Text,
+        consent_scope -> Text,
+        summary_ct -> Nullable<Binary>,
+        summary_key_version -> Nullable<Integer>,
+        created_by -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        activated_at -> Nullable<Timestamp>,
+        monitoring_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_transitions (id) {
+        id -> Text,
+        case_id -> Text,
+        from_status -> Text,
+        to_status -> Text,
+        reason_ct -> Nullable<Binary>,
+        reason_key_version -> Nullable<Integer>,
+        actor_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_assignees (case_id, user_id) {
+        case_id -> Text,
+        user_id -> Text,
+        assigned_by -> Text,
+        assigned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_shares (case_id, organization_id) {
+        case_id -> Text,
+        organization_id -> Text,
+        granted_by -> Text,
+        consent_reference -> Text,
+        override_reason_ct -> Nullable<Binary>,
+        override_key_version -> Nullable<Integer>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_notes (id) {
+        id -> Text,
+        case_id -> Text,
+        author_id -> Text,
+        kind -> Text,
+        body_ct -> Binary,
+        key_version -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Text,
+        idem_key -> Text,
+        route -> Text,
+        request_hash -> Text,
+        resource_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(cases -> organizations (owner_organization_id));
+diesel::joinable!(case_transitions -> cases (case_id));
+diesel::joinable!(case_notes -> cases (case_id));
+diesel::joinable!(case_shares -> cases (case_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    sessions,
+    refresh_tokens,
+    audit_events,
+    service_keys,
+    case_keys,
+    case_key_grants,
+    case_reference_counters,
+    cases,
+    case_transitions,
+    case_assignees,
+    case_shares,
+    case_notes,
+    idempotency_keys
+);

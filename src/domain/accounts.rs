@@ -55,6 +55,12 @@ pub fn clean_email(raw: &str) -> Result<String, AppError> {
     Ok(email.to_string())
 }
 
+/// Ids are UUIDs; anything else (a NUL byte, a megabyte of text) is refused before it
+/// reaches the database.
+pub fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 fn unique_violation(e: &DieselError) -> bool {
     matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
@@ -105,7 +111,7 @@ pub fn create_user(
 ) -> Result<User, AppError> {
     let email = clean_email(&input.email)?;
     let name = clean_name("name", &input.name)?;
-    if Organization::find(conn, &input.organization_id)?.is_none() {
+    if !is_id(&input.organization_id) || Organization::find(conn, &input.organization_id)?.is_none() {
         return Err(AppError::unprocessable("unknown_organization", "organization_id does not name an organization"));
     }
     let exists = || AppError::conflict("email_taken", "an account with this email exists");
@@ -141,6 +147,10 @@ pub fn update_user(
     role: Option<Role>,
     active: Option<bool>,
 ) -> Result<User, AppError> {
+    if !is_id(id) {
+        return Err(AppError::NotFound("user_not_found"));
+    }
+    crate::db::lock_accounts(conn)?;
     let user = User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))?;
     let loses_admin = user.role == Role::Admin.as_str()
         && user.active

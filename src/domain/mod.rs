@@ -2,6 +2,7 @@
 //! these, and map the result.
 
 pub mod accounts;
+pub mod cases;
 pub mod country;
 
 use serde::{Deserialize, Serialize};

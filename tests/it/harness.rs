@@ -229,10 +229,37 @@ impl TestApp {
 
     /// Any method, any body bytes and content type.
     pub fn raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> Resp {
+        self.raw_with_headers(method, path, token, &[], body)
+    }
+
+    /// A JSON request with extra headers (Idempotency-Key, If-Match, …).
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Resp {
+        let raw = body.map(|b| b.to_string());
+        self.raw_with_headers(method, path, token, headers, raw.as_deref().map(|s| ("application/json", s.as_bytes())))
+    }
+
+    pub fn raw_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Resp {
         let url = format!("{}{}", self.base, path);
         let mut req = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let result = match body {
             Some((ct, bytes)) => self.agent.run(req.header("Content-Type", ct).body(bytes.to_vec()).expect("request")),

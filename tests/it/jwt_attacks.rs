@@ -113,12 +113,21 @@ db_test!(token_of_deactivated_user_is_refused_at_once, |app| {
     assert_eq!(r.status, 401, "{r:?}");
 });
 
-db_test!(expired_by_the_app_clock_after_the_session_ends, |app| {
-    let t = app.admin_token();
-    // Past the session lifetime the session is over even though the JWT itself would still
-    // verify against the wall clock.
-    app.clock.advance(chrono::Duration::seconds(app.state().config.jwt.session_ttl_seconds as i64 + 1));
+db_test!(tokens_and_sessions_expire_by_the_app_clock, |app| {
+    let login = app.login(crate::harness::ADMIN_EMAIL, crate::harness::ADMIN_PASSWORD);
+    let t = token_of(&login);
+    // Access tokens live 15 minutes by the service's clock (not the library's wall clock).
+    app.clock.advance(chrono::Duration::minutes(14));
+    assert_eq!(app.get("/api/v1/me", Some(&t)).status, 200);
+    app.clock.advance(chrono::Duration::minutes(2));
     let r = app.get("/api/v1/me", Some(&t));
-    assert_eq!(r.status, 401, "{r:?}");
-    assert_eq!(r.code(), "session_ended");
+    assert_eq!((r.status, r.code().as_str()), (401, "invalid_token"));
+    // The refresh token still works while the session lasts (12 hours)...
+    let r = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": login["refresh_token"] }));
+    assert_eq!(r.status, 200, "{r:?}");
+    let again = r.json();
+    // ...and not after.
+    app.clock.advance(chrono::Duration::hours(12));
+    let r = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": again["refresh_token"] }));
+    assert_eq!((r.status, r.code().as_str()), (401, "invalid_refresh_token"));
 });

@@ -5,6 +5,7 @@ mod harness;
 mod accounts;
 mod audit;
 mod auth;
+mod cases;
 mod cli;
 mod crypto;
 mod http_basics;

@@ -31,6 +31,10 @@ impl AuditEvent {
         audit_events::table.order(audit_events::seq.desc()).select(AuditEvent::as_select()).first(conn).optional()
     }
 
+    pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+        audit_events::table.count().get_result(conn)
+    }
+
     /// Rows in chain order starting after `after_seq`, `limit` at a time.
     pub fn chunk_after(conn: &mut DbConn, after_seq: i64, limit: i64) -> QueryResult<Vec<AuditEvent>> {
         audit_events::table

@@ -2,14 +2,20 @@
 //! map them to DTOs in `api/`.
 
 pub mod audit_event;
+pub mod case;
 pub mod case_key;
+pub mod case_note;
+pub mod idempotency_key;
 pub mod organization;
 pub mod service_key;
 pub mod session;
 pub mod user;
 
 pub use audit_event::AuditEvent;
+pub use case::{Case, CaseAssignee, CaseShare, CaseTransition};
 pub use case_key::{CaseKey, CaseKeyGrant};
+pub use case_note::CaseNote;
+pub use idempotency_key::IdempotencyKey;
 pub use organization::Organization;
 pub use service_key::ServiceKey;
 pub use session::{RefreshToken, Session};

@@ -47,7 +47,7 @@ impl Session {
             .execute(conn)
     }
 
-    /// Ends every live session of a user, except `keep` if given.
+    /// Ends every live session of a user, except `keep` if given, in one statement.
     pub fn revoke_all_for_user(
         conn: &mut DbConn,
         user_id: &str,
@@ -55,17 +55,12 @@ impl Session {
         now: NaiveDateTime,
         reason: &str,
     ) -> QueryResult<usize> {
-        let mut q = sessions::table
-            .filter(sessions::user_id.eq(user_id.to_string()))
-            .filter(sessions::revoked_at.is_null())
-            .into_boxed();
-        if let Some(k) = keep {
-            q = q.filter(sessions::id.ne(k.to_string()));
+        let live = sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null());
+        let set = (sessions::revoked_at.eq(now), sessions::revoked_reason.eq(reason));
+        match keep {
+            Some(k) => diesel::update(live.filter(sessions::id.ne(k))).set(set).execute(conn),
+            None => diesel::update(live).set(set).execute(conn),
         }
-        let ids: Vec<String> = q.select(sessions::id).load(conn)?;
-        diesel::update(sessions::table.filter(sessions::id.eq_any(ids)))
-            .set((sessions::revoked_at.eq(now), sessions::revoked_reason.eq(reason)))
-            .execute(conn)
     }
 }
 

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::db::schema::users;
 use crate::db::DbConn;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
@@ -23,7 +23,19 @@ pub struct User {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Default, AsChangeset)]
+/// `Debug` leaves the password hash out.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("organization_id", &self.organization_id)
+            .field("role", &self.role)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default, AsChangeset)]
 #[diesel(table_name = users)]
 pub struct UserChanges {
     pub role: Option<String>,

@@ -1,0 +1,452 @@
+//! `/api/v1/cases`: cases, their workflow, assignees and shares. Need-to-know is decided
+//! per case by `domain::cases::load_for`; a case the caller may not read is a 404.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{idempotency_key, if_match, request_hash, ts, Page};
+use crate::auth::Authed;
+use crate::authz::Action;
+use crate::clock::naive;
+use crate::db::models::case::{CaseFilter, Visibility};
+use crate::db::models::{Case, IdempotencyKey};
+use crate::db::DbConn;
+use crate::domain::cases::{self, Caller, CaseDetail, CaseStatus, CaseUpdate, NewCase, NewShare, Severity};
+use crate::domain::{OrganizationKind, Role};
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseCreate {
+    pub severity: Severity,
+    pub country: String,
+    /// Kinds of organisation the defender agreed may be told about her case.
+    pub consent_scope: Vec<OrganizationKind>,
+    pub summary: Option<String>,
+}
+
+/// Only these may change; status moves through `/transitions`, the rest never changes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasePatch {
+    pub severity: Option<Severity>,
+    pub country: Option<String>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    pub to: CaseStatus,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssigneeRequest {
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    pub organization_id: String,
+    pub consent_reference: String,
+    pub expires_at: DateTime<Utc>,
+    /// Required to share outside the defender's consent scope; recorded sealed and audited.
+    pub override_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseListQuery {
+    pub status: Option<CaseStatus>,
+    pub severity: Option<Severity>,
+    pub country: Option<String>,
+    pub assigned_to_me: Option<bool>,
+    pub updated_since: Option<DateTime<Utc>>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// What lists show: never anything sealed.
+#[derive(Debug, Serialize)]
+pub struct CaseListItem {
+    pub id: String,
+    pub reference: String,
+    pub status: String,
+    pub severity: String,
+    pub country: String,
+    pub owner_organization_id: String,
+    pub version: i32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Case> for CaseListItem {
+    fn from(c: &Case) -> Self {
+        CaseListItem {
+            id: c.id.clone(),
+            reference: c.reference.clone(),
+            status: c.status.clone(),
+            severity: c.severity.clone(),
+            country: c.country.clone(),
+            owner_organization_id: c.owner_organization_id.clone(),
+            version: c.version,
+            created_at: ts(c.created_at),
+            updated_at: ts(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShareView {
+    pub organization_id: String,
+    pub consent_reference: String,
+    pub consent_override: bool,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub live: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransitionView {
+    pub from: String,
+    pub to: String,
+    pub reason: Option<String>,
+    pub actor_id: String,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaseView {
+    #[serde(flatten)]
+    pub item: CaseListItem,
+    pub consent_scope: Vec<String>,
+    pub summary: Option<String>,
+    pub created_by: String,
+    pub acknowledged_at: Option<String>,
+    pub activated_at: Option<String>,
+    pub monitoring_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub assignees: Vec<String>,
+    pub shares: Vec<ShareView>,
+    pub transitions: Vec<TransitionView>,
+    pub allowed_transitions: Vec<&'static str>,
+}
+
+fn view(d: CaseDetail, now: chrono::NaiveDateTime) -> CaseView {
+    let c = &d.case;
+    CaseView {
+        item: CaseListItem::from(c),
+        consent_scope: serde_json::from_str(&c.consent_scope).unwrap_or_default(),
+        summary: d.summary,
+        created_by: c.created_by.clone(),
+        acknowledged_at: c.acknowledged_at.map(ts),
+        activated_at: c.activated_at.map(ts),
+        monitoring_at: c.monitoring_at.map(ts),
+        closed_at: c.closed_at.map(ts),
+        assignees: d.assignees.iter().map(|a| a.user_id.clone()).collect(),
+        shares: d
+            .shares
+            .iter()
+            .map(|s| ShareView {
+                organization_id: s.organization_id.clone(),
+                consent_reference: s.consent_reference.clone(),
+                consent_override: s.override_reason_ct.is_some(),
+                expires_at: ts(s.expires_at),
+                revoked_at: s.revoked_at.map(ts),
+                live: s.is_live(now),
+            })
+            .collect(),
+        transitions: d
+            .transitions
+            .into_iter()
+            .map(|(t, reason)| TransitionView {
+                from: t.from_status,
+                to: t.to_status,
+                reason,
+                actor_id: t.actor_id,
+                at: ts(t.created_at),
+            })
+            .collect(),
+        allowed_transitions: CaseStatus::parse(&c.status)
+            .map(|s| s.next().iter().map(|x| x.as_str()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A case response with its `ETag`.
+fn respond(status: actix_web::http::StatusCode, d: CaseDetail, now: chrono::NaiveDateTime) -> HttpResponse {
+    let etag = format!("\"v{}\"", d.case.version);
+    HttpResponse::build(status).insert_header((header::ETAG, etag)).json(view(d, now))
+}
+
+fn caller(auth: &Authed) -> Caller<'_> {
+    Caller { user: &auth.user, role: auth.role }
+}
+
+/// Loads the case for `action`, and re-reads its detail after `change` ran, all in one
+/// write transaction.
+async fn change_case<F>(
+    state: web::Data<AppState>,
+    auth: Authed,
+    id: String,
+    action: Action,
+    expected: Option<i32>,
+    change: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(&mut DbConn, &AppState, &Caller<'_>, &Case) -> Result<(), AppError> + Send + 'static,
+{
+    let now = state.clock.now();
+    let st = state.clone();
+    let detail = state
+        .db
+        .write(move |c| {
+            let who = caller(&auth);
+            let case = cases::load_for(c, &st.access, &who, &id, action, naive(now))?;
+            cases::check_version(&case, expected)?;
+            change(c, &st, &who, &case)?;
+            let fresh = Case::find(c, &case.id)?.ok_or(AppError::NotFound("case_not_found"))?;
+            cases::detail(c, &st.crypto, fresh)
+        })
+        .await?;
+    Ok(respond(actix_web::http::StatusCode::OK, detail, naive(now)))
+}
+
+pub async fn create(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CaseCreate>,
+) -> Result<HttpResponse, AppError> {
+    let idem = idempotency_key(&req)?;
+    let body = body.into_inner();
+    let hash = request_hash(&body)?;
+    let now = state.clock.now();
+    let body = std::sync::Arc::new(body);
+    for attempt in 0..2 {
+        let (st, auth, idem, hash, body) = (state.clone(), auth.clone(), idem.clone(), hash.clone(), body.clone());
+        let result = state
+            .db
+            .write(move |c| {
+                let who = caller(&auth);
+                if let Some(key) = &idem {
+                    if let Some(prev) = IdempotencyKey::find(c, &auth.user.id, key)? {
+                        if prev.route != "case.create" || prev.request_hash != hash {
+                            return Err(AppError::unprocessable(
+                                "idempotency_key_reused",
+                                "this Idempotency-Key was used for another request",
+                            ));
+                        }
+                        let case = Case::find(c, &prev.resource_id)?.ok_or(AppError::NotFound("case_not_found"))?;
+                        return cases::detail(c, &st.crypto, case);
+                    }
+                }
+                let input = NewCase {
+                    severity: body.severity,
+                    country: body.country.clone(),
+                    consent_scope: body.consent_scope.clone(),
+                    summary: body.summary.clone(),
+                };
+                let case = cases::create(c, &st.crypto, now, &who, input)?;
+                if let Some(key) = idem {
+                    remember(c, &auth.user.id, key, "case.create", hash, &case.id, now)?;
+                }
+                cases::detail(c, &st.crypto, case)
+            })
+            .await;
+        match result {
+            Err(AppError::Conflict { code: "idempotency_race", .. }) if attempt == 0 => continue,
+            other => return Ok(respond(actix_web::http::StatusCode::CREATED, other?, naive(now))),
+        }
+    }
+    Err(AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress"))
+}
+
+/// Records what an idempotent request created. A concurrent twin that got here first makes
+/// this a unique violation, reported as `idempotency_race` so the caller retries and replays.
+pub fn remember(
+    c: &mut DbConn,
+    user_id: &str,
+    key: String,
+    route: &str,
+    request_hash: String,
+    resource_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let row = IdempotencyKey {
+        user_id: user_id.into(),
+        idem_key: key,
+        route: route.into(),
+        request_hash,
+        resource_id: resource_id.into(),
+        created_at: naive(now),
+    };
+    row.insert(c).map_err(|e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress")
+        }
+        other => other.into(),
+    })
+}
+
+pub async fn list(
+    auth: Authed,
+    state: web::Data<AppState>,
+    query: web::Query<CaseListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = query.into_inner();
+    let page_q = crate::api::PageQuery { cursor: q.cursor.clone(), limit: q.limit };
+    let limit = page_q.limit()?;
+    let cursor = page_q.cursor()?.map(str::to_string);
+    if let Some(c) = &q.country {
+        if !crate::domain::country::is_valid(c) {
+            return Err(AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code"));
+        }
+    }
+    let now = naive(state.clock.now());
+    let rows = state
+        .db
+        .read(move |c| {
+            let owner = (auth.role == Role::Coordinator).then_some(auth.user.organization_id.as_str());
+            let vis = Visibility {
+                owner_org: owner,
+                assignee: &auth.user.id,
+                shared_with_org: &auth.user.organization_id,
+                now,
+            };
+            let filter = CaseFilter {
+                status: q.status.map(|s| s.as_str().to_string()),
+                severity: q.severity.map(|s| s.as_str().to_string()),
+                country: q.country,
+                assigned_to: q.assigned_to_me.filter(|m| *m).map(|_| auth.user.id.clone()),
+                updated_since: q.updated_since.map(naive),
+            };
+            Ok(Case::page_visible(c, &vis, &filter, cursor.as_deref(), limit + 1)?)
+        })
+        .await?;
+    let page = Page::from_rows(rows, limit, |c| c.id.clone());
+    Ok(HttpResponse::Ok()
+        .json(Page { items: page.items.iter().map(CaseListItem::from).collect(), next_cursor: page.next_cursor }))
+}
+
+pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let now = naive(state.clock.now());
+    let st = state.clone();
+    let detail = state
+        .db
+        .read(move |c| {
+            let case = cases::load_for(c, &st.access, &caller(&auth), &id, Action::CaseRead, now)?;
+            cases::detail(c, &st.crypto, case)
+        })
+        .await?;
+    Ok(respond(actix_web::http::StatusCode::OK, detail, now))
+}
+
+pub async fn update(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<CasePatch>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let b = body.into_inner();
+    if b.severity.is_none() && b.country.is_none() && b.summary.is_none() {
+        return Err(AppError::bad_request("nothing_to_change", "give severity, country and/or summary"));
+    }
+    let now = state.clock.now();
+    change_case(state, auth, path.into_inner(), Action::CaseUpdate, expected, move |c, st, who, case| {
+        cases::update(
+            c,
+            &st.crypto,
+            now,
+            who,
+            case,
+            CaseUpdate { severity: b.severity, country: b.country, summary: b.summary },
+        )
+    })
+    .await
+}
+
+pub async fn transition(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<TransitionRequest>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let b = body.into_inner();
+    let now = state.clock.now();
+    change_case(state, auth, path.into_inner(), Action::CaseTransition, expected, move |c, st, who, case| {
+        cases::transition(c, &st.crypto, now, who, case, b.to, b.reason.as_deref())
+    })
+    .await
+}
+
+pub async fn assign(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AssigneeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let user_id = body.into_inner().user_id;
+    let now = state.clock.now();
+    change_case(state, auth, path.into_inner(), Action::CaseAssign, None, move |c, _, who, case| {
+        cases::assign(c, now, who, case, &user_id)
+    })
+    .await
+}
+
+pub async fn unassign(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, user_id) = path.into_inner();
+    let now = state.clock.now();
+    change_case(state, auth, id, Action::CaseUnassign, None, move |c, _, who, case| {
+        cases::unassign(c, now, who, case, &user_id)
+    })
+    .await
+}
+
+pub async fn share(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ShareRequest>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let now = state.clock.now();
+    change_case(state, auth, path.into_inner(), Action::CaseShare, None, move |c, st, who, case| {
+        let input = NewShare {
+            organization_id: b.organization_id,
+            consent_reference: b.consent_reference,
+            expires_at: b.expires_at,
+            override_reason: b.override_reason,
+        };
+        cases::share(c, &st.crypto, now, who, case, input).map(|_| ())
+    })
+    .await
+}
+
+pub async fn unshare(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, org_id) = path.into_inner();
+    let now = state.clock.now();
+    change_case(state, auth, id, Action::CaseUnshare, None, move |c, _, who, case| {
+        cases::unshare(c, now, who, case, &org_id)
+    })
+    .await
+}

@@ -1,0 +1,247 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{case_assignees, case_shares, case_transitions, cases};
+use crate::db::DbConn;
+
+/// A case row. `summary_ct` is ciphertext sealed with the case key; nothing else here is
+/// sensitive, so lists and filters work on clear columns.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cases)]
+pub struct Case {
+    pub id: String,
+    pub reference: String,
+    pub status: String,
+    pub severity: String,
+    pub country: String,
+    pub owner_organization_id: String,
+    pub consent_scope: String,
+    pub summary_ct: Option<Vec<u8>>,
+    pub summary_key_version: Option<i32>,
+    pub created_by: String,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub activated_at: Option<NaiveDateTime>,
+    pub monitoring_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = cases)]
+pub struct CaseChanges {
+    pub status: Option<String>,
+    pub severity: Option<String>,
+    pub country: Option<String>,
+    pub summary_ct: Option<Option<Vec<u8>>>,
+    pub summary_key_version: Option<Option<i32>>,
+    pub acknowledged_at: Option<Option<NaiveDateTime>>,
+    pub activated_at: Option<Option<NaiveDateTime>>,
+    pub monitoring_at: Option<Option<NaiveDateTime>>,
+    pub closed_at: Option<Option<NaiveDateTime>>,
+}
+
+/// Which cases a list may show: the need-to-know scope of the viewer (see `authz`).
+pub struct Visibility<'a> {
+    /// Cases owned by this organisation (coordinators).
+    pub owner_org: Option<&'a str>,
+    /// Cases assigned to this user.
+    pub assignee: &'a str,
+    /// Cases shared (live) with this organisation.
+    pub shared_with_org: &'a str,
+    pub now: NaiveDateTime,
+}
+
+#[derive(Debug, Default)]
+pub struct CaseFilter {
+    pub status: Option<String>,
+    pub severity: Option<String>,
+    pub country: Option<String>,
+    pub assigned_to: Option<String>,
+    pub updated_since: Option<NaiveDateTime>,
+}
+
+impl Case {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(cases::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Case>> {
+        cases::table.find(id).select(Case::as_select()).first(conn).optional()
+    }
+
+    /// Applies `changes` only if the row is still at `expected_version`; bumps the version.
+    /// Returns false when someone else changed the case first.
+    pub fn update_versioned(
+        conn: &mut DbConn,
+        id: &str,
+        expected_version: i32,
+        changes: &CaseChanges,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(cases::table.find(id).filter(cases::version.eq(expected_version)))
+            .set((changes, cases::version.eq(expected_version + 1), cases::updated_at.eq(now)))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Bumps version and updated_at (a change to an attached record: assignee, share, note).
+    pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(cases::table.find(id))
+            .set((cases::version.eq(cases::version + 1), cases::updated_at.eq(now)))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Visible cases, newest first (ids are UUID v7), after `cursor`.
+    pub fn page_visible(
+        conn: &mut DbConn,
+        vis: &Visibility<'_>,
+        filter: &CaseFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<Case>> {
+        let assigned = case_assignees::table
+            .filter(case_assignees::user_id.eq(vis.assignee.to_string()))
+            .select(case_assignees::case_id);
+        let shared = case_shares::table
+            .filter(case_shares::organization_id.eq(vis.shared_with_org.to_string()))
+            .filter(case_shares::revoked_at.is_null())
+            .filter(case_shares::expires_at.gt(vis.now))
+            .select(case_shares::case_id);
+        let mut q = cases::table.select(Case::as_select()).into_boxed();
+        q = match vis.owner_org {
+            Some(org) => q.filter(
+                cases::owner_organization_id
+                    .eq(org.to_string())
+                    .or(cases::id.eq_any(assigned))
+                    .or(cases::id.eq_any(shared)),
+            ),
+            None => q.filter(cases::id.eq_any(assigned).or(cases::id.eq_any(shared))),
+        };
+        if let Some(s) = &filter.status {
+            q = q.filter(cases::status.eq(s.clone()));
+        }
+        if let Some(s) = &filter.severity {
+            q = q.filter(cases::severity.eq(s.clone()));
+        }
+        if let Some(c) = &filter.country {
+            q = q.filter(cases::country.eq(c.clone()));
+        }
+        if let Some(u) = &filter.assigned_to {
+            let mine =
+                case_assignees::table.filter(case_assignees::user_id.eq(u.clone())).select(case_assignees::case_id);
+            q = q.filter(cases::id.eq_any(mine));
+        }
+        if let Some(t) = filter.updated_since {
+            q = q.filter(cases::updated_at.ge(t));
+        }
+        if let Some(c) = cursor {
+            q = q.filter(cases::id.lt(c.to_string()));
+        }
+        q.order(cases::id.desc()).limit(limit).load(conn)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_transitions)]
+pub struct CaseTransition {
+    pub id: String,
+    pub case_id: String,
+    pub from_status: String,
+    pub to_status: String,
+    pub reason_ct: Option<Vec<u8>>,
+    pub reason_key_version: Option<i32>,
+    pub actor_id: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl CaseTransition {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(case_transitions::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<CaseTransition>> {
+        case_transitions::table
+            .filter(case_transitions::case_id.eq(case_id))
+            .order(case_transitions::id.asc())
+            .select(CaseTransition::as_select())
+            .load(conn)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_assignees)]
+pub struct CaseAssignee {
+    pub case_id: String,
+    pub user_id: String,
+    pub assigned_by: String,
+    pub assigned_at: NaiveDateTime,
+}
+
+impl CaseAssignee {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(case_assignees::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn exists(conn: &mut DbConn, case_id: &str, user_id: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(case_assignees::table.find((case_id, user_id)))).get_result(conn)
+    }
+
+    pub fn delete(conn: &mut DbConn, case_id: &str, user_id: &str) -> QueryResult<usize> {
+        diesel::delete(case_assignees::table.find((case_id, user_id))).execute(conn)
+    }
+
+    pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<CaseAssignee>> {
+        case_assignees::table
+            .filter(case_assignees::case_id.eq(case_id))
+            .order(case_assignees::assigned_at.asc())
+            .select(CaseAssignee::as_select())
+            .load(conn)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_shares)]
+pub struct CaseShare {
+    pub case_id: String,
+    pub organization_id: String,
+    pub granted_by: String,
+    pub consent_reference: String,
+    pub override_reason_ct: Option<Vec<u8>>,
+    pub override_key_version: Option<i32>,
+    pub expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl CaseShare {
+    pub fn is_live(&self, now: NaiveDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+
+    /// Creates the share, or renews a revoked or expired one.
+    pub fn upsert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::delete(case_shares::table.find((&self.case_id, &self.organization_id))).execute(conn)?;
+        diesel::insert_into(case_shares::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn find(conn: &mut DbConn, case_id: &str, org_id: &str) -> QueryResult<Option<CaseShare>> {
+        case_shares::table.find((case_id, org_id)).select(CaseShare::as_select()).first(conn).optional()
+    }
+
+    pub fn revoke(conn: &mut DbConn, case_id: &str, org_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::update(case_shares::table.find((case_id, org_id)).filter(case_shares::revoked_at.is_null()))
+            .set(case_shares::revoked_at.eq(now))
+            .execute(conn)
+    }
+
+    pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<CaseShare>> {
+        case_shares::table
+            .filter(case_shares::case_id.eq(case_id))
+            .order(case_shares::created_at.asc())
+            .select(CaseShare::as_select())
+            .load(conn)
+    }
+}

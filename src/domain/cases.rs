@@ -1,0 +1,563 @@
+//! Cases: creation (with their own key and reference), workflow, assignment, consent-bound
+//! sharing, encrypted notes, and the need-to-know check every case operation goes through.
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Entry};
+use crate::authz::{AccessPolicy, Action, CaseDecision, Relation};
+use crate::clock::naive;
+use crate::crypto::{Crypto, Sealed};
+use crate::db::models::case::CaseChanges;
+use crate::db::models::{Case, CaseAssignee, CaseNote, CaseShare, CaseTransition, Organization, User};
+use crate::db::{self, DbConn};
+use crate::domain::{country, new_id, OrganizationKind, Role};
+use crate::error::AppError;
+
+pub const STATUSES: [&str; 5] = ["open", "acknowledged", "active", "monitoring", "closed"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    Open,
+    Acknowledged,
+    Active,
+    Monitoring,
+    Closed,
+}
+
+impl CaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Acknowledged => "acknowledged",
+            CaseStatus::Active => "active",
+            CaseStatus::Monitoring => "monitoring",
+            CaseStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CaseStatus> {
+        use CaseStatus::*;
+        [Open, Acknowledged, Active, Monitoring, Closed].into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The workflow: forward one step, back from monitoring to active, close from anywhere,
+    /// reopen a closed case.
+    pub fn next(self) -> &'static [CaseStatus] {
+        use CaseStatus::*;
+        match self {
+            Open => &[Acknowledged, Closed],
+            Acknowledged => &[Active, Closed],
+            Active => &[Monitoring, Closed],
+            Monitoring => &[Active, Closed],
+            Closed => &[Open],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    Note,
+    ContactLog,
+    Decision,
+}
+
+impl NoteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteKind::Note => "note",
+            NoteKind::ContactLog => "contact_log",
+            NoteKind::Decision => "decision",
+        }
+    }
+}
+
+pub const MAX_TEXT: usize = 20_000;
+
+/// Free text: trimmed, 1 to `max` characters, no control characters but line breaks and tabs.
+fn text_field(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > max || t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AppError::unprocessable("invalid_field", format!("{field} must be 1 to {max} characters")));
+    }
+    Ok(t.to_string())
+}
+
+fn check_country(c: &str) -> Result<(), AppError> {
+    if country::is_valid(c) {
+        Ok(())
+    } else {
+        Err(AppError::unprocessable("invalid_country", "country must be an ISO 3166-1 alpha-2 code such as CO or KE"))
+    }
+}
+
+/// A case as its reader sees it, content decrypted.
+pub struct CaseDetail {
+    pub case: Case,
+    pub summary: Option<String>,
+    pub assignees: Vec<CaseAssignee>,
+    pub shares: Vec<CaseShare>,
+    pub transitions: Vec<(CaseTransition, Option<String>)>,
+}
+
+/// The caller, as the case rules need her.
+pub struct Caller<'a> {
+    pub user: &'a User,
+    pub role: Role,
+}
+
+fn relations(
+    conn: &mut DbConn,
+    caller: &Caller<'_>,
+    case: &Case,
+    now: NaiveDateTime,
+) -> Result<Vec<Relation>, AppError> {
+    let mut r = Vec::new();
+    if caller.role == Role::Coordinator && caller.user.organization_id == case.owner_organization_id {
+        r.push(Relation::OwnerCoordinator);
+    }
+    if CaseAssignee::exists(conn, &case.id, &caller.user.id)? {
+        r.push(Relation::Assignee);
+    }
+    if CaseShare::find(conn, &case.id, &caller.user.organization_id)?.is_some_and(|s| s.is_live(now)) {
+        r.push(Relation::SharedOrg);
+    }
+    Ok(r)
+}
+
+/// Loads a case the caller may perform `action` on. A case she may not even read answers
+/// exactly like a case that does not exist.
+pub fn load_for(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    case_id: &str,
+    action: Action,
+    now: NaiveDateTime,
+) -> Result<Case, AppError> {
+    if !crate::domain::accounts::is_id(case_id) {
+        return Err(AppError::NotFound("case_not_found"));
+    }
+    let case = Case::find(conn, case_id)?.ok_or(AppError::NotFound("case_not_found"))?;
+    let rel = relations(conn, caller, &case, now)?;
+    match policy.decide_on_case(&rel, action) {
+        CaseDecision::Allow => Ok(case),
+        CaseDecision::Forbidden => Err(AppError::Forbidden("forbidden")),
+        CaseDecision::NotFound => Err(AppError::NotFound("case_not_found")),
+    }
+}
+
+fn seal_opt(
+    crypto: &Crypto,
+    conn: &mut DbConn,
+    case_id: &str,
+    record: &str,
+    text: Option<&str>,
+) -> Result<Option<Sealed>, AppError> {
+    match text {
+        Some(t) => Ok(Some(crypto.seal(conn, case_id, record, t.as_bytes())?)),
+        None => Ok(None),
+    }
+}
+
+fn open_opt(
+    crypto: &Crypto,
+    conn: &mut DbConn,
+    case_id: &str,
+    record: &str,
+    ct: &Option<Vec<u8>>,
+    version: Option<i32>,
+) -> Result<Option<String>, AppError> {
+    match (ct, version) {
+        (Some(ct), Some(v)) => {
+            let plain = crypto.open(conn, case_id, record, &Sealed { ciphertext: ct.clone(), key_version: v })?;
+            Ok(Some(String::from_utf8_lossy(&plain).into_owned()))
+        }
+        _ => Ok(None),
+    }
+}
+
+pub struct NewCase {
+    pub severity: Severity,
+    pub country: String,
+    pub consent_scope: Vec<OrganizationKind>,
+    pub summary: Option<String>,
+}
+
+/// Creates a case owned by the caller's organisation, with its own key, in one transaction.
+pub fn create(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    input: NewCase,
+) -> Result<Case, AppError> {
+    check_country(&input.country)?;
+    let summary = input.summary.as_deref().map(|s| text_field("summary", s, MAX_TEXT)).transpose()?;
+    let id = new_id();
+    crypto.create_case_key(conn, &id, now)?;
+    let number = db::next_case_number(conn, now.year())?;
+    let mut scope: Vec<&str> = input.consent_scope.iter().map(|k| k.as_str()).collect();
+    scope.sort();
+    scope.dedup();
+    let mut case = Case {
+        id: id.clone(),
+        reference: format!("HVN-{}-{:06}", now.year(), number),
+        status: CaseStatus::Open.as_str().into(),
+        severity: input.severity.as_str().into(),
+        country: input.country,
+        owner_organization_id: caller.user.organization_id.clone(),
+        consent_scope: serde_json::to_string(&scope).map_err(AppError::internal)?,
+        summary_ct: None,
+        summary_key_version: None,
+        created_by: caller.user.id.clone(),
+        version: 1,
+        created_at: naive(now),
+        updated_at: naive(now),
+        acknowledged_at: None,
+        activated_at: None,
+        monitoring_at: None,
+        closed_at: None,
+    };
+    case.insert(conn)?;
+    if let Some(s) = seal_opt(crypto, conn, &id, "summary", summary.as_deref())? {
+        Case::update_versioned(
+            conn,
+            &id,
+            1,
+            &CaseChanges {
+                summary_ct: Some(Some(s.ciphertext.clone())),
+                summary_key_version: Some(Some(s.key_version)),
+                ..Default::default()
+            },
+            naive(now),
+        )?;
+        case.summary_ct = Some(s.ciphertext);
+        case.summary_key_version = Some(s.key_version);
+        case.version = 2;
+    }
+    let detail = serde_json::json!({ "reference": case.reference, "severity": case.severity });
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "case.create", "case", Some(&id)).detail(detail))?;
+    Ok(case)
+}
+
+pub fn detail(conn: &mut DbConn, crypto: &Crypto, case: Case) -> Result<CaseDetail, AppError> {
+    let summary = open_opt(crypto, conn, &case.id, "summary", &case.summary_ct, case.summary_key_version)?;
+    let assignees = CaseAssignee::for_case(conn, &case.id)?;
+    let shares = CaseShare::for_case(conn, &case.id)?;
+    let mut transitions = Vec::new();
+    for t in CaseTransition::for_case(conn, &case.id)? {
+        let reason = open_opt(crypto, conn, &case.id, &t.id, &t.reason_ct, t.reason_key_version)?;
+        transitions.push((t, reason));
+    }
+    Ok(CaseDetail { case, summary, assignees, shares, transitions })
+}
+
+/// `If-Match` from the client, as a case version; a mismatch is a 412.
+pub fn check_version(case: &Case, if_match: Option<i32>) -> Result<(), AppError> {
+    match if_match {
+        Some(v) if v != case.version => Err(AppError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+pub struct CaseUpdate {
+    pub severity: Option<Severity>,
+    pub country: Option<String>,
+    pub summary: Option<String>,
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    input: CaseUpdate,
+) -> Result<(), AppError> {
+    if let Some(c) = &input.country {
+        check_country(c)?;
+    }
+    let summary = input.summary.as_deref().map(|s| text_field("summary", s, MAX_TEXT)).transpose()?;
+    let sealed = seal_opt(crypto, conn, &case.id, "summary", summary.as_deref())?;
+    let changes = CaseChanges {
+        severity: input.severity.map(|s| s.as_str().to_string()),
+        country: input.country.clone(),
+        summary_ct: sealed.as_ref().map(|s| Some(s.ciphertext.clone())),
+        summary_key_version: sealed.as_ref().map(|s| Some(s.key_version)),
+        ..Default::default()
+    };
+    if !Case::update_versioned(conn, &case.id, case.version, &changes, naive(now))? {
+        return Err(AppError::PreconditionFailed);
+    }
+    let mut fields = Vec::new();
+    if let Some(s) = input.severity {
+        fields.push(format!("severity:{}->{}", case.severity, s.as_str()));
+    }
+    if input.country.is_some() {
+        fields.push("country".into());
+    }
+    if summary.is_some() {
+        fields.push("summary".into());
+    }
+    let e = Entry::new(Some(&caller.user.id), "case.update", "case", Some(&case.id))
+        .detail(serde_json::json!({ "changed": fields }));
+    audit::record(conn, now, e)?;
+    Ok(())
+}
+
+/// Moves a case along the workflow. Closing and reopening need a reason (sealed).
+pub fn transition(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    to: CaseStatus,
+    reason: Option<&str>,
+) -> Result<(), AppError> {
+    let from =
+        CaseStatus::parse(&case.status).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad status in db")))?;
+    if !from.next().contains(&to) {
+        return Err(AppError::InvalidTransition {
+            from: from.as_str(),
+            allowed: from.next().iter().map(|s| s.as_str()).collect(),
+        });
+    }
+    let reason = reason.map(|r| text_field("reason", r, 2000)).transpose()?;
+    if (to == CaseStatus::Closed || from == CaseStatus::Closed) && reason.is_none() {
+        return Err(AppError::unprocessable("reason_required", "closing or reopening a case needs a reason"));
+    }
+    let t = naive(now);
+    let mut changes = CaseChanges { status: Some(to.as_str().into()), ..Default::default() };
+    match to {
+        CaseStatus::Acknowledged => changes.acknowledged_at = Some(Some(t)),
+        CaseStatus::Active if case.activated_at.is_none() => changes.activated_at = Some(Some(t)),
+        CaseStatus::Monitoring => changes.monitoring_at = Some(Some(t)),
+        CaseStatus::Closed => changes.closed_at = Some(Some(t)),
+        CaseStatus::Open => changes.closed_at = Some(None),
+        CaseStatus::Active => {}
+    }
+    if !Case::update_versioned(conn, &case.id, case.version, &changes, t)? {
+        return Err(AppError::PreconditionFailed);
+    }
+    let id = new_id();
+    let sealed = seal_opt(crypto, conn, &case.id, &id, reason.as_deref())?;
+    CaseTransition {
+        id,
+        case_id: case.id.clone(),
+        from_status: from.as_str().into(),
+        to_status: to.as_str().into(),
+        reason_ct: sealed.as_ref().map(|s| s.ciphertext.clone()),
+        reason_key_version: sealed.as_ref().map(|s| s.key_version),
+        actor_id: caller.user.id.clone(),
+        created_at: t,
+    }
+    .insert(conn)?;
+    let detail = serde_json::json!({ "from": from.as_str(), "to": to.as_str() });
+    audit::record(
+        conn,
+        now,
+        Entry::new(Some(&caller.user.id), "case.transition", "case", Some(&case.id)).detail(detail),
+    )?;
+    Ok(())
+}
+
+/// Assigns a coordinator or officer of the owning organisation, or of an organisation the
+/// case is shared with.
+pub fn assign(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    user_id: &str,
+) -> Result<(), AppError> {
+    let unknown = || {
+        AppError::unprocessable(
+            "unknown_user",
+            "user_id does not name an active coordinator or officer who may see this case",
+        )
+    };
+    if !crate::domain::accounts::is_id(user_id) {
+        return Err(unknown());
+    }
+    let user = User::find(conn, user_id)?.ok_or_else(unknown)?;
+    let role = Role::parse(&user.role);
+    if !user.active || !matches!(role, Some(Role::Coordinator | Role::Officer)) {
+        return Err(unknown());
+    }
+    let org_ok = user.organization_id == case.owner_organization_id
+        || CaseShare::find(conn, &case.id, &user.organization_id)?.is_some_and(|s| s.is_live(naive(now)));
+    if !org_ok {
+        return Err(unknown());
+    }
+    if CaseAssignee::exists(conn, &case.id, user_id)? {
+        return Ok(());
+    }
+    CaseAssignee {
+        case_id: case.id.clone(),
+        user_id: user_id.into(),
+        assigned_by: caller.user.id.clone(),
+        assigned_at: naive(now),
+    }
+    .insert(conn)?;
+    Case::touch(conn, &case.id, naive(now))?;
+    let e = Entry::new(Some(&caller.user.id), "case.assign", "case", Some(&case.id))
+        .detail(serde_json::json!({ "user_id": user_id }));
+    audit::record(conn, now, e)?;
+    Ok(())
+}
+
+pub fn unassign(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    user_id: &str,
+) -> Result<(), AppError> {
+    if !crate::domain::accounts::is_id(user_id) || CaseAssignee::delete(conn, &case.id, user_id)? == 0 {
+        return Err(AppError::NotFound("assignee_not_found"));
+    }
+    Case::touch(conn, &case.id, naive(now))?;
+    let e = Entry::new(Some(&caller.user.id), "case.unassign", "case", Some(&case.id))
+        .detail(serde_json::json!({ "user_id": user_id }));
+    audit::record(conn, now, e)?;
+    Ok(())
+}
+
+pub struct NewShare {
+    pub organization_id: String,
+    pub consent_reference: String,
+    pub expires_at: DateTime<Utc>,
+    pub override_reason: Option<String>,
+}
+
+/// Shares a case with another organisation, within the defender's consent scope. A share
+/// outside it needs a documented override reason (sealed, and audited as an override).
+pub fn share(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    input: NewShare,
+) -> Result<CaseShare, AppError> {
+    let unknown = || AppError::unprocessable("unknown_organization", "organization_id does not name an organization");
+    if !crate::domain::accounts::is_id(&input.organization_id) {
+        return Err(unknown());
+    }
+    let org = Organization::find(conn, &input.organization_id)?.ok_or_else(unknown)?;
+    if org.id == case.owner_organization_id {
+        return Err(AppError::unprocessable("own_organization", "a case is not shared with its own organization"));
+    }
+    let consent_reference = text_field("consent_reference", &input.consent_reference, 200)?;
+    if input.expires_at <= now {
+        return Err(AppError::unprocessable("invalid_expiry", "expires_at must be in the future"));
+    }
+    let scope: Vec<String> = serde_json::from_str(&case.consent_scope).map_err(AppError::internal)?;
+    let within = scope.contains(&org.kind);
+    let reason = input.override_reason.as_deref().map(|r| text_field("override_reason", r, 2000)).transpose()?;
+    if !within && reason.is_none() {
+        return Err(AppError::unprocessable(
+            "outside_consent_scope",
+            "the defender has not consented to telling this kind of organization; give override_reason to override",
+        ));
+    }
+    let sealed =
+        if within { None } else { seal_opt(crypto, conn, &case.id, &format!("share:{}", org.id), reason.as_deref())? };
+    let share = CaseShare {
+        case_id: case.id.clone(),
+        organization_id: org.id.clone(),
+        granted_by: caller.user.id.clone(),
+        consent_reference,
+        override_reason_ct: sealed.as_ref().map(|s| s.ciphertext.clone()),
+        override_key_version: sealed.as_ref().map(|s| s.key_version),
+        expires_at: naive(input.expires_at),
+        created_at: naive(now),
+        revoked_at: None,
+    };
+    share.upsert(conn)?;
+    Case::touch(conn, &case.id, naive(now))?;
+    let detail = serde_json::json!({ "organization_id": org.id, "consent_override": !within });
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "case.share", "case", Some(&case.id)).detail(detail))?;
+    Ok(share)
+}
+
+/// Ends a share; the organisation loses access on its next request.
+pub fn unshare(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    org_id: &str,
+) -> Result<(), AppError> {
+    if !crate::domain::accounts::is_id(org_id) || CaseShare::revoke(conn, &case.id, org_id, naive(now))? == 0 {
+        return Err(AppError::NotFound("share_not_found"));
+    }
+    Case::touch(conn, &case.id, naive(now))?;
+    let e = Entry::new(Some(&caller.user.id), "case.unshare", "case", Some(&case.id))
+        .detail(serde_json::json!({ "organization_id": org_id }));
+    audit::record(conn, now, e)?;
+    Ok(())
+}
+
+/// Appends a note sealed with the case key.
+pub fn add_note(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    kind: NoteKind,
+    body: &str,
+) -> Result<CaseNote, AppError> {
+    let body = text_field("body", body, MAX_TEXT)?;
+    let id = new_id();
+    let sealed = crypto.seal(conn, &case.id, &id, body.as_bytes())?;
+    let note = CaseNote {
+        id,
+        case_id: case.id.clone(),
+        author_id: caller.user.id.clone(),
+        kind: kind.as_str().into(),
+        body_ct: sealed.ciphertext,
+        key_version: sealed.key_version,
+        created_at: naive(now),
+    };
+    note.insert(conn)?;
+    Case::touch(conn, &case.id, naive(now))?;
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "note.create", "note", Some(&note.id)))?;
+    Ok(note)
+}
+
+pub fn open_note(conn: &mut DbConn, crypto: &Crypto, note: &CaseNote) -> Result<String, AppError> {
+    let plain = crypto.open(
+        conn,
+        &note.case_id,
+        &note.id,
+        &Sealed { ciphertext: note.body_ct.clone(), key_version: note.key_version },
+    )?;
+    Ok(String::from_utf8_lossy(&plain).into_owned())
+}

@@ -1,0 +1,522 @@
+//! Cases: workflow, need-to-know, sharing within consent, notes sealed at rest, safe retries
+//! and concurrent edits.
+
+use haven::domain::Role;
+use serde_json::{json, Value};
+
+use crate::db_test;
+use crate::harness::{token_of, Resp, TestApp};
+
+/// The cast of the authorization matrix.
+struct World {
+    owner_org: String,
+    partner_org: String,
+    owner_coord: String,
+    other_coord: String,
+    assigned_officer: String,
+    assigned_officer_id: String,
+    sharing_officer: String,
+    unrelated_officer: String,
+    admin: String,
+    auditor: String,
+}
+
+fn org(app: &TestApp, admin: &str, name: &str, kind: &str) -> String {
+    let r = app.post("/api/v1/organizations", Some(admin), json!({ "name": name, "kind": kind, "country": "CO" }));
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+fn login_as(app: &TestApp, role: Role, org: &str) -> (String, String) {
+    let (id, email, pw) = app.user(role, org);
+    (id, token_of(&app.login(&email, &pw)))
+}
+
+fn world(app: &TestApp) -> World {
+    let admin = app.admin_token();
+    let owner_org = org(app, &admin, "UN Human Rights Office", "un_agency");
+    let partner_org = org(app, &admin, "Embassy of Ireland", "embassy");
+    let unrelated_org = org(app, &admin, "Unrelated NGO", "ngo");
+    let (_, owner_coord) = login_as(app, Role::Coordinator, &owner_org);
+    let (_, other_coord) = login_as(app, Role::Coordinator, &unrelated_org);
+    let (assigned_officer_id, assigned_officer) = login_as(app, Role::Officer, &owner_org);
+    let (_, sharing_officer) = login_as(app, Role::Officer, &partner_org);
+    let (_, unrelated_officer) = login_as(app, Role::Officer, &unrelated_org);
+    let org_admin = app.admin_org();
+    let (_, auditor) = login_as(app, Role::Auditor, &org_admin);
+    World {
+        owner_org,
+        partner_org,
+        owner_coord,
+        other_coord,
+        assigned_officer,
+        assigned_officer_id,
+        sharing_officer,
+        unrelated_officer,
+        admin,
+        auditor,
+    }
+}
+
+fn new_case(app: &TestApp, token: &str, body: Value) -> Value {
+    let r = app.post("/api/v1/cases", Some(token), body);
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json()
+}
+
+fn case_body() -> Value {
+    json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy", "un_agency"], "summary": "Threats after a land-rights hearing" })
+}
+
+fn expires_in(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
+}
+
+/// A case owned by `w.owner_org`, assigned to the assigned officer and shared with the partner.
+fn shared_case(app: &TestApp, w: &World) -> String {
+    let case = new_case(app, &w.owner_coord, case_body());
+    let id = case["id"].as_str().unwrap().to_string();
+    let r = app.post(
+        &format!("/api/v1/cases/{id}/assignees"),
+        Some(&w.owner_coord),
+        json!({ "user_id": w.assigned_officer_id }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = app.post(
+        &format!("/api/v1/cases/{id}/shares"),
+        Some(&w.owner_coord),
+        json!({ "organization_id": w.partner_org, "consent_reference": "consent form 2026-11-20", "expires_at": expires_in(30) }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    id
+}
+
+db_test!(create_read_and_list_a_case, |app| {
+    let w = world(&app);
+    let case = new_case(&app, &w.owner_coord, case_body());
+    let reference = case["reference"].as_str().unwrap();
+    assert!(reference.starts_with(&format!("HVN-{}-", chrono::Utc::now().format("%Y"))), "{reference}");
+    assert_eq!(reference.len(), "HVN-2026-000001".len());
+    assert_eq!(case["status"], "open");
+    assert_eq!(case["summary"], "Threats after a land-rights hearing");
+    assert_eq!(case["owner_organization_id"], w.owner_org.as_str());
+    assert_eq!(case["allowed_transitions"], json!(["acknowledged", "closed"]));
+    let id = case["id"].as_str().unwrap();
+
+    let r = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("etag"), Some(format!("\"v{}\"", r.json()["version"]).as_str()));
+    let list = app.get("/api/v1/cases", Some(&w.owner_coord)).json();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(items[0].get("summary").is_none(), "lists never carry sealed fields");
+
+    for bad in [
+        json!({ "severity": "urgent", "country": "CO", "consent_scope": [] }),
+        json!({ "severity": "high", "country": "XX", "consent_scope": [] }),
+        json!({ "severity": "high", "country": "CO", "consent_scope": ["spies"] }),
+        json!({ "severity": "high", "country": "CO", "consent_scope": [], "status": "closed" }),
+        json!({ "severity": "high", "country": "CO", "consent_scope": [], "reference": "HVN-1999-000001" }),
+        json!({ "severity": "high", "country": "CO", "consent_scope": [], "owner_organization_id": w.partner_org }),
+        json!({ "severity": "high", "country": "CO", "consent_scope": [], "summary": "a\u{0}b" }),
+    ] {
+        let r = app.post("/api/v1/cases", Some(&w.owner_coord), bad.clone());
+        assert!(r.status == 400 || r.status == 422, "{bad}: {r:?}");
+    }
+    assert_eq!(
+        app.get("/api/v1/cases", Some(&w.owner_coord)).json()["items"].as_array().unwrap().len(),
+        1,
+        "nothing created"
+    );
+});
+
+/// Expected status for each (caller, operation) on a case owned by the owner org, assigned to
+/// the assigned officer and shared with the partner org. 404 means "no such case" for her.
+const MATRIX: &[(&str, [u16; 9])] = &[
+    //                        read update trans assign unassign share unshare note+ notes
+    ("anonymous", [401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("admin", [403, 403, 403, 403, 403, 403, 403, 403, 403]),
+    ("auditor", [403, 403, 403, 403, 403, 403, 403, 403, 403]),
+    ("owner_coordinator", [200, 200, 200, 200, 200, 200, 200, 201, 200]),
+    ("other_coordinator", [404, 404, 404, 404, 404, 404, 404, 404, 404]),
+    ("assigned_officer", [200, 200, 200, 403, 403, 403, 403, 201, 200]),
+    ("sharing_officer", [200, 403, 403, 403, 403, 403, 403, 201, 200]),
+    // Officers may never assign or share (a role rule, the same answer for any id, so it
+    // reveals nothing about the case).
+    ("unrelated_officer", [404, 404, 404, 403, 403, 403, 403, 404, 404]),
+];
+
+db_test!(need_to_know_matrix, |app| {
+    let w = world(&app);
+    let tokens = |who: &str| -> Option<String> {
+        match who {
+            "anonymous" => None,
+            "admin" => Some(w.admin.clone()),
+            "auditor" => Some(w.auditor.clone()),
+            "owner_coordinator" => Some(w.owner_coord.clone()),
+            "other_coordinator" => Some(w.other_coord.clone()),
+            "assigned_officer" => Some(w.assigned_officer.clone()),
+            "sharing_officer" => Some(w.sharing_officer.clone()),
+            "unrelated_officer" => Some(w.unrelated_officer.clone()),
+            _ => unreachable!(),
+        }
+    };
+    // A helper user to assign and unassign, and a spare organisation to share with.
+    let (helper_id, _) = login_as(&app, Role::Officer, &w.owner_org);
+    let spare_org = org(&app, &w.admin, "Spare Embassy", "embassy");
+    for (who, expected) in MATRIX {
+        let id = shared_case(&app, &w);
+        let t = tokens(who);
+        let t = t.as_deref();
+        let base = format!("/api/v1/cases/{id}");
+        let got: Vec<u16> = vec![
+            app.get(&base, t).status,
+            app.patch(&base, t, json!({ "severity": "critical" })).status,
+            app.post(&format!("{base}/transitions"), t, json!({ "to": "acknowledged" })).status,
+            app.post(&format!("{base}/assignees"), t, json!({ "user_id": helper_id })).status,
+            app.request("DELETE", &format!("{base}/assignees/{}", w.assigned_officer_id), t, None).status,
+            app.post(
+                &format!("{base}/shares"),
+                t,
+                json!({ "organization_id": spare_org, "consent_reference": "c", "expires_at": expires_in(5) }),
+            )
+            .status,
+            app.request("DELETE", &format!("{base}/shares/{}", w.partner_org), t, None).status,
+            app.post(&format!("{base}/notes"), t, json!({ "kind": "note", "body": "called her, safe" })).status,
+            app.get(&format!("{base}/notes"), t).status,
+        ];
+        assert_eq!(&got[..], &expected[..], "caller {who}");
+    }
+    // Lists show exactly the cases each caller may read.
+    let id = shared_case(&app, &w);
+    let sees = |t: &str| -> bool {
+        app.get("/api/v1/cases?limit=200", Some(t)).json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str())
+    };
+    assert!(sees(&w.owner_coord) && sees(&w.assigned_officer) && sees(&w.sharing_officer));
+    assert!(!sees(&w.other_coord) && !sees(&w.unrelated_officer));
+    assert_eq!(app.get("/api/v1/cases", Some(&w.admin)).status, 403);
+    assert_eq!(app.get("/api/v1/cases", Some(&w.auditor)).status, 403);
+    // A probe with a made-up id looks exactly like a case of another organisation.
+    let ghost = app.get("/api/v1/cases/01a20000-0000-7000-8000-000000000000", Some(&w.unrelated_officer));
+    let real = app.get(&format!("/api/v1/cases/{id}"), Some(&w.unrelated_officer));
+    assert_eq!((ghost.status, ghost.text.clone()), (real.status, real.text.clone()));
+    assert_eq!(app.get("/api/v1/cases/%00", Some(&w.owner_coord)).status, 404);
+});
+
+db_test!(sharing_respects_consent_expiry_and_revocation, |app| {
+    let w = world(&app);
+    let ngo = org(&app, &w.admin, "Local NGO", "ngo");
+    let (_, ngo_officer) = login_as(&app, Role::Officer, &ngo);
+    let case = new_case(&app, &w.owner_coord, case_body());
+    let id = case["id"].as_str().unwrap();
+    let share = |org: &str, extra: Value| {
+        let mut body =
+            json!({ "organization_id": org, "consent_reference": "signed 2026-11-20", "expires_at": expires_in(10) });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), body)
+    };
+    // NGOs are outside this defender's consent.
+    let r = share(&ngo, json!({}));
+    assert_eq!((r.status, r.code().as_str()), (422, "outside_consent_scope"), "{r:?}");
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&ngo_officer)).status, 404);
+    let r = share(&ngo, json!({ "override_reason": "she asked by phone on 21 Nov; written consent to follow" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    let shares = r.json()["shares"].clone();
+    assert_eq!(shares[0]["consent_override"], true);
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&ngo_officer)).status, 200);
+    let audit = app.get("/api/v1/audit?limit=200", Some(&w.admin)).json();
+    assert!(audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "case.share" && e["detail"]["consent_override"] == true));
+
+    // Revoked: gone on the next request.
+    let r = app.request("DELETE", &format!("/api/v1/cases/{id}/shares/{ngo}"), Some(&w.owner_coord), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&ngo_officer)).status, 404);
+
+    for bad in [
+        json!({ "organization_id": w.owner_org, "consent_reference": "x", "expires_at": expires_in(30) }),
+        json!({ "organization_id": w.partner_org, "consent_reference": "x", "expires_at": "2020-01-01T00:00:00Z" }),
+        json!({ "organization_id": "nope", "consent_reference": "x", "expires_at": expires_in(30) }),
+        json!({ "organization_id": w.partner_org, "consent_reference": "", "expires_at": expires_in(30) }),
+    ] {
+        let r = app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), bad.clone());
+        assert_eq!(r.status, 422, "{bad}: {r:?}");
+    }
+
+    // Expired: gone once the clock passes expires_at.
+    assert_eq!(share(&w.partner_org, json!({})).status, 200);
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer)).status, 200);
+    app.clock.advance(chrono::Duration::days(11));
+    let (_, t) = login_as(&app, Role::Officer, &w.partner_org);
+    assert_eq!(app.get("/api/v1/me", Some(&t)).status, 200);
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&t)).status, 404);
+});
+
+fn transition(app: &TestApp, t: &str, id: &str, to: &str, reason: Option<&str>) -> Resp {
+    let mut body = json!({ "to": to });
+    if let Some(r) = reason {
+        body["reason"] = json!(r);
+    }
+    app.post(&format!("/api/v1/cases/{id}/transitions"), Some(t), body)
+}
+
+db_test!(workflow_allows_only_its_steps, |app| {
+    let w = world(&app);
+    let all = ["open", "acknowledged", "active", "monitoring", "closed"];
+    let legal: &[(&str, &str)] = &[
+        ("open", "acknowledged"),
+        ("open", "closed"),
+        ("acknowledged", "active"),
+        ("acknowledged", "closed"),
+        ("active", "monitoring"),
+        ("active", "closed"),
+        ("monitoring", "active"),
+        ("monitoring", "closed"),
+        ("closed", "open"),
+    ];
+    // Paths from "open" to each status.
+    let path_to = |s: &str| -> Vec<&str> {
+        match s {
+            "open" => vec![],
+            "acknowledged" => vec!["acknowledged"],
+            "active" => vec!["acknowledged", "active"],
+            "monitoring" => vec!["acknowledged", "active", "monitoring"],
+            _ => vec!["closed"],
+        }
+    };
+    for from in all {
+        for to in all {
+            let case = new_case(&app, &w.owner_coord, case_body());
+            let id = case["id"].as_str().unwrap();
+            for step in path_to(from) {
+                let r = transition(&app, &w.owner_coord, id, step, Some("because"));
+                assert_eq!(r.status, 200, "{from}: {r:?}");
+            }
+            let r = transition(&app, &w.owner_coord, id, to, Some("a reason"));
+            if legal.contains(&(from, to)) {
+                assert_eq!(r.status, 200, "{from} -> {to}: {r:?}");
+                assert_eq!(r.json()["status"], to);
+            } else {
+                assert_eq!(r.status, 409, "{from} -> {to}: {r:?}");
+                assert_eq!(r.code(), "invalid_transition");
+                let allowed: Vec<&str> = legal.iter().filter(|(f, _)| *f == from).map(|(_, t)| *t).collect();
+                assert_eq!(r.json()["allowed"], json!(allowed), "{from}");
+            }
+        }
+    }
+    // Closing and reopening need a reason; the reason is kept (sealed) and shown to readers.
+    let case = new_case(&app, &w.owner_coord, case_body());
+    let id = case["id"].as_str().unwrap();
+    let r = transition(&app, &w.owner_coord, id, "closed", None);
+    assert_eq!((r.status, r.code().as_str()), (422, "reason_required"));
+    let r = transition(&app, &w.owner_coord, id, "closed", Some("relocated safely; no further threats"));
+    assert_eq!(r.status, 200);
+    assert!(r.json()["closed_at"].is_string());
+    let r = transition(&app, &w.owner_coord, id, "open", None);
+    assert_eq!(r.status, 422);
+    let r = transition(&app, &w.owner_coord, id, "open", Some("new threats reported"));
+    assert_eq!(r.status, 200);
+    let c = r.json();
+    assert!(c["closed_at"].is_null());
+    let reasons: Vec<&str> =
+        c["transitions"].as_array().unwrap().iter().map(|t| t["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["relocated safely; no further threats", "new threats reported"]);
+    let r = transition(&app, &w.owner_coord, id, "archived", None);
+    assert_eq!(r.status, 400);
+});
+
+db_test!(stale_if_match_is_refused_and_patch_changes_only_what_it_may, |app| {
+    let w = world(&app);
+    let case = new_case(&app, &w.owner_coord, case_body());
+    let id = case["id"].as_str().unwrap();
+    let path = format!("/api/v1/cases/{id}");
+    let etag = app.get(&path, Some(&w.owner_coord)).header("etag").unwrap().to_string();
+    let patch = |etag: &str, body: Value| {
+        app.request_with_headers("PATCH", &path, Some(&w.owner_coord), &[("If-Match", etag)], Some(body))
+    };
+    let r = patch(&etag, json!({ "severity": "critical" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    let new_etag = r.header("etag").unwrap().to_string();
+    assert_ne!(new_etag, etag);
+    // A colleague still holding the old ETag does not overwrite the change.
+    let r = patch(&etag, json!({ "severity": "low" }));
+    assert_eq!((r.status, r.code().as_str()), (412, "precondition_failed"));
+    let r = app.request_with_headers(
+        "POST",
+        &format!("{path}/transitions"),
+        Some(&w.owner_coord),
+        &[("If-Match", etag.as_str())],
+        Some(json!({ "to": "acknowledged" })),
+    );
+    assert_eq!(r.status, 412);
+    assert_eq!(app.get(&path, Some(&w.owner_coord)).json()["severity"], "critical");
+    let r = app.request_with_headers(
+        "PATCH",
+        &path,
+        Some(&w.owner_coord),
+        &[("If-Match", "garbage")],
+        Some(json!({ "severity": "low" })),
+    );
+    assert_eq!(r.status, 400);
+
+    for bad in [
+        json!({ "organization_id": w.partner_org }),
+        json!({ "owner_organization_id": w.partner_org }),
+        json!({ "status": "closed" }),
+        json!({ "reference": "HVN-1999-000001" }),
+        json!({ "version": 1 }),
+        json!({}),
+    ] {
+        let r = app.patch(&path, Some(&w.owner_coord), bad.clone());
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+    }
+    let after = app.get(&path, Some(&w.owner_coord)).json();
+    assert_eq!(after["status"], "open");
+    assert_eq!(after["owner_organization_id"], w.owner_org.as_str());
+    assert_eq!(after["reference"], case["reference"]);
+    assert_eq!(after["summary"], case["summary"]);
+});
+
+db_test!(idempotency_keys_make_retries_safe, |app| {
+    let w = world(&app);
+    let headers = [("Idempotency-Key", "retry-7f3a")];
+    let a = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &headers, Some(case_body()));
+    let b = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &headers, Some(case_body()));
+    assert_eq!((a.status, b.status), (201, 201), "{a:?} {b:?}");
+    assert_eq!(a.json()["id"], b.json()["id"]);
+    assert_eq!(app.get("/api/v1/cases", Some(&w.owner_coord)).json()["items"].as_array().unwrap().len(), 1);
+    let mut other = case_body();
+    other["severity"] = json!("low");
+    let c = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &headers, Some(other));
+    assert_eq!((c.status, c.code().as_str()), (422, "idempotency_key_reused"));
+
+    let id = a.json()["id"].as_str().unwrap().to_string();
+    let note = json!({ "kind": "contact_log", "body": "Spoke on Signal at 10:00" });
+    let nk = [("Idempotency-Key", "note-1")];
+    let n1 = app.request_with_headers(
+        "POST",
+        &format!("/api/v1/cases/{id}/notes"),
+        Some(&w.owner_coord),
+        &nk,
+        Some(note.clone()),
+    );
+    let n2 = app.request_with_headers(
+        "POST",
+        &format!("/api/v1/cases/{id}/notes"),
+        Some(&w.owner_coord),
+        &nk,
+        Some(note.clone()),
+    );
+    assert_eq!((n1.status, n2.status), (201, 201));
+    assert_eq!(n1.json()["id"], n2.json()["id"]);
+    let notes = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord)).json();
+    assert_eq!(notes["items"].as_array().unwrap().len(), 1);
+    let bad = app.request_with_headers(
+        "POST",
+        "/api/v1/cases",
+        Some(&w.owner_coord),
+        &[("Idempotency-Key", "")],
+        Some(case_body()),
+    );
+    assert_eq!(bad.status, 400);
+
+    // Concurrent twins with one key still create one case.
+    let key = [("Idempotency-Key", "twins")];
+    let ids: Vec<Value> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &key, Some(case_body()))
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .map(|r| {
+                assert_eq!(r.status, 201, "{r:?}");
+                r.json()["id"].clone()
+            })
+            .collect()
+    });
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(app.get("/api/v1/cases", Some(&w.owner_coord)).json()["items"].as_array().unwrap().len(), 2);
+});
+
+db_test!(notes_are_append_only_and_paginated, |app| {
+    let w = world(&app);
+    let id = shared_case(&app, &w);
+    for i in 0..5 {
+        let r = app.post(
+            &format!("/api/v1/cases/{id}/notes"),
+            Some(&w.assigned_officer),
+            json!({ "kind": "note", "body": format!("note {i}") }),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let mut bodies = Vec::new();
+    let mut path = format!("/api/v1/cases/{id}/notes?limit=2");
+    loop {
+        let page = app.get(&path, Some(&w.sharing_officer)).json();
+        bodies.extend(page["items"].as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/cases/{id}/notes?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(bodies, (0..5).map(|i| format!("note {i}")).collect::<Vec<_>>());
+    for bad in [
+        json!({ "kind": "gossip", "body": "x" }),
+        json!({ "kind": "note", "body": "" }),
+        json!({ "kind": "note", "body": "x".repeat(20_001) }),
+    ] {
+        let r = app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), bad);
+        assert!(r.status == 400 || r.status == 422, "{r:?}");
+    }
+    // No edit or delete exists for notes.
+    let r = app.request("DELETE", &format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), None);
+    assert_eq!(r.status, 405);
+});
+
+db_test!(references_are_unique_under_concurrency, |app| {
+    let w = world(&app);
+    let refs: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..5)
+                        .map(|_| new_case(&app, &w.owner_coord, case_body())["reference"].as_str().unwrap().to_string())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = refs.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 20);
+    assert!(sorted[0].ends_with("000001") && sorted[19].ends_with("000020"), "{sorted:?}");
+});
+
+db_test!(a_shredded_case_is_gone, |app| {
+    let w = world(&app);
+    let case = new_case(&app, &w.owner_coord, case_body());
+    let id = case["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), json!({ "kind": "note", "body": "secret" }));
+    let st = app.state();
+    st.db.write_blocking(|c| haven::crypto::ops::shred(&st.crypto, c, st.clock.now(), None, id, false)).unwrap();
+    let r = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord));
+    assert_eq!((r.status, r.code().as_str()), (410, "case_shredded"), "{r:?}");
+    let r = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord));
+    assert_eq!(r.status, 410);
+    let r =
+        app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), json!({ "kind": "note", "body": "more" }));
+    assert_eq!(r.status, 410);
+});
