@@ -152,3 +152,52 @@ db_test!(concurrent_writers_keep_one_chain, |app| {
     let (code, out) = verify(&app);
     assert_eq!(code, 0, "{out}");
 });
+
+db_test!(an_expected_head_catches_truncation_and_foreign_rows, |app| {
+    let t = app.admin_token();
+    for i in 0..3 {
+        app.post(
+            "/api/v1/organizations",
+            Some(&t),
+            json!({ "name": format!("Org {i}"), "kind": "ngo", "country": "CO" }),
+        );
+    }
+    let (code, out) = verify(&app);
+    assert_eq!(code, 0, "{out}");
+    let head = out.lines().find_map(|l| l.strip_prefix("head: ")).expect("head printed").to_string();
+    let with_head = |head: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_haven"))
+            .args(["audit", "verify", "--expect-head", head])
+            .envs(app.db.env())
+            .output()
+            .unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    assert_eq!(with_head(&head).0, 0);
+    // More events later: the old head is still there, unchanged.
+    app.post("/api/v1/organizations", Some(&t), json!({ "name": "Later", "kind": "ngo", "country": "CO" }));
+    assert_eq!(with_head(&head).0, 0);
+    // Cutting rows off the end leaves a perfect chain, but not the recorded head.
+    let seq: i64 = head.split(':').next().unwrap().parse().unwrap();
+    app.sql(&format!("DELETE FROM audit_events WHERE seq >= {seq}"));
+    assert_eq!(verify(&app).0, 0, "a truncated chain is still a chain");
+    let (code, out) = with_head(&head);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("missing or changed"), "{out}");
+    let o = Command::new(env!("CARGO_BIN_EXE_haven"))
+        .args(["audit", "verify", "--expect-head", "bogus"])
+        .envs(app.db.env())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+
+    // A row slipped in outside the chain's numbering is noticed too.
+    app.sql(&format!(
+        "INSERT INTO audit_events (seq, id, occurred_at, actor_id, action, subject_type, subject_id, outcome, detail, prev_hash, hash) \
+         VALUES (0, 'forged', '2026-01-01 00:00:00', NULL, 'user.create', 'user', NULL, 'success', NULL, '{g}', '{g}')",
+        g = haven::audit::GENESIS
+    ));
+    let (code, out) = verify(&app);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("outside the chain"), "{out}");
+});

@@ -5,7 +5,7 @@ use haven::domain::Role;
 use serde_json::{json, Value};
 
 use crate::db_test;
-use crate::harness::{token_of, Resp, TestApp};
+use crate::harness::{everything_stored, token_of, Resp, TestApp};
 
 /// The cast of the authorization matrix.
 struct World {
@@ -519,4 +519,38 @@ db_test!(a_shredded_case_is_gone, |app| {
     let r =
         app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), json!({ "kind": "note", "body": "more" }));
     assert_eq!(r.status, 410);
+});
+
+db_test!(canary_in_summary_note_reason_and_share_override_is_never_stored_in_clear, |app| {
+    let w = world(&app);
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let mut body = case_body();
+    body["summary"] = json!(format!("summary {canary}"));
+    let case = new_case(&app, &w.owner_coord, body);
+    let id = case["id"].as_str().unwrap();
+    let r = app.post(
+        &format!("/api/v1/cases/{id}/notes"),
+        Some(&w.owner_coord),
+        json!({ "kind": "contact_log", "body": format!("note {canary}") }),
+    );
+    assert_eq!(r.status, 201);
+    let ngo = org(&app, &w.admin, "Canary NGO", "ngo");
+    let r = app.post(
+        &format!("/api/v1/cases/{id}/shares"),
+        Some(&w.owner_coord),
+        json!({ "organization_id": ngo, "consent_reference": "ref", "expires_at": expires_in(3), "override_reason": format!("override {canary}") }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = transition(&app, &w.owner_coord, id, "closed", Some(&format!("reason {canary}")));
+    assert_eq!(r.status, 200);
+    // Readers get it all back...
+    let c = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord)).json();
+    assert_eq!(c["summary"], format!("summary {canary}"));
+    assert_eq!(c["transitions"][0]["reason"], format!("reason {canary}"));
+    let notes = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord)).json();
+    assert_eq!(notes["items"][0]["body"], format!("note {canary}"));
+    // ...the database never holds it.
+    let stored = everything_stored(&app);
+    assert!(stored.contains(id), "the dump sees the case row");
+    assert!(!stored.contains(&canary), "canary found in the database");
 });

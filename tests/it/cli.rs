@@ -159,3 +159,100 @@ fn sqlite_backend_is_chosen_by_url() {
     assert_eq!(pool.backend(), haven::db::Backend::Sqlite);
     assert!(db.dir.path().join("haven.db").exists());
 }
+
+/// A whole flow through the real binary with the most verbose logging: the log holds no
+/// case content, no password, no token.
+#[test]
+fn the_log_of_a_case_flow_holds_no_content_or_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin_pw = "admin password for the log test";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haven"))
+        .current_dir(dir.path())
+        .env("HAVEN_BIND", "127.0.0.1:0")
+        .env("HAVEN_LOG", "trace")
+        .env("HAVEN_ADMIN_EMAIL", "admin@log.test")
+        .env("HAVEN_ADMIN_PASSWORD", admin_pw)
+        .env("HAVEN_POLICIES_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find_map(|l| l.strip_prefix("Haven is listening on ").map(|u| u.trim().to_string()))
+        .expect("listening line");
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let call = |method: &str, path: &str, token: Option<&str>, body: serde_json::Value| -> serde_json::Value {
+        let mut req = ureq::http::Request::builder().method(method).uri(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let req = req.header("Content-Type", "application/json").body(body.to_string().into_bytes()).unwrap();
+        let mut res = agent.run(req).unwrap();
+        res.body_mut().read_json().unwrap_or(serde_json::Value::Null)
+    };
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let admin = call("POST", "/api/v1/auth/login", None, json!({ "email": "admin@log.test", "password": admin_pw }));
+    let admin_token = admin["access_token"].as_str().unwrap().to_string();
+    let org = call(
+        "POST",
+        "/api/v1/organizations",
+        Some(&admin_token),
+        json!({ "name": "Log Org", "kind": "ngo", "country": "KE" }),
+    );
+    let user = call(
+        "POST",
+        "/api/v1/users",
+        Some(&admin_token),
+        json!({ "email": "coord@log.test", "name": "C", "role": "coordinator", "organization_id": org["id"] }),
+    );
+    let otp = user["one_time_password"].as_str().unwrap().to_string();
+    let login = call("POST", "/api/v1/auth/login", None, json!({ "email": "coord@log.test", "password": otp }));
+    let t = login["access_token"].as_str().unwrap().to_string();
+    let new_pw = "coordinator passphrase";
+    call("POST", "/api/v1/me/password", Some(&t), json!({ "current_password": otp, "new_password": new_pw }));
+    let case = call(
+        "POST",
+        "/api/v1/cases",
+        Some(&t),
+        json!({ "severity": "critical", "country": "KE", "consent_scope": ["ngo"], "summary": format!("summary {canary}") }),
+    );
+    let id = case["id"].as_str().expect("case created").to_string();
+    call(
+        "POST",
+        &format!("/api/v1/cases/{id}/notes"),
+        Some(&t),
+        json!({ "kind": "note", "body": format!("note {canary}") }),
+    );
+    call(
+        "POST",
+        &format!("/api/v1/cases/{id}/transitions"),
+        Some(&t),
+        json!({ "to": "closed", "reason": format!("reason {canary}") }),
+    );
+    let read = call("GET", &format!("/api/v1/cases/{id}/notes"), Some(&t), json!(null));
+    assert_eq!(read["items"][0]["body"], format!("note {canary}"), "the flow really ran");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("/api/v1/cases/{id}/notes"), "requests are logged by route pattern: {log}");
+    for secret in [
+        canary.as_str(),
+        admin_pw,
+        otp.as_str(),
+        new_pw,
+        t.as_str(),
+        admin_token.as_str(),
+        login["refresh_token"].as_str().unwrap(),
+        id.as_str(),
+    ] {
+        assert!(!log.contains(secret), "the log contains {secret}");
+    }
+    let db = std::fs::read(dir.path().join("haven-data/haven.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("haven-data/haven.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!String::from_utf8_lossy(&bytes).contains(&canary));
+    }
+}

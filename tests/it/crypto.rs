@@ -9,7 +9,7 @@ use haven::db::models::CaseKeyGrant;
 use haven::state::AppState;
 
 use crate::db_test;
-use crate::harness::{Backend, TestApp, TestDb};
+use crate::harness::{everything_stored, Backend, TestApp, TestDb};
 
 fn new_case(st: &AppState) -> String {
     let id = haven::domain::new_id();
@@ -36,57 +36,6 @@ fn haven(db: &TestDb, extra_env: &[(&str, String)], args: &[&str]) -> std::proce
         cmd.env(k, v);
     }
     cmd.output().expect("run haven")
-}
-
-/// Every byte the database holds, as text: the SQLite files, or every row of every table in
-/// the test's PostgreSQL schema (what a pg_dump would carry).
-fn everything_stored(app: &TestApp) -> String {
-    match app.db.backend {
-        Backend::Sqlite => {
-            let mut all = Vec::new();
-            for entry in std::fs::read_dir(app.db.dir.path()).unwrap() {
-                let p = entry.unwrap().path();
-                if p.is_file() {
-                    all.extend(std::fs::read(&p).unwrap());
-                }
-            }
-            String::from_utf8_lossy(&all).into_owned()
-        }
-        Backend::Postgres => {
-            use diesel::prelude::*;
-            #[derive(QueryableByName)]
-            struct Row {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                t: String,
-            }
-            let mut conn = app.state().db.get().unwrap();
-            let haven::db::DbConn::Postgres(pg) = &mut *conn else { panic!("postgres") };
-            let tables: Vec<Row> = diesel::sql_query(
-                "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = current_schema()",
-            )
-            .load(pg)
-            .unwrap();
-            assert!(tables.len() >= 8, "schema has its tables");
-            let mut out = String::new();
-            for table in tables {
-                // Binary columns come out as hex; add their decoded bytes too.
-                let rows: Vec<Row> =
-                    diesel::sql_query(format!("SELECT x::text AS t FROM \"{}\" x", table.t)).load(pg).unwrap();
-                for r in rows {
-                    out.push_str(&r.t);
-                    out.push('\n');
-                }
-            }
-            let mut decoded = String::new();
-            for part in out.split("\\\\x").skip(1) {
-                let hexpart: String = part.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
-                if let Ok(bytes) = hex::decode(&hexpart[..hexpart.len() / 2 * 2]) {
-                    decoded.push_str(&String::from_utf8_lossy(&bytes));
-                }
-            }
-            out + &decoded
-        }
-    }
 }
 
 db_test!(canary_is_never_stored_in_clear, |app| {
@@ -133,7 +82,7 @@ db_test!(tampered_truncated_or_moved_ciphertext_never_opens, |app| {
     }
     unreadable(open(st, &b, "rec-1", &sa1), "moved to another case");
     let wrong_version = Sealed { key_version: 2, ..sa1.clone() };
-    assert!(open(st, &a, "rec-1", &wrong_version).is_err());
+    assert!(matches!(open(st, &a, "rec-1", &wrong_version), Err(CryptoError::NoKey)));
 });
 
 db_test!(shredding_destroys_one_case_only, |app| {
@@ -183,7 +132,7 @@ fn escrow_recovery(backend: Backend) {
 
     // Shredded of its service grant only: recovery from the escrow grant brings it back.
     assert!(haven(&app.db, &escrow_env, &["case", "shred", "--keep-escrow", &a]).status.success());
-    assert!(open(st, &a, "r", &sa).is_err());
+    assert!(matches!(open(st, &a, "r", &sa), Err(CryptoError::Shredded)));
     let o = haven(&app.db, &escrow_env, &["keys", "recover", "--identity", identity_file.to_str().unwrap(), &a]);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(open(st, &a, "r", &sa).unwrap(), "recoverable");
@@ -192,7 +141,7 @@ fn escrow_recovery(backend: Backend) {
     assert!(haven(&app.db, &escrow_env, &["case", "shred", &b]).status.success());
     let o = haven(&app.db, &escrow_env, &["keys", "recover", "--identity", identity_file.to_str().unwrap(), &b]);
     assert!(!o.status.success());
-    assert!(open(st, &b, "r", &sb).is_err());
+    assert!(matches!(open(st, &b, "r", &sb), Err(CryptoError::Shredded)));
 
     // The wrong offline identity cannot recover anything.
     let (other_file, _) = escrow_identity(&app.db.dir.path().join("data"));

@@ -395,3 +395,54 @@ macro_rules! db_only_test {
         }
     };
 }
+
+/// Every byte the database holds, as text: the SQLite files, or every row of every table in
+/// the test's PostgreSQL schema (what a pg_dump would carry).
+pub fn everything_stored(app: &TestApp) -> String {
+    match app.db.backend {
+        Backend::Sqlite => {
+            let mut all = Vec::new();
+            for entry in std::fs::read_dir(app.db.dir.path()).unwrap() {
+                let p = entry.unwrap().path();
+                if p.is_file() {
+                    all.extend(std::fs::read(&p).unwrap());
+                }
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        }
+        Backend::Postgres => {
+            use diesel::prelude::*;
+            #[derive(QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                t: String,
+            }
+            let mut conn = app.state().db.get().unwrap();
+            let haven::db::DbConn::Postgres(pg) = &mut *conn else { panic!("postgres") };
+            let tables: Vec<Row> = diesel::sql_query(
+                "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .load(pg)
+            .unwrap();
+            assert!(tables.len() >= 8, "schema has its tables");
+            let mut out = String::new();
+            for table in tables {
+                // Binary columns come out as hex; add their decoded bytes too.
+                let rows: Vec<Row> =
+                    diesel::sql_query(format!("SELECT x::text AS t FROM \"{}\" x", table.t)).load(pg).unwrap();
+                for r in rows {
+                    out.push_str(&r.t);
+                    out.push('\n');
+                }
+            }
+            let mut decoded = String::new();
+            for part in out.split("\\\\x").skip(1) {
+                let hexpart: String = part.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+                if let Ok(bytes) = hex::decode(&hexpart[..hexpart.len() / 2 * 2]) {
+                    decoded.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            }
+            out + &decoded
+        }
+    }
+}
