@@ -76,6 +76,18 @@ fn main() {
     let cold_open_us = started.elapsed().as_secs_f64() * 1e6 / CASES as f64;
     let warm_open_us = open_s * 1e6 / N as f64;
 
+    // The age primitives alone, without the database lookups the API does per call.
+    let id = age::x25519::Identity::generate();
+    let to = id.to_public();
+    let started = Instant::now();
+    let raw: Vec<Vec<u8>> = (0..N).map(|_| age::encrypt(&to, &note).expect("encrypt")).collect();
+    let raw_seal_us = started.elapsed().as_secs_f64() * 1e6 / N as f64;
+    let started = Instant::now();
+    for ct in &raw {
+        age::decrypt(&id, ct).expect("decrypt");
+    }
+    let raw_open_us = started.elapsed().as_secs_f64() * 1e6 / N as f64;
+
     println!("haven crypto bench (1 KiB note, one thread, SQLite file, release build)");
     println!(
         "  seal, warm:            {:>9.0} notes/s  ({:.1} µs each)",
@@ -86,4 +98,5 @@ fn main() {
     println!("  open, cold (unwrap):   {:>9.0} notes/s  ({:.1} µs each)", 1e6 / cold_open_us, cold_open_us);
     println!("  cold case-key unwrap:  {:>9.1} µs (cold open minus warm open)", cold_open_us - warm_open_us);
     println!("  case key creation:     {:>9.1} µs (identity + service grant, in a transaction)", create_us);
+    println!("  age encrypt alone:     {:>9.1} µs   age decrypt alone: {:.1} µs", raw_seal_us, raw_open_us);
 }
