@@ -6,12 +6,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{idempotency_key, if_match, request_hash, ts, Page};
+use crate::api::{idempotency_key, idempotent, if_match, request_hash, ts, Page};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
 use crate::db::models::case::{CaseFilter, Visibility};
-use crate::db::models::{Case, IdempotencyKey};
+use crate::db::models::Case;
 use crate::db::DbConn;
 use crate::domain::cases::{self, Caller, CaseDetail, CaseStatus, CaseUpdate, NewCase, NewShare, Severity};
 use crate::domain::{OrganizationKind, Role};
@@ -26,6 +26,8 @@ pub struct CaseCreate {
     /// Kinds of organisation the defender agreed may be told about her case.
     pub consent_scope: Vec<OrganizationKind>,
     pub summary: Option<String>,
+    /// The defender this case protects (a defender of the caller's organisation).
+    pub defender_id: Option<String>,
 }
 
 /// Only these may change; status moves through `/transitions`, the rest never changes.
@@ -81,6 +83,7 @@ pub struct CaseListItem {
     pub severity: String,
     pub country: String,
     pub owner_organization_id: String,
+    pub defender_id: Option<String>,
     pub version: i32,
     pub created_at: String,
     pub updated_at: String,
@@ -95,6 +98,7 @@ impl From<&Case> for CaseListItem {
             severity: c.severity.clone(),
             country: c.country.clone(),
             owner_organization_id: c.owner_organization_id.clone(),
+            defender_id: c.defender_id.clone(),
             version: c.version,
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),
@@ -225,74 +229,30 @@ pub async fn create(
     body: web::Json<CaseCreate>,
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
-    let body = body.into_inner();
-    let hash = request_hash(&body)?;
+    let body = std::sync::Arc::new(body.into_inner());
+    let hash = request_hash(&*body)?;
     let now = state.clock.now();
-    let body = std::sync::Arc::new(body);
-    for attempt in 0..2 {
-        let (st, auth, idem, hash, body) = (state.clone(), auth.clone(), idem.clone(), hash.clone(), body.clone());
-        let result = state
-            .db
-            .write(move |c| {
-                let who = caller(&auth);
-                if let Some(key) = &idem {
-                    if let Some(prev) = IdempotencyKey::find(c, &auth.user.id, key)? {
-                        if prev.route != "case.create" || prev.request_hash != hash {
-                            return Err(AppError::unprocessable(
-                                "idempotency_key_reused",
-                                "this Idempotency-Key was used for another request",
-                            ));
-                        }
-                        let case = Case::find(c, &prev.resource_id)?.ok_or(AppError::NotFound("case_not_found"))?;
-                        return cases::detail(c, &st.crypto, case);
-                    }
-                }
+    let st = state.clone();
+    let user_id = auth.user.id.clone();
+    let detail = idempotent(&state, &user_id, idem, "case.create", hash, move |c, earlier| {
+        let case = match earlier {
+            Some(id) => Case::find(c, id)?.ok_or(AppError::NotFound("case_not_found"))?,
+            None => {
                 let input = NewCase {
                     severity: body.severity,
                     country: body.country.clone(),
                     consent_scope: body.consent_scope.clone(),
                     summary: body.summary.clone(),
+                    defender_id: body.defender_id.clone(),
                 };
-                let case = cases::create(c, &st.crypto, now, &who, input)?;
-                if let Some(key) = idem {
-                    remember(c, &auth.user.id, key, "case.create", hash, &case.id, now)?;
-                }
-                cases::detail(c, &st.crypto, case)
-            })
-            .await;
-        match result {
-            Err(AppError::Conflict { code: "idempotency_race", .. }) if attempt == 0 => continue,
-            other => return Ok(respond(actix_web::http::StatusCode::CREATED, other?, naive(now))),
-        }
-    }
-    Err(AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress"))
-}
-
-/// Records what an idempotent request created. A concurrent twin that got here first makes
-/// this a unique violation, reported as `idempotency_race` so the caller retries and replays.
-pub fn remember(
-    c: &mut DbConn,
-    user_id: &str,
-    key: String,
-    route: &str,
-    request_hash: String,
-    resource_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let row = IdempotencyKey {
-        user_id: user_id.into(),
-        idem_key: key,
-        route: route.into(),
-        request_hash,
-        resource_id: resource_id.into(),
-        created_at: naive(now),
-    };
-    row.insert(c).map_err(|e| match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress")
-        }
-        other => other.into(),
+                cases::create(c, &st.crypto, &st.access, now, &caller(&auth), input)?
+            }
+        };
+        let id = case.id.clone();
+        Ok((cases::detail(c, &st.crypto, case)?, id))
     })
+    .await?;
+    Ok(respond(actix_web::http::StatusCode::CREATED, detail, naive(now)))
 }
 
 pub async fn list(

@@ -5,9 +5,11 @@
 //! attaches those actions to the resources, and the `Authed` extractor refuses any request
 //! whose route declared none. Tests walk the same table.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod defenders;
 pub mod health;
 pub mod me;
 pub mod notes;
@@ -69,6 +71,15 @@ pub fn table() -> Vec<RouteDef> {
         def(M::DELETE, "/api/v1/cases/{id}/shares/{organization_id}", A::CaseUnshare, cases::unshare),
         def(M::POST, "/api/v1/cases/{id}/notes", A::NoteCreate, notes::create),
         def(M::GET, "/api/v1/cases/{id}/notes", A::NoteList, notes::list),
+        def(M::POST, "/api/v1/defenders", A::DefenderCreate, defenders::create),
+        def(M::GET, "/api/v1/defenders", A::DefenderList, defenders::list),
+        def(M::GET, "/api/v1/defenders/{id}", A::DefenderRead, defenders::show),
+        def(M::PATCH, "/api/v1/defenders/{id}", A::DefenderUpdate, defenders::update),
+        def(M::POST, "/api/v1/alerts", A::AlertCreate, alerts::create),
+        def(M::GET, "/api/v1/alerts", A::AlertList, alerts::list),
+        def(M::GET, "/api/v1/alerts/{id}", A::AlertRead, alerts::show),
+        def(M::POST, "/api/v1/alerts/{id}/triage", A::AlertTriage, alerts::triage),
+        def(M::POST, "/api/v1/alerts/{id}/dismiss", A::AlertDismiss, alerts::dismiss),
     ]
 }
 
@@ -178,6 +189,69 @@ pub fn request_hash<T: Serialize>(body: &T) -> Result<String, AppError> {
     use sha2::{Digest, Sha256};
     let bytes = serde_json::to_vec(body).map_err(AppError::internal)?;
     Ok(hex::encode(Sha256::digest(bytes)))
+}
+
+/// Runs a creating request at most once per `Idempotency-Key`. `op` gets the id of what an
+/// earlier request with the same key created (then it must only load and return it), or
+/// None (then it creates, and returns the new object's id alongside its response). The
+/// record of the key is written in the same transaction as the object. A concurrent twin is
+/// retried once, and then replays what the first one made.
+pub async fn idempotent<T, F>(
+    state: &actix_web::web::Data<crate::state::AppState>,
+    user_id: &str,
+    key: Option<String>,
+    route: &'static str,
+    request_hash: String,
+    op: F,
+) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: Fn(&mut crate::db::DbConn, Option<&str>) -> Result<(T, String), AppError> + Clone + Send + 'static,
+{
+    use crate::db::models::IdempotencyKey;
+    let now = state.clock.now();
+    for attempt in 0..2 {
+        let (user_id, key, hash, op) = (user_id.to_string(), key.clone(), request_hash.clone(), op.clone());
+        let result = state
+            .db
+            .write(move |c| {
+                if let Some(k) = &key {
+                    if let Some(prev) = IdempotencyKey::find(c, &user_id, k)? {
+                        if prev.route != route || prev.request_hash != hash {
+                            return Err(AppError::unprocessable(
+                                "idempotency_key_reused",
+                                "this Idempotency-Key was used for another request",
+                            ));
+                        }
+                        return op(c, Some(&prev.resource_id)).map(|(t, _)| t);
+                    }
+                }
+                let (t, id) = op(c, None)?;
+                if let Some(k) = key {
+                    let row = IdempotencyKey {
+                        user_id,
+                        idem_key: k,
+                        route: route.into(),
+                        request_hash: hash,
+                        resource_id: id,
+                        created_at: crate::clock::naive(now),
+                    };
+                    row.insert(c).map_err(|e| match e {
+                        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                            AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress")
+                        }
+                        other => other.into(),
+                    })?;
+                }
+                Ok(t)
+            })
+            .await;
+        match result {
+            Err(AppError::Conflict { code: "idempotency_race", .. }) if attempt == 0 => continue,
+            other => return other,
+        }
+    }
+    Err(AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress"))
 }
 
 /// Timestamps in responses: RFC 3339, UTC.

@@ -3,12 +3,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::api::cases::remember;
-use crate::api::{idempotency_key, request_hash, ts, Page, PageQuery};
+use crate::api::{idempotency_key, idempotent, request_hash, ts, Page, PageQuery};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
-use crate::db::models::{CaseNote, IdempotencyKey};
+use crate::db::models::CaseNote;
 use crate::db::DbConn;
 use crate::domain::cases::{self, Caller, NoteKind};
 use crate::error::AppError;
@@ -52,42 +51,24 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
     let body = std::sync::Arc::new(body.into_inner());
-    let hash = request_hash(&*body)?;
     let case_id = path.into_inner();
+    // The same body on another case is another request.
+    let hash = format!("{case_id}:{}", request_hash(&*body)?);
     let now = state.clock.now();
-    for attempt in 0..2 {
-        let (st, auth, idem, hash, body, case_id) =
-            (state.clone(), auth.clone(), idem.clone(), hash.clone(), body.clone(), case_id.clone());
-        let result = state
-            .db
-            .write(move |c| {
-                let who = Caller { user: &auth.user, role: auth.role };
-                let case = cases::load_for(c, &st.access, &who, &case_id, Action::NoteCreate, naive(now))?;
-                if let Some(key) = &idem {
-                    if let Some(prev) = IdempotencyKey::find(c, &auth.user.id, key)? {
-                        if prev.route != "note.create" || prev.request_hash != format!("{}:{hash}", case.id) {
-                            return Err(AppError::unprocessable(
-                                "idempotency_key_reused",
-                                "this Idempotency-Key was used for another request",
-                            ));
-                        }
-                        let note = CaseNote::find(c, &prev.resource_id)?.ok_or(AppError::NotFound("note_not_found"))?;
-                        return view(c, &st, note);
-                    }
-                }
-                let note = cases::add_note(c, &st.crypto, now, &who, &case, body.kind, &body.body)?;
-                if let Some(key) = idem {
-                    remember(c, &auth.user.id, key, "note.create", format!("{}:{hash}", case.id), &note.id, now)?;
-                }
-                view(c, &st, note)
-            })
-            .await;
-        match result {
-            Err(AppError::Conflict { code: "idempotency_race", .. }) if attempt == 0 => continue,
-            other => return Ok(HttpResponse::Created().json(other?)),
-        }
-    }
-    Err(AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress"))
+    let st = state.clone();
+    let user_id = auth.user.id.clone();
+    let note = idempotent(&state, &user_id, idem, "note.create", hash, move |c, earlier| {
+        let who = Caller { user: &auth.user, role: auth.role };
+        let case = cases::load_for(c, &st.access, &who, &case_id, Action::NoteCreate, naive(now))?;
+        let note = match earlier {
+            Some(id) => CaseNote::find(c, id)?.ok_or(AppError::NotFound("note_not_found"))?,
+            None => cases::add_note(c, &st.crypto, now, &who, &case, body.kind, &body.body)?,
+        };
+        let id = note.id.clone();
+        Ok((view(c, &st, note)?, id))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(note))
 }
 
 pub async fn list(

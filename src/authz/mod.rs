@@ -35,10 +35,19 @@ pub enum Action {
     CaseUnshare,
     NoteCreate,
     NoteList,
+    DefenderCreate,
+    DefenderList,
+    DefenderRead,
+    DefenderUpdate,
+    AlertCreate,
+    AlertList,
+    AlertRead,
+    AlertTriage,
+    AlertDismiss,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 20] = [
+    pub const PROTECTED: [Action; 29] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -59,10 +68,20 @@ impl Action {
         Action::CaseUnshare,
         Action::NoteCreate,
         Action::NoteList,
+        Action::DefenderCreate,
+        Action::DefenderList,
+        Action::DefenderRead,
+        Action::DefenderUpdate,
+        Action::AlertCreate,
+        Action::AlertList,
+        Action::AlertRead,
+        Action::AlertTriage,
+        Action::AlertDismiss,
     ];
 
-    /// Actions on one case: decided by role *and* by the caller's relation to the case.
-    pub const ON_CASE: [Action; 9] = [
+    /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
+    /// caller's relation to the object.
+    pub const ON_OBJECT: [Action; 14] = [
         Action::CaseRead,
         Action::CaseUpdate,
         Action::CaseTransition,
@@ -72,7 +91,21 @@ impl Action {
         Action::CaseUnshare,
         Action::NoteCreate,
         Action::NoteList,
+        Action::DefenderRead,
+        Action::DefenderUpdate,
+        Action::AlertRead,
+        Action::AlertTriage,
+        Action::AlertDismiss,
     ];
+
+    /// The action that decides whether the object exists at all for the caller.
+    pub fn read_action(self) -> Action {
+        match self {
+            Action::DefenderRead | Action::DefenderUpdate => Action::DefenderRead,
+            Action::AlertRead | Action::AlertTriage | Action::AlertDismiss => Action::AlertRead,
+            _ => Action::CaseRead,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,6 +130,15 @@ impl Action {
             Action::CaseUnshare => "case.unshare",
             Action::NoteCreate => "note.create",
             Action::NoteList => "note.list",
+            Action::DefenderCreate => "defender.create",
+            Action::DefenderList => "defender.list",
+            Action::DefenderRead => "defender.read",
+            Action::DefenderUpdate => "defender.update",
+            Action::AlertCreate => "alert.create",
+            Action::AlertList => "alert.list",
+            Action::AlertRead => "alert.read",
+            Action::AlertTriage => "alert.triage",
+            Action::AlertDismiss => "alert.dismiss",
         }
     }
 
@@ -122,12 +164,17 @@ impl Action {
                 | Action::CaseShare
                 | Action::CaseUnshare
                 | Action::NoteCreate
+                | Action::DefenderCreate
+                | Action::DefenderUpdate
+                | Action::AlertCreate
+                | Action::AlertTriage
+                | Action::AlertDismiss
         )
     }
 }
 
-/// How a user stands to one case. Need-to-know: with none of these, the case does not
-/// exist for her (404, so ids cannot be probed).
+/// How a user stands to one object. Need-to-know: with no relation that allows reading it,
+/// the object does not exist for her (404, so ids cannot be probed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Relation {
     /// A coordinator of the organisation that owns the case.
@@ -136,16 +183,20 @@ pub enum Relation {
     Assignee,
     /// A member of an organisation the case is shared with, while the share is live.
     SharedOrg,
+    /// (Defenders and alerts) may read a case the defender or alert is linked to.
+    CaseReader,
 }
 
 impl Relation {
-    pub const ALL: [Relation; 3] = [Relation::OwnerCoordinator, Relation::Assignee, Relation::SharedOrg];
+    pub const ALL: [Relation; 4] =
+        [Relation::OwnerCoordinator, Relation::Assignee, Relation::SharedOrg, Relation::CaseReader];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Relation::OwnerCoordinator => "owner_coordinator",
             Relation::Assignee => "assignee",
             Relation::SharedOrg => "shared_org",
+            Relation::CaseReader => "case_reader",
         }
     }
 }
@@ -154,14 +205,14 @@ impl Relation {
 #[serde(deny_unknown_fields)]
 struct AccessFile {
     actions: HashMap<String, Vec<String>>,
-    case_relations: HashMap<String, Vec<String>>,
+    relations: HashMap<String, Vec<String>>,
 }
 
 /// Role rules and case-relation rules, loaded once and checked complete at start.
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
     allowed: HashMap<Action, HashSet<Role>>,
-    on_case: HashMap<Action, HashSet<Relation>>,
+    on_object: HashMap<Action, HashSet<Relation>>,
 }
 
 pub const DEFAULT_ACCESS_POLICY: &str = include_str!("../../policies/access.toml");
@@ -184,26 +235,26 @@ impl AccessPolicy {
         if let Some(missing) = Action::PROTECTED.into_iter().find(|a| !allowed.contains_key(a)) {
             return Err(format!("access policy: no rule for action `{}`", missing.as_str()));
         }
-        let mut on_case = HashMap::new();
-        for (name, relations) in file.case_relations {
-            let action = Action::ON_CASE
+        let mut on_object = HashMap::new();
+        for (name, relations) in file.relations {
+            let action = Action::ON_OBJECT
                 .into_iter()
                 .find(|a| a.as_str() == name)
-                .ok_or_else(|| format!("access policy: case_relations: `{name}` is not an action on a case"))?;
+                .ok_or_else(|| format!("access policy: relations: `{name}` is not an action on one object"))?;
             let mut set = HashSet::new();
             for r in relations {
                 let rel = Relation::ALL
                     .into_iter()
                     .find(|x| x.as_str() == r)
-                    .ok_or_else(|| format!("access policy: case_relations `{name}`: unknown relation `{r}`"))?;
+                    .ok_or_else(|| format!("access policy: relations `{name}`: unknown relation `{r}`"))?;
                 set.insert(rel);
             }
-            on_case.insert(action, set);
+            on_object.insert(action, set);
         }
-        if let Some(missing) = Action::ON_CASE.into_iter().find(|a| !on_case.contains_key(a)) {
-            return Err(format!("access policy: no case_relations rule for `{}`", missing.as_str()));
+        if let Some(missing) = Action::ON_OBJECT.into_iter().find(|a| !on_object.contains_key(a)) {
+            return Err(format!("access policy: no relations rule for `{}`", missing.as_str()));
         }
-        Ok(AccessPolicy { allowed, on_case })
+        Ok(AccessPolicy { allowed, on_object })
     }
 
     /// `<dir>/access.toml` when it exists, otherwise the rules built into the binary.
@@ -221,23 +272,23 @@ impl AccessPolicy {
         action == Action::Public || self.allowed.get(&action).is_some_and(|roles| roles.contains(&role))
     }
 
-    /// The decision for one case: `NotFound` when the caller has no relation that lets her
+    /// The decision for one object: `NotFound` when the caller has no relation that lets her
     /// even read it, `Forbidden` when she may read it but not do this.
-    pub fn decide_on_case(&self, relations: &[Relation], action: Action) -> CaseDecision {
+    pub fn decide_on_object(&self, relations: &[Relation], action: Action) -> Decision {
         let grants =
-            |a: Action| self.on_case.get(&a).is_some_and(|allowed| relations.iter().any(|r| allowed.contains(r)));
+            |a: Action| self.on_object.get(&a).is_some_and(|allowed| relations.iter().any(|r| allowed.contains(r)));
         if grants(action) {
-            CaseDecision::Allow
-        } else if grants(Action::CaseRead) {
-            CaseDecision::Forbidden
+            Decision::Allow
+        } else if grants(action.read_action()) {
+            Decision::Forbidden
         } else {
-            CaseDecision::NotFound
+            Decision::NotFound
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaseDecision {
+pub enum Decision {
     Allow,
     Forbidden,
     NotFound,
@@ -258,7 +309,7 @@ mod tests {
 
     #[test]
     fn incomplete_or_unknown_rules_are_refused() {
-        assert!(AccessPolicy::parse("[actions]\n\"me.read\" = [\"admin\"]\n[case_relations]\n")
+        assert!(AccessPolicy::parse("[actions]\n\"me.read\" = [\"admin\"]\n[relations]\n")
             .unwrap_err()
             .contains("no rule"));
         let bad = DEFAULT_ACCESS_POLICY.replace("\"auditor\"]", "\"auditor\", \"root\"]");
@@ -272,12 +323,12 @@ mod tests {
     #[test]
     fn case_decisions() {
         let p = AccessPolicy::parse(DEFAULT_ACCESS_POLICY).unwrap();
-        use CaseDecision::*;
-        assert_eq!(p.decide_on_case(&[], Action::CaseRead), NotFound);
-        assert_eq!(p.decide_on_case(&[], Action::CaseShare), NotFound);
-        assert_eq!(p.decide_on_case(&[Relation::SharedOrg], Action::CaseRead), Allow);
-        assert_eq!(p.decide_on_case(&[Relation::SharedOrg], Action::CaseShare), Forbidden);
-        assert_eq!(p.decide_on_case(&[Relation::OwnerCoordinator], Action::CaseShare), Allow);
-        assert_eq!(p.decide_on_case(&[Relation::Assignee], Action::NoteCreate), Allow);
+        use Decision::*;
+        assert_eq!(p.decide_on_object(&[], Action::CaseRead), NotFound);
+        assert_eq!(p.decide_on_object(&[], Action::CaseShare), NotFound);
+        assert_eq!(p.decide_on_object(&[Relation::SharedOrg], Action::CaseRead), Allow);
+        assert_eq!(p.decide_on_object(&[Relation::SharedOrg], Action::CaseShare), Forbidden);
+        assert_eq!(p.decide_on_object(&[Relation::OwnerCoordinator], Action::CaseShare), Allow);
+        assert_eq!(p.decide_on_object(&[Relation::Assignee], Action::NoteCreate), Allow);
     }
 }

@@ -114,6 +114,7 @@ diesel::table! {
         severity -> Text,
         country -> Text,
         owner_organization_id -> Text,
+        defender_id -> Nullable<Text>,
         consent_scope -> Text,
         summary_ct -> Nullable<Binary>,
         summary_key_version -> Nullable<Integer>,
@@ -187,6 +188,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    defenders (id) {
+        id -> Text,
+        pseudonym -> Text,
+        country -> Text,
+        networks -> Text,
+        owner_organization_id -> Text,
+        profile_ct -> Binary,
+        profile_key_version -> Integer,
+        created_by -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        kind -> Text,
+        urgency -> Text,
+        country -> Text,
+        region -> Nullable<Text>,
+        narrative_ct -> Binary,
+        safe_contact_ct -> Nullable<Binary>,
+        key_version -> Integer,
+        consent_scope -> Text,
+        status -> Text,
+        dismiss_reason_ct -> Nullable<Binary>,
+        owner_organization_id -> Text,
+        defender_id -> Nullable<Text>,
+        case_id -> Nullable<Text>,
+        source -> Text,
+        created_by -> Nullable<Text>,
+        version -> Integer,
+        received_at -> Timestamp,
+        triaged_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(cases -> organizations (owner_organization_id));
 diesel::joinable!(case_transitions -> cases (case_id));
 diesel::joinable!(case_notes -> cases (case_id));
@@ -207,5 +249,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_assignees,
     case_shares,
     case_notes,
-    idempotency_keys
+    idempotency_keys,
+    defenders,
+    alerts
 );

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
-use crate::authz::{AccessPolicy, Action, CaseDecision, Relation};
+use crate::authz::{AccessPolicy, Action, Decision, Relation};
 use crate::clock::naive;
 use crate::crypto::{Crypto, Sealed};
 use crate::db::models::case::CaseChanges;
@@ -97,7 +97,7 @@ impl NoteKind {
 pub const MAX_TEXT: usize = 20_000;
 
 /// Free text: trimmed, 1 to `max` characters, no control characters but line breaks and tabs.
-fn text_field(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
+pub fn text_field(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
     let t = raw.trim();
     if t.is_empty() || t.chars().count() > max || t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
@@ -106,7 +106,7 @@ fn text_field(field: &'static str, raw: &str, max: usize) -> Result<String, AppE
     Ok(t.to_string())
 }
 
-fn check_country(c: &str) -> Result<(), AppError> {
+pub fn check_country(c: &str) -> Result<(), AppError> {
     if country::is_valid(c) {
         Ok(())
     } else {
@@ -148,6 +148,27 @@ fn relations(
     Ok(r)
 }
 
+/// Whether the caller may read this case (for defenders and alerts linked to it).
+pub fn can_read(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    case: &Case,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let rel = relations(conn, caller, case, now)?;
+    Ok(policy.decide_on_object(&rel, Action::CaseRead) == Decision::Allow)
+}
+
+/// The answer for an object the policy decided on.
+pub fn enforce<T>(decision: Decision, object: T, not_found: &'static str) -> Result<T, AppError> {
+    match decision {
+        Decision::Allow => Ok(object),
+        Decision::Forbidden => Err(AppError::Forbidden("forbidden")),
+        Decision::NotFound => Err(AppError::NotFound(not_found)),
+    }
+}
+
 /// Loads a case the caller may perform `action` on. A case she may not even read answers
 /// exactly like a case that does not exist.
 pub fn load_for(
@@ -163,14 +184,10 @@ pub fn load_for(
     }
     let case = Case::find(conn, case_id)?.ok_or(AppError::NotFound("case_not_found"))?;
     let rel = relations(conn, caller, &case, now)?;
-    match policy.decide_on_case(&rel, action) {
-        CaseDecision::Allow => Ok(case),
-        CaseDecision::Forbidden => Err(AppError::Forbidden("forbidden")),
-        CaseDecision::NotFound => Err(AppError::NotFound("case_not_found")),
-    }
+    enforce(policy.decide_on_object(&rel, action), case, "case_not_found")
 }
 
-fn seal_opt(
+pub fn seal_opt(
     crypto: &Crypto,
     conn: &mut DbConn,
     case_id: &str,
@@ -183,7 +200,7 @@ fn seal_opt(
     }
 }
 
-fn open_opt(
+pub fn open_opt(
     crypto: &Crypto,
     conn: &mut DbConn,
     case_id: &str,
@@ -205,17 +222,27 @@ pub struct NewCase {
     pub country: String,
     pub consent_scope: Vec<OrganizationKind>,
     pub summary: Option<String>,
+    pub defender_id: Option<String>,
 }
 
 /// Creates a case owned by the caller's organisation, with its own key, in one transaction.
 pub fn create(
     conn: &mut DbConn,
     crypto: &Crypto,
+    policy: &AccessPolicy,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     input: NewCase,
 ) -> Result<Case, AppError> {
     check_country(&input.country)?;
+    if let Some(d) = &input.defender_id {
+        // She must be able to update the defender: her organisation's coordinators.
+        crate::domain::defenders::load_for(conn, policy, caller, d, Action::DefenderUpdate, naive(now)).map_err(
+            |_| {
+                AppError::unprocessable("unknown_defender", "defender_id does not name a defender of your organization")
+            },
+        )?;
+    }
     let summary = input.summary.as_deref().map(|s| text_field("summary", s, MAX_TEXT)).transpose()?;
     let id = new_id();
     crypto.create_case_key(conn, &id, now)?;
@@ -230,6 +257,7 @@ pub fn create(
         severity: input.severity.as_str().into(),
         country: input.country,
         owner_organization_id: caller.user.organization_id.clone(),
+        defender_id: input.defender_id,
         consent_scope: serde_json::to_string(&scope).map_err(AppError::internal)?,
         summary_ct: None,
         summary_key_version: None,

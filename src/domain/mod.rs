@@ -2,8 +2,10 @@
 //! these, and map the result.
 
 pub mod accounts;
+pub mod alerts;
 pub mod cases;
 pub mod country;
+pub mod defenders;
 
 use serde::{Deserialize, Serialize};
 

@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod alerts;
 mod audit;
 mod auth;
 mod cases;

@@ -1,7 +1,9 @@
 DROP TABLE idempotency_keys;
+DROP TABLE alerts;
 DROP TABLE case_notes;
 DROP TABLE case_shares;
 DROP TABLE case_assignees;
 DROP TABLE case_transitions;
 DROP TABLE cases;
+DROP TABLE defenders;
 DROP TABLE case_reference_counters;

@@ -7,6 +7,28 @@ CREATE TABLE case_reference_counters (
     last_number INTEGER NOT NULL
 );
 
+-- Defenders (the protected people) and alerts (raw intake). Each has its own age key scope
+-- in case_keys (keyed by the defender's or alert's id): the profile and the narrative are
+-- sealed, only what lists and filters need stays in clear.
+
+CREATE TABLE defenders (
+    id TEXT PRIMARY KEY NOT NULL,
+    pseudonym TEXT NOT NULL,
+    country TEXT NOT NULL,
+    -- JSON array of network names.
+    networks TEXT NOT NULL,
+    owner_organization_id TEXT NOT NULL REFERENCES organizations (id),
+    -- Sealed JSON: legal name, contact channels, safe-contact instructions, location detail,
+    -- dependants.
+    profile_ct BLOB NOT NULL,
+    profile_key_version INTEGER NOT NULL,
+    created_by TEXT NOT NULL REFERENCES users (id),
+    version INTEGER NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE INDEX defenders_owner_idx ON defenders (owner_organization_id);
+
 CREATE TABLE cases (
     id TEXT PRIMARY KEY NOT NULL,
     reference TEXT NOT NULL,
@@ -14,6 +36,7 @@ CREATE TABLE cases (
     severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
     country TEXT NOT NULL,
     owner_organization_id TEXT NOT NULL REFERENCES organizations (id),
+    defender_id TEXT REFERENCES defenders (id),
     -- Which kinds of organisation the defender agreed may be told (JSON array of kinds).
     consent_scope TEXT NOT NULL,
     summary_ct BLOB,
@@ -79,6 +102,32 @@ CREATE TABLE case_notes (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX case_notes_case_idx ON case_notes (case_id, id);
+
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('threat_received', 'physical_attack', 'arrest_detention',
+        'online_harassment', 'surveillance', 'smear_campaign', 'threat_to_family', 'other')),
+    urgency TEXT NOT NULL CHECK (urgency IN ('low', 'medium', 'high', 'critical')),
+    country TEXT NOT NULL,
+    region TEXT,
+    narrative_ct BLOB NOT NULL,
+    safe_contact_ct BLOB,
+    key_version INTEGER NOT NULL,
+    consent_scope TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('received', 'triaged', 'dismissed', 'merged')),
+    dismiss_reason_ct BLOB,
+    owner_organization_id TEXT NOT NULL REFERENCES organizations (id),
+    defender_id TEXT REFERENCES defenders (id),
+    case_id TEXT REFERENCES cases (id),
+    source TEXT NOT NULL CHECK (source IN ('staff', 'form')),
+    created_by TEXT REFERENCES users (id),
+    version INTEGER NOT NULL,
+    received_at TIMESTAMP NOT NULL,
+    triaged_at TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE INDEX alerts_owner_idx ON alerts (owner_organization_id, status);
+CREATE INDEX alerts_case_idx ON alerts (case_id);
 
 -- Safe retries: a request repeated with the same Idempotency-Key gets the object the first
 -- one created (re-read, never a stored copy of content) instead of creating another.

@@ -15,6 +15,7 @@ pub struct Case {
     pub severity: String,
     pub country: String,
     pub owner_organization_id: String,
+    pub defender_id: Option<String>,
     pub consent_scope: String,
     pub summary_ct: Option<Vec<u8>>,
     pub summary_key_version: Option<i32>,
@@ -34,6 +35,7 @@ pub struct CaseChanges {
     pub status: Option<String>,
     pub severity: Option<String>,
     pub country: Option<String>,
+    pub defender_id: Option<Option<String>>,
     pub summary_ct: Option<Option<Vec<u8>>>,
     pub summary_key_version: Option<Option<i32>>,
     pub acknowledged_at: Option<Option<NaiveDateTime>>,
@@ -69,6 +71,10 @@ impl Case {
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Case>> {
         cases::table.find(id).select(Case::as_select()).first(conn).optional()
+    }
+
+    pub fn for_defender(conn: &mut DbConn, defender_id: &str) -> QueryResult<Vec<Case>> {
+        cases::table.filter(cases::defender_id.eq(defender_id)).select(Case::as_select()).load(conn)
     }
 
     /// Applies `changes` only if the row is still at `expected_version`; bumps the version.

@@ -1,20 +1,24 @@
 //! Database rows, one file per table. These are storage shapes, not API shapes: handlers
 //! map them to DTOs in `api/`.
 
+pub mod alert;
 pub mod audit_event;
 pub mod case;
 pub mod case_key;
 pub mod case_note;
+pub mod defender;
 pub mod idempotency_key;
 pub mod organization;
 pub mod service_key;
 pub mod session;
 pub mod user;
 
+pub use alert::Alert;
 pub use audit_event::AuditEvent;
 pub use case::{Case, CaseAssignee, CaseShare, CaseTransition};
 pub use case_key::{CaseKey, CaseKeyGrant};
 pub use case_note::CaseNote;
+pub use defender::Defender;
 pub use idempotency_key::IdempotencyKey;
 pub use organization::Organization;
 pub use service_key::ServiceKey;

@@ -1,0 +1,257 @@
+//! `/api/v1/alerts`: staff intake, triage into cases, dismissal.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{idempotency_key, idempotent, if_match, request_hash, ts, Page, PageQuery};
+use crate::auth::Authed;
+use crate::authz::Action;
+use crate::clock::naive;
+use crate::db::models::alert::AlertFilter;
+use crate::db::models::Alert;
+use crate::domain::alerts::{self, AlertDetail, AlertKind, AlertStatus, NewAlert, TriageTarget};
+use crate::domain::cases::{Caller, Severity};
+use crate::domain::OrganizationKind;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertCreate {
+    pub kind: AlertKind,
+    pub urgency: Severity,
+    pub country: String,
+    pub region: Option<String>,
+    pub narrative: String,
+    pub safe_contact: Option<String>,
+    pub consent_scope: Vec<OrganizationKind>,
+    pub defender_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCaseSpec {
+    pub severity: Option<Severity>,
+    pub summary: Option<String>,
+}
+
+/// Exactly one of `case_id` (attach) or `new_case` (promote).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageRequest {
+    pub case_id: Option<String>,
+    pub new_case: Option<NewCaseSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DismissRequest {
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertListQuery {
+    pub status: Option<AlertStatus>,
+    pub kind: Option<AlertKind>,
+    pub country: Option<String>,
+    pub received_since: Option<DateTime<Utc>>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertListItem {
+    pub id: String,
+    pub kind: String,
+    pub urgency: String,
+    pub country: String,
+    pub region: Option<String>,
+    pub status: String,
+    pub source: String,
+    pub case_id: Option<String>,
+    pub defender_id: Option<String>,
+    pub consent_scope: Vec<String>,
+    pub version: i32,
+    pub received_at: String,
+    pub triaged_at: Option<String>,
+}
+
+impl From<&Alert> for AlertListItem {
+    fn from(a: &Alert) -> Self {
+        AlertListItem {
+            id: a.id.clone(),
+            kind: a.kind.clone(),
+            urgency: a.urgency.clone(),
+            country: a.country.clone(),
+            region: a.region.clone(),
+            status: a.status.clone(),
+            source: a.source.clone(),
+            case_id: a.case_id.clone(),
+            defender_id: a.defender_id.clone(),
+            consent_scope: serde_json::from_str(&a.consent_scope).unwrap_or_default(),
+            version: a.version,
+            received_at: ts(a.received_at),
+            triaged_at: a.triaged_at.map(ts),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertView {
+    #[serde(flatten)]
+    pub item: AlertListItem,
+    pub narrative: String,
+    pub safe_contact: Option<String>,
+    pub dismiss_reason: Option<String>,
+}
+
+fn respond(status: StatusCode, d: AlertDetail) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::ETAG, format!("\"v{}\"", d.alert.version))).json(AlertView {
+        item: (&d.alert).into(),
+        narrative: d.narrative,
+        safe_contact: d.safe_contact,
+        dismiss_reason: d.dismiss_reason,
+    })
+}
+
+pub async fn create(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<AlertCreate>,
+) -> Result<HttpResponse, AppError> {
+    let idem = idempotency_key(&req)?;
+    let body = std::sync::Arc::new(body.into_inner());
+    let hash = request_hash(&*body)?;
+    let now = state.clock.now();
+    let st = state.clone();
+    let user_id = auth.user.id.clone();
+    let detail = idempotent(&state, &user_id, idem, "alert.create", hash, move |c, earlier| {
+        let alert = match earlier {
+            Some(id) => Alert::find(c, id)?.ok_or(AppError::NotFound("alert_not_found"))?,
+            None => {
+                let input = NewAlert {
+                    kind: body.kind,
+                    urgency: body.urgency,
+                    country: body.country.clone(),
+                    region: body.region.clone(),
+                    narrative: body.narrative.clone(),
+                    safe_contact: body.safe_contact.clone(),
+                    consent_scope: body.consent_scope.clone(),
+                    defender_id: body.defender_id.clone(),
+                };
+                alerts::create(c, &st.crypto, &st.access, now, &Caller { user: &auth.user, role: auth.role }, input)?
+            }
+        };
+        let id = alert.id.clone();
+        Ok((alerts::detail(c, &st.crypto, alert)?, id))
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, detail))
+}
+
+/// The caller's organisation's alerts (coordinators), newest first; never the narrative.
+pub async fn list(
+    auth: Authed,
+    state: web::Data<AppState>,
+    query: web::Query<AlertListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = query.into_inner();
+    let page_q = PageQuery { cursor: q.cursor.clone(), limit: q.limit };
+    let limit = page_q.limit()?;
+    let cursor = page_q.cursor()?.map(str::to_string);
+    if q.country.as_deref().is_some_and(|c| !crate::domain::country::is_valid(c)) {
+        return Err(AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code"));
+    }
+    let org = auth.user.organization_id.clone();
+    let filter = AlertFilter {
+        status: q.status.map(|s| s.as_str().to_string()),
+        kind: q.kind.map(|k| k.as_str().to_string()),
+        country: q.country,
+        received_since: q.received_since.map(naive),
+    };
+    let rows = state.db.read(move |c| Ok(Alert::page_for_org(c, &org, &filter, cursor.as_deref(), limit + 1)?)).await?;
+    let page = Page::from_rows(rows, limit, |a| a.id.clone());
+    Ok(HttpResponse::Ok()
+        .json(Page { items: page.items.iter().map(AlertListItem::from).collect(), next_cursor: page.next_cursor }))
+}
+
+pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let now = naive(state.clock.now());
+    let st = state.clone();
+    let detail = state
+        .db
+        .read(move |c| {
+            let a = alerts::load_for(
+                c,
+                &st.access,
+                &Caller { user: &auth.user, role: auth.role },
+                &id,
+                Action::AlertRead,
+                now,
+            )?;
+            alerts::detail(c, &st.crypto, a)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, detail))
+}
+
+pub async fn triage(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<TriageRequest>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let target = match body.into_inner() {
+        TriageRequest { case_id: Some(id), new_case: None } => TriageTarget::ExistingCase(id),
+        TriageRequest { case_id: None, new_case: Some(spec) } => {
+            TriageTarget::NewCase { severity: spec.severity, summary: spec.summary }
+        }
+        _ => return Err(AppError::bad_request("invalid_body", "give exactly one of case_id or new_case")),
+    };
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let detail = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let alert = alerts::load_for(c, &st.access, &who, &id, Action::AlertTriage, naive(now))?;
+            alerts::triage(c, &st.crypto, &st.access, now, &who, &alert, expected, target)?;
+            let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+            alerts::detail(c, &st.crypto, alert)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, detail))
+}
+
+pub async fn dismiss(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<DismissRequest>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let reason = body.into_inner().reason;
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let detail = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let alert = alerts::load_for(c, &st.access, &who, &id, Action::AlertDismiss, naive(now))?;
+            alerts::dismiss(c, &st.crypto, now, &who, &alert, expected, &reason)?;
+            let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+            alerts::detail(c, &st.crypto, alert)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, detail))
+}

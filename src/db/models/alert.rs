@@ -1,0 +1,123 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::alerts;
+use crate::db::DbConn;
+
+/// Raw intake. The narrative and safe-contact details are sealed with the alert's own key.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = alerts)]
+pub struct Alert {
+    pub id: String,
+    pub kind: String,
+    pub urgency: String,
+    pub country: String,
+    pub region: Option<String>,
+    pub narrative_ct: Vec<u8>,
+    pub safe_contact_ct: Option<Vec<u8>>,
+    pub key_version: i32,
+    pub consent_scope: String,
+    pub status: String,
+    pub dismiss_reason_ct: Option<Vec<u8>>,
+    pub owner_organization_id: String,
+    pub defender_id: Option<String>,
+    pub case_id: Option<String>,
+    pub source: String,
+    pub created_by: Option<String>,
+    pub version: i32,
+    pub received_at: NaiveDateTime,
+    pub triaged_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default)]
+pub struct AlertFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub country: Option<String>,
+    pub received_since: Option<NaiveDateTime>,
+}
+
+impl Alert {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(alerts::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Alert>> {
+        alerts::table.find(id).select(Alert::as_select()).first(conn).optional()
+    }
+
+    /// Marks a received alert triaged into `case_id`; false if it is no longer `received`
+    /// at `expected_version` (someone else triaged or dismissed it first).
+    pub fn mark_triaged(
+        conn: &mut DbConn,
+        id: &str,
+        expected_version: i32,
+        case_id: &str,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(
+            alerts::table.find(id).filter(alerts::version.eq(expected_version)).filter(alerts::status.eq("received")),
+        )
+        .set((
+            alerts::status.eq("triaged"),
+            alerts::case_id.eq(case_id),
+            alerts::triaged_at.eq(now),
+            alerts::version.eq(expected_version + 1),
+            alerts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    pub fn mark_dismissed(
+        conn: &mut DbConn,
+        id: &str,
+        expected_version: i32,
+        reason_ct: &[u8],
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(
+            alerts::table.find(id).filter(alerts::version.eq(expected_version)).filter(alerts::status.eq("received")),
+        )
+        .set((
+            alerts::status.eq("dismissed"),
+            alerts::dismiss_reason_ct.eq(reason_ct),
+            alerts::version.eq(expected_version + 1),
+            alerts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Alert>> {
+        alerts::table.filter(alerts::case_id.eq(case_id)).order(alerts::id.asc()).select(Alert::as_select()).load(conn)
+    }
+
+    /// An organisation's alerts, newest first, after `cursor`.
+    pub fn page_for_org(
+        conn: &mut DbConn,
+        org: &str,
+        filter: &AlertFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<Alert>> {
+        let mut q = alerts::table.filter(alerts::owner_organization_id.eq(org.to_string())).into_boxed();
+        if let Some(s) = &filter.status {
+            q = q.filter(alerts::status.eq(s.clone()));
+        }
+        if let Some(k) = &filter.kind {
+            q = q.filter(alerts::kind.eq(k.clone()));
+        }
+        if let Some(c) = &filter.country {
+            q = q.filter(alerts::country.eq(c.clone()));
+        }
+        if let Some(t) = filter.received_since {
+            q = q.filter(alerts::received_at.ge(t));
+        }
+        if let Some(c) = cursor {
+            q = q.filter(alerts::id.lt(c.to_string()));
+        }
+        q.order(alerts::id.desc()).limit(limit).select(Alert::as_select()).load(conn)
+    }
+}

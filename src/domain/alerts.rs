@@ -1,0 +1,269 @@
+//! Alerts: raw intake, sealed with a key of their own until triage turns them into (or
+//! attaches them to) a case, in one transaction.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Entry};
+use crate::authz::{AccessPolicy, Action, Relation};
+use crate::clock::naive;
+use crate::crypto::{Crypto, Sealed};
+use crate::db::models::{Alert, Case};
+use crate::db::DbConn;
+use crate::domain::cases::{self, check_country, open_opt, text_field, Caller, NewCase, Severity};
+use crate::domain::{new_id, OrganizationKind, Role};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    ThreatReceived,
+    PhysicalAttack,
+    ArrestDetention,
+    OnlineHarassment,
+    Surveillance,
+    SmearCampaign,
+    ThreatToFamily,
+    Other,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::ThreatReceived => "threat_received",
+            AlertKind::PhysicalAttack => "physical_attack",
+            AlertKind::ArrestDetention => "arrest_detention",
+            AlertKind::OnlineHarassment => "online_harassment",
+            AlertKind::Surveillance => "surveillance",
+            AlertKind::SmearCampaign => "smear_campaign",
+            AlertKind::ThreatToFamily => "threat_to_family",
+            AlertKind::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Received,
+    Triaged,
+    Dismissed,
+    Merged,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Received => "received",
+            AlertStatus::Triaged => "triaged",
+            AlertStatus::Dismissed => "dismissed",
+            AlertStatus::Merged => "merged",
+        }
+    }
+}
+
+pub struct NewAlert {
+    pub kind: AlertKind,
+    pub urgency: Severity,
+    pub country: String,
+    pub region: Option<String>,
+    pub narrative: String,
+    pub safe_contact: Option<String>,
+    pub consent_scope: Vec<OrganizationKind>,
+    pub defender_id: Option<String>,
+}
+
+/// Staff intake on behalf of a defender; the alert belongs to the caller's organisation.
+pub fn create(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    policy: &AccessPolicy,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    input: NewAlert,
+) -> Result<Alert, AppError> {
+    check_country(&input.country)?;
+    let region = input.region.as_deref().map(|r| text_field("region", r, 100)).transpose()?;
+    let narrative = text_field("narrative", &input.narrative, cases::MAX_TEXT)?;
+    let safe_contact = input.safe_contact.as_deref().map(|s| text_field("safe_contact", s, 2000)).transpose()?;
+    if let Some(d) = &input.defender_id {
+        crate::domain::defenders::load_for(conn, policy, caller, d, Action::DefenderUpdate, naive(now)).map_err(
+            |_| {
+                AppError::unprocessable("unknown_defender", "defender_id does not name a defender of your organization")
+            },
+        )?;
+    }
+    let mut scope: Vec<&str> = input.consent_scope.iter().map(|k| k.as_str()).collect();
+    scope.sort();
+    scope.dedup();
+    let id = new_id();
+    crypto.create_case_key(conn, &id, now)?;
+    let n = crypto.seal(conn, &id, "narrative", narrative.as_bytes())?;
+    let contact = cases::seal_opt(crypto, conn, &id, "safe_contact", safe_contact.as_deref())?;
+    let alert = Alert {
+        id: id.clone(),
+        kind: input.kind.as_str().into(),
+        urgency: input.urgency.as_str().into(),
+        country: input.country,
+        region,
+        narrative_ct: n.ciphertext,
+        safe_contact_ct: contact.map(|c| c.ciphertext),
+        key_version: n.key_version,
+        consent_scope: serde_json::to_string(&scope).map_err(AppError::internal)?,
+        status: AlertStatus::Received.as_str().into(),
+        dismiss_reason_ct: None,
+        owner_organization_id: caller.user.organization_id.clone(),
+        defender_id: input.defender_id,
+        case_id: None,
+        source: "staff".into(),
+        created_by: Some(caller.user.id.clone()),
+        version: 1,
+        received_at: naive(now),
+        triaged_at: None,
+        updated_at: naive(now),
+    };
+    alert.insert(conn)?;
+    let detail = serde_json::json!({ "kind": alert.kind, "urgency": alert.urgency });
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "alert.create", "alert", Some(&id)).detail(detail))?;
+    Ok(alert)
+}
+
+/// Loads an alert the caller may perform `action` on: her organisation's coordinators, or
+/// anyone who may read the case it was triaged into.
+pub fn load_for(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    id: &str,
+    action: Action,
+    now: NaiveDateTime,
+) -> Result<Alert, AppError> {
+    if !crate::domain::accounts::is_id(id) {
+        return Err(AppError::NotFound("alert_not_found"));
+    }
+    let alert = Alert::find(conn, id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+    let mut rel = Vec::new();
+    if caller.role == Role::Coordinator && caller.user.organization_id == alert.owner_organization_id {
+        rel.push(Relation::OwnerCoordinator);
+    }
+    if let Some(case_id) = &alert.case_id {
+        if let Some(case) = Case::find(conn, case_id)? {
+            if cases::can_read(conn, policy, caller, &case, now)? {
+                rel.push(Relation::CaseReader);
+            }
+        }
+    }
+    cases::enforce(policy.decide_on_object(&rel, action), alert, "alert_not_found")
+}
+
+pub struct AlertDetail {
+    pub alert: Alert,
+    pub narrative: String,
+    pub safe_contact: Option<String>,
+    pub dismiss_reason: Option<String>,
+}
+
+pub fn detail(conn: &mut DbConn, crypto: &Crypto, alert: Alert) -> Result<AlertDetail, AppError> {
+    let v = Some(alert.key_version);
+    let narrative =
+        open_opt(crypto, conn, &alert.id, "narrative", &Some(alert.narrative_ct.clone()), v)?.unwrap_or_default();
+    let safe_contact = open_opt(crypto, conn, &alert.id, "safe_contact", &alert.safe_contact_ct, v)?;
+    let dismiss_reason = open_opt(crypto, conn, &alert.id, "dismiss_reason", &alert.dismiss_reason_ct, v)?;
+    Ok(AlertDetail { alert, narrative, safe_contact, dismiss_reason })
+}
+
+/// Where a triaged alert goes.
+pub enum TriageTarget {
+    NewCase { severity: Option<Severity>, summary: Option<String> },
+    ExistingCase(String),
+}
+
+/// Promotes an alert to a new case, or attaches it to an existing one the caller may
+/// update, in the caller's transaction: if anything fails, the alert stays untriaged and
+/// no case exists.
+#[allow(clippy::too_many_arguments)]
+pub fn triage(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    policy: &AccessPolicy,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    alert: &Alert,
+    expected: Option<i32>,
+    target: TriageTarget,
+) -> Result<Case, AppError> {
+    if expected.is_some_and(|v| v != alert.version) {
+        return Err(AppError::PreconditionFailed);
+    }
+    if alert.status != AlertStatus::Received.as_str() {
+        return Err(AppError::conflict("alert_not_received", "only a received alert can be triaged or dismissed"));
+    }
+    let case = match target {
+        TriageTarget::ExistingCase(case_id) => {
+            cases::load_for(conn, policy, caller, &case_id, Action::CaseUpdate, naive(now)).map_err(|e| match e {
+                AppError::NotFound(_) | AppError::Forbidden(_) => {
+                    AppError::unprocessable("unknown_case", "case_id does not name a case you may update")
+                }
+                other => other,
+            })?
+        }
+        TriageTarget::NewCase { severity, summary } => {
+            let consent: Vec<OrganizationKind> =
+                serde_json::from_str(&alert.consent_scope).map_err(AppError::internal)?;
+            let urgency = match alert.urgency.as_str() {
+                "critical" => Severity::Critical,
+                "high" => Severity::High,
+                "medium" => Severity::Medium,
+                _ => Severity::Low,
+            };
+            let input = NewCase {
+                severity: severity.unwrap_or(urgency),
+                country: alert.country.clone(),
+                consent_scope: consent,
+                summary,
+                defender_id: alert.defender_id.clone(),
+            };
+            cases::create(conn, crypto, policy, now, caller, input)?
+        }
+    };
+    if !Alert::mark_triaged(conn, &alert.id, alert.version, &case.id, naive(now))? {
+        // Someone triaged or dismissed it meanwhile: undo everything (the caller's
+        // transaction rolls back, the new case included).
+        return Err(AppError::conflict("alert_not_received", "the alert was handled by someone else meanwhile"));
+    }
+    Case::touch(conn, &case.id, naive(now))?;
+    let detail = serde_json::json!({ "case_id": case.id });
+    audit::record(
+        conn,
+        now,
+        Entry::new(Some(&caller.user.id), "alert.triage", "alert", Some(&alert.id)).detail(detail),
+    )?;
+    Ok(case)
+}
+
+pub fn dismiss(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    alert: &Alert,
+    expected: Option<i32>,
+    reason: &str,
+) -> Result<(), AppError> {
+    if expected.is_some_and(|v| v != alert.version) {
+        return Err(AppError::PreconditionFailed);
+    }
+    if alert.status != AlertStatus::Received.as_str() {
+        return Err(AppError::conflict("alert_not_received", "only a received alert can be triaged or dismissed"));
+    }
+    let reason = text_field("reason", reason, 2000)?;
+    let sealed: Sealed = crypto.seal(conn, &alert.id, "dismiss_reason", reason.as_bytes())?;
+    if sealed.key_version != alert.key_version {
+        return Err(AppError::internal(anyhow::anyhow!("alert key version changed")));
+    }
+    if !Alert::mark_dismissed(conn, &alert.id, alert.version, &sealed.ciphertext, naive(now))? {
+        return Err(AppError::conflict("alert_not_received", "the alert was handled by someone else meanwhile"));
+    }
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "alert.dismiss", "alert", Some(&alert.id)))?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Defenders: the people Haven protects. Lists show a pseudonym, country and networks; the
+//! profile (legal name, contacts, safe-contact instructions, location, dependants) is sealed
+//! with the defender's own key and opened only for a single authorised read.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Entry};
+use crate::authz::{AccessPolicy, Action, Relation};
+use crate::clock::naive;
+use crate::crypto::{Crypto, Sealed};
+use crate::db::models::defender::DefenderChanges;
+use crate::db::models::{Case, Defender};
+use crate::db::DbConn;
+use crate::domain::cases::{self, check_country, text_field, Caller};
+use crate::domain::{new_id, Role};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ContactChannel {
+    /// e.g. signal, whatsapp, phone, email
+    pub channel: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Dependant {
+    pub name: String,
+    pub relation: String,
+    pub age: Option<u8>,
+}
+
+/// Everything identifying about a defender: sealed as one JSON document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub legal_name: String,
+    #[serde(default)]
+    pub contact_channels: Vec<ContactChannel>,
+    pub safe_contact_instructions: Option<String>,
+    pub location_detail: Option<String>,
+    #[serde(default)]
+    pub dependants: Vec<Dependant>,
+}
+
+impl Profile {
+    fn validate(&self) -> Result<(), AppError> {
+        text_field("legal_name", &self.legal_name, 200)?;
+        if self.contact_channels.len() > 20 || self.dependants.len() > 30 {
+            return Err(AppError::unprocessable("invalid_field", "too many contact channels or dependants"));
+        }
+        for c in &self.contact_channels {
+            text_field("contact_channels.channel", &c.channel, 50)?;
+            text_field("contact_channels.value", &c.value, 500)?;
+        }
+        for d in &self.dependants {
+            text_field("dependants.name", &d.name, 200)?;
+            text_field("dependants.relation", &d.relation, 100)?;
+        }
+        if let Some(s) = &self.safe_contact_instructions {
+            text_field("safe_contact_instructions", s, 2000)?;
+        }
+        if let Some(s) = &self.location_detail {
+            text_field("location_detail", s, 2000)?;
+        }
+        Ok(())
+    }
+}
+
+fn networks_json(networks: &[String]) -> Result<String, AppError> {
+    if networks.len() > 20 {
+        return Err(AppError::unprocessable("invalid_field", "at most 20 networks"));
+    }
+    let cleaned = networks.iter().map(|n| text_field("networks", n, 100)).collect::<Result<Vec<_>, _>>()?;
+    serde_json::to_string(&cleaned).map_err(AppError::internal)
+}
+
+fn seal_profile(crypto: &Crypto, conn: &mut DbConn, id: &str, p: &Profile) -> Result<Sealed, AppError> {
+    p.validate()?;
+    let json = zeroize::Zeroizing::new(serde_json::to_vec(p).map_err(AppError::internal)?);
+    Ok(crypto.seal(conn, id, "profile", &json)?)
+}
+
+pub fn open_profile(crypto: &Crypto, conn: &mut DbConn, d: &Defender) -> Result<Profile, AppError> {
+    let plain = crypto.open(
+        conn,
+        &d.id,
+        "profile",
+        &Sealed { ciphertext: d.profile_ct.clone(), key_version: d.profile_key_version },
+    )?;
+    serde_json::from_slice(&plain).map_err(AppError::internal)
+}
+
+pub struct NewDefender {
+    pub pseudonym: String,
+    pub country: String,
+    pub networks: Vec<String>,
+    pub profile: Profile,
+}
+
+pub fn create(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    input: NewDefender,
+) -> Result<Defender, AppError> {
+    let pseudonym = text_field("pseudonym", &input.pseudonym, 100)?;
+    check_country(&input.country)?;
+    let networks = networks_json(&input.networks)?;
+    input.profile.validate()?;
+    let id = new_id();
+    crypto.create_case_key(conn, &id, now)?;
+    let sealed = seal_profile(crypto, conn, &id, &input.profile)?;
+    let d = Defender {
+        id: id.clone(),
+        pseudonym,
+        country: input.country,
+        networks,
+        owner_organization_id: caller.user.organization_id.clone(),
+        profile_ct: sealed.ciphertext,
+        profile_key_version: sealed.key_version,
+        created_by: caller.user.id.clone(),
+        version: 1,
+        created_at: naive(now),
+        updated_at: naive(now),
+    };
+    d.insert(conn)?;
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "defender.create", "defender", Some(&id)))?;
+    Ok(d)
+}
+
+/// Loads a defender the caller may perform `action` on: her organisation's coordinators, or
+/// anyone who may read one of her cases; for everyone else she does not exist (404).
+pub fn load_for(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    id: &str,
+    action: Action,
+    now: NaiveDateTime,
+) -> Result<Defender, AppError> {
+    if !crate::domain::accounts::is_id(id) {
+        return Err(AppError::NotFound("defender_not_found"));
+    }
+    let d = Defender::find(conn, id)?.ok_or(AppError::NotFound("defender_not_found"))?;
+    let mut rel = Vec::new();
+    if caller.role == Role::Coordinator && caller.user.organization_id == d.owner_organization_id {
+        rel.push(Relation::OwnerCoordinator);
+    }
+    if rel.is_empty() {
+        for case in Case::for_defender(conn, &d.id)? {
+            if cases::can_read(conn, policy, caller, &case, now)? {
+                rel.push(Relation::CaseReader);
+                break;
+            }
+        }
+    }
+    cases::enforce(policy.decide_on_object(&rel, action), d, "defender_not_found")
+}
+
+pub struct DefenderUpdate {
+    pub pseudonym: Option<String>,
+    pub country: Option<String>,
+    pub networks: Option<Vec<String>>,
+    pub profile: Option<Profile>,
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    d: &Defender,
+    expected: Option<i32>,
+    input: DefenderUpdate,
+) -> Result<(), AppError> {
+    if expected.is_some_and(|v| v != d.version) {
+        return Err(AppError::PreconditionFailed);
+    }
+    let pseudonym = input.pseudonym.as_deref().map(|p| text_field("pseudonym", p, 100)).transpose()?;
+    if let Some(c) = &input.country {
+        check_country(c)?;
+    }
+    let networks = input.networks.as_deref().map(networks_json).transpose()?;
+    let sealed = input.profile.as_ref().map(|p| seal_profile(crypto, conn, &d.id, p)).transpose()?;
+    let changes = DefenderChanges {
+        pseudonym,
+        country: input.country,
+        networks,
+        profile_key_version: sealed.as_ref().map(|s| s.key_version),
+        profile_ct: sealed.map(|s| s.ciphertext),
+    };
+    if !Defender::update_versioned(conn, &d.id, d.version, &changes, naive(now))? {
+        return Err(AppError::PreconditionFailed);
+    }
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "defender.update", "defender", Some(&d.id)))?;
+    Ok(())
+}
