@@ -17,7 +17,7 @@ use crate::domain::OrganizationKind;
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertCreate {
     pub kind: AlertKind,
@@ -30,7 +30,7 @@ pub struct AlertCreate {
     pub defender_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCaseSpec {
     pub severity: Option<Severity>,
@@ -38,14 +38,14 @@ pub struct NewCaseSpec {
 }
 
 /// Exactly one of `case_id` (attach) or `new_case` (promote).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriageRequest {
     pub case_id: Option<String>,
     pub new_case: Option<NewCaseSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DismissRequest {
     pub reason: String,
@@ -62,7 +62,7 @@ pub struct AlertListQuery {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AlertListItem {
     pub id: String,
     pub kind: String,
@@ -99,7 +99,7 @@ impl From<&Alert> for AlertListItem {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AlertView {
     #[serde(flatten)]
     pub item: AlertListItem,

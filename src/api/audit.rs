@@ -7,7 +7,7 @@ use crate::db::models::AuditEvent;
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub seq: i64,
     pub id: String,
@@ -17,6 +17,7 @@ pub struct AuditView {
     pub subject_type: String,
     pub subject_id: Option<String>,
     pub outcome: String,
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
     pub prev_hash: String,
     pub hash: String,

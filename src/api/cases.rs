@@ -18,7 +18,7 @@ use crate::domain::{OrganizationKind, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseCreate {
     pub severity: Severity,
@@ -31,7 +31,7 @@ pub struct CaseCreate {
 }
 
 /// Only these may change; status moves through `/transitions`, the rest never changes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CasePatch {
     pub severity: Option<Severity>,
@@ -39,20 +39,20 @@ pub struct CasePatch {
     pub summary: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     pub to: CaseStatus,
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssigneeRequest {
     pub user_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShareRequest {
     pub organization_id: String,
@@ -75,7 +75,7 @@ pub struct CaseListQuery {
 }
 
 /// What lists show: never anything sealed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CaseListItem {
     pub id: String,
     pub reference: String,
@@ -106,7 +106,7 @@ impl From<&Case> for CaseListItem {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShareView {
     pub organization_id: String,
     pub consent_reference: String,
@@ -116,7 +116,7 @@ pub struct ShareView {
     pub live: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TransitionView {
     pub from: String,
     pub to: String,
@@ -125,7 +125,7 @@ pub struct TransitionView {
     pub at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CaseView {
     #[serde(flatten)]
     pub item: CaseListItem,

@@ -14,7 +14,7 @@ use crate::domain::defenders::{self, DefenderUpdate, NewDefender, Profile};
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefenderCreate {
     pub pseudonym: String,
@@ -24,7 +24,7 @@ pub struct DefenderCreate {
     pub profile: Profile,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefenderPatch {
     pub pseudonym: Option<String>,
@@ -34,7 +34,7 @@ pub struct DefenderPatch {
     pub profile: Option<Profile>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DefenderListItem {
     pub id: String,
     pub pseudonym: String,
@@ -61,7 +61,7 @@ impl From<&Defender> for DefenderListItem {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DefenderView {
     #[serde(flatten)]
     pub item: DefenderListItem,

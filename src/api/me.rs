@@ -11,7 +11,7 @@ pub async fn show(auth: Authed) -> HttpResponse {
 }
 
 /// No `Debug`: it holds passwords.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,

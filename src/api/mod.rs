@@ -13,6 +13,7 @@ pub mod defenders;
 pub mod health;
 pub mod me;
 pub mod notes;
+pub mod openapi;
 pub mod organizations;
 pub mod users;
 
@@ -25,10 +26,17 @@ use crate::auth::RouteActions;
 use crate::authz::Action;
 use crate::error::AppError;
 
+/// Registers a schema (and the schemas it refers to) and returns its name.
+pub type SchemaFn = fn(&mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) -> String;
+
 pub struct RouteDef {
     pub method: Method,
     pub path: &'static str,
     pub action: Action,
+    /// The JSON body it takes, for the OpenAPI description.
+    pub request: Option<SchemaFn>,
+    /// Its success status and body (None: no body).
+    pub response: Option<(u16, Option<SchemaFn>)>,
     route: actix_web::Route,
 }
 
@@ -39,47 +47,121 @@ where
     F::Output: Responder + 'static,
 {
     let route = web::route().method(method.clone()).to(handler);
-    RouteDef { method, path, action, route }
+    RouteDef { method, path, action, request: None, response: None, route }
 }
 
-/// Every route of the service.
+fn schema_of<T: utoipa::ToSchema>(
+    out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+) -> String {
+    T::schemas(out);
+    let name = T::name().into_owned();
+    out.push((name.clone(), T::schema()));
+    name
+}
+
+fn page_of<T: utoipa::ToSchema>(
+    out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+) -> String {
+    let item = schema_of::<T>(out);
+    let name = format!("Page_{item}");
+    out.push((name.clone(), <Page<T> as utoipa::PartialSchema>::schema()));
+    name
+}
+
+impl RouteDef {
+    fn body<T: utoipa::ToSchema>(mut self) -> Self {
+        self.request = Some(schema_of::<T>);
+        self
+    }
+    fn returns<T: utoipa::ToSchema>(mut self, status: u16) -> Self {
+        self.response = Some((status, Some(schema_of::<T>)));
+        self
+    }
+    fn returns_page<T: utoipa::ToSchema>(mut self) -> Self {
+        self.response = Some((200, Some(page_of::<T>)));
+        self
+    }
+    fn no_content(mut self) -> Self {
+        self.response = Some((204, None));
+        self
+    }
+}
+
+/// Every route of the service, with the action it needs and what it takes and returns.
 pub fn table() -> Vec<RouteDef> {
+    use crate::api::{alerts as al, cases as ca, defenders as de, notes as no, organizations as or, users as us};
+    use crate::auth::session::TokenPair;
     use Action as A;
     use Method as M;
     vec![
-        def(M::GET, "/healthz", A::Public, health::healthz),
-        def(M::GET, "/readyz", A::Public, health::readyz),
-        def(M::POST, "/api/v1/auth/login", A::Public, auth::login),
-        def(M::POST, "/api/v1/auth/refresh", A::Public, auth::refresh),
-        def(M::POST, "/api/v1/auth/logout", A::AuthLogout, auth::logout),
-        def(M::GET, "/api/v1/me", A::MeRead, me::show),
-        def(M::POST, "/api/v1/me/password", A::MePasswordChange, me::change_password),
-        def(M::POST, "/api/v1/organizations", A::OrganizationCreate, organizations::create),
-        def(M::GET, "/api/v1/organizations", A::OrganizationList, organizations::list),
-        def(M::POST, "/api/v1/users", A::UserCreate, users::create),
-        def(M::GET, "/api/v1/users", A::UserList, users::list),
-        def(M::PATCH, "/api/v1/users/{id}", A::UserUpdate, users::update),
-        def(M::GET, "/api/v1/audit", A::AuditRead, audit::list),
-        def(M::POST, "/api/v1/cases", A::CaseCreate, cases::create),
-        def(M::GET, "/api/v1/cases", A::CaseList, cases::list),
-        def(M::GET, "/api/v1/cases/{id}", A::CaseRead, cases::show),
-        def(M::PATCH, "/api/v1/cases/{id}", A::CaseUpdate, cases::update),
-        def(M::POST, "/api/v1/cases/{id}/transitions", A::CaseTransition, cases::transition),
-        def(M::POST, "/api/v1/cases/{id}/assignees", A::CaseAssign, cases::assign),
-        def(M::DELETE, "/api/v1/cases/{id}/assignees/{user_id}", A::CaseUnassign, cases::unassign),
-        def(M::POST, "/api/v1/cases/{id}/shares", A::CaseShare, cases::share),
-        def(M::DELETE, "/api/v1/cases/{id}/shares/{organization_id}", A::CaseUnshare, cases::unshare),
-        def(M::POST, "/api/v1/cases/{id}/notes", A::NoteCreate, notes::create),
-        def(M::GET, "/api/v1/cases/{id}/notes", A::NoteList, notes::list),
-        def(M::POST, "/api/v1/defenders", A::DefenderCreate, defenders::create),
-        def(M::GET, "/api/v1/defenders", A::DefenderList, defenders::list),
-        def(M::GET, "/api/v1/defenders/{id}", A::DefenderRead, defenders::show),
-        def(M::PATCH, "/api/v1/defenders/{id}", A::DefenderUpdate, defenders::update),
-        def(M::POST, "/api/v1/alerts", A::AlertCreate, alerts::create),
-        def(M::GET, "/api/v1/alerts", A::AlertList, alerts::list),
-        def(M::GET, "/api/v1/alerts/{id}", A::AlertRead, alerts::show),
-        def(M::POST, "/api/v1/alerts/{id}/triage", A::AlertTriage, alerts::triage),
-        def(M::POST, "/api/v1/alerts/{id}/dismiss", A::AlertDismiss, alerts::dismiss),
+        def(M::GET, "/healthz", A::Public, health::healthz).returns::<health::Status>(200),
+        def(M::GET, "/readyz", A::Public, health::readyz).returns::<health::Status>(200),
+        def(M::GET, "/api/v1/openapi.json", A::Public, openapi::serve).returns::<openapi::Document>(200),
+        def(M::POST, "/api/v1/auth/login", A::Public, auth::login)
+            .body::<auth::LoginRequest>()
+            .returns::<TokenPair>(200),
+        def(M::POST, "/api/v1/auth/refresh", A::Public, auth::refresh)
+            .body::<auth::RefreshRequest>()
+            .returns::<TokenPair>(200),
+        def(M::POST, "/api/v1/auth/logout", A::AuthLogout, auth::logout).no_content(),
+        def(M::GET, "/api/v1/me", A::MeRead, me::show).returns::<us::UserView>(200),
+        def(M::POST, "/api/v1/me/password", A::MePasswordChange, me::change_password)
+            .body::<me::PasswordChange>()
+            .no_content(),
+        def(M::POST, "/api/v1/organizations", A::OrganizationCreate, or::create)
+            .body::<or::OrganizationCreate>()
+            .returns::<or::OrganizationView>(201),
+        def(M::GET, "/api/v1/organizations", A::OrganizationList, or::list).returns_page::<or::OrganizationView>(),
+        def(M::POST, "/api/v1/users", A::UserCreate, us::create)
+            .body::<us::UserCreate>()
+            .returns::<us::UserCreated>(201),
+        def(M::GET, "/api/v1/users", A::UserList, us::list).returns_page::<us::UserView>(),
+        def(M::PATCH, "/api/v1/users/{id}", A::UserUpdate, us::update)
+            .body::<us::UserPatch>()
+            .returns::<us::UserView>(200),
+        def(M::GET, "/api/v1/audit", A::AuditRead, audit::list).returns_page::<audit::AuditView>(),
+        def(M::POST, "/api/v1/cases", A::CaseCreate, ca::create).body::<ca::CaseCreate>().returns::<ca::CaseView>(201),
+        def(M::GET, "/api/v1/cases", A::CaseList, ca::list).returns_page::<ca::CaseListItem>(),
+        def(M::GET, "/api/v1/cases/{id}", A::CaseRead, ca::show).returns::<ca::CaseView>(200),
+        def(M::PATCH, "/api/v1/cases/{id}", A::CaseUpdate, ca::update)
+            .body::<ca::CasePatch>()
+            .returns::<ca::CaseView>(200),
+        def(M::POST, "/api/v1/cases/{id}/transitions", A::CaseTransition, ca::transition)
+            .body::<ca::TransitionRequest>()
+            .returns::<ca::CaseView>(200),
+        def(M::POST, "/api/v1/cases/{id}/assignees", A::CaseAssign, ca::assign)
+            .body::<ca::AssigneeRequest>()
+            .returns::<ca::CaseView>(200),
+        def(M::DELETE, "/api/v1/cases/{id}/assignees/{user_id}", A::CaseUnassign, ca::unassign)
+            .returns::<ca::CaseView>(200),
+        def(M::POST, "/api/v1/cases/{id}/shares", A::CaseShare, ca::share)
+            .body::<ca::ShareRequest>()
+            .returns::<ca::CaseView>(200),
+        def(M::DELETE, "/api/v1/cases/{id}/shares/{organization_id}", A::CaseUnshare, ca::unshare)
+            .returns::<ca::CaseView>(200),
+        def(M::POST, "/api/v1/cases/{id}/notes", A::NoteCreate, no::create)
+            .body::<no::NoteCreate>()
+            .returns::<no::NoteView>(201),
+        def(M::GET, "/api/v1/cases/{id}/notes", A::NoteList, no::list).returns_page::<no::NoteView>(),
+        def(M::POST, "/api/v1/defenders", A::DefenderCreate, de::create)
+            .body::<de::DefenderCreate>()
+            .returns::<de::DefenderView>(201),
+        def(M::GET, "/api/v1/defenders", A::DefenderList, de::list).returns_page::<de::DefenderListItem>(),
+        def(M::GET, "/api/v1/defenders/{id}", A::DefenderRead, de::show).returns::<de::DefenderView>(200),
+        def(M::PATCH, "/api/v1/defenders/{id}", A::DefenderUpdate, de::update)
+            .body::<de::DefenderPatch>()
+            .returns::<de::DefenderView>(200),
+        def(M::POST, "/api/v1/alerts", A::AlertCreate, al::create)
+            .body::<al::AlertCreate>()
+            .returns::<al::AlertView>(201),
+        def(M::GET, "/api/v1/alerts", A::AlertList, al::list).returns_page::<al::AlertListItem>(),
+        def(M::GET, "/api/v1/alerts/{id}", A::AlertRead, al::show).returns::<al::AlertView>(200),
+        def(M::POST, "/api/v1/alerts/{id}/triage", A::AlertTriage, al::triage)
+            .body::<al::TriageRequest>()
+            .returns::<al::AlertView>(200),
+        def(M::POST, "/api/v1/alerts/{id}/dismiss", A::AlertDismiss, al::dismiss)
+            .body::<al::DismissRequest>()
+            .returns::<al::AlertView>(200),
     ]
 }
 
@@ -144,7 +226,7 @@ impl PageQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.

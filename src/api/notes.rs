@@ -13,14 +13,14 @@ use crate::domain::cases::{self, Caller, NoteKind};
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteCreate {
     pub kind: NoteKind,
     pub body: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NoteView {
     pub id: String,
     pub case_id: String,

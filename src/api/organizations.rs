@@ -9,7 +9,7 @@ use crate::domain::OrganizationKind;
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationCreate {
     pub name: String,
@@ -17,7 +17,7 @@ pub struct OrganizationCreate {
     pub country: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrganizationView {
     pub id: String,
     pub name: String,

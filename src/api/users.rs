@@ -9,7 +9,7 @@ use crate::domain::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub email: String,
@@ -19,7 +19,7 @@ pub struct UserCreate {
 }
 
 /// Only these two fields may change through the API; anything else is a 400.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub role: Option<Role>,
@@ -34,7 +34,7 @@ pub struct UserListQuery {
     pub organization_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -64,7 +64,7 @@ impl From<User> for UserView {
 }
 
 /// The new account plus its one-time password, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserCreated {
     #[serde(flatten)]
     pub user: UserView,

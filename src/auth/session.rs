@@ -18,7 +18,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// No `Debug`: it holds both tokens.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,

@@ -16,7 +16,7 @@ use crate::domain::cases::{self, check_country, text_field, Caller};
 use crate::domain::{new_id, Role};
 use crate::error::AppError;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactChannel {
     /// e.g. signal, whatsapp, phone, email
@@ -24,7 +24,7 @@ pub struct ContactChannel {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dependant {
     pub name: String,
@@ -33,7 +33,7 @@ pub struct Dependant {
 }
 
 /// Everything identifying about a defender: sealed as one JSON document.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub legal_name: String,

@@ -12,4 +12,5 @@ mod crypto;
 mod http_basics;
 mod jwt_attacks;
 mod migrations;
+mod openapi;
 mod routes;

@@ -70,5 +70,5 @@ fn every_route_declares_a_known_action_and_paths_are_unique() {
         );
     }
     let public: Vec<_> = routes.iter().filter(|r| r.action == Action::Public).map(|r| r.path).collect();
-    assert_eq!(public, ["/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/auth/refresh"]);
+    assert_eq!(public, ["/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/auth/login", "/api/v1/auth/refresh"]);
 }
