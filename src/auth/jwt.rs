@@ -70,17 +70,17 @@ impl JwtKeys {
         let path = data_dir.join(KEY_FILE);
         let secret = if path.exists() {
             crate::keyfile::check_private(&path)?;
-            let text = std::fs::read_to_string(&path)?;
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path)?);
             let bytes = hex::decode(text.trim())
                 .map_err(|_| anyhow::anyhow!("{} is not a hex key; delete it to make a new one", path.display()))?;
             anyhow::ensure!(bytes.len() >= 32, "{} holds a key shorter than 32 bytes", path.display());
-            bytes
+            zeroize::Zeroizing::new(bytes)
         } else {
-            let bytes: [u8; 32] = rand::random();
+            let bytes = zeroize::Zeroizing::new(rand::random::<[u8; 32]>().to_vec());
             let mut f = crate::keyfile::create_private(&path)?;
-            f.write_all(hex::encode(bytes).as_bytes())?;
+            f.write_all(zeroize::Zeroizing::new(hex::encode(&*bytes)).as_bytes())?;
             f.sync_all()?;
-            bytes.to_vec()
+            bytes
         };
         Ok(Self::new(&secret, cfg))
     }

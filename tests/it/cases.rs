@@ -554,3 +554,95 @@ db_test!(canary_in_summary_note_reason_and_share_override_is_never_stored_in_cle
     assert!(stored.contains(id), "the dump sees the case row");
     assert!(!stored.contains(&canary), "canary found in the database");
 });
+
+/// The same cast against defenders and alerts: [defender read, defender update, alert read,
+/// alert triage, alert dismiss, defender list, alert list]. The defender and the (triaged)
+/// alert are linked to a case that is assigned to the assigned officer and shared with the
+/// sharing officer's organisation.
+const OBJECT_MATRIX: &[(&str, [u16; 7])] = &[
+    ("anonymous", [401, 401, 401, 401, 401, 401, 401]),
+    ("admin", [403, 403, 403, 403, 403, 403, 403]),
+    ("auditor", [403, 403, 403, 403, 403, 403, 403]),
+    ("owner_coordinator", [200, 200, 200, 200, 200, 200, 200]),
+    ("other_coordinator", [404, 404, 404, 404, 404, 200, 200]),
+    ("assigned_officer", [200, 403, 200, 403, 403, 403, 403]),
+    ("sharing_officer", [200, 403, 200, 403, 403, 403, 403]),
+    ("unrelated_officer", [404, 403, 404, 403, 403, 403, 403]),
+];
+
+db_test!(need_to_know_matrix_for_defenders_and_alerts, |app| {
+    let w = world(&app);
+    let token = |who: &str| -> Option<String> {
+        match who {
+            "anonymous" => None,
+            "admin" => Some(w.admin.clone()),
+            "auditor" => Some(w.auditor.clone()),
+            "owner_coordinator" => Some(w.owner_coord.clone()),
+            "other_coordinator" => Some(w.other_coord.clone()),
+            "assigned_officer" => Some(w.assigned_officer.clone()),
+            "sharing_officer" => Some(w.sharing_officer.clone()),
+            "unrelated_officer" => Some(w.unrelated_officer.clone()),
+            _ => unreachable!(),
+        }
+    };
+    let alert_body = json!({ "kind": "surveillance", "urgency": "medium", "country": "CO", "narrative": "followed home", "consent_scope": ["embassy"] });
+    for (who, expected) in OBJECT_MATRIX {
+        let d = app.post(
+            "/api/v1/defenders",
+            Some(&w.owner_coord),
+            json!({ "pseudonym": "Luz", "country": "CO", "profile": { "legal_name": "Luz Marina" } }),
+        );
+        let defender = d.json()["id"].as_str().unwrap().to_string();
+        let alert = app.post("/api/v1/alerts", Some(&w.owner_coord), alert_body.clone()).json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = app.post(&format!("/api/v1/alerts/{alert}/triage"), Some(&w.owner_coord), json!({ "new_case": {} }));
+        let case = r.json()["case_id"].as_str().unwrap().to_string();
+        app.patch(&format!("/api/v1/cases/{case}"), Some(&w.owner_coord), json!({ "severity": "high" }));
+        // Link the defender to the case through a second case created for her, and share
+        // and assign the alert's case.
+        let linked = new_case(
+            &app,
+            &w.owner_coord,
+            json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"], "defender_id": defender }),
+        );
+        for c in [case.as_str(), linked["id"].as_str().unwrap()] {
+            app.post(
+                &format!("/api/v1/cases/{c}/assignees"),
+                Some(&w.owner_coord),
+                json!({ "user_id": w.assigned_officer_id }),
+            );
+            let r = app.post(
+                &format!("/api/v1/cases/{c}/shares"),
+                Some(&w.owner_coord),
+                json!({ "organization_id": w.partner_org, "consent_reference": "c", "expires_at": expires_in(5) }),
+            );
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+        let fresh = || {
+            app.post("/api/v1/alerts", Some(&w.owner_coord), alert_body.clone()).json()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (to_triage, to_dismiss) = (fresh(), fresh());
+        let t = token(who);
+        let t = t.as_deref();
+        let got = [
+            app.get(&format!("/api/v1/defenders/{defender}"), t).status,
+            app.patch(&format!("/api/v1/defenders/{defender}"), t, json!({ "pseudonym": "Luz M." })).status,
+            app.get(&format!("/api/v1/alerts/{alert}"), t).status,
+            app.post(&format!("/api/v1/alerts/{to_triage}/triage"), t, json!({ "new_case": {} })).status,
+            app.post(&format!("/api/v1/alerts/{to_dismiss}/dismiss"), t, json!({ "reason": "duplicate" })).status,
+            app.get("/api/v1/defenders", t).status,
+            app.get("/api/v1/alerts", t).status,
+        ];
+        assert_eq!(&got[..], &expected[..], "caller {who}");
+    }
+    // Lists stay within the caller's organisation.
+    let other = app.get("/api/v1/defenders", Some(&w.other_coord)).json();
+    assert_eq!(other["items"].as_array().unwrap().len(), 0);
+    let other = app.get("/api/v1/alerts", Some(&w.other_coord)).json();
+    assert_eq!(other["items"].as_array().unwrap().len(), 0);
+});

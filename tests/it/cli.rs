@@ -232,6 +232,20 @@ fn the_log_of_a_case_flow_holds_no_content_or_secrets() {
         Some(&t),
         json!({ "to": "closed", "reason": format!("reason {canary}") }),
     );
+    let defender = call(
+        "POST",
+        "/api/v1/defenders",
+        Some(&t),
+        json!({ "pseudonym": "P", "country": "KE", "profile": { "legal_name": format!("legal {canary}"), "dependants": [{ "name": format!("child {canary}"), "relation": "son", "age": 4 }] } }),
+    );
+    assert!(defender["id"].is_string(), "{defender}");
+    let alert = call(
+        "POST",
+        "/api/v1/alerts",
+        Some(&t),
+        json!({ "kind": "other", "urgency": "low", "country": "KE", "narrative": format!("narrative {canary}"), "safe_contact": format!("contact {canary}"), "consent_scope": [] }),
+    );
+    assert!(alert["id"].is_string(), "{alert}");
     let read = call("GET", &format!("/api/v1/cases/{id}/notes"), Some(&t), json!(null));
     assert_eq!(read["items"][0]["body"], format!("note {canary}"), "the flow really ran");
     child.kill().unwrap();
