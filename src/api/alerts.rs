@@ -200,6 +200,33 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     Ok(respond(StatusCode::OK, detail))
 }
 
+/// Loads the alert for `action`, runs `change` on it and answers with its fresh detail, in
+/// one write transaction.
+async fn change_alert<F>(
+    state: web::Data<AppState>,
+    auth: Authed,
+    id: String,
+    action: Action,
+    change: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(&mut crate::db::DbConn, &AppState, &Caller<'_>, &Alert) -> Result<(), AppError> + Send + 'static,
+{
+    let now = state.clock.now();
+    let st = state.clone();
+    let detail = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let alert = alerts::load_for(c, &st.access, &who, &id, action, naive(now))?;
+            change(c, &st, &who, &alert)?;
+            let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+            alerts::detail(c, &st.crypto, alert)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, detail))
+}
+
 pub async fn triage(
     auth: Authed,
     state: web::Data<AppState>,
@@ -215,20 +242,11 @@ pub async fn triage(
         }
         _ => return Err(AppError::bad_request("invalid_body", "give exactly one of case_id or new_case")),
     };
-    let id = path.into_inner();
     let now = state.clock.now();
-    let st = state.clone();
-    let detail = state
-        .db
-        .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let alert = alerts::load_for(c, &st.access, &who, &id, Action::AlertTriage, naive(now))?;
-            alerts::triage(c, &st.crypto, &st.access, now, &who, &alert, expected, target)?;
-            let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-            alerts::detail(c, &st.crypto, alert)
-        })
-        .await?;
-    Ok(respond(StatusCode::OK, detail))
+    change_alert(state, auth, path.into_inner(), Action::AlertTriage, move |c, st, who, alert| {
+        alerts::triage(c, &st.crypto, &st.access, now, who, alert, expected, target).map(|_| ())
+    })
+    .await
 }
 
 pub async fn dismiss(
@@ -240,18 +258,9 @@ pub async fn dismiss(
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let reason = body.into_inner().reason;
-    let id = path.into_inner();
     let now = state.clock.now();
-    let st = state.clone();
-    let detail = state
-        .db
-        .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let alert = alerts::load_for(c, &st.access, &who, &id, Action::AlertDismiss, naive(now))?;
-            alerts::dismiss(c, &st.crypto, now, &who, &alert, expected, &reason)?;
-            let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-            alerts::detail(c, &st.crypto, alert)
-        })
-        .await?;
-    Ok(respond(StatusCode::OK, detail))
+    change_alert(state, auth, path.into_inner(), Action::AlertDismiss, move |c, st, who, alert| {
+        alerts::dismiss(c, &st.crypto, now, who, alert, expected, &reason)
+    })
+    .await
 }

@@ -5,13 +5,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
-use crate::authz::{AccessPolicy, Action, Relation};
+use crate::authz::{AccessPolicy, Action};
 use crate::clock::naive;
 use crate::crypto::{Crypto, Sealed};
 use crate::db::models::{Alert, Case};
 use crate::db::DbConn;
 use crate::domain::cases::{self, check_country, open_opt, text_field, Caller, NewCase, Severity};
-use crate::domain::{new_id, OrganizationKind, Role};
+use crate::domain::{new_id, OrganizationKind};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -86,16 +86,8 @@ pub fn create(
     let region = input.region.as_deref().map(|r| text_field("region", r, 100)).transpose()?;
     let narrative = text_field("narrative", &input.narrative, cases::MAX_TEXT)?;
     let safe_contact = input.safe_contact.as_deref().map(|s| text_field("safe_contact", s, 2000)).transpose()?;
-    if let Some(d) = &input.defender_id {
-        crate::domain::defenders::load_for(conn, policy, caller, d, Action::DefenderUpdate, naive(now)).map_err(
-            |_| {
-                AppError::unprocessable("unknown_defender", "defender_id does not name a defender of your organization")
-            },
-        )?;
-    }
-    let mut scope: Vec<&str> = input.consent_scope.iter().map(|k| k.as_str()).collect();
-    scope.sort();
-    scope.dedup();
+    cases::check_defender(conn, policy, caller, input.defender_id.as_deref(), naive(now))?;
+    let consent_scope = cases::scope_json(&input.consent_scope)?;
     let id = new_id();
     crypto.create_case_key(conn, &id, now)?;
     let n = crypto.seal(conn, &id, "narrative", narrative.as_bytes())?;
@@ -109,7 +101,7 @@ pub fn create(
         narrative_ct: n.ciphertext,
         safe_contact_ct: contact.map(|c| c.ciphertext),
         key_version: n.key_version,
-        consent_scope: serde_json::to_string(&scope).map_err(AppError::internal)?,
+        consent_scope,
         status: AlertStatus::Received.as_str().into(),
         dismiss_reason_ct: None,
         owner_organization_id: caller.user.organization_id.clone(),
@@ -142,17 +134,11 @@ pub fn load_for(
         return Err(AppError::NotFound("alert_not_found"));
     }
     let alert = Alert::find(conn, id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-    let mut rel = Vec::new();
-    if caller.role == Role::Coordinator && caller.user.organization_id == alert.owner_organization_id {
-        rel.push(Relation::OwnerCoordinator);
-    }
-    if let Some(case_id) = &alert.case_id {
-        if let Some(case) = Case::find(conn, case_id)? {
-            if cases::can_read(conn, policy, caller, &case, now)? {
-                rel.push(Relation::CaseReader);
-            }
-        }
-    }
+    let linked = match &alert.case_id {
+        Some(case_id) => Case::find(conn, case_id)?.into_iter().collect(),
+        None => Vec::new(),
+    };
+    let rel = cases::owner_or_case_reader(conn, policy, caller, &alert.owner_organization_id, linked, now)?;
     cases::enforce(policy.decide_on_object(&rel, action), alert, "alert_not_found")
 }
 

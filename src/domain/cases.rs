@@ -148,6 +148,56 @@ fn relations(
     Ok(r)
 }
 
+/// The relations of an object that belongs to `owner_org` and is linked to `linked` cases
+/// (defenders and alerts): its organisation's coordinators, and readers of a linked case.
+pub fn owner_or_case_reader(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    owner_org: &str,
+    linked: Vec<Case>,
+    now: NaiveDateTime,
+) -> Result<Vec<Relation>, AppError> {
+    let mut rel = Vec::new();
+    if caller.role == Role::Coordinator && caller.user.organization_id == owner_org {
+        rel.push(Relation::OwnerCoordinator);
+    }
+    for case in linked {
+        if can_read(conn, policy, caller, &case, now)? {
+            rel.push(Relation::CaseReader);
+            break;
+        }
+    }
+    Ok(rel)
+}
+
+/// A consent scope as stored: JSON, sorted, without repeats.
+pub fn scope_json(kinds: &[OrganizationKind]) -> Result<String, AppError> {
+    let mut scope: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    scope.sort();
+    scope.dedup();
+    serde_json::to_string(&scope).map_err(AppError::internal)
+}
+
+/// A `defender_id` given with a new case or alert must name a defender the caller may
+/// update (one of her organisation's); anything else is the same 422.
+pub fn check_defender(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    defender_id: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    match defender_id {
+        Some(d) => crate::domain::defenders::load_for(conn, policy, caller, d, Action::DefenderUpdate, now)
+            .map(|_| ())
+            .map_err(|_| {
+                AppError::unprocessable("unknown_defender", "defender_id does not name a defender of your organization")
+            }),
+        None => Ok(()),
+    }
+}
+
 /// Whether the caller may read this case (for defenders and alerts linked to it).
 pub fn can_read(
     conn: &mut DbConn,
@@ -235,21 +285,11 @@ pub fn create(
     input: NewCase,
 ) -> Result<Case, AppError> {
     check_country(&input.country)?;
-    if let Some(d) = &input.defender_id {
-        // She must be able to update the defender: her organisation's coordinators.
-        crate::domain::defenders::load_for(conn, policy, caller, d, Action::DefenderUpdate, naive(now)).map_err(
-            |_| {
-                AppError::unprocessable("unknown_defender", "defender_id does not name a defender of your organization")
-            },
-        )?;
-    }
+    check_defender(conn, policy, caller, input.defender_id.as_deref(), naive(now))?;
     let summary = input.summary.as_deref().map(|s| text_field("summary", s, MAX_TEXT)).transpose()?;
     let id = new_id();
     crypto.create_case_key(conn, &id, now)?;
     let number = db::next_case_number(conn, now.year())?;
-    let mut scope: Vec<&str> = input.consent_scope.iter().map(|k| k.as_str()).collect();
-    scope.sort();
-    scope.dedup();
     let mut case = Case {
         id: id.clone(),
         reference: format!("HVN-{}-{:06}", now.year(), number),
@@ -258,7 +298,7 @@ pub fn create(
         country: input.country,
         owner_organization_id: caller.user.organization_id.clone(),
         defender_id: input.defender_id,
-        consent_scope: serde_json::to_string(&scope).map_err(AppError::internal)?,
+        consent_scope: scope_json(&input.consent_scope)?,
         summary_ct: None,
         summary_key_version: None,
         created_by: caller.user.id.clone(),

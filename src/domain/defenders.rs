@@ -6,14 +6,14 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
-use crate::authz::{AccessPolicy, Action, Relation};
+use crate::authz::{AccessPolicy, Action};
 use crate::clock::naive;
 use crate::crypto::{Crypto, Sealed};
 use crate::db::models::defender::DefenderChanges;
 use crate::db::models::{Case, Defender};
 use crate::db::DbConn;
 use crate::domain::cases::{self, check_country, text_field, Caller};
-use crate::domain::{new_id, Role};
+use crate::domain::new_id;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -146,18 +146,8 @@ pub fn load_for(
         return Err(AppError::NotFound("defender_not_found"));
     }
     let d = Defender::find(conn, id)?.ok_or(AppError::NotFound("defender_not_found"))?;
-    let mut rel = Vec::new();
-    if caller.role == Role::Coordinator && caller.user.organization_id == d.owner_organization_id {
-        rel.push(Relation::OwnerCoordinator);
-    }
-    if rel.is_empty() {
-        for case in Case::for_defender(conn, &d.id)? {
-            if cases::can_read(conn, policy, caller, &case, now)? {
-                rel.push(Relation::CaseReader);
-                break;
-            }
-        }
-    }
+    let linked = Case::for_defender(conn, &d.id)?;
+    let rel = cases::owner_or_case_reader(conn, policy, caller, &d.owner_organization_id, linked, now)?;
     cases::enforce(policy.decide_on_object(&rel, action), d, "defender_not_found")
 }
 
