@@ -46,6 +46,19 @@ enum Command {
     /// Case operations.
     #[command(subcommand)]
     Case(CaseCommand),
+    /// The rules in policies/.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+}
+
+#[derive(Subcommand)]
+enum PoliciesCommand {
+    /// Check every policy file; exits 1 if any does not check.
+    Check {
+        /// The directory to check (default: the configured policies_dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +172,9 @@ pub fn main() -> i32 {
         Command::Audit(AuditCommand::Verify { expect_head }) => return audit_verify(config, expect_head.as_deref()),
         Command::Keys(cmd) => keys(config, cmd),
         Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
+        Command::Policies(PoliciesCommand::Check { dir }) => {
+            return policies_check(&dir.unwrap_or(config.policies_dir))
+        }
     };
     match result {
         Ok(()) => 0,
@@ -386,4 +402,24 @@ fn shred(config: Config, case_id: &str, keep_escrow: bool) -> anyhow::Result<()>
         .map_err(err)?;
     println!("shredded {case_id}: {n} key grant(s) destroyed{}", if keep_escrow { " (escrow grant kept)" } else { "" });
     Ok(())
+}
+
+fn policies_check(dir: &std::path::Path) -> i32 {
+    let results = [
+        ("access.toml", crate::authz::AccessPolicy::load(Some(dir)).map(|_| String::new())),
+        ("risk.toml", crate::policy::risk::RiskPolicy::load(Some(dir)).map(|p| format!(" (sha256 {})", &p.hash[..16]))),
+    ];
+    let mut failed = false;
+    for (name, r) in results {
+        let from =
+            if dir.join(name).exists() { dir.join(name).display().to_string() } else { format!("built-in {name}") };
+        match r {
+            Ok(extra) => println!("ok      {from}{extra}"),
+            Err(e) => {
+                failed = true;
+                println!("FAILED  {e}");
+            }
+        }
+    }
+    i32::from(failed)
 }

@@ -15,6 +15,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod keyfile;
+pub mod policy;
 pub mod state;
 
 use std::net::TcpListener;

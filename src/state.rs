@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::Crypto;
 use crate::db::Db;
+use crate::policy::risk::RiskPolicy;
 
 pub struct AppState {
     pub db: Db,
@@ -18,6 +19,7 @@ pub struct AppState {
     pub access: AccessPolicy,
     pub throttle: LoginThrottle,
     pub crypto: Crypto,
+    pub risk: RiskPolicy,
 }
 
 impl AppState {
@@ -28,8 +30,9 @@ impl AppState {
         let jwt = JwtKeys::load_or_create(&config.data_dir, &config.jwt)?;
         let crypto = Crypto::open_ring(&config)?;
         let access = AccessPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
+        let risk = RiskPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let throttle = LoginThrottle::new(&config.login);
-        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle, crypto })
+        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle, crypto, risk })
     }
 
     /// Applies pending migrations and reconciles the key file with the database; returns the

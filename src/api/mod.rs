@@ -6,6 +6,7 @@
 //! whose route declared none. Tests walk the same table.
 
 pub mod alerts;
+pub mod assessments;
 pub mod audit;
 pub mod auth;
 pub mod cases;
@@ -162,6 +163,13 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/alerts/{id}/dismiss", A::AlertDismiss, al::dismiss)
             .body::<al::DismissRequest>()
             .returns::<al::AlertView>(200),
+        def(M::POST, "/api/v1/cases/{id}/assessments", A::AssessmentCreate, assessments::create)
+            .body::<assessments::AssessmentCreate>()
+            .returns::<assessments::AssessmentView>(201),
+        def(M::GET, "/api/v1/cases/{id}/assessments", A::AssessmentList, assessments::list)
+            .returns::<assessments::AssessmentList>(200),
+        def(M::GET, "/api/v1/assessments/{id}", A::AssessmentRead, assessments::show)
+            .returns::<assessments::AssessmentView>(200),
     ]
 }
 

@@ -44,10 +44,13 @@ pub enum Action {
     AlertRead,
     AlertTriage,
     AlertDismiss,
+    AssessmentCreate,
+    AssessmentList,
+    AssessmentRead,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 29] = [
+    pub const PROTECTED: [Action; 32] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -77,11 +80,14 @@ impl Action {
         Action::AlertRead,
         Action::AlertTriage,
         Action::AlertDismiss,
+        Action::AssessmentCreate,
+        Action::AssessmentList,
+        Action::AssessmentRead,
     ];
 
     /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
     /// caller's relation to the object.
-    pub const ON_OBJECT: [Action; 14] = [
+    pub const ON_OBJECT: [Action; 17] = [
         Action::CaseRead,
         Action::CaseUpdate,
         Action::CaseTransition,
@@ -96,6 +102,9 @@ impl Action {
         Action::AlertRead,
         Action::AlertTriage,
         Action::AlertDismiss,
+        Action::AssessmentCreate,
+        Action::AssessmentList,
+        Action::AssessmentRead,
     ];
 
     /// The action that decides whether the object exists at all for the caller.
@@ -139,6 +148,9 @@ impl Action {
             Action::AlertRead => "alert.read",
             Action::AlertTriage => "alert.triage",
             Action::AlertDismiss => "alert.dismiss",
+            Action::AssessmentCreate => "assessment.create",
+            Action::AssessmentList => "assessment.list",
+            Action::AssessmentRead => "assessment.read",
         }
     }
 
@@ -169,6 +181,7 @@ impl Action {
                 | Action::AlertCreate
                 | Action::AlertTriage
                 | Action::AlertDismiss
+                | Action::AssessmentCreate
         )
     }
 }
@@ -259,13 +272,8 @@ impl AccessPolicy {
 
     /// `<dir>/access.toml` when it exists, otherwise the rules built into the binary.
     pub fn load(dir: Option<&Path>) -> Result<Self, String> {
-        match dir.map(|d| d.join("access.toml")).filter(|p| p.exists()) {
-            Some(p) => {
-                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                Self::parse(&text)
-            }
-            None => Self::parse(DEFAULT_ACCESS_POLICY),
-        }
+        let (text, from) = crate::policy::read(dir, "access.toml", DEFAULT_ACCESS_POLICY)?;
+        Self::parse(&text).map_err(|e| format!("{from}: {e}"))
     }
 
     pub fn permits(&self, role: Role, action: Action) -> bool {

@@ -251,5 +251,23 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_notes,
     idempotency_keys,
     defenders,
-    alerts
+    alerts,
+    risk_assessments
 );
+
+diesel::table! {
+    risk_assessments (id) {
+        id -> Text,
+        case_id -> Text,
+        version -> Integer,
+        assessor_id -> Text,
+        content_ct -> Binary,
+        key_version -> Integer,
+        threat_count -> Integer,
+        score_centi -> Integer,
+        level -> Text,
+        policy_hash -> Text,
+        reassess_by -> Timestamp,
+        created_at -> Timestamp,
+    }
+}

@@ -26,6 +26,17 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The levels under this one, as stored.
+    pub fn below(self) -> Vec<&'static str> {
+        Severity::ALL.into_iter().filter(|x| *x < self).map(Severity::as_str).collect()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod assessments;
 pub mod cases;
 pub mod country;
 pub mod defenders;

@@ -4,6 +4,7 @@ mod harness;
 
 mod accounts;
 mod alerts;
+mod assessments;
 mod audit;
 mod auth;
 mod cases;

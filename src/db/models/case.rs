@@ -92,6 +92,21 @@ impl Case {
         Ok(n == 1)
     }
 
+    /// Raises the severity to `to` if it is one of `lower`; never lowers it. Returns whether
+    /// it changed.
+    pub fn raise_severity(
+        conn: &mut DbConn,
+        id: &str,
+        to: &str,
+        lower: &[&str],
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let n = diesel::update(cases::table.find(id).filter(cases::severity.eq_any(lower)))
+            .set((cases::severity.eq(to), cases::version.eq(cases::version + 1), cases::updated_at.eq(now)))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
     /// Bumps version and updated_at (a change to an attached record: assignee, share, note).
     pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
         diesel::update(cases::table.find(id))

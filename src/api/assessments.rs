@@ -1,0 +1,139 @@
+//! Risk assessments of a case: `POST/GET /api/v1/cases/{id}/assessments`,
+//! `GET /api/v1/assessments/{id}`. Access follows the case.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::ts;
+use crate::auth::Authed;
+use crate::authz::Action;
+use crate::clock::naive;
+use crate::db::models::RiskAssessment;
+use crate::domain::assessments::{self, Content, Factor, Threat};
+use crate::domain::cases::{self, Caller};
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentCreate {
+    pub threats: Vec<Threat>,
+    #[serde(default)]
+    pub vulnerabilities: Vec<Factor>,
+    #[serde(default)]
+    pub capacities: Vec<Factor>,
+    /// When the risk must be assessed again.
+    pub reassess_by: DateTime<Utc>,
+}
+
+/// What lists show: the version, the derived score and level, the dates.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AssessmentSummary {
+    pub id: String,
+    pub case_id: String,
+    pub version: i32,
+    pub assessor_id: String,
+    pub threat_count: i32,
+    /// risk = threats x vulnerabilities / capacities, per policies/risk.toml.
+    pub score: f64,
+    pub level: String,
+    pub policy_hash: String,
+    pub reassess_by: String,
+    pub created_at: String,
+}
+
+impl From<&RiskAssessment> for AssessmentSummary {
+    fn from(a: &RiskAssessment) -> Self {
+        AssessmentSummary {
+            id: a.id.clone(),
+            case_id: a.case_id.clone(),
+            version: a.version,
+            assessor_id: a.assessor_id.clone(),
+            threat_count: a.threat_count,
+            score: f64::from(a.score_centi) / 100.0,
+            level: a.level.clone(),
+            policy_hash: a.policy_hash.clone(),
+            reassess_by: ts(a.reassess_by),
+            created_at: ts(a.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AssessmentView {
+    #[serde(flatten)]
+    pub summary: AssessmentSummary,
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AssessmentList {
+    /// Every version, newest first.
+    pub items: Vec<AssessmentSummary>,
+}
+
+pub async fn create(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AssessmentCreate>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let content = Content { threats: b.threats, vulnerabilities: b.vulnerabilities, capacities: b.capacities };
+    let reassess_by = b.reassess_by;
+    let case_id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = cases::load_for(c, &st.access, &who, &case_id, Action::AssessmentCreate, naive(now))?;
+            let a = assessments::create(c, &st.crypto, &st.risk, now, &who, &case, &content, reassess_by)?;
+            Ok(AssessmentView { summary: (&a).into(), content })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let case_id = path.into_inner();
+    let now = naive(state.clock.now());
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = cases::load_for(c, &st.access, &who, &case_id, Action::AssessmentList, now)?;
+            Ok(RiskAssessment::for_case(c, &case.id)?.iter().map(AssessmentSummary::from).collect())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AssessmentList { items }))
+}
+
+pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let now = naive(state.clock.now());
+    let st = state.clone();
+    let view = state
+        .db
+        .read(move |c| {
+            let not_found = AppError::NotFound("assessment_not_found");
+            if !crate::domain::accounts::is_id(&id) {
+                return Err(not_found);
+            }
+            let a = RiskAssessment::find(c, &id)?.ok_or(AppError::NotFound("assessment_not_found"))?;
+            let who = Caller { user: &auth.user, role: auth.role };
+            // Access follows the case; without it the assessment does not exist for her.
+            cases::load_for(c, &st.access, &who, &a.case_id, Action::AssessmentRead, now).map_err(|e| match e {
+                AppError::NotFound(_) => not_found,
+                other => other,
+            })?;
+            let content = assessments::open_content(c, &st.crypto, &a)?;
+            Ok(AssessmentView { summary: (&a).into(), content })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,177 @@
+//! Risk assessments: the formula end to end, versions, severity raised (never lowered),
+//! access following the case, sealed content.
+
+use haven::domain::Role;
+use serde_json::{json, Value};
+
+use crate::db_test;
+use crate::harness::{everything_stored, token_of, TestApp};
+
+fn coordinator(app: &TestApp, org_name: &str) -> (String, String) {
+    let admin = app.admin_token();
+    let org = app
+        .post("/api/v1/organizations", Some(&admin), json!({ "name": org_name, "kind": "ngo", "country": "CO" }))
+        .json();
+    let org = org["id"].as_str().unwrap().to_string();
+    let (_, email, pw) = app.user(Role::Coordinator, &org);
+    (org, token_of(&app.login(&email, &pw)))
+}
+
+fn in_days(d: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(d)).to_rfc3339()
+}
+
+fn assessment(likelihood: u8, impact: u8, facts: &str) -> Value {
+    json!({
+        "threats": [
+            { "facts": facts, "pattern": "third message this month", "objective": "stop her testimony",
+              "source_actor": "armed_group", "public": false, "feasibility": "they know her address",
+              "likelihood": likelihood, "impact": impact },
+            { "facts": "insults online", "source_actor": "online_mob", "public": true, "likelihood": 2, "impact": 2 }
+        ],
+        "vulnerabilities": [
+            { "category": "digital", "score": 4, "description": "shared phone" },
+            { "category": "family", "score": 5 }
+        ],
+        "capacities": [
+            { "category": "legal", "score": 2 },
+            { "category": "physical", "score": 4, "description": "safe house available" }
+        ],
+        "reassess_by": in_days(30)
+    })
+}
+
+db_test!(assessments_score_version_and_raise_severity, |app| {
+    let (_, t) = coordinator(&app, "Assessing NGO");
+    let case =
+        app.post("/api/v1/cases", Some(&t), json!({ "severity": "low", "country": "CO", "consent_scope": [] })).json();
+    let id = case["id"].as_str().unwrap();
+    let path = format!("/api/v1/cases/{id}/assessments");
+
+    // 4x5 = 20; V = (4 + 1.5*5)/2.5 = 4.6; C = (2+4)/2 = 3; 20*4.6/3 = 30.67: high.
+    let r = app.post(&path, Some(&t), assessment(4, 5, "letter at her door"));
+    assert_eq!(r.status, 201, "{r:?}");
+    let a1 = r.json();
+    assert_eq!(a1["score"], 30.67);
+    assert_eq!(a1["level"], "high");
+    assert_eq!(a1["version"], 1);
+    assert_eq!(a1["threats"][0]["facts"], "letter at her door");
+    assert_eq!(a1["policy_hash"].as_str().unwrap().len(), 64);
+    let case_now = app.get(&format!("/api/v1/cases/{id}"), Some(&t)).json();
+    assert_eq!(case_now["severity"], "high", "raised to the assessed level");
+
+    // A lower assessment never lowers the case: 1x1 → max threat 2x2=4, 4*4.6/3 = 6.13: low.
+    let r = app.post(&path, Some(&t), assessment(1, 1, "calmer now"));
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["level"], "low");
+    assert_eq!(r.json()["version"], 2);
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&t)).json()["severity"], "high");
+    // 5x5 = 25 → 25*4.6/3 = 38.33: still high, no change; the audit trail shows one raise.
+    let list = app.get(&path, Some(&t)).json();
+    let versions: Vec<i64> = list["items"].as_array().unwrap().iter().map(|a| a["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [2, 1], "newest first");
+    assert!(list["items"][0].get("threats").is_none(), "lists carry no sealed content");
+    let one = app.get(&format!("/api/v1/assessments/{}", a1["id"].as_str().unwrap()), Some(&t)).json();
+    assert_eq!(one["capacities"][1]["description"], "safe house available");
+    let audit = app.get("/api/v1/audit?limit=200", Some(&app.admin_token())).json();
+    let raises = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "case.severity_raised").count();
+    assert_eq!(raises, 1);
+
+    for bad in [
+        assessment(0, 5, "x"),
+        assessment(4, 6, "x"),
+        assessment(4, 5, ""),
+        json!({ "threats": [], "reassess_by": in_days(3) }),
+        {
+            let mut b = assessment(4, 5, "x");
+            b["reassess_by"] = json!("2020-01-01T00:00:00Z");
+            b
+        },
+        {
+            let mut b = assessment(4, 5, "x");
+            b["vulnerabilities"][0]["score"] = json!(9);
+            b
+        },
+    ] {
+        let r = app.post(&path, Some(&t), bad.clone());
+        assert_eq!(r.status, 422, "{bad}: {r:?}");
+    }
+    for bad in [
+        {
+            let mut b = assessment(4, 5, "x");
+            b["score"] = json!(1);
+            b
+        },
+        {
+            let mut b = assessment(4, 5, "x");
+            b["threats"][0]["source_actor"] = json!("aliens");
+            b
+        },
+        {
+            let mut b = assessment(4, 5, "x");
+            b["capacities"][0]["category"] = json!("luck");
+            b
+        },
+        {
+            let mut b = assessment(4, 5, "x");
+            b["threats"][0]["secret"] = json!("x");
+            b
+        },
+    ] {
+        let r = app.post(&path, Some(&t), bad.clone());
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+    }
+    assert_eq!(app.get(&path, Some(&t)).json()["items"].as_array().unwrap().len(), 2, "nothing stored by refusals");
+});
+
+db_test!(assessments_follow_the_case_and_stay_sealed, |app| {
+    let (_, t) = coordinator(&app, "Owner NGO");
+    let (_, other) = coordinator(&app, "Other NGO");
+    let case =
+        app.post("/api/v1/cases", Some(&t), json!({ "severity": "low", "country": "CO", "consent_scope": [] })).json();
+    let id = case["id"].as_str().unwrap();
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let a = app
+        .post(&format!("/api/v1/cases/{id}/assessments"), Some(&t), assessment(3, 3, &format!("facts {canary}")))
+        .json();
+    let aid = a["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/assessments/{aid}"), Some(&other)).status, 404);
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}/assessments"), Some(&other)).status, 404);
+    assert_eq!(app.post(&format!("/api/v1/cases/{id}/assessments"), Some(&other), assessment(3, 3, "x")).status, 404);
+    assert_eq!(app.get(&format!("/api/v1/assessments/{aid}"), Some(&app.admin_token())).status, 403);
+    assert_eq!(app.get("/api/v1/assessments/01a20000-0000-7000-8000-000000000000", Some(&t)).status, 404);
+    let stored = everything_stored(&app);
+    assert!(!stored.contains(&canary), "assessment facts stored in clear");
+});
+
+#[test]
+fn policies_check_reports_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |d: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_haven"))
+            .args(["policies", "check", "--dir"])
+            .arg(d)
+            .output()
+            .unwrap()
+    };
+    let o = check(dir.path());
+    assert!(o.status.success(), "built-in rules check: {o:?}");
+    std::fs::write(
+        dir.path().join("risk.toml"),
+        "threat_aggregate = \"max\"\n[weights]\n[thresholds]\nmedium = 1.0\nhigh = 2.0\ncritical = 3.0\n",
+    )
+    .unwrap();
+    let o = check(dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("FAILED") && out.contains("risk.toml") && out.contains("weight"), "{out}");
+    // A bad file also stops the service from starting.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_haven"))
+        .current_dir(dir.path())
+        .env("HAVEN_POLICIES_DIR", dir.path())
+        .env("HAVEN_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("risk.toml"), "{o:?}");
+}
