@@ -70,6 +70,9 @@ pub struct Content {
     pub capacities: Vec<Factor>,
 }
 
+/// (category, score) pairs, as the formula takes them.
+type Scores = Vec<(FactorCategory, u8)>;
+
 fn one_to_five(field: &'static str, v: u8) -> Result<(), AppError> {
     if (1..=5).contains(&v) {
         Ok(())
@@ -105,7 +108,7 @@ impl Content {
         Ok(())
     }
 
-    fn inputs(&self) -> (Vec<(u8, u8)>, Vec<(FactorCategory, u8)>, Vec<(FactorCategory, u8)>) {
+    fn inputs(&self) -> (Vec<(u8, u8)>, Scores, Scores) {
         (
             self.threats.iter().map(|t| (t.likelihood, t.impact)).collect(),
             self.vulnerabilities.iter().map(|f| (f.category, f.score)).collect(),
