@@ -16,6 +16,7 @@ pub mod me;
 pub mod notes;
 pub mod openapi;
 pub mod organizations;
+pub mod plans;
 pub mod users;
 
 use actix_web::http::Method;
@@ -170,6 +171,20 @@ pub fn table() -> Vec<RouteDef> {
             .returns::<assessments::AssessmentList>(200),
         def(M::GET, "/api/v1/assessments/{id}", A::AssessmentRead, assessments::show)
             .returns::<assessments::AssessmentView>(200),
+        def(M::POST, "/api/v1/cases/{id}/plans", A::PlanCreate, plans::create)
+            .body::<plans::PlanCreate>()
+            .returns::<plans::PlanView>(201),
+        def(M::GET, "/api/v1/cases/{id}/plans", A::PlanList, plans::list).returns::<plans::PlanList>(200),
+        def(M::GET, "/api/v1/plans/{id}", A::PlanRead, plans::show).returns::<plans::PlanView>(200),
+        def(M::PATCH, "/api/v1/plans/{id}", A::PlanUpdate, plans::update)
+            .body::<plans::PlanPatch>()
+            .returns::<plans::PlanView>(200),
+        def(M::POST, "/api/v1/plans/{id}/measures", A::MeasureCreate, plans::add_measure)
+            .body::<plans::MeasureCreate>()
+            .returns::<plans::MeasureView>(201),
+        def(M::PATCH, "/api/v1/measures/{id}", A::MeasureUpdate, plans::update_measure)
+            .body::<plans::MeasurePatch>()
+            .returns::<plans::MeasureView>(200),
     ]
 }
 

@@ -47,10 +47,16 @@ pub enum Action {
     AssessmentCreate,
     AssessmentList,
     AssessmentRead,
+    PlanCreate,
+    PlanList,
+    PlanRead,
+    PlanUpdate,
+    MeasureCreate,
+    MeasureUpdate,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 32] = [
+    pub const PROTECTED: [Action; 38] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -83,11 +89,17 @@ impl Action {
         Action::AssessmentCreate,
         Action::AssessmentList,
         Action::AssessmentRead,
+        Action::PlanCreate,
+        Action::PlanList,
+        Action::PlanRead,
+        Action::PlanUpdate,
+        Action::MeasureCreate,
+        Action::MeasureUpdate,
     ];
 
     /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
     /// caller's relation to the object.
-    pub const ON_OBJECT: [Action; 17] = [
+    pub const ON_OBJECT: [Action; 23] = [
         Action::CaseRead,
         Action::CaseUpdate,
         Action::CaseTransition,
@@ -105,6 +117,12 @@ impl Action {
         Action::AssessmentCreate,
         Action::AssessmentList,
         Action::AssessmentRead,
+        Action::PlanCreate,
+        Action::PlanList,
+        Action::PlanRead,
+        Action::PlanUpdate,
+        Action::MeasureCreate,
+        Action::MeasureUpdate,
     ];
 
     /// The action that decides whether the object exists at all for the caller.
@@ -151,6 +169,12 @@ impl Action {
             Action::AssessmentCreate => "assessment.create",
             Action::AssessmentList => "assessment.list",
             Action::AssessmentRead => "assessment.read",
+            Action::PlanCreate => "plan.create",
+            Action::PlanList => "plan.list",
+            Action::PlanRead => "plan.read",
+            Action::PlanUpdate => "plan.update",
+            Action::MeasureCreate => "measure.create",
+            Action::MeasureUpdate => "measure.update",
         }
     }
 
@@ -182,6 +206,10 @@ impl Action {
                 | Action::AlertTriage
                 | Action::AlertDismiss
                 | Action::AssessmentCreate
+                | Action::PlanCreate
+                | Action::PlanUpdate
+                | Action::MeasureCreate
+                | Action::MeasureUpdate
         )
     }
 }

@@ -252,7 +252,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     defenders,
     alerts,
-    risk_assessments
+    risk_assessments,
+    security_plans,
+    plan_measures
 );
 
 diesel::table! {
@@ -269,5 +271,44 @@ diesel::table! {
         policy_hash -> Text,
         reassess_by -> Timestamp,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    security_plans (id) {
+        id -> Text,
+        case_id -> Text,
+        status -> Text,
+        summary_ct -> Nullable<Binary>,
+        key_version -> Integer,
+        author_id -> Text,
+        approved_by -> Nullable<Text>,
+        approved_at -> Nullable<Timestamp>,
+        review_by -> Timestamp,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    plan_measures (id) {
+        id -> Text,
+        plan_id -> Text,
+        case_id -> Text,
+        category -> Text,
+        kind -> Text,
+        description_ct -> Binary,
+        key_version -> Integer,
+        owner_kind -> Text,
+        owner_user_id -> Nullable<Text>,
+        due_at -> Nullable<Timestamp>,
+        status -> Text,
+        dropped_reason_ct -> Nullable<Binary>,
+        assessment_id -> Nullable<Text>,
+        threat_index -> Nullable<Integer>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }

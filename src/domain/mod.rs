@@ -7,6 +7,7 @@ pub mod assessments;
 pub mod cases;
 pub mod country;
 pub mod defenders;
+pub mod plans;
 
 use serde::{Deserialize, Serialize};
 

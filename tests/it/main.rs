@@ -14,4 +14,5 @@ mod http_basics;
 mod jwt_attacks;
 mod migrations;
 mod openapi;
+mod plans;
 mod routes;

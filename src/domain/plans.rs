@@ -1,0 +1,356 @@
+//! Security plans: prevention and response measures agreed for a case, each optionally
+//! answering a threat of the latest assessment. A plan is approved by a coordinator who did
+//! not write it.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Entry};
+use crate::clock::naive;
+use crate::crypto::Crypto;
+use crate::db::models::security_plan::{MeasureChanges, PlanChanges};
+use crate::db::models::{Case, PlanMeasure, RiskAssessment, SecurityPlan, User};
+use crate::db::DbConn;
+use crate::domain::cases::{open_opt, seal_opt, text_field, Caller};
+use crate::domain::{new_id, Role};
+use crate::error::AppError;
+
+macro_rules! str_enum {
+    ($name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                [$($name::$variant),+].into_iter().find(|x| x.as_str() == s)
+            }
+        }
+    };
+}
+
+str_enum!(PlanStatus { Draft => "draft", Approved => "approved", UnderReview => "under_review" });
+str_enum!(MeasureCategory {
+    Physical => "physical",
+    Digital => "digital",
+    Communications => "communications",
+    Legal => "legal",
+    Psychosocial => "psychosocial",
+    Travel => "travel",
+});
+str_enum!(MeasureKind { Prevention => "prevention", Response => "response" });
+str_enum!(MeasureStatus { Planned => "planned", InProgress => "in_progress", Done => "done", Dropped => "dropped" });
+
+impl PlanStatus {
+    /// draft → approved → under_review → approved again, or back to draft.
+    pub fn next(self) -> &'static [PlanStatus] {
+        match self {
+            PlanStatus::Draft => &[PlanStatus::Approved],
+            PlanStatus::Approved => &[PlanStatus::UnderReview],
+            PlanStatus::UnderReview => &[PlanStatus::Approved, PlanStatus::Draft],
+        }
+    }
+}
+
+impl MeasureStatus {
+    /// Done and dropped are final; dropping needs a reason.
+    pub fn next(self) -> &'static [MeasureStatus] {
+        use MeasureStatus::*;
+        match self {
+            Planned => &[InProgress, Done, Dropped],
+            InProgress => &[Planned, Done, Dropped],
+            Done | Dropped => &[],
+        }
+    }
+}
+
+fn invalid<T: Copy>(from: &'static str, next: &[T], name: fn(T) -> &'static str) -> AppError {
+    AppError::InvalidTransition { from, allowed: next.iter().map(|s| name(*s)).collect() }
+}
+
+fn check_review_by(review_by: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AppError> {
+    if review_by <= now || review_by > now + chrono::Duration::days(3 * 366) {
+        return Err(AppError::unprocessable(
+            "invalid_review_by",
+            "review_by must be in the future, within three years",
+        ));
+    }
+    Ok(())
+}
+
+pub fn create_plan(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    summary: Option<&str>,
+    review_by: DateTime<Utc>,
+) -> Result<SecurityPlan, AppError> {
+    check_review_by(review_by, now)?;
+    let summary = summary.map(|s| text_field("summary", s, 5000)).transpose()?;
+    let id = new_id();
+    let sealed = seal_opt(crypto, conn, &case.id, &id, summary.as_deref())?;
+    let plan = SecurityPlan {
+        id: id.clone(),
+        case_id: case.id.clone(),
+        status: PlanStatus::Draft.as_str().into(),
+        key_version: sealed.as_ref().map_or(1, |s| s.key_version),
+        summary_ct: sealed.map(|s| s.ciphertext),
+        author_id: caller.user.id.clone(),
+        approved_by: None,
+        approved_at: None,
+        review_by: naive(review_by),
+        version: 1,
+        created_at: naive(now),
+        updated_at: naive(now),
+    };
+    plan.insert(conn)?;
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "plan.create", "plan", Some(&id)))?;
+    Ok(plan)
+}
+
+pub struct PlanUpdate {
+    pub status: Option<PlanStatus>,
+    pub summary: Option<String>,
+    pub review_by: Option<DateTime<Utc>>,
+}
+
+/// Edits a plan or moves its status. Approval is a coordinator's, and never the author's.
+pub fn update_plan(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    plan: &SecurityPlan,
+    expected: Option<i32>,
+    input: PlanUpdate,
+) -> Result<(), AppError> {
+    if expected.is_some_and(|v| v != plan.version) {
+        return Err(AppError::PreconditionFailed);
+    }
+    let from = PlanStatus::parse(&plan.status).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad plan status")))?;
+    let mut changes = PlanChanges::default();
+    if let Some(to) = input.status {
+        if !from.next().contains(&to) {
+            return Err(invalid(from.as_str(), from.next(), PlanStatus::as_str));
+        }
+        if to == PlanStatus::Approved {
+            if caller.role != Role::Coordinator {
+                return Err(AppError::Forbidden("approval_needs_coordinator"));
+            }
+            if caller.user.id == plan.author_id {
+                return Err(AppError::Forbidden("approval_by_author"));
+            }
+            changes.approved_by = Some(Some(caller.user.id.clone()));
+            changes.approved_at = Some(Some(naive(now)));
+        }
+        if to == PlanStatus::Draft {
+            changes.approved_by = Some(None);
+            changes.approved_at = Some(None);
+        }
+        changes.status = Some(to.as_str().into());
+    }
+    if let Some(r) = input.review_by {
+        check_review_by(r, now)?;
+        changes.review_by = Some(naive(r));
+    }
+    if let Some(s) = &input.summary {
+        let s = text_field("summary", s, 5000)?;
+        let sealed = crypto.seal(conn, &plan.case_id, &plan.id, s.as_bytes())?;
+        if sealed.key_version != plan.key_version && plan.summary_ct.is_some() {
+            return Err(AppError::internal(anyhow::anyhow!("case key version changed under a plan")));
+        }
+        changes.summary_ct = Some(Some(sealed.ciphertext));
+    }
+    if !SecurityPlan::update_versioned(conn, &plan.id, plan.version, &changes, naive(now))? {
+        return Err(AppError::PreconditionFailed);
+    }
+    let detail = serde_json::json!({ "status": input.status.map(|s| s.as_str()) });
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "plan.update", "plan", Some(&plan.id)).detail(detail))?;
+    Ok(())
+}
+
+pub struct NewMeasure {
+    pub category: MeasureCategory,
+    pub kind: MeasureKind,
+    pub description: String,
+    /// None: the defender herself owns it.
+    pub owner_user_id: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// Index of a threat in the case's latest risk assessment.
+    pub threat_index: Option<i32>,
+}
+
+fn check_owner(conn: &mut DbConn, owner: Option<&str>) -> Result<(), AppError> {
+    let Some(id) = owner else { return Ok(()) };
+    let bad =
+        || AppError::unprocessable("unknown_user", "owner_user_id does not name an active coordinator or officer");
+    if !crate::domain::accounts::is_id(id) {
+        return Err(bad());
+    }
+    let u = User::find(conn, id)?.ok_or_else(bad)?;
+    match Role::parse(&u.role) {
+        Some(Role::Coordinator | Role::Officer) if u.active => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+pub fn add_measure(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    plan: &SecurityPlan,
+    input: NewMeasure,
+) -> Result<PlanMeasure, AppError> {
+    let description = text_field("description", &input.description, 5000)?;
+    check_owner(conn, input.owner_user_id.as_deref())?;
+    let assessment_id = match input.threat_index {
+        None => None,
+        Some(i) => {
+            let latest = RiskAssessment::for_case(conn, &plan.case_id)?.into_iter().next();
+            match latest {
+                Some(a) if i >= 0 && i < a.threat_count => Some(a.id),
+                _ => {
+                    return Err(AppError::unprocessable(
+                        "unknown_threat",
+                        "threat_index does not name a threat of the case's latest assessment",
+                    ))
+                }
+            }
+        }
+    };
+    let id = new_id();
+    let sealed = crypto.seal(conn, &plan.case_id, &id, description.as_bytes())?;
+    let m = PlanMeasure {
+        id: id.clone(),
+        plan_id: plan.id.clone(),
+        case_id: plan.case_id.clone(),
+        category: input.category.as_str().into(),
+        kind: input.kind.as_str().into(),
+        description_ct: sealed.ciphertext,
+        key_version: sealed.key_version,
+        owner_kind: if input.owner_user_id.is_some() { "user" } else { "defender" }.into(),
+        owner_user_id: input.owner_user_id,
+        due_at: input.due_at.map(naive),
+        status: MeasureStatus::Planned.as_str().into(),
+        dropped_reason_ct: None,
+        assessment_id,
+        threat_index: input.threat_index,
+        version: 1,
+        created_at: naive(now),
+        updated_at: naive(now),
+    };
+    m.insert(conn)?;
+    audit::record(conn, now, Entry::new(Some(&caller.user.id), "measure.create", "measure", Some(&id)))?;
+    Ok(m)
+}
+
+pub struct MeasureUpdate {
+    pub status: Option<MeasureStatus>,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// Some(None): the defender owns it now.
+    pub owner_user_id: Option<Option<String>>,
+}
+
+pub fn update_measure(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    m: &PlanMeasure,
+    expected: Option<i32>,
+    input: MeasureUpdate,
+) -> Result<(), AppError> {
+    if expected.is_some_and(|v| v != m.version) {
+        return Err(AppError::PreconditionFailed);
+    }
+    let from =
+        MeasureStatus::parse(&m.status).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad measure status")))?;
+    let mut changes = MeasureChanges::default();
+    if let Some(to) = input.status {
+        if !from.next().contains(&to) {
+            return Err(invalid(from.as_str(), from.next(), MeasureStatus::as_str));
+        }
+        if to == MeasureStatus::Dropped {
+            let reason = input
+                .reason
+                .as_deref()
+                .ok_or_else(|| AppError::unprocessable("reason_required", "dropping a measure needs a reason"))?;
+            let reason = text_field("reason", reason, 2000)?;
+            let sealed = crypto.seal(conn, &m.case_id, &format!("{}:dropped", m.id), reason.as_bytes())?;
+            changes.dropped_reason_ct = Some(Some(sealed.ciphertext));
+        }
+        changes.status = Some(to.as_str().into());
+    }
+    if let Some(d) = &input.description {
+        let d = text_field("description", d, 5000)?;
+        changes.description_ct = Some(crypto.seal(conn, &m.case_id, &m.id, d.as_bytes())?.ciphertext);
+    }
+    if let Some(due) = input.due_at {
+        changes.due_at = Some(Some(naive(due)));
+    }
+    if let Some(owner) = &input.owner_user_id {
+        check_owner(conn, owner.as_deref())?;
+        changes.owner_kind = Some(if owner.is_some() { "user" } else { "defender" }.into());
+        changes.owner_user_id = Some(owner.clone());
+    }
+    if !PlanMeasure::update_versioned(conn, &m.id, m.version, &changes, naive(now))? {
+        return Err(AppError::PreconditionFailed);
+    }
+    let detail = serde_json::json!({ "status": input.status.map(|s| s.as_str()) });
+    audit::record(
+        conn,
+        now,
+        Entry::new(Some(&caller.user.id), "measure.update", "measure", Some(&m.id)).detail(detail),
+    )?;
+    Ok(())
+}
+
+pub struct MeasureDetail {
+    pub measure: PlanMeasure,
+    pub description: String,
+    pub dropped_reason: Option<String>,
+    pub overdue: bool,
+}
+
+pub struct PlanDetail {
+    pub plan: SecurityPlan,
+    pub summary: Option<String>,
+    pub measures: Vec<MeasureDetail>,
+}
+
+pub fn measure_detail(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    m: PlanMeasure,
+    now: NaiveDateTime,
+) -> Result<MeasureDetail, AppError> {
+    let v = Some(m.key_version);
+    let description =
+        open_opt(crypto, conn, &m.case_id, &m.id, &Some(m.description_ct.clone()), v)?.unwrap_or_default();
+    let dropped_reason = open_opt(crypto, conn, &m.case_id, &format!("{}:dropped", m.id), &m.dropped_reason_ct, v)?;
+    let open = matches!(m.status.as_str(), "planned" | "in_progress");
+    let overdue = open && m.due_at.is_some_and(|d| d < now);
+    Ok(MeasureDetail { measure: m, description, dropped_reason, overdue })
+}
+
+pub fn plan_detail(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    plan: SecurityPlan,
+    now: NaiveDateTime,
+) -> Result<PlanDetail, AppError> {
+    let summary = open_opt(crypto, conn, &plan.case_id, &plan.id, &plan.summary_ct, Some(plan.key_version))?;
+    let measures = PlanMeasure::for_plan(conn, &plan.id)?
+        .into_iter()
+        .map(|m| measure_detail(conn, crypto, m, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PlanDetail { plan, summary, measures })
+}

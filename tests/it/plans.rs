@@ -1,0 +1,199 @@
+//! Security plans and measures: approval rules, state machines, threat links, deadlines,
+//! access following the case, sealed text.
+
+use haven::domain::Role;
+use serde_json::{json, Value};
+
+use crate::db_test;
+use crate::harness::{everything_stored, token_of, TestApp};
+
+struct Cast {
+    author: String,
+    second_coord: String,
+    officer: String,
+    officer_id: String,
+    other_coord: String,
+    sharing_officer: String,
+    case_id: String,
+}
+
+fn cast(app: &TestApp) -> Cast {
+    let admin = app.admin_token();
+    let mk = |name: &str, kind: &str| {
+        app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": kind, "country": "CO" })).json()
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (org, other, partner) = (mk("Plan Org", "ngo"), mk("Other Org", "ngo"), mk("Partner Embassy", "embassy"));
+    let login = |role: Role, org: &str| {
+        let (id, email, pw) = app.user(role, org);
+        (id, token_of(&app.login(&email, &pw)))
+    };
+    let (_, author) = login(Role::Coordinator, &org);
+    let (_, second_coord) = login(Role::Coordinator, &org);
+    let (officer_id, officer) = login(Role::Officer, &org);
+    let (_, other_coord) = login(Role::Coordinator, &other);
+    let (_, sharing_officer) = login(Role::Officer, &partner);
+    let case = app
+        .post(
+            "/api/v1/cases",
+            Some(&author),
+            json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] }),
+        )
+        .json();
+    let case_id = case["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/cases/{case_id}/assignees"), Some(&author), json!({ "user_id": officer_id }));
+    let share = json!({ "organization_id": partner, "consent_reference": "c", "expires_at": in_days(20) });
+    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&author), share).status, 200);
+    Cast { author, second_coord, officer, officer_id, other_coord, sharing_officer, case_id }
+}
+
+fn in_days(d: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(d)).to_rfc3339()
+}
+
+fn new_plan(app: &TestApp, c: &Cast, summary: &str) -> Value {
+    let r = app.post(
+        &format!("/api/v1/cases/{}/plans", c.case_id),
+        Some(&c.author),
+        json!({ "summary": summary, "review_by": in_days(30) }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json()
+}
+
+db_test!(plans_are_approved_by_another_coordinator, |app| {
+    let c = cast(&app);
+    let plan = new_plan(&app, &c, "Relocate within the city; change routes");
+    assert_eq!(plan["status"], "draft");
+    assert_eq!(plan["allowed_transitions"], json!(["approved"]));
+    let path = format!("/api/v1/plans/{}", plan["id"].as_str().unwrap());
+    let status = |t: &str, s: &str| app.patch(&path, Some(t), json!({ "status": s }));
+
+    let r = status(&c.author, "approved");
+    assert_eq!((r.status, r.code().as_str()), (403, "approval_by_author"));
+    let r = status(&c.officer, "approved");
+    assert_eq!((r.status, r.code().as_str()), (403, "approval_needs_coordinator"));
+    let r = status(&c.author, "under_review");
+    assert_eq!((r.status, r.code().as_str()), (409, "invalid_transition"));
+    assert_eq!(r.json()["allowed"], json!(["approved"]));
+    let r = status(&c.second_coord, "approved");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.json()["approved_by"].is_string());
+    assert_eq!(status(&c.author, "under_review").status, 200);
+    let r = status(&c.author, "draft");
+    assert_eq!(r.status, 200);
+    assert!(r.json()["approved_by"].is_null());
+    assert_eq!(status(&c.second_coord, "approved").status, 200);
+
+    // Concurrent edits: a stale If-Match is refused.
+    let etag = app.get(&path, Some(&c.author)).header("etag").unwrap().to_string();
+    let r = app.request_with_headers(
+        "PATCH",
+        &path,
+        Some(&c.author),
+        &[("If-Match", &etag)],
+        Some(json!({ "summary": "v2" })),
+    );
+    assert_eq!(r.status, 200);
+    let r = app.request_with_headers(
+        "PATCH",
+        &path,
+        Some(&c.author),
+        &[("If-Match", &etag)],
+        Some(json!({ "summary": "v3" })),
+    );
+    assert_eq!(r.status, 412);
+    for bad in [json!({}), json!({ "status": "archived" }), json!({ "author_id": "x" }), json!({ "case_id": "x" })] {
+        assert_eq!(app.patch(&path, Some(&c.author), bad.clone()).status, 400, "{bad}");
+    }
+    assert_eq!(app.patch(&path, Some(&c.author), json!({ "review_by": "2020-01-01T00:00:00Z" })).status, 422);
+
+    // Access follows the case.
+    assert_eq!(app.get(&path, Some(&c.sharing_officer)).status, 200);
+    assert_eq!(app.patch(&path, Some(&c.sharing_officer), json!({ "summary": "x" })).status, 403);
+    assert_eq!(app.get(&path, Some(&c.other_coord)).status, 404);
+    assert_eq!(app.get(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.other_coord)).status, 404);
+    let list = app.get(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.officer)).json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+});
+
+db_test!(measures_follow_their_state_machine_and_threats, |app| {
+    let c = cast(&app);
+    let plan = new_plan(&app, &c, "plan");
+    let pid = plan["id"].as_str().unwrap();
+    let add = |body: Value| app.post(&format!("/api/v1/plans/{pid}/measures"), Some(&c.officer), body);
+    let measure = json!({ "category": "digital", "kind": "prevention", "description": "New phone with Signal; wipe the old one" });
+
+    let mut linked = measure.clone();
+    linked["threat_index"] = json!(0);
+    let r = add(linked.clone());
+    assert_eq!((r.status, r.code().as_str()), (422, "unknown_threat"), "no assessment yet");
+    let assessment = json!({
+        "threats": [{ "facts": "calls at night", "source_actor": "unknown", "public": false, "likelihood": 3, "impact": 3 }],
+        "reassess_by": in_days(10)
+    });
+    assert_eq!(app.post(&format!("/api/v1/cases/{}/assessments", c.case_id), Some(&c.officer), assessment).status, 201);
+    let r = add(linked);
+    assert_eq!(r.status, 201, "{r:?}");
+    let m = r.json();
+    assert!(m["assessment_id"].is_string());
+    assert_eq!(m["owner_kind"], "defender");
+    let mut out_of_range = measure.clone();
+    out_of_range["threat_index"] = json!(1);
+    assert_eq!(add(out_of_range).status, 422);
+    let mut bad_owner = measure.clone();
+    bad_owner["owner_user_id"] = json!("01a20000-0000-7000-8000-000000000000");
+    assert_eq!(add(bad_owner).status, 422);
+    let mut late = measure.clone();
+    late["owner_user_id"] = json!(c.officer_id);
+    late["due_at"] = json!("2026-01-01T00:00:00Z");
+    let late = add(late).json();
+    assert_eq!(late["overdue"], true);
+    assert_eq!(late["owner_kind"], "user");
+    for bad in [
+        json!({ "category": "magic", "kind": "prevention", "description": "x" }),
+        json!({ "category": "legal", "kind": "prevention", "description": "x", "status": "done" }),
+    ] {
+        assert_eq!(add(bad.clone()).status, 400, "{bad}");
+    }
+
+    let mpath = format!("/api/v1/measures/{}", m["id"].as_str().unwrap());
+    let set = |body: Value| app.patch(&mpath, Some(&c.officer), body);
+    assert_eq!(set(json!({ "status": "in_progress" })).json()["status"], "in_progress");
+    assert_eq!(set(json!({ "status": "done" })).status, 200);
+    let r = set(json!({ "status": "in_progress" }));
+    assert_eq!((r.status, r.json()["allowed"].clone()), (409, json!([])));
+    let lpath = format!("/api/v1/measures/{}", late["id"].as_str().unwrap());
+    let r = app.patch(&lpath, Some(&c.officer), json!({ "status": "dropped" }));
+    assert_eq!((r.status, r.code().as_str()), (422, "reason_required"));
+    let r = app.patch(&lpath, Some(&c.officer), json!({ "status": "dropped", "reason": "she left the country" }));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["dropped_reason"], "she left the country");
+    assert_eq!(r.json()["overdue"], false, "a dropped measure is not overdue");
+    let r = app.patch(&lpath, Some(&c.officer), json!({ "owner_user_id": null, "description": "hand over to her" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["owner_kind"], "defender");
+    assert_eq!(app.patch(&lpath, Some(&c.other_coord), json!({ "description": "x" })).status, 404);
+    assert_eq!(app.patch(&lpath, Some(&c.sharing_officer), json!({ "description": "x" })).status, 403);
+    let plan = app.get(&format!("/api/v1/plans/{pid}"), Some(&c.author)).json();
+    assert_eq!(plan["measures"].as_array().unwrap().len(), 2);
+});
+
+db_test!(plan_and_measure_text_is_sealed, |app| {
+    let c = cast(&app);
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let plan = new_plan(&app, &c, &format!("summary {canary}"));
+    let pid = plan["id"].as_str().unwrap();
+    let r = app.post(
+        &format!("/api/v1/plans/{pid}/measures"),
+        Some(&c.author),
+        json!({ "category": "travel", "kind": "response", "description": format!("route {canary}") }),
+    );
+    assert_eq!(r.status, 201);
+    let stored = everything_stored(&app);
+    assert!(stored.contains(pid));
+    assert!(!stored.contains(&canary));
+});
