@@ -125,8 +125,18 @@ impl AppError {
 }
 
 impl From<diesel::result::Error> for AppError {
+    /// A unique violation that no caller anticipated is two requests racing for the same
+    /// slot (the same assignee, share or version): a 409 to retry, not a 500.
     fn from(e: diesel::result::Error) -> Self {
-        AppError::Internal(e.into())
+        match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::conflict(
+                    "concurrent_change",
+                    "someone changed this at the same moment; read it again and retry",
+                )
+            }
+            other => AppError::Internal(other.into()),
+        }
     }
 }
 
@@ -190,7 +200,24 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
 }
 
 pub fn query_error(err: actix_web::error::QueryPayloadError) -> AppError {
-    AppError::bad_request("invalid_query", format!("invalid query string: {err}"))
+    let msg = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => without_values(&e.to_string()),
+        _ => "malformed".to_string(),
+    };
+    AppError::bad_request("invalid_query", format!("invalid query string: {msg}"))
+}
+
+/// serde names what it did not accept in backticks (`unknown variant \`x\``): drop the
+/// first quoted value, which is the client's input, and keep what was expected.
+fn without_values(msg: &str) -> String {
+    for lead in ["unknown variant `", "unknown field `"] {
+        if let Some(rest) = msg.strip_prefix(lead) {
+            let after = rest.split_once('`').map(|(_, a)| a).unwrap_or("");
+            let kind = lead.trim_end_matches(" `");
+            return format!("{kind}{after}");
+        }
+    }
+    msg.to_string()
 }
 
 pub fn path_error(_err: actix_web::error::PathError) -> AppError {
@@ -209,6 +236,19 @@ fn serde_message(e: &serde_json::Error) -> String {
             None => "invalid value".into(),
         }
     } else {
-        msg.to_string()
+        without_values(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_values_are_not_echoed() {
+        assert_eq!(
+            super::without_values("unknown variant `Maria Lopez`, expected one of `low`, `high`"),
+            "unknown variant, expected one of `low`, `high`"
+        );
+        assert_eq!(super::without_values("unknown field `ssn`, expected `name`"), "unknown field, expected `name`");
+        assert_eq!(super::without_values("missing field `name`"), "missing field `name`");
     }
 }

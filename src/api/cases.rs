@@ -142,7 +142,9 @@ pub struct CaseView {
     pub allowed_transitions: Vec<&'static str>,
 }
 
-fn view(d: CaseDetail, now: chrono::NaiveDateTime) -> CaseView {
+/// `owner_view`: the caller coordinates the owning organisation. Only she sees the shares
+/// (one partner does not learn who else was told).
+fn view(d: CaseDetail, now: chrono::NaiveDateTime, owner_view: bool) -> CaseView {
     let c = &d.case;
     CaseView {
         item: CaseListItem::from(c),
@@ -157,6 +159,7 @@ fn view(d: CaseDetail, now: chrono::NaiveDateTime) -> CaseView {
         shares: d
             .shares
             .iter()
+            .filter(|_| owner_view)
             .map(|s| ShareView {
                 organization_id: s.organization_id.clone(),
                 consent_reference: s.consent_reference.clone(),
@@ -184,9 +187,27 @@ fn view(d: CaseDetail, now: chrono::NaiveDateTime) -> CaseView {
 }
 
 /// A case response with its `ETag`.
-fn respond(status: actix_web::http::StatusCode, d: CaseDetail, now: chrono::NaiveDateTime) -> HttpResponse {
+fn respond(
+    status: actix_web::http::StatusCode,
+    d: CaseDetail,
+    now: chrono::NaiveDateTime,
+    viewer: &Viewer,
+) -> HttpResponse {
+    let owner_view = viewer.role == Role::Coordinator && viewer.org == d.case.owner_organization_id;
     let etag = format!("\"v{}\"", d.case.version);
-    HttpResponse::build(status).insert_header((header::ETAG, etag)).json(view(d, now))
+    HttpResponse::build(status).insert_header((header::ETAG, etag)).json(view(d, now, owner_view))
+}
+
+/// Who a case response is for.
+struct Viewer {
+    role: Role,
+    org: String,
+}
+
+impl Viewer {
+    fn of(auth: &Authed) -> Viewer {
+        Viewer { role: auth.role, org: auth.user.organization_id.clone() }
+    }
 }
 
 fn caller(auth: &Authed) -> Caller<'_> {
@@ -206,6 +227,7 @@ async fn change_case<F>(
 where
     F: FnOnce(&mut DbConn, &AppState, &Caller<'_>, &Case) -> Result<(), AppError> + Send + 'static,
 {
+    let viewer = Viewer::of(&auth);
     let now = state.clock.now();
     let st = state.clone();
     let detail = state
@@ -219,7 +241,7 @@ where
             cases::detail(c, &st.crypto, fresh)
         })
         .await?;
-    Ok(respond(actix_web::http::StatusCode::OK, detail, naive(now)))
+    Ok(respond(actix_web::http::StatusCode::OK, detail, naive(now), &viewer))
 }
 
 pub async fn create(
@@ -228,9 +250,10 @@ pub async fn create(
     req: HttpRequest,
     body: web::Json<CaseCreate>,
 ) -> Result<HttpResponse, AppError> {
+    let viewer = Viewer::of(&auth);
     let idem = idempotency_key(&req)?;
     let body = std::sync::Arc::new(body.into_inner());
-    let hash = request_hash(&*body)?;
+    let hash = request_hash(&state.jwt, &*body)?;
     let now = state.clock.now();
     let st = state.clone();
     let user_id = auth.user.id.clone();
@@ -252,7 +275,7 @@ pub async fn create(
         Ok((cases::detail(c, &st.crypto, case)?, id))
     })
     .await?;
-    Ok(respond(actix_web::http::StatusCode::CREATED, detail, naive(now)))
+    Ok(respond(actix_web::http::StatusCode::CREATED, detail, naive(now), &viewer))
 }
 
 pub async fn list(
@@ -296,6 +319,7 @@ pub async fn list(
 }
 
 pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let viewer = Viewer::of(&auth);
     let id = path.into_inner();
     let now = naive(state.clock.now());
     let st = state.clone();
@@ -306,7 +330,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
             cases::detail(c, &st.crypto, case)
         })
         .await?;
-    Ok(respond(actix_web::http::StatusCode::OK, detail, now))
+    Ok(respond(actix_web::http::StatusCode::OK, detail, now, &viewer))
 }
 
 pub async fn update(
@@ -354,12 +378,13 @@ pub async fn transition(
 pub async fn assign(
     auth: Authed,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<AssigneeRequest>,
 ) -> Result<HttpResponse, AppError> {
     let user_id = body.into_inner().user_id;
     let now = state.clock.now();
-    change_case(state, auth, path.into_inner(), Action::CaseAssign, None, move |c, _, who, case| {
+    change_case(state, auth, path.into_inner(), Action::CaseAssign, if_match(&req)?, move |c, _, who, case| {
         cases::assign(c, now, who, case, &user_id)
     })
     .await
@@ -368,11 +393,12 @@ pub async fn assign(
 pub async fn unassign(
     auth: Authed,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, id, Action::CaseUnassign, None, move |c, _, who, case| {
+    change_case(state, auth, id, Action::CaseUnassign, if_match(&req)?, move |c, _, who, case| {
         cases::unassign(c, now, who, case, &user_id)
     })
     .await
@@ -381,12 +407,13 @@ pub async fn unassign(
 pub async fn share(
     auth: Authed,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<ShareRequest>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, path.into_inner(), Action::CaseShare, None, move |c, st, who, case| {
+    change_case(state, auth, path.into_inner(), Action::CaseShare, if_match(&req)?, move |c, st, who, case| {
         let input = NewShare {
             organization_id: b.organization_id,
             consent_reference: b.consent_reference,
@@ -401,11 +428,12 @@ pub async fn share(
 pub async fn unshare(
     auth: Authed,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, org_id) = path.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, id, Action::CaseUnshare, None, move |c, _, who, case| {
+    change_case(state, auth, id, Action::CaseUnshare, if_match(&req)?, move |c, _, who, case| {
         cases::unshare(c, now, who, case, &org_id)
     })
     .await

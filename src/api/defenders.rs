@@ -82,7 +82,7 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
     let body = std::sync::Arc::new(body.into_inner());
-    let hash = request_hash(&*body)?;
+    let hash = request_hash(&state.jwt, &*body)?;
     let now = state.clock.now();
     let st = state.clone();
     let user_id = auth.user.id.clone();

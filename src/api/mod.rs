@@ -289,11 +289,11 @@ pub fn if_match(req: &actix_web::HttpRequest) -> Result<Option<i32>, AppError> {
     s.strip_prefix("\"v").and_then(|r| r.strip_suffix('"')).and_then(|n| n.parse().ok()).map(Some).ok_or_else(bad)
 }
 
-/// A digest of a request body, to tell a retry from a different request with the same key.
-pub fn request_hash<T: Serialize>(body: &T) -> Result<String, AppError> {
-    use sha2::{Digest, Sha256};
-    let bytes = serde_json::to_vec(body).map_err(AppError::internal)?;
-    Ok(hex::encode(Sha256::digest(bytes)))
+/// A keyed digest of a request body, to tell a retry from a different request with the same
+/// key. Keyed (HMAC), because it is stored and the body may describe a defender.
+pub fn request_hash<T: Serialize>(jwt: &crate::auth::jwt::JwtKeys, body: &T) -> Result<String, AppError> {
+    let bytes = zeroize::Zeroizing::new(serde_json::to_vec(body).map_err(AppError::internal)?);
+    jwt.keyed_digest(&bytes)
 }
 
 /// Runs a creating request at most once per `Idempotency-Key`. `op` gets the id of what an

@@ -53,7 +53,7 @@ pub async fn create(
     let body = std::sync::Arc::new(body.into_inner());
     let case_id = path.into_inner();
     // The same body on another case is another request.
-    let hash = format!("{case_id}:{}", request_hash(&*body)?);
+    let hash = format!("{case_id}:{}", request_hash(&state.jwt, &*body)?);
     let now = state.clock.now();
     let st = state.clone();
     let user_id = auth.user.id.clone();

@@ -10,7 +10,7 @@ use crate::api::{if_match, ts};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
-use crate::db::models::{PlanMeasure, SecurityPlan};
+use crate::db::models::{Case, PlanMeasure, SecurityPlan};
 use crate::db::DbConn;
 use crate::domain::cases::{self, Caller};
 use crate::domain::plans::{
@@ -172,17 +172,18 @@ fn load_plan(
     who: &Caller<'_>,
     id: &str,
     action: Action,
-) -> Result<SecurityPlan, AppError> {
+) -> Result<(SecurityPlan, Case), AppError> {
     let not_found = || AppError::NotFound("plan_not_found");
     if !crate::domain::accounts::is_id(id) {
         return Err(not_found());
     }
     let plan = SecurityPlan::find(c, id)?.ok_or_else(not_found)?;
-    cases::load_for(c, &st.access, who, &plan.case_id, action, naive(st.clock.now())).map_err(|e| match e {
-        AppError::NotFound(_) => not_found(),
-        other => other,
-    })?;
-    Ok(plan)
+    let case =
+        cases::load_for(c, &st.access, who, &plan.case_id, action, naive(st.clock.now())).map_err(|e| match e {
+            AppError::NotFound(_) => not_found(),
+            other => other,
+        })?;
+    Ok((plan, case))
 }
 
 pub async fn create(
@@ -231,7 +232,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let view: PlanView = state
         .db
         .read(move |c| {
-            let plan = load_plan(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::PlanRead)?;
+            let (plan, _) = load_plan(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::PlanRead)?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(st.clock.now()))?.into())
         })
         .await?;
@@ -257,9 +258,9 @@ pub async fn update(
         .db
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
-            let plan = load_plan(c, &st, &who, &id, Action::PlanUpdate)?;
+            let (plan, case) = load_plan(c, &st, &who, &id, Action::PlanUpdate)?;
             let input = PlanUpdate { status: b.status, summary: b.summary, review_by: b.review_by };
-            plans::update_plan(c, &st.crypto, now, &who, &plan, expected, input)?;
+            plans::update_plan(c, &st.crypto, now, &who, &case, &plan, expected, input)?;
             let plan = SecurityPlan::find(c, &id)?.ok_or(AppError::NotFound("plan_not_found"))?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
@@ -281,7 +282,7 @@ pub async fn add_measure(
         .db
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
-            let plan = load_plan(c, &st, &who, &plan_id, Action::MeasureCreate)?;
+            let (plan, case) = load_plan(c, &st, &who, &plan_id, Action::MeasureCreate)?;
             let input = NewMeasure {
                 category: b.category,
                 kind: b.kind,
@@ -290,7 +291,7 @@ pub async fn add_measure(
                 due_at: b.due_at,
                 threat_index: b.threat_index,
             };
-            let m = plans::add_measure(c, &st.crypto, now, &who, &plan, input)?;
+            let m = plans::add_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, input)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;
@@ -324,7 +325,7 @@ pub async fn update_measure(
                 return Err(not_found());
             }
             let m = PlanMeasure::find(c, &id)?.ok_or_else(not_found)?;
-            load_plan(c, &st, &who, &m.plan_id, Action::MeasureUpdate).map_err(|e| match e {
+            let (plan, case) = load_plan(c, &st, &who, &m.plan_id, Action::MeasureUpdate).map_err(|e| match e {
                 AppError::NotFound(_) => not_found(),
                 other => other,
             })?;
@@ -335,7 +336,7 @@ pub async fn update_measure(
                 due_at: b.due_at,
                 owner_user_id: b.owner_user_id,
             };
-            plans::update_measure(c, &st.crypto, now, &who, &m, expected, input)?;
+            plans::update_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, &m, expected, input)?;
             let m = PlanMeasure::find(c, &id)?.ok_or_else(not_found)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })

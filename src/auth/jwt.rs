@@ -37,11 +37,17 @@ pub struct JwtKeys {
     audience: String,
     ttl_seconds: u64,
     leeway_seconds: i64,
+    /// Derived from the signing secret: keys the digests of idempotent request bodies, so a
+    /// stored digest cannot be used to confirm a guess about what a body said.
+    digest_key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl JwtKeys {
     pub fn new(secret: &[u8], cfg: &JwtConfig) -> Self {
         let kid = hex::encode(&Sha256::digest(secret)[..8]);
+        let digest_key = zeroize::Zeroizing::new(
+            Sha256::new().chain_update(b"haven/request-digest/v1").chain_update(secret).finalize().into(),
+        );
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&cfg.issuer]);
         validation.set_audience(&[&cfg.audience]);
@@ -59,6 +65,7 @@ impl JwtKeys {
             audience: cfg.audience.clone(),
             ttl_seconds: cfg.access_ttl_seconds,
             leeway_seconds: cfg.leeway_seconds as i64,
+            digest_key,
         }
     }
 
@@ -83,6 +90,15 @@ impl JwtKeys {
             bytes
         };
         Ok(Self::new(&secret, cfg))
+    }
+
+    /// HMAC-SHA256 of `bytes` under the service's digest key, hex.
+    pub fn keyed_digest(&self, bytes: &[u8]) -> Result<String, AppError> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&*self.digest_key)
+            .map_err(|e| AppError::internal(anyhow::anyhow!("hmac: {e}")))?;
+        mac.update(bytes);
+        Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
     pub fn kid(&self) -> &str {

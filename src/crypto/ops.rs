@@ -191,8 +191,14 @@ pub fn shred(
     if CaseKey::latest(conn, case_id)?.is_none() {
         return Err(AppError::NotFound("case_key_not_found"));
     }
-    let n = CaseKeyGrant::delete_for_case(conn, case_id, keep_escrow)?;
+    let mut n = CaseKeyGrant::delete_for_case(conn, case_id, keep_escrow)?;
     CaseKey::mark_shredded(conn, case_id, naive(now))?;
+    // Alerts triaged into the case keep their own keys: their narratives go with the case.
+    for alert in crate::db::models::Alert::for_case(conn, case_id)? {
+        n += CaseKeyGrant::delete_for_case(conn, &alert.id, keep_escrow)?;
+        CaseKey::mark_shredded(conn, &alert.id, naive(now))?;
+        crypto.forget(&alert.id);
+    }
     let detail = serde_json::json!({ "grants_destroyed": n, "escrow_kept": keep_escrow });
     audit::record(conn, now, Entry::new(actor, "case.shred", "case", Some(case_id)).detail(detail))?;
     crypto.forget(case_id);

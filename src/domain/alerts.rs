@@ -186,12 +186,32 @@ pub fn triage(
     }
     let case = match target {
         TriageTarget::ExistingCase(case_id) => {
-            cases::load_for(conn, policy, caller, &case_id, Action::CaseUpdate, naive(now)).map_err(|e| match e {
-                AppError::NotFound(_) | AppError::Forbidden(_) => {
-                    AppError::unprocessable("unknown_case", "case_id does not name a case you may update")
-                }
-                other => other,
-            })?
+            // Only into a case of the alert's own organisation, run by the caller's own
+            // coordinators: an alert is never moved across organisations (or outside the
+            // consent it was given with) by attaching it.
+            let unknown =
+                || AppError::unprocessable("unknown_case", "case_id does not name an open case of your organization");
+            let case = cases::load_for(conn, policy, caller, &case_id, Action::CaseUpdate, naive(now)).map_err(
+                |e| match e {
+                    AppError::NotFound(_) | AppError::Forbidden(_) => unknown(),
+                    other => other,
+                },
+            )?;
+            if case.owner_organization_id != alert.owner_organization_id
+                || caller.user.organization_id != case.owner_organization_id
+            {
+                return Err(unknown());
+            }
+            if case.status == "closed" {
+                return Err(AppError::conflict("case_closed", "reopen the case before attaching alerts to it"));
+            }
+            if alert.defender_id.is_some() && alert.defender_id != case.defender_id {
+                return Err(AppError::unprocessable(
+                    "defender_mismatch",
+                    "the alert and the case concern different defenders",
+                ));
+            }
+            case
         }
         TriageTarget::NewCase { severity, summary } => {
             let consent: Vec<OrganizationKind> =

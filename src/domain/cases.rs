@@ -147,14 +147,17 @@ fn relations(
     now: NaiveDateTime,
 ) -> Result<Vec<Relation>, AppError> {
     let mut r = Vec::new();
-    if caller.role == Role::Coordinator && caller.user.organization_id == case.owner_organization_id {
+    let own_org = caller.user.organization_id == case.owner_organization_id;
+    if caller.role == Role::Coordinator && own_org {
         r.push(Relation::OwnerCoordinator);
     }
-    if CaseAssignee::exists(conn, &case.id, &caller.user.id)? {
-        r.push(Relation::Assignee);
-    }
-    if CaseShare::find(conn, &case.id, &caller.user.organization_id)?.is_some_and(|s| s.is_live(now)) {
+    let shared = CaseShare::find(conn, &case.id, &caller.user.organization_id)?.is_some_and(|s| s.is_live(now));
+    if shared {
         r.push(Relation::SharedOrg);
+    }
+    // An assignee from a partner organisation is one only while the share lasts.
+    if (own_org || shared) && CaseAssignee::exists(conn, &case.id, &caller.user.id)? {
+        r.push(Relation::Assignee);
     }
     Ok(r)
 }
@@ -596,6 +599,8 @@ pub fn unshare(
     if !crate::domain::accounts::is_id(org_id) || CaseShare::revoke(conn, &case.id, org_id, naive(now))? == 0 {
         return Err(AppError::NotFound("share_not_found"));
     }
+    // Its people are no longer assignees either.
+    CaseAssignee::delete_for_org(conn, &case.id, org_id)?;
     Case::touch(conn, &case.id, naive(now))?;
     let e = Entry::new(Some(&caller.user.id), "case.unshare", "case", Some(&case.id))
         .detail(serde_json::json!({ "organization_id": org_id }));

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
+use crate::authz::AccessPolicy;
 use crate::clock::naive;
 use crate::crypto::Crypto;
 use crate::db::models::security_plan::{MeasureChanges, PlanChanges};
@@ -119,12 +120,16 @@ pub struct PlanUpdate {
     pub review_by: Option<DateTime<Utc>>,
 }
 
-/// Edits a plan or moves its status. Approval is a coordinator's, and never the author's.
+/// Edits a plan or moves its status. Approval is given alone (not with edits), by a
+/// coordinator of the organisation that owns the case, and never by the plan's author.
+/// Editing an approved plan sends it back to review.
+#[allow(clippy::too_many_arguments)]
 pub fn update_plan(
     conn: &mut DbConn,
     crypto: &Crypto,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
+    case: &Case,
     plan: &SecurityPlan,
     expected: Option<i32>,
     input: PlanUpdate,
@@ -139,7 +144,13 @@ pub fn update_plan(
             return Err(invalid(from.as_str(), from.next(), PlanStatus::as_str));
         }
         if to == PlanStatus::Approved {
-            if caller.role != Role::Coordinator {
+            if input.summary.is_some() || input.review_by.is_some() {
+                return Err(AppError::unprocessable(
+                    "approve_separately",
+                    "approve a plan in a request of its own, after any edit",
+                ));
+            }
+            if caller.role != Role::Coordinator || caller.user.organization_id != case.owner_organization_id {
                 return Err(AppError::Forbidden("approval_needs_coordinator"));
             }
             if caller.user.id == plan.author_id {
@@ -166,11 +177,34 @@ pub fn update_plan(
         }
         changes.summary_ct = Some(Some(sealed.ciphertext));
     }
+    let edited = input.summary.is_some() || input.review_by.is_some();
+    if edited && input.status.is_none() && from == PlanStatus::Approved {
+        send_back_to_review(&mut changes);
+    }
     if !SecurityPlan::update_versioned(conn, &plan.id, plan.version, &changes, naive(now))? {
         return Err(AppError::PreconditionFailed);
     }
-    let detail = serde_json::json!({ "status": input.status.map(|s| s.as_str()) });
+    let detail = serde_json::json!({ "status": changes.status });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "plan.update", "plan", Some(&plan.id)).detail(detail))?;
+    Ok(())
+}
+
+fn send_back_to_review(changes: &mut PlanChanges) {
+    changes.status = Some(PlanStatus::UnderReview.as_str().into());
+    changes.approved_by = Some(None);
+    changes.approved_at = Some(None);
+}
+
+/// A change to a plan's measures is a change to the plan: its version moves (so an
+/// approver's If-Match notices), and an approved plan goes back to review.
+fn measures_changed(conn: &mut DbConn, plan: &SecurityPlan, now: DateTime<Utc>) -> Result<(), AppError> {
+    let mut changes = PlanChanges::default();
+    if plan.status == PlanStatus::Approved.as_str() {
+        send_back_to_review(&mut changes);
+    }
+    if !SecurityPlan::update_versioned(conn, &plan.id, plan.version, &changes, naive(now))? {
+        return Err(AppError::conflict("plan_changed", "the plan changed meanwhile; read it again and retry"));
+    }
     Ok(())
 }
 
@@ -185,30 +219,54 @@ pub struct NewMeasure {
     pub threat_index: Option<i32>,
 }
 
-fn check_owner(conn: &mut DbConn, owner: Option<&str>) -> Result<(), AppError> {
+/// A measure's owner must be someone who may read the case; anyone else (or no one) gets
+/// the same 422, so the check reveals nothing about other accounts.
+fn check_owner(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    case: &Case,
+    owner: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     let Some(id) = owner else { return Ok(()) };
-    let bad =
-        || AppError::unprocessable("unknown_user", "owner_user_id does not name an active coordinator or officer");
+    let bad = || AppError::unprocessable("unknown_user", "owner_user_id does not name someone working on this case");
     if !crate::domain::accounts::is_id(id) {
         return Err(bad());
     }
     let u = User::find(conn, id)?.ok_or_else(bad)?;
-    match Role::parse(&u.role) {
-        Some(Role::Coordinator | Role::Officer) if u.active => Ok(()),
-        _ => Err(bad()),
+    let role = Role::parse(&u.role).filter(|_| u.active).ok_or_else(bad)?;
+    if crate::domain::cases::can_read(conn, policy, &Caller { user: &u, role }, case, naive(now))? {
+        Ok(())
+    } else {
+        Err(bad())
     }
 }
 
+/// Due dates within ten years either side: anything else is a typo.
+fn check_due(due: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AppError> {
+    let span = chrono::Duration::days(3660);
+    if due < now - span || due > now + span {
+        return Err(AppError::unprocessable("invalid_due_at", "due_at must be within ten years of today"));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn add_measure(
     conn: &mut DbConn,
     crypto: &Crypto,
+    policy: &AccessPolicy,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
+    case: &Case,
     plan: &SecurityPlan,
     input: NewMeasure,
 ) -> Result<PlanMeasure, AppError> {
     let description = text_field("description", &input.description, 5000)?;
-    check_owner(conn, input.owner_user_id.as_deref())?;
+    check_owner(conn, policy, case, input.owner_user_id.as_deref(), now)?;
+    if let Some(due) = input.due_at {
+        check_due(due, now)?;
+    }
     let assessment_id = match input.threat_index {
         None => None,
         Some(i) => {
@@ -246,6 +304,7 @@ pub fn add_measure(
         updated_at: naive(now),
     };
     m.insert(conn)?;
+    measures_changed(conn, plan, now)?;
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "measure.create", "measure", Some(&id)))?;
     Ok(m)
 }
@@ -259,11 +318,15 @@ pub struct MeasureUpdate {
     pub owner_user_id: Option<Option<String>>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn update_measure(
     conn: &mut DbConn,
     crypto: &Crypto,
+    policy: &AccessPolicy,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
+    case: &Case,
+    plan: &SecurityPlan,
     m: &PlanMeasure,
     expected: Option<i32>,
     input: MeasureUpdate,
@@ -273,6 +336,13 @@ pub fn update_measure(
     }
     let from =
         MeasureStatus::parse(&m.status).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad measure status")))?;
+    if from.next().is_empty() {
+        // Done and dropped are history: nothing about them changes any more.
+        return Err(AppError::InvalidTransition { from: from.as_str(), allowed: Vec::new() });
+    }
+    if input.reason.is_some() && input.status != Some(MeasureStatus::Dropped) {
+        return Err(AppError::unprocessable("unexpected_reason", "a reason goes with dropping a measure only"));
+    }
     let mut changes = MeasureChanges::default();
     if let Some(to) = input.status {
         if !from.next().contains(&to) {
@@ -294,16 +364,18 @@ pub fn update_measure(
         changes.description_ct = Some(crypto.seal(conn, &m.case_id, &m.id, d.as_bytes())?.ciphertext);
     }
     if let Some(due) = input.due_at {
+        check_due(due, now)?;
         changes.due_at = Some(Some(naive(due)));
     }
     if let Some(owner) = &input.owner_user_id {
-        check_owner(conn, owner.as_deref())?;
+        check_owner(conn, policy, case, owner.as_deref(), now)?;
         changes.owner_kind = Some(if owner.is_some() { "user" } else { "defender" }.into());
         changes.owner_user_id = Some(owner.clone());
     }
     if !PlanMeasure::update_versioned(conn, &m.id, m.version, &changes, naive(now))? {
         return Err(AppError::PreconditionFailed);
     }
+    measures_changed(conn, plan, now)?;
     let detail = serde_json::json!({ "status": input.status.map(|s| s.as_str()) });
     audit::record(
         conn,

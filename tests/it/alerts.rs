@@ -264,6 +264,8 @@ db_test!(triage_is_one_transaction, |app| {
     let key = [("Idempotency-Key", "alert-retry-1")];
     let x = app.request_with_headers("POST", "/api/v1/alerts", Some(&t.coord), &key, Some(alert_body()));
     let y = app.request_with_headers("POST", "/api/v1/alerts", Some(&t.coord), &key, Some(alert_body()));
+    assert_eq!((x.status, y.status), (201, 201), "{x:?} {y:?}");
+    assert!(x.json()["id"].is_string());
     assert_eq!(x.json()["id"], y.json()["id"]);
 });
 
@@ -286,4 +288,67 @@ db_test!(narrative_and_legal_name_are_never_stored_in_clear, |app| {
     let stored = everything_stored(&app);
     assert!(stored.contains("Rose"), "the dump sees the defender row");
     assert!(!stored.contains(&canary), "canary found in the database");
+});
+
+db_test!(alerts_stay_within_their_organisation_and_go_with_a_shredded_case, |app| {
+    let t = team(&app);
+    // The other desk's coordinator is assigned to this desk's case through a share...
+    let other_org = app.get("/api/v1/me", Some(&t.other_coord)).json()["organization_id"].as_str().unwrap().to_string();
+    let other_me = app.get("/api/v1/me", Some(&t.other_coord)).json()["id"].as_str().unwrap().to_string();
+    let case = app
+        .post(
+            "/api/v1/cases",
+            Some(&t.coord),
+            json!({ "severity": "low", "country": "KE", "consent_scope": ["un_agency"] }),
+        )
+        .json();
+    let case_id = case["id"].as_str().unwrap().to_string();
+    let share = json!({ "organization_id": other_org, "consent_reference": "c", "expires_at": (chrono::Utc::now() + chrono::Duration::days(5)).to_rfc3339() });
+    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&t.coord), share).status, 200);
+    assert_eq!(
+        app.post(&format!("/api/v1/cases/{case_id}/assignees"), Some(&t.coord), json!({ "user_id": other_me })).status,
+        200
+    );
+    // ...but cannot move her own organisation's alert into it.
+    let a = app.post("/api/v1/alerts", Some(&t.other_coord), alert_body()).json();
+    let r = app.post(
+        &format!("/api/v1/alerts/{}/triage", a["id"].as_str().unwrap()),
+        Some(&t.other_coord),
+        json!({ "case_id": case_id }),
+    );
+    assert_eq!((r.status, r.code().as_str()), (422, "unknown_case"), "{r:?}");
+    // Unsharing ends her assignment too.
+    assert_eq!(
+        app.request("DELETE", &format!("/api/v1/cases/{case_id}/shares/{other_org}"), Some(&t.coord), None).status,
+        200
+    );
+    assert_eq!(app.get(&format!("/api/v1/cases/{case_id}"), Some(&t.other_coord)).status, 404);
+    assert!(app.get(&format!("/api/v1/cases/{case_id}"), Some(&t.coord)).json()["assignees"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // A closed case takes no more alerts.
+    let own = app.post("/api/v1/alerts", Some(&t.coord), alert_body()).json();
+    app.post(
+        &format!("/api/v1/cases/{case_id}/transitions"),
+        Some(&t.coord),
+        json!({ "to": "closed", "reason": "done" }),
+    );
+    let r = app.post(
+        &format!("/api/v1/alerts/{}/triage", own["id"].as_str().unwrap()),
+        Some(&t.coord),
+        json!({ "case_id": case_id }),
+    );
+    assert_eq!((r.status, r.code().as_str()), (409, "case_closed"));
+
+    // Shredding a case shreds the alerts triaged into it.
+    let b = app.post("/api/v1/alerts", Some(&t.coord), alert_body()).json();
+    let bid = b["id"].as_str().unwrap();
+    let triaged = app.post(&format!("/api/v1/alerts/{bid}/triage"), Some(&t.coord), json!({ "new_case": {} })).json();
+    let new_case = triaged["case_id"].as_str().unwrap().to_string();
+    let st = app.state();
+    st.db.write_blocking(|c| haven::crypto::ops::shred(&st.crypto, c, st.clock.now(), None, &new_case, false)).unwrap();
+    let r = app.get(&format!("/api/v1/alerts/{bid}"), Some(&t.coord));
+    assert_eq!((r.status, r.code().as_str()), (410, "case_shredded"));
 });

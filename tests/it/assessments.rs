@@ -66,10 +66,12 @@ db_test!(assessments_score_version_and_raise_severity, |app| {
     assert_eq!(r.json()["level"], "low");
     assert_eq!(r.json()["version"], 2);
     assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&t)).json()["severity"], "high");
-    // 5x5 = 25 → 25*4.6/3 = 38.33: still high, no change; the audit trail shows one raise.
+    // A third at the same level changes nothing either; the audit trail shows one raise.
+    let r = app.post(&path, Some(&t), assessment(5, 5, "same again"));
+    assert_eq!((r.status, r.json()["level"].clone(), r.json()["score"].clone()), (201, json!("high"), json!(38.33)));
     let list = app.get(&path, Some(&t)).json();
     let versions: Vec<i64> = list["items"].as_array().unwrap().iter().map(|a| a["version"].as_i64().unwrap()).collect();
-    assert_eq!(versions, [2, 1], "newest first");
+    assert_eq!(versions, [3, 2, 1], "newest first");
     assert!(list["items"][0].get("threats").is_none(), "lists carry no sealed content");
     let one = app.get(&format!("/api/v1/assessments/{}", a1["id"].as_str().unwrap()), Some(&t)).json();
     assert_eq!(one["capacities"][1]["description"], "safe house available");
@@ -121,7 +123,7 @@ db_test!(assessments_score_version_and_raise_severity, |app| {
         let r = app.post(&path, Some(&t), bad.clone());
         assert_eq!(r.status, 400, "{bad}: {r:?}");
     }
-    assert_eq!(app.get(&path, Some(&t)).json()["items"].as_array().unwrap().len(), 2, "nothing stored by refusals");
+    assert_eq!(app.get(&path, Some(&t)).json()["items"].as_array().unwrap().len(), 3, "nothing stored by refusals");
 });
 
 db_test!(assessments_follow_the_case_and_stay_sealed, |app| {

@@ -197,6 +197,11 @@ db_test!(need_to_know_matrix, |app| {
             .any(|c| c["id"] == id.as_str())
     };
     assert!(sees(&w.owner_coord) && sees(&w.assigned_officer) && sees(&w.sharing_officer));
+    // Only the owner's coordinators see the list of shares.
+    let seen_by_partner = app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer)).json();
+    assert!(seen_by_partner["shares"].as_array().unwrap().is_empty());
+    let seen_by_owner = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord)).json();
+    assert_eq!(seen_by_owner["shares"].as_array().unwrap().len(), 1);
     assert!(!sees(&w.other_coord) && !sees(&w.unrelated_officer));
     assert_eq!(app.get("/api/v1/cases", Some(&w.admin)).status, 403);
     assert_eq!(app.get("/api/v1/cases", Some(&w.auditor)).status, 403);
@@ -330,6 +335,62 @@ db_test!(workflow_allows_only_its_steps, |app| {
     assert_eq!(reasons, ["relocated safely; no further threats", "new threats reported"]);
     let r = transition(&app, &w.owner_coord, id, "archived", None);
     assert_eq!(r.status, 400);
+});
+
+db_test!(a_partner_assignee_loses_access_when_the_share_ends, |app| {
+    let w = world(&app);
+    let (partner_officer_id, partner_officer) = login_as(&app, Role::Officer, &w.partner_org);
+    let share = |days: i64| json!({ "organization_id": w.partner_org, "consent_reference": "c", "expires_at": expires_in(days) });
+    // Revoked.
+    let id = new_case(&app, &w.owner_coord, case_body())["id"].as_str().unwrap().to_string();
+    assert_eq!(app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), share(10)).status, 200);
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/cases/{id}/assignees"),
+            Some(&w.owner_coord),
+            json!({ "user_id": partner_officer_id })
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        app.post(&format!("/api/v1/cases/{id}/notes"), Some(&partner_officer), json!({ "kind": "note", "body": "x" }))
+            .status,
+        201
+    );
+    assert_eq!(
+        app.request("DELETE", &format!("/api/v1/cases/{id}/shares/{}", w.partner_org), Some(&w.owner_coord), None)
+            .status,
+        200
+    );
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&partner_officer)).status, 404);
+    assert_eq!(
+        app.post(&format!("/api/v1/cases/{id}/notes"), Some(&partner_officer), json!({ "kind": "note", "body": "x" }))
+            .status,
+        404
+    );
+    // Expired: the assignment row is still there, the access is not.
+    let id2 = new_case(&app, &w.owner_coord, case_body())["id"].as_str().unwrap().to_string();
+    assert_eq!(app.post(&format!("/api/v1/cases/{id2}/shares"), Some(&w.owner_coord), share(2)).status, 200);
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/cases/{id2}/assignees"),
+            Some(&w.owner_coord),
+            json!({ "user_id": partner_officer_id })
+        )
+        .status,
+        200
+    );
+    app.clock.advance(chrono::Duration::days(3));
+    let (_, fresh) = login_as(&app, Role::Officer, &w.partner_org);
+    assert_eq!(app.get(&format!("/api/v1/cases/{id2}"), Some(&fresh)).status, 404);
+    // The owner's coordinator (new session, same clock) still sees the assignee listed.
+    let (_, owner) = login_as(&app, Role::Coordinator, &w.owner_org);
+    let c = app.get(&format!("/api/v1/cases/{id2}"), Some(&owner)).json();
+    assert_eq!(c["assignees"].as_array().unwrap().len(), 1);
+    // Partners do not see who else the case was shared with.
+    let list = app.get("/api/v1/cases?limit=200", Some(&fresh)).json();
+    assert!(!list["items"].as_array().unwrap().iter().any(|c| c["id"] == id2.as_str()), "not listed either");
 });
 
 db_test!(stale_if_match_is_refused_and_patch_changes_only_what_it_may, |app| {

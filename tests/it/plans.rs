@@ -173,13 +173,60 @@ db_test!(measures_follow_their_state_machine_and_threats, |app| {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["dropped_reason"], "she left the country");
     assert_eq!(r.json()["overdue"], false, "a dropped measure is not overdue");
-    let r = app.patch(&lpath, Some(&c.officer), json!({ "owner_user_id": null, "description": "hand over to her" }));
-    assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.json()["owner_kind"], "defender");
+    // A dropped (or done) measure is history: it cannot be rewritten.
+    let r = app.patch(&lpath, Some(&c.officer), json!({ "description": "rewrite history" }));
+    assert_eq!((r.status, r.code().as_str()), (409, "invalid_transition"));
+    // Ownership moves between people on the case and the defender herself.
+    let open = add(measure.clone()).json();
+    let opath = format!("/api/v1/measures/{}", open["id"].as_str().unwrap());
+    let r = app.patch(&opath, Some(&c.officer), json!({ "owner_user_id": c.officer_id }));
+    assert_eq!((r.status, r.json()["owner_kind"].clone()), (200, json!("user")));
+    let r = app.patch(&opath, Some(&c.officer), json!({ "owner_user_id": null }));
+    assert_eq!((r.status, r.json()["owner_kind"].clone()), (200, json!("defender")));
+    let r = app.patch(&opath, Some(&c.officer), json!({ "reason": "no status", "description": "new words" }));
+    assert_eq!((r.status, r.code().as_str()), (422, "unexpected_reason"));
+    let r = app.patch(&opath, Some(&c.officer), json!({ "due_at": "9999-01-01T00:00:00Z" }));
+    assert_eq!((r.status, r.code().as_str()), (422, "invalid_due_at"));
     assert_eq!(app.patch(&lpath, Some(&c.other_coord), json!({ "description": "x" })).status, 404);
     assert_eq!(app.patch(&lpath, Some(&c.sharing_officer), json!({ "description": "x" })).status, 403);
     let plan = app.get(&format!("/api/v1/plans/{pid}"), Some(&c.author)).json();
-    assert_eq!(plan["measures"].as_array().unwrap().len(), 2);
+    assert_eq!(plan["measures"].as_array().unwrap().len(), 3);
+});
+
+db_test!(approval_cannot_be_smuggled_past, |app| {
+    let c = cast(&app);
+    let plan = new_plan(&app, &c, "first text");
+    let pid = plan["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/plans/{pid}");
+    // Approving while rewriting: refused; approval stands alone.
+    let r = app.patch(&path, Some(&c.second_coord), json!({ "status": "approved", "summary": "my own text" }));
+    assert_eq!((r.status, r.code().as_str()), (422, "approve_separately"));
+    assert_eq!(app.patch(&path, Some(&c.second_coord), json!({ "status": "approved" })).status, 200);
+    // Editing an approved plan sends it back to review and clears the approval.
+    let r = app.patch(&path, Some(&c.author), json!({ "summary": "changed after approval" }));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "under_review");
+    assert!(r.json()["approved_by"].is_null());
+    assert_eq!(app.patch(&path, Some(&c.second_coord), json!({ "status": "approved" })).status, 200);
+    // So does a new or changed measure, and the plan's ETag moves with it.
+    let etag = app.get(&path, Some(&c.author)).header("etag").unwrap().to_string();
+    let r = app.post(
+        &format!("{path}/measures"),
+        Some(&c.officer),
+        json!({ "category": "legal", "kind": "response", "description": "lawyer on call" }),
+    );
+    assert_eq!(r.status, 201);
+    let after = app.get(&path, Some(&c.author));
+    assert_eq!(after.json()["status"], "under_review");
+    assert_ne!(after.header("etag").unwrap(), etag);
+    let r = app.request_with_headers(
+        "PATCH",
+        &path,
+        Some(&c.second_coord),
+        &[("If-Match", &etag)],
+        Some(json!({ "status": "approved" })),
+    );
+    assert_eq!(r.status, 412, "an approver who did not see the new measure cannot approve");
 });
 
 db_test!(plan_and_measure_text_is_sealed, |app| {

@@ -133,13 +133,15 @@ impl Case {
             .select(case_shares::case_id);
         let mut q = cases::table.select(Case::as_select()).into_boxed();
         q = match vis.owner_org {
-            Some(org) => q.filter(
-                cases::owner_organization_id
-                    .eq(org.to_string())
-                    .or(cases::id.eq_any(assigned))
+            // A coordinator sees her organisation's cases and those shared with it (an
+            // assignee from a partner organisation is one only while the share lasts).
+            Some(org) => q.filter(cases::owner_organization_id.eq(org.to_string()).or(cases::id.eq_any(shared))),
+            None => q.filter(
+                cases::id
+                    .eq_any(assigned)
+                    .and(cases::owner_organization_id.eq(vis.shared_with_org.to_string()))
                     .or(cases::id.eq_any(shared)),
             ),
-            None => q.filter(cases::id.eq_any(assigned).or(cases::id.eq_any(shared))),
         };
         if let Some(s) = &filter.status {
             q = q.filter(cases::status.eq(s.clone()));
@@ -212,6 +214,18 @@ impl CaseAssignee {
 
     pub fn delete(conn: &mut DbConn, case_id: &str, user_id: &str) -> QueryResult<usize> {
         diesel::delete(case_assignees::table.find((case_id, user_id))).execute(conn)
+    }
+
+    /// Removes the assignees of a case who belong to `org_id`.
+    pub fn delete_for_org(conn: &mut DbConn, case_id: &str, org_id: &str) -> QueryResult<usize> {
+        use crate::db::schema::users;
+        let members = users::table.filter(users::organization_id.eq(org_id)).select(users::id);
+        diesel::delete(
+            case_assignees::table
+                .filter(case_assignees::case_id.eq(case_id))
+                .filter(case_assignees::user_id.eq_any(members)),
+        )
+        .execute(conn)
     }
 
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<CaseAssignee>> {
