@@ -408,6 +408,7 @@ fn policies_check(dir: &std::path::Path) -> i32 {
     let results = [
         ("access.toml", crate::authz::AccessPolicy::load(Some(dir)).map(|_| String::new())),
         ("risk.toml", crate::policy::risk::RiskPolicy::load(Some(dir)).map(|p| format!(" (sha256 {})", &p.hash[..16]))),
+        ("funding.toml", crate::policy::funding::FundingPolicy::load(Some(dir)).map(|_| String::new())),
     ];
     let mut failed = false;
     for (name, r) in results {

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::Crypto;
 use crate::db::Db;
+use crate::policy::funding::FundingPolicy;
 use crate::policy::risk::RiskPolicy;
 
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     pub crypto: Crypto,
     pub risk: RiskPolicy,
+    pub funding: FundingPolicy,
 }
 
 impl AppState {
@@ -31,8 +33,9 @@ impl AppState {
         let crypto = Crypto::open_ring(&config)?;
         let access = AccessPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let risk = RiskPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
+        let funding = FundingPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let throttle = LoginThrottle::new(&config.login);
-        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle, crypto, risk })
+        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle, crypto, risk, funding })
     }
 
     /// Applies pending migrations and reconciles the key file with the database; returns the

@@ -166,6 +166,10 @@ pub async fn list(
     if q.country.as_deref().is_some_and(|c| !crate::domain::country::is_valid(c)) {
         return Err(AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code"));
     }
+    if let Some(t) = q.received_since {
+        crate::domain::check_date("received_since", t)
+            .map_err(|_| AppError::bad_request("invalid_query", "received_since is out of range"))?;
+    }
     let org = auth.user.organization_id.clone();
     let filter = AlertFilter {
         status: q.status.map(|s| s.as_str().to_string()),

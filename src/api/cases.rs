@@ -292,6 +292,10 @@ pub async fn list(
             return Err(AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code"));
         }
     }
+    if let Some(t) = q.updated_since {
+        crate::domain::check_date("updated_since", t)
+            .map_err(|_| AppError::bad_request("invalid_query", "updated_since is out of range"))?;
+    }
     let now = naive(state.clock.now());
     let rows = state
         .db

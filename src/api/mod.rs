@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod defenders;
+pub mod grants;
 pub mod health;
 pub mod me;
 pub mod notes;
@@ -185,6 +186,19 @@ pub fn table() -> Vec<RouteDef> {
         def(M::PATCH, "/api/v1/measures/{id}", A::MeasureUpdate, plans::update_measure)
             .body::<plans::MeasurePatch>()
             .returns::<plans::MeasureView>(200),
+        def(M::POST, "/api/v1/cases/{id}/grants", A::GrantRequest, grants::create)
+            .body::<grants::GrantCreate>()
+            .returns::<grants::GrantView>(201),
+        def(M::GET, "/api/v1/cases/{id}/grants", A::GrantList, grants::list).returns::<grants::GrantList>(200),
+        def(M::GET, "/api/v1/grants/{id}", A::GrantRead, grants::show).returns::<grants::GrantView>(200),
+        def(M::PATCH, "/api/v1/grants/{id}", A::GrantDecide, grants::decide)
+            .body::<grants::GrantPatch>()
+            .returns::<grants::GrantView>(200),
+        def(M::POST, "/api/v1/grants/{id}/disbursements", A::DisbursementCreate, grants::disburse)
+            .body::<grants::DisbursementCreate>()
+            .returns::<grants::DisbursementView>(201),
+        def(M::GET, "/api/v1/grants/{id}/disbursements", A::DisbursementList, grants::disbursements)
+            .returns::<grants::DisbursementList>(200),
     ]
 }
 

@@ -53,10 +53,16 @@ pub enum Action {
     PlanUpdate,
     MeasureCreate,
     MeasureUpdate,
+    GrantRequest,
+    GrantList,
+    GrantRead,
+    GrantDecide,
+    DisbursementCreate,
+    DisbursementList,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 38] = [
+    pub const PROTECTED: [Action; 44] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -95,11 +101,17 @@ impl Action {
         Action::PlanUpdate,
         Action::MeasureCreate,
         Action::MeasureUpdate,
+        Action::GrantRequest,
+        Action::GrantList,
+        Action::GrantRead,
+        Action::GrantDecide,
+        Action::DisbursementCreate,
+        Action::DisbursementList,
     ];
 
     /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
     /// caller's relation to the object.
-    pub const ON_OBJECT: [Action; 23] = [
+    pub const ON_OBJECT: [Action; 29] = [
         Action::CaseRead,
         Action::CaseUpdate,
         Action::CaseTransition,
@@ -123,6 +135,12 @@ impl Action {
         Action::PlanUpdate,
         Action::MeasureCreate,
         Action::MeasureUpdate,
+        Action::GrantRequest,
+        Action::GrantList,
+        Action::GrantRead,
+        Action::GrantDecide,
+        Action::DisbursementCreate,
+        Action::DisbursementList,
     ];
 
     /// The action that decides whether the object exists at all for the caller.
@@ -175,6 +193,12 @@ impl Action {
             Action::PlanUpdate => "plan.update",
             Action::MeasureCreate => "measure.create",
             Action::MeasureUpdate => "measure.update",
+            Action::GrantRequest => "grant.request",
+            Action::GrantList => "grant.list",
+            Action::GrantRead => "grant.read",
+            Action::GrantDecide => "grant.decide",
+            Action::DisbursementCreate => "disbursement.create",
+            Action::DisbursementList => "disbursement.list",
         }
     }
 
@@ -210,6 +234,9 @@ impl Action {
                 | Action::PlanUpdate
                 | Action::MeasureCreate
                 | Action::MeasureUpdate
+                | Action::GrantRequest
+                | Action::GrantDecide
+                | Action::DisbursementCreate
         )
     }
 }

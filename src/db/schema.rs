@@ -254,7 +254,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     risk_assessments,
     security_plans,
-    plan_measures
+    plan_measures,
+    grants,
+    disbursements
 );
 
 diesel::table! {
@@ -310,5 +312,39 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        case_id -> Text,
+        category -> Text,
+        currency -> Text,
+        amount_requested -> BigInt,
+        amount_approved -> Nullable<BigInt>,
+        amount_disbursed -> BigInt,
+        status -> Text,
+        details_ct -> Binary,
+        decision_reason_ct -> Nullable<Binary>,
+        key_version -> Integer,
+        requested_by -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    disbursements (id) {
+        id -> Text,
+        grant_id -> Text,
+        amount -> BigInt,
+        paid_on -> Timestamp,
+        method -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
     }
 }

@@ -556,6 +556,7 @@ pub fn share(
         return Err(AppError::unprocessable("own_organization", "a case is not shared with its own organization"));
     }
     let consent_reference = text_field("consent_reference", &input.consent_reference, 200)?;
+    crate::domain::check_date("expires_at", input.expires_at)?;
     if input.expires_at <= now {
         return Err(AppError::unprocessable("invalid_expiry", "expires_at must be in the future"));
     }

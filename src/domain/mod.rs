@@ -7,6 +7,7 @@ pub mod assessments;
 pub mod cases;
 pub mod country;
 pub mod defenders;
+pub mod grants;
 pub mod plans;
 
 use serde::{Deserialize, Serialize};
@@ -64,4 +65,18 @@ impl OrganizationKind {
 /// Opaque ids: UUID v7, so ids sort by creation time and make stable cursors.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Dates from clients must lie between 1900 and 9999: beyond that they are typos, and far
+/// enough beyond, PostgreSQL cannot store them (which would be a 500 instead of a 400).
+pub fn check_date(field: &'static str, t: chrono::DateTime<chrono::Utc>) -> Result<(), crate::error::AppError> {
+    use chrono::Datelike;
+    if (1900..=9999).contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::unprocessable(
+            "invalid_date",
+            format!("{field} must be a date between the years 1900 and 9999"),
+        ))
+    }
 }

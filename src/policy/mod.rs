@@ -2,6 +2,7 @@
 //! `haven policies check`. A file that does not check stops the start; the built-in copy of
 //! each file is used when the directory does not have it.
 
+pub mod funding;
 pub mod risk;
 
 use std::path::Path;

@@ -10,6 +10,7 @@ mod auth;
 mod cases;
 mod cli;
 mod crypto;
+mod grants;
 mod http_basics;
 mod jwt_attacks;
 mod migrations;

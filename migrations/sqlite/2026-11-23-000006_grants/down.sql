@@ -1,0 +1,2 @@
+DROP TABLE disbursements;
+DROP TABLE grants;

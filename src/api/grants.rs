@@ -1,0 +1,293 @@
+//! Funding grants of a case and their disbursements: `/api/v1/cases/{id}/grants`,
+//! `/api/v1/grants/{id}`, `/api/v1/grants/{id}/disbursements`. Access follows the case.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{if_match, ts};
+use crate::auth::Authed;
+use crate::authz::Action;
+use crate::clock::naive;
+use crate::db::models::{Case, Disbursement, Grant};
+use crate::db::DbConn;
+use crate::domain::cases::{self, Caller};
+use crate::domain::grants::{self, GrantDecision, GrantDetail, GrantDetails, NewGrant, PaymentMethod};
+use crate::error::AppError;
+use crate::policy::funding::GrantCategory;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantCreate {
+    pub category: GrantCategory,
+    /// ISO 4217, one the programme pays in (policies/funding.toml).
+    pub currency: String,
+    /// In minor units (cents), a whole number.
+    pub amount_requested: i64,
+    pub purpose: String,
+    #[serde(default)]
+    pub other_funders: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantPatch {
+    /// The decision on a requested grant.
+    pub status: GrantDecision,
+    /// When approving: at most the requested amount and the category cap (default: as requested).
+    pub amount_approved: Option<i64>,
+    /// Required when rejecting.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisbursementCreate {
+    /// In minor units of the grant's currency.
+    pub amount: i64,
+    pub paid_on: DateTime<Utc>,
+    pub method: PaymentMethod,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GrantView {
+    pub id: String,
+    pub case_id: String,
+    pub category: String,
+    pub currency: String,
+    pub amount_requested: i64,
+    pub amount_approved: Option<i64>,
+    pub amount_disbursed: i64,
+    pub status: String,
+    pub allowed_next: Vec<&'static str>,
+    #[serde(flatten)]
+    pub details: GrantDetails,
+    pub decision_reason: Option<String>,
+    pub requested_by: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub version: i32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<GrantDetail> for GrantView {
+    fn from(d: GrantDetail) -> Self {
+        let g = d.grant;
+        GrantView {
+            id: g.id,
+            case_id: g.case_id,
+            category: g.category,
+            currency: g.currency,
+            amount_requested: g.amount_requested,
+            amount_approved: g.amount_approved,
+            amount_disbursed: g.amount_disbursed,
+            status: g.status,
+            allowed_next: d.allowed_next,
+            details: d.details,
+            decision_reason: d.decision_reason,
+            requested_by: g.requested_by,
+            decided_by: g.decided_by,
+            decided_at: g.decided_at.map(ts),
+            version: g.version,
+            created_at: ts(g.created_at),
+            updated_at: ts(g.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GrantList {
+    /// Newest first.
+    pub items: Vec<GrantView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DisbursementView {
+    pub id: String,
+    pub grant_id: String,
+    pub amount: i64,
+    pub paid_on: String,
+    pub method: String,
+    pub recorded_by: String,
+    pub created_at: String,
+}
+
+impl From<Disbursement> for DisbursementView {
+    fn from(d: Disbursement) -> Self {
+        DisbursementView {
+            id: d.id,
+            grant_id: d.grant_id,
+            amount: d.amount,
+            paid_on: ts(d.paid_on),
+            method: d.method,
+            recorded_by: d.recorded_by,
+            created_at: ts(d.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DisbursementList {
+    pub items: Vec<DisbursementView>,
+}
+
+fn with_etag(status: StatusCode, view: GrantView) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::ETAG, format!("\"v{}\"", view.version))).json(view)
+}
+
+/// A grant the caller may perform `action` on, with its case: access follows the case.
+fn load_grant(
+    c: &mut DbConn,
+    st: &AppState,
+    who: &Caller<'_>,
+    id: &str,
+    action: Action,
+) -> Result<(Grant, Case), AppError> {
+    let not_found = || AppError::NotFound("grant_not_found");
+    if !crate::domain::accounts::is_id(id) {
+        return Err(not_found());
+    }
+    let g = Grant::find(c, id)?.ok_or_else(not_found)?;
+    let case = cases::load_for(c, &st.access, who, &g.case_id, action, naive(st.clock.now())).map_err(|e| match e {
+        AppError::NotFound(_) => not_found(),
+        other => other,
+    })?;
+    Ok((g, case))
+}
+
+pub async fn create(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<GrantCreate>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let case_id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: GrantView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = cases::load_for(c, &st.access, &who, &case_id, Action::GrantRequest, naive(now))?;
+            let input = NewGrant {
+                category: b.category,
+                currency: b.currency,
+                amount_requested: b.amount_requested,
+                details: GrantDetails { purpose: b.purpose, other_funders: b.other_funders },
+            };
+            let g = grants::request(c, &st.crypto, &st.funding, now, &who, &case, input)?;
+            Ok(grants::detail(c, &st.crypto, g)?.into())
+        })
+        .await?;
+    Ok(with_etag(StatusCode::CREATED, view))
+}
+
+pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let case_id = path.into_inner();
+    let now = naive(state.clock.now());
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = cases::load_for(c, &st.access, &who, &case_id, Action::GrantList, now)?;
+            Grant::for_case(c, &case.id)?
+                .into_iter()
+                .map(|g| grants::detail(c, &st.crypto, g).map(GrantView::from))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(GrantList { items }))
+}
+
+pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let view: GrantView = state
+        .db
+        .read(move |c| {
+            let (g, _) = load_grant(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::GrantRead)?;
+            Ok(grants::detail(c, &st.crypto, g)?.into())
+        })
+        .await?;
+    Ok(with_etag(StatusCode::OK, view))
+}
+
+pub async fn decide(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<GrantPatch>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let b = body.into_inner();
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: GrantView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let (g, _) = load_grant(c, &st, &who, &id, Action::GrantDecide)?;
+            grants::decide(
+                c,
+                &st.crypto,
+                &st.funding,
+                now,
+                &who,
+                &g,
+                expected,
+                b.status,
+                b.amount_approved,
+                b.reason.as_deref(),
+            )?;
+            let g = Grant::find(c, &id)?.ok_or(AppError::NotFound("grant_not_found"))?;
+            Ok(grants::detail(c, &st.crypto, g)?.into())
+        })
+        .await?;
+    Ok(with_etag(StatusCode::OK, view))
+}
+
+pub async fn disburse(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<DisbursementCreate>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: DisbursementView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let (g, _) = load_grant(c, &st, &who, &id, Action::DisbursementCreate)?;
+            Ok(grants::disburse(c, now, &who, &g, b.amount, b.paid_on, b.method)?.into())
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+pub async fn disbursements(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let (g, _) =
+                load_grant(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::DisbursementList)?;
+            Ok(Disbursement::for_grant(c, &g.id)?.into_iter().map(DisbursementView::from).collect())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DisbursementList { items }))
+}
