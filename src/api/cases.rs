@@ -442,3 +442,22 @@ pub async fn unshare(
     })
     .await
 }
+
+/// `GET /api/v1/cases/{id}/summary`: the overview of a case in one request.
+pub async fn summary(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let now = naive(state.clock.now());
+    let st = state.clone();
+    let summary = state
+        .db
+        .read(move |c| {
+            let case = cases::load_for(c, &st.access, &caller(&auth), &id, Action::CaseSummary, now)?;
+            crate::domain::summary::summarize(c, &case, now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(summary))
+}

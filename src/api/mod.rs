@@ -18,6 +18,7 @@ pub mod notes;
 pub mod openapi;
 pub mod organizations;
 pub mod plans;
+pub mod relocations;
 pub mod users;
 
 use actix_web::http::Method;
@@ -92,7 +93,9 @@ impl RouteDef {
 
 /// Every route of the service, with the action it needs and what it takes and returns.
 pub fn table() -> Vec<RouteDef> {
-    use crate::api::{alerts as al, cases as ca, defenders as de, notes as no, organizations as or, users as us};
+    use crate::api::{
+        alerts as al, cases as ca, defenders as de, notes as no, organizations as or, relocations as rl, users as us,
+    };
     use crate::auth::session::TokenPair;
     use Action as A;
     use Method as M;
@@ -199,6 +202,34 @@ pub fn table() -> Vec<RouteDef> {
             .returns::<grants::DisbursementView>(201),
         def(M::GET, "/api/v1/grants/{id}/disbursements", A::DisbursementList, grants::disbursements)
             .returns::<grants::DisbursementList>(200),
+        def(M::POST, "/api/v1/cases/{id}/relocations", A::RelocationRequest, rl::create_relocation)
+            .body::<rl::RelocationCreate>()
+            .returns::<rl::RelocationView>(201),
+        def(M::GET, "/api/v1/cases/{id}/relocations", A::RelocationList, rl::list_relocations)
+            .returns::<rl::RelocationList>(200),
+        def(M::GET, "/api/v1/relocations/{id}", A::RelocationRead, rl::show_relocation)
+            .returns::<rl::RelocationView>(200),
+        def(M::PATCH, "/api/v1/relocations/{id}", A::RelocationUpdate, rl::update_relocation)
+            .body::<rl::RelocationPatch>()
+            .returns::<rl::RelocationView>(200),
+        def(M::POST, "/api/v1/relocations/{id}/visas", A::VisaCreate, rl::create_visa)
+            .body::<rl::VisaCreate>()
+            .returns::<rl::VisaView>(201),
+        def(M::GET, "/api/v1/relocations/{id}/visas", A::VisaList, rl::list_visas).returns::<rl::VisaList>(200),
+        def(M::GET, "/api/v1/visas/{id}", A::VisaRead, rl::show_visa).returns::<rl::VisaView>(200),
+        def(M::PATCH, "/api/v1/visas/{id}", A::VisaUpdate, rl::update_visa)
+            .body::<rl::VisaPatch>()
+            .returns::<rl::VisaView>(200),
+        def(M::POST, "/api/v1/cases/{id}/psychosocial", A::CareCreate, rl::create_care)
+            .body::<rl::CareCreate>()
+            .returns::<rl::CareView>(201),
+        def(M::GET, "/api/v1/cases/{id}/psychosocial", A::CareList, rl::list_care).returns::<rl::CareList>(200),
+        def(M::GET, "/api/v1/psychosocial/{id}", A::CareRead, rl::show_care).returns::<rl::CareView>(200),
+        def(M::PATCH, "/api/v1/psychosocial/{id}", A::CareUpdate, rl::update_care)
+            .body::<rl::CarePatch>()
+            .returns::<rl::CareView>(200),
+        def(M::GET, "/api/v1/cases/{id}/summary", A::CaseSummary, ca::summary)
+            .returns::<crate::domain::summary::CaseSummary>(200),
     ]
 }
 

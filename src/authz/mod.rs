@@ -59,10 +59,23 @@ pub enum Action {
     GrantDecide,
     DisbursementCreate,
     DisbursementList,
+    RelocationRequest,
+    RelocationList,
+    RelocationRead,
+    RelocationUpdate,
+    VisaCreate,
+    VisaList,
+    VisaRead,
+    VisaUpdate,
+    CareCreate,
+    CareList,
+    CareRead,
+    CareUpdate,
+    CaseSummary,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 44] = [
+    pub const PROTECTED: [Action; 57] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -107,11 +120,24 @@ impl Action {
         Action::GrantDecide,
         Action::DisbursementCreate,
         Action::DisbursementList,
+        Action::RelocationRequest,
+        Action::RelocationList,
+        Action::RelocationRead,
+        Action::RelocationUpdate,
+        Action::VisaCreate,
+        Action::VisaList,
+        Action::VisaRead,
+        Action::VisaUpdate,
+        Action::CareCreate,
+        Action::CareList,
+        Action::CareRead,
+        Action::CareUpdate,
+        Action::CaseSummary,
     ];
 
     /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
     /// caller's relation to the object.
-    pub const ON_OBJECT: [Action; 29] = [
+    pub const ON_OBJECT: [Action; 42] = [
         Action::CaseRead,
         Action::CaseUpdate,
         Action::CaseTransition,
@@ -141,6 +167,19 @@ impl Action {
         Action::GrantDecide,
         Action::DisbursementCreate,
         Action::DisbursementList,
+        Action::RelocationRequest,
+        Action::RelocationList,
+        Action::RelocationRead,
+        Action::RelocationUpdate,
+        Action::VisaCreate,
+        Action::VisaList,
+        Action::VisaRead,
+        Action::VisaUpdate,
+        Action::CareCreate,
+        Action::CareList,
+        Action::CareRead,
+        Action::CareUpdate,
+        Action::CaseSummary,
     ];
 
     /// The action that decides whether the object exists at all for the caller.
@@ -199,6 +238,19 @@ impl Action {
             Action::GrantDecide => "grant.decide",
             Action::DisbursementCreate => "disbursement.create",
             Action::DisbursementList => "disbursement.list",
+            Action::RelocationRequest => "relocation.request",
+            Action::RelocationList => "relocation.list",
+            Action::RelocationRead => "relocation.read",
+            Action::RelocationUpdate => "relocation.update",
+            Action::VisaCreate => "visa.create",
+            Action::VisaList => "visa.list",
+            Action::VisaRead => "visa.read",
+            Action::VisaUpdate => "visa.update",
+            Action::CareCreate => "care.create",
+            Action::CareList => "care.list",
+            Action::CareRead => "care.read",
+            Action::CareUpdate => "care.update",
+            Action::CaseSummary => "case.summary",
         }
     }
 
@@ -237,6 +289,12 @@ impl Action {
                 | Action::GrantRequest
                 | Action::GrantDecide
                 | Action::DisbursementCreate
+                | Action::RelocationRequest
+                | Action::RelocationUpdate
+                | Action::VisaCreate
+                | Action::VisaUpdate
+                | Action::CareCreate
+                | Action::CareUpdate
         )
     }
 }

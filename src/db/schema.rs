@@ -256,7 +256,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     security_plans,
     plan_measures,
     grants,
-    disbursements
+    disbursements,
+    relocations,
+    visas,
+    psychosocial_care
 );
 
 diesel::table! {
@@ -346,5 +349,62 @@ diesel::table! {
         method -> Text,
         recorded_by -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    relocations (id) {
+        id -> Text,
+        case_id -> Text,
+        kind -> Text,
+        details_ct -> Binary,
+        key_version -> Integer,
+        starts_on -> Timestamp,
+        ends_on -> Timestamp,
+        status -> Text,
+        cancel_reason_ct -> Nullable<Binary>,
+        plan_id -> Nullable<Text>,
+        requested_by -> Text,
+        approved_by -> Nullable<Text>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    visas (id) {
+        id -> Text,
+        relocation_id -> Text,
+        case_id -> Text,
+        country -> Text,
+        visa_type -> Text,
+        details_ct -> Binary,
+        key_version -> Integer,
+        status -> Text,
+        submitted_on -> Nullable<Timestamp>,
+        decided_on -> Nullable<Timestamp>,
+        issued_on -> Nullable<Timestamp>,
+        expires_on -> Nullable<Timestamp>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    psychosocial_care (id) {
+        id -> Text,
+        case_id -> Text,
+        details_ct -> Binary,
+        key_version -> Integer,
+        modality -> Text,
+        sessions_planned -> Integer,
+        sessions_held -> Integer,
+        referral_status -> Text,
+        consent_recorded -> Bool,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }

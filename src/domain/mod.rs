@@ -9,6 +9,8 @@ pub mod country;
 pub mod defenders;
 pub mod grants;
 pub mod plans;
+pub mod relocation;
+pub mod summary;
 
 use serde::{Deserialize, Serialize};
 

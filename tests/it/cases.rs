@@ -707,3 +707,145 @@ db_test!(need_to_know_matrix_for_defenders_and_alerts, |app| {
     let other = app.get("/api/v1/alerts", Some(&w.other_coord)).json();
     assert_eq!(other["items"].as_array().unwrap().len(), 0);
 });
+
+/// Every route of the protection records, per caller, against a case owned by the owner
+/// organisation, assigned to the assigned officer and shared with the sharing officer's
+/// organisation. Columns, in order: assessment create, list, read; plan create, list, read,
+/// update; measure create, update; grant request, list, read, decide; disbursement create,
+/// list; relocation create, list, read, update; visa create, list, read, update; care
+/// create, list, read, update; case summary.
+const RECORDS_MATRIX: &[(&str, [u16; 28])] = &[
+    ("anonymous", [401; 28]),
+    ("admin", [403; 28]),
+    ("auditor", [403; 28]),
+    (
+        "owner_coordinator",
+        [
+            201, 200, 200, 201, 200, 200, 200, 201, 200, 201, 200, 200, 200, 201, 200, 201, 200, 200, 200, 201, 200,
+            200, 200, 201, 200, 200, 200, 200,
+        ],
+    ),
+    ("other_coordinator", [404; 28]),
+    (
+        "assigned_officer",
+        [
+            201, 200, 200, 201, 200, 200, 200, 201, 200, 201, 200, 200, 403, 403, 200, 201, 200, 200, 200, 201, 200,
+            200, 200, 201, 200, 200, 200, 200,
+        ],
+    ),
+    (
+        "sharing_officer",
+        [
+            403, 200, 200, 403, 200, 200, 403, 403, 403, 403, 200, 200, 403, 403, 200, 403, 200, 200, 403, 403, 200,
+            200, 403, 403, 403, 403, 403, 200,
+        ],
+    ),
+    (
+        "unrelated_officer",
+        [
+            404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403, 403, 404, 404, 404, 404, 404, 404, 404,
+            404, 404, 404, 404, 404, 404, 404,
+        ],
+    ),
+];
+
+db_test!(need_to_know_matrix_for_protection_records, |app| {
+    let w = world(&app);
+    let token = |who: &str| -> Option<String> {
+        match who {
+            "anonymous" => None,
+            "admin" => Some(w.admin.clone()),
+            "auditor" => Some(w.auditor.clone()),
+            "owner_coordinator" => Some(w.owner_coord.clone()),
+            "other_coordinator" => Some(w.other_coord.clone()),
+            "assigned_officer" => Some(w.assigned_officer.clone()),
+            "sharing_officer" => Some(w.sharing_officer.clone()),
+            "unrelated_officer" => Some(w.unrelated_officer.clone()),
+            _ => unreachable!(),
+        }
+    };
+    let oc = Some(w.owner_coord.as_str());
+    let id_of = |r: crate::harness::Resp| -> String {
+        assert!(r.status == 200 || r.status == 201, "setup: {r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let assessment = json!({
+        "threats": [{ "facts": "f", "source_actor": "unknown", "public": false, "likelihood": 2, "impact": 2 }],
+        "reassess_by": expires_in(30)
+    });
+    let grant = json!({ "category": "legal", "currency": "EUR", "amount_requested": 1000, "purpose": "p" });
+    let relocation = json!({
+        "kind": "in_country", "destination_country": "CO", "beneficiaries": ["her"],
+        "starts_on": expires_in(10), "ends_on": expires_in(40)
+    });
+    let care = json!({ "modality": "individual", "sessions_planned": 2, "consent_recorded": true, "provider": "p" });
+    for (who, expected) in RECORDS_MATRIX {
+        let case = shared_case(&app, &w);
+        let base = format!("/api/v1/cases/{case}");
+        let a = id_of(app.post(&format!("{base}/assessments"), oc, assessment.clone()));
+        let plan = id_of(app.post(&format!("{base}/plans"), oc, json!({ "review_by": expires_in(30) })));
+        let m = id_of(app.post(
+            &format!("/api/v1/plans/{plan}/measures"),
+            oc,
+            json!({ "category": "legal", "kind": "response", "description": "d" }),
+        ));
+        let g_req = id_of(app.post(&format!("{base}/grants"), oc, grant.clone()));
+        let g_ok = id_of(app.post(&format!("{base}/grants"), oc, grant.clone()));
+        assert_eq!(app.patch(&format!("/api/v1/grants/{g_ok}"), oc, json!({ "status": "approved" })).status, 200);
+        let r = id_of(app.post(&format!("{base}/relocations"), oc, relocation.clone()));
+        let v = id_of(app.post(
+            &format!("/api/v1/relocations/{r}/visas"),
+            oc,
+            json!({ "country": "CO", "visa_type": "t", "applicant": "her" }),
+        ));
+        let cr = id_of(app.post(&format!("{base}/psychosocial"), oc, care.clone()));
+        let t = token(who);
+        let t = t.as_deref();
+        let got = [
+            app.post(&format!("{base}/assessments"), t, assessment.clone()).status,
+            app.get(&format!("{base}/assessments"), t).status,
+            app.get(&format!("/api/v1/assessments/{a}"), t).status,
+            app.post(&format!("{base}/plans"), t, json!({ "review_by": expires_in(30) })).status,
+            app.get(&format!("{base}/plans"), t).status,
+            app.get(&format!("/api/v1/plans/{plan}"), t).status,
+            app.patch(&format!("/api/v1/plans/{plan}"), t, json!({ "summary": "s" })).status,
+            app.post(
+                &format!("/api/v1/plans/{plan}/measures"),
+                t,
+                json!({ "category": "legal", "kind": "response", "description": "d" }),
+            )
+            .status,
+            app.patch(&format!("/api/v1/measures/{m}"), t, json!({ "description": "d2" })).status,
+            app.post(&format!("{base}/grants"), t, grant.clone()).status,
+            app.get(&format!("{base}/grants"), t).status,
+            app.get(&format!("/api/v1/grants/{g_req}"), t).status,
+            app.patch(&format!("/api/v1/grants/{g_req}"), t, json!({ "status": "rejected", "reason": "r" })).status,
+            app.post(
+                &format!("/api/v1/grants/{g_ok}/disbursements"),
+                t,
+                json!({ "amount": 1, "paid_on": expires_in(0), "method": "cash" }),
+            )
+            .status,
+            app.get(&format!("/api/v1/grants/{g_ok}/disbursements"), t).status,
+            app.post(&format!("{base}/relocations"), t, relocation.clone()).status,
+            app.get(&format!("{base}/relocations"), t).status,
+            app.get(&format!("/api/v1/relocations/{r}"), t).status,
+            app.patch(&format!("/api/v1/relocations/{r}"), t, json!({ "starts_on": expires_in(11) })).status,
+            app.post(
+                &format!("/api/v1/relocations/{r}/visas"),
+                t,
+                json!({ "country": "CO", "visa_type": "t", "applicant": "her" }),
+            )
+            .status,
+            app.get(&format!("/api/v1/relocations/{r}/visas"), t).status,
+            app.get(&format!("/api/v1/visas/{v}"), t).status,
+            app.patch(&format!("/api/v1/visas/{v}"), t, json!({ "status": "submitted" })).status,
+            app.post(&format!("{base}/psychosocial"), t, care.clone()).status,
+            app.get(&format!("{base}/psychosocial"), t).status,
+            app.get(&format!("/api/v1/psychosocial/{cr}"), t).status,
+            app.patch(&format!("/api/v1/psychosocial/{cr}"), t, json!({ "sessions_held": 1 })).status,
+            app.get(&format!("{base}/summary"), t).status,
+        ];
+        assert_eq!(&got[..], &expected[..], "caller {who}");
+    }
+});

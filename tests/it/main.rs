@@ -16,4 +16,5 @@ mod jwt_attacks;
 mod migrations;
 mod openapi;
 mod plans;
+mod relocation;
 mod routes;

@@ -115,6 +115,15 @@ impl PlanMeasure {
             .load(conn)
     }
 
+    /// A case's measures still to do (planned or in progress), in one query.
+    pub fn open_for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<PlanMeasure>> {
+        plan_measures::table
+            .filter(plan_measures::case_id.eq(case_id))
+            .filter(plan_measures::status.eq_any(["planned", "in_progress"]))
+            .select(PlanMeasure::as_select())
+            .load(conn)
+    }
+
     pub fn update_versioned(
         conn: &mut DbConn,
         id: &str,

@@ -1,0 +1,3 @@
+DROP TABLE psychosocial_care;
+DROP TABLE visas;
+DROP TABLE relocations;

@@ -1,0 +1,629 @@
+//! Relocation support: `/api/v1/cases/{id}/relocations`, `/api/v1/relocations/{id}`,
+//! `/api/v1/relocations/{id}/visas`, `/api/v1/visas/{id}`, `/api/v1/cases/{id}/psychosocial`,
+//! `/api/v1/psychosocial/{id}`. Access follows the case; care records only to the owning
+//! coordinators and the assignees.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{if_match, ts};
+use crate::auth::Authed;
+use crate::authz::Action;
+use crate::clock::naive;
+use crate::db::models::{Case, PsychosocialCare, Relocation, Visa};
+use crate::db::DbConn;
+use crate::domain::cases::{self, Caller};
+use crate::domain::relocation::{
+    self as rel, CareDetails, CareModality, CareUpdate, NewCare, NewRelocation, NewVisa, ReferralStatus,
+    RelocationDetail, RelocationDetails, RelocationKind, RelocationStatus, RelocationUpdate, VisaDetails, VisaStatus,
+    VisaUpdate,
+};
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelocationCreate {
+    pub kind: RelocationKind,
+    /// ISO 3166-1 alpha-2 (sealed, with everything about where she goes).
+    pub destination_country: String,
+    pub destination_city: Option<String>,
+    pub host_organization: Option<String>,
+    /// The defender and the dependants who go with her, by name.
+    pub beneficiaries: Vec<String>,
+    pub starts_on: DateTime<Utc>,
+    pub ends_on: DateTime<Utc>,
+    /// The journey's security plan, a plan of this case.
+    pub plan_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelocationPatch {
+    pub status: Option<RelocationStatus>,
+    /// Required when cancelling.
+    pub reason: Option<String>,
+    /// Replaces destination, host and beneficiaries.
+    pub details: Option<RelocationDetails>,
+    pub starts_on: Option<DateTime<Utc>>,
+    pub ends_on: Option<DateTime<Utc>>,
+    pub plan_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisaCreate {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub visa_type: String,
+    pub applicant: String,
+    pub handling_organization: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisaPatch {
+    pub status: VisaStatus,
+    /// When the step happened (default: now).
+    pub on: Option<DateTime<Utc>>,
+    /// Required when issued.
+    pub expires_on: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CareCreate {
+    pub modality: CareModality,
+    pub sessions_planned: i32,
+    /// Must be true: care is recorded only with her consent.
+    pub consent_recorded: bool,
+    pub provider: String,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CarePatch {
+    pub modality: Option<CareModality>,
+    pub sessions_planned: Option<i32>,
+    pub sessions_held: Option<i32>,
+    pub referral_status: Option<ReferralStatus>,
+    /// Replaces provider and notes.
+    pub details: Option<CareDetails>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RelocationView {
+    pub id: String,
+    pub case_id: String,
+    pub kind: String,
+    #[serde(flatten)]
+    pub details: RelocationDetails,
+    pub starts_on: String,
+    pub ends_on: String,
+    pub status: String,
+    pub allowed_transitions: Vec<&'static str>,
+    pub cancel_reason: Option<String>,
+    pub plan_id: Option<String>,
+    pub requested_by: String,
+    pub approved_by: Option<String>,
+    pub version: i32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<RelocationDetail> for RelocationView {
+    fn from(d: RelocationDetail) -> Self {
+        let r = d.relocation;
+        RelocationView {
+            allowed_transitions: RelocationStatus::parse(&r.status)
+                .map(|s| s.next().iter().map(|x| x.as_str()).collect())
+                .unwrap_or_default(),
+            id: r.id,
+            case_id: r.case_id,
+            kind: r.kind,
+            details: d.details,
+            starts_on: ts(r.starts_on),
+            ends_on: ts(r.ends_on),
+            status: r.status,
+            cancel_reason: d.cancel_reason,
+            plan_id: r.plan_id,
+            requested_by: r.requested_by,
+            approved_by: r.approved_by,
+            version: r.version,
+            created_at: ts(r.created_at),
+            updated_at: ts(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RelocationList {
+    pub items: Vec<RelocationView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VisaView {
+    pub id: String,
+    pub relocation_id: String,
+    pub country: String,
+    pub visa_type: String,
+    #[serde(flatten)]
+    pub details: VisaDetails,
+    pub status: String,
+    pub allowed_transitions: Vec<&'static str>,
+    pub submitted_on: Option<String>,
+    pub decided_on: Option<String>,
+    pub issued_on: Option<String>,
+    pub expires_on: Option<String>,
+    pub version: i32,
+}
+
+fn visa_view(v: Visa, details: VisaDetails) -> VisaView {
+    VisaView {
+        allowed_transitions: VisaStatus::parse(&v.status)
+            .map(|s| s.next().iter().map(|x| x.as_str()).collect())
+            .unwrap_or_default(),
+        id: v.id,
+        relocation_id: v.relocation_id,
+        country: v.country,
+        visa_type: v.visa_type,
+        details,
+        status: v.status,
+        submitted_on: v.submitted_on.map(ts),
+        decided_on: v.decided_on.map(ts),
+        issued_on: v.issued_on.map(ts),
+        expires_on: v.expires_on.map(ts),
+        version: v.version,
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VisaList {
+    pub items: Vec<VisaView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CareView {
+    pub id: String,
+    pub case_id: String,
+    pub modality: String,
+    pub sessions_planned: i32,
+    pub sessions_held: i32,
+    pub referral_status: String,
+    pub consent_recorded: bool,
+    #[serde(flatten)]
+    pub details: CareDetails,
+    pub version: i32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn care_view(c: PsychosocialCare, details: CareDetails) -> CareView {
+    CareView {
+        id: c.id,
+        case_id: c.case_id,
+        modality: c.modality,
+        sessions_planned: c.sessions_planned,
+        sessions_held: c.sessions_held,
+        referral_status: c.referral_status,
+        consent_recorded: c.consent_recorded,
+        details,
+        version: c.version,
+        created_at: ts(c.created_at),
+        updated_at: ts(c.updated_at),
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CareList {
+    pub items: Vec<CareView>,
+}
+
+fn etag(status: StatusCode, version: i32, body: impl Serialize) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::ETAG, format!("\"v{version}\""))).json(body)
+}
+
+/// The case of a child record, for `action`: a record of a case the caller may not see
+/// answers exactly like a record that does not exist.
+fn case_of(
+    c: &mut DbConn,
+    st: &AppState,
+    who: &Caller<'_>,
+    case_id: &str,
+    action: Action,
+    not_found: &'static str,
+) -> Result<Case, AppError> {
+    cases::load_for(c, &st.access, who, case_id, action, naive(st.clock.now())).map_err(|e| match e {
+        AppError::NotFound(_) => AppError::NotFound(not_found),
+        other => other,
+    })
+}
+
+fn find_relocation(c: &mut DbConn, id: &str) -> Result<Relocation, AppError> {
+    let nf = || AppError::NotFound("relocation_not_found");
+    if !crate::domain::accounts::is_id(id) {
+        return Err(nf());
+    }
+    Relocation::find(c, id)?.ok_or_else(nf)
+}
+
+pub async fn create_relocation(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<RelocationCreate>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let case_id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: RelocationView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = cases::load_for(c, &st.access, &who, &case_id, Action::RelocationRequest, naive(now))?;
+            let details = RelocationDetails {
+                destination_country: b.destination_country,
+                destination_city: b.destination_city,
+                host_organization: b.host_organization,
+                beneficiaries: b.beneficiaries,
+            };
+            let input =
+                NewRelocation { kind: b.kind, details, starts_on: b.starts_on, ends_on: b.ends_on, plan_id: b.plan_id };
+            let r = rel::request_relocation(c, &st.crypto, now, &who, &case, input)?;
+            Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
+        })
+        .await?;
+    Ok(etag(StatusCode::CREATED, view.version, view))
+}
+
+pub async fn list_relocations(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let case_id = path.into_inner();
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = case_of(c, &st, &who, &case_id, Action::RelocationList, "case_not_found")?;
+            Relocation::for_case(c, &case.id)?
+                .into_iter()
+                .map(|r| rel::relocation_detail(c, &st.crypto, r).map(RelocationView::from))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(RelocationList { items }))
+}
+
+pub async fn show_relocation(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let view: RelocationView = state
+        .db
+        .read(move |c| {
+            let r = find_relocation(c, &id)?;
+            case_of(
+                c,
+                &st,
+                &Caller { user: &auth.user, role: auth.role },
+                &r.case_id,
+                Action::RelocationRead,
+                "relocation_not_found",
+            )?;
+            Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
+        })
+        .await?;
+    Ok(etag(StatusCode::OK, view.version, view))
+}
+
+pub async fn update_relocation(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<RelocationPatch>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let b = body.into_inner();
+    if b.status.is_none()
+        && b.details.is_none()
+        && b.starts_on.is_none()
+        && b.ends_on.is_none()
+        && b.plan_id.is_none()
+        && b.reason.is_none()
+    {
+        return Err(AppError::bad_request("nothing_to_change", "give status, details, dates or plan_id"));
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: RelocationView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let r = find_relocation(c, &id)?;
+            let case = case_of(c, &st, &who, &r.case_id, Action::RelocationUpdate, "relocation_not_found")?;
+            let input = RelocationUpdate {
+                status: b.status,
+                reason: b.reason,
+                details: b.details,
+                starts_on: b.starts_on,
+                ends_on: b.ends_on,
+                plan_id: b.plan_id,
+            };
+            rel::update_relocation(c, &st.crypto, now, &who, &case, &r, expected, input)?;
+            let fresh = find_relocation(c, &id)?;
+            Ok(rel::relocation_detail(c, &st.crypto, fresh)?.into())
+        })
+        .await?;
+    Ok(etag(StatusCode::OK, view.version, view))
+}
+
+pub async fn create_visa(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<VisaCreate>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: VisaView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let r = find_relocation(c, &id)?;
+            case_of(c, &st, &who, &r.case_id, Action::VisaCreate, "relocation_not_found")?;
+            let details = VisaDetails { applicant: b.applicant, handling_organization: b.handling_organization };
+            let v = rel::apply_visa(
+                c,
+                &st.crypto,
+                now,
+                &who,
+                &r,
+                NewVisa { country: b.country, visa_type: b.visa_type, details: details.clone() },
+            )?;
+            Ok(visa_view(v, details))
+        })
+        .await?;
+    Ok(etag(StatusCode::CREATED, view.version, view))
+}
+
+pub async fn list_visas(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let r = find_relocation(c, &id)?;
+            case_of(
+                c,
+                &st,
+                &Caller { user: &auth.user, role: auth.role },
+                &r.case_id,
+                Action::VisaList,
+                "relocation_not_found",
+            )?;
+            Visa::for_relocation(c, &r.id)?
+                .into_iter()
+                .map(|v| rel::visa_details(c, &st.crypto, &v).map(|d| visa_view(v, d)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(VisaList { items }))
+}
+
+fn find_visa(c: &mut DbConn, id: &str) -> Result<Visa, AppError> {
+    let nf = || AppError::NotFound("visa_not_found");
+    if !crate::domain::accounts::is_id(id) {
+        return Err(nf());
+    }
+    Visa::find(c, id)?.ok_or_else(nf)
+}
+
+pub async fn show_visa(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let view: VisaView = state
+        .db
+        .read(move |c| {
+            let v = find_visa(c, &id)?;
+            case_of(
+                c,
+                &st,
+                &Caller { user: &auth.user, role: auth.role },
+                &v.case_id,
+                Action::VisaRead,
+                "visa_not_found",
+            )?;
+            let d = rel::visa_details(c, &st.crypto, &v)?;
+            Ok(visa_view(v, d))
+        })
+        .await?;
+    Ok(etag(StatusCode::OK, view.version, view))
+}
+
+pub async fn update_visa(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<VisaPatch>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let b = body.into_inner();
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: VisaView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let v = find_visa(c, &id)?;
+            case_of(c, &st, &who, &v.case_id, Action::VisaUpdate, "visa_not_found")?;
+            rel::update_visa(
+                c,
+                now,
+                &who,
+                &v,
+                expected,
+                VisaUpdate { status: b.status, on: b.on, expires_on: b.expires_on },
+            )?;
+            let v = find_visa(c, &id)?;
+            let d = rel::visa_details(c, &st.crypto, &v)?;
+            Ok(visa_view(v, d))
+        })
+        .await?;
+    Ok(etag(StatusCode::OK, view.version, view))
+}
+
+pub async fn create_care(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CareCreate>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.into_inner();
+    let case_id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: CareView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = cases::load_for(c, &st.access, &who, &case_id, Action::CareCreate, naive(now))?;
+            let details = CareDetails { provider: b.provider, notes: b.notes };
+            let input = NewCare {
+                modality: b.modality,
+                sessions_planned: b.sessions_planned,
+                consent_recorded: b.consent_recorded,
+                details: details.clone(),
+            };
+            let care = rel::add_care(c, &st.crypto, now, &who, &case, input)?;
+            Ok(care_view(care, details))
+        })
+        .await?;
+    Ok(etag(StatusCode::CREATED, view.version, view))
+}
+
+pub async fn list_care(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let case_id = path.into_inner();
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let case = case_of(
+                c,
+                &st,
+                &Caller { user: &auth.user, role: auth.role },
+                &case_id,
+                Action::CareList,
+                "case_not_found",
+            )?;
+            PsychosocialCare::for_case(c, &case.id)?
+                .into_iter()
+                .map(|x| rel::care_details(c, &st.crypto, &x).map(|d| care_view(x, d)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(CareList { items }))
+}
+
+fn find_care(c: &mut DbConn, id: &str) -> Result<PsychosocialCare, AppError> {
+    let nf = || AppError::NotFound("care_not_found");
+    if !crate::domain::accounts::is_id(id) {
+        return Err(nf());
+    }
+    PsychosocialCare::find(c, id)?.ok_or_else(nf)
+}
+
+pub async fn show_care(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let view: CareView = state
+        .db
+        .read(move |c| {
+            let x = find_care(c, &id)?;
+            case_of(
+                c,
+                &st,
+                &Caller { user: &auth.user, role: auth.role },
+                &x.case_id,
+                Action::CareRead,
+                "care_not_found",
+            )?;
+            let d = rel::care_details(c, &st.crypto, &x)?;
+            Ok(care_view(x, d))
+        })
+        .await?;
+    Ok(etag(StatusCode::OK, view.version, view))
+}
+
+pub async fn update_care(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<CarePatch>,
+) -> Result<HttpResponse, AppError> {
+    let expected = if_match(&req)?;
+    let b = body.into_inner();
+    if b.modality.is_none()
+        && b.sessions_planned.is_none()
+        && b.sessions_held.is_none()
+        && b.referral_status.is_none()
+        && b.details.is_none()
+    {
+        return Err(AppError::bad_request("nothing_to_change", "give modality, sessions, referral_status or details"));
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: CareView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let x = find_care(c, &id)?;
+            case_of(c, &st, &who, &x.case_id, Action::CareUpdate, "care_not_found")?;
+            let input = CareUpdate {
+                modality: b.modality,
+                sessions_planned: b.sessions_planned,
+                sessions_held: b.sessions_held,
+                referral_status: b.referral_status,
+                details: b.details,
+            };
+            rel::update_care(c, &st.crypto, now, &who, &x, expected, input)?;
+            let x = find_care(c, &id)?;
+            let d = rel::care_details(c, &st.crypto, &x)?;
+            Ok(care_view(x, d))
+        })
+        .await?;
+    Ok(etag(StatusCode::OK, view.version, view))
+}

@@ -1,0 +1,174 @@
+//! The one-request overview of a case: latest risk, open and overdue measures, relocation,
+//! visas, grant totals and the next deadlines. A fixed number of queries, whatever the size
+//! of the case (no query per record).
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDateTime};
+use serde::Serialize;
+
+use crate::api::ts;
+use crate::db::models::{Case, Grant, PlanMeasure, Relocation, RiskAssessment, SecurityPlan, Visa};
+use crate::db::DbConn;
+use crate::error::AppError;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RiskSummary {
+    pub level: String,
+    pub score: f64,
+    pub version: i32,
+    pub assessed_at: String,
+    pub reassess_by: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeasureCounts {
+    pub open: usize,
+    pub overdue: usize,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RelocationSummary {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub starts_on: String,
+    pub ends_on: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VisaCounts {
+    /// Preparing or submitted.
+    pub pending: usize,
+    pub issued: usize,
+    pub expiring_within_30_days: usize,
+}
+
+/// Amounts in minor units of `currency`.
+#[derive(Debug, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct GrantTotals {
+    pub currency: String,
+    pub requested: i64,
+    pub approved: i64,
+    pub disbursed: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Deadline {
+    /// reassessment | plan_review | measure_due | relocation_start | visa_expiry
+    pub kind: &'static str,
+    pub id: String,
+    pub due_at: String,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseSummary {
+    pub case_id: String,
+    pub reference: String,
+    pub status: String,
+    pub severity: String,
+    pub risk: Option<RiskSummary>,
+    pub measures: MeasureCounts,
+    pub relocation: Option<RelocationSummary>,
+    pub visas: VisaCounts,
+    pub grants: Vec<GrantTotals>,
+    /// The ten nearest, soonest first.
+    pub next_deadlines: Vec<Deadline>,
+}
+
+pub fn summarize(conn: &mut DbConn, case: &Case, now: NaiveDateTime) -> Result<CaseSummary, AppError> {
+    let mut deadlines: Vec<(NaiveDateTime, &'static str, String)> = Vec::new();
+
+    let latest = RiskAssessment::for_case(conn, &case.id)?.into_iter().next();
+    let risk = latest.map(|a| {
+        deadlines.push((a.reassess_by, "reassessment", a.id.clone()));
+        RiskSummary {
+            level: a.level,
+            score: f64::from(a.score_centi) / 100.0,
+            version: a.version,
+            assessed_at: ts(a.created_at),
+            reassess_by: ts(a.reassess_by),
+        }
+    });
+
+    for p in SecurityPlan::for_case(conn, &case.id)? {
+        deadlines.push((p.review_by, "plan_review", p.id));
+    }
+
+    let open = PlanMeasure::open_for_case(conn, &case.id)?;
+    let overdue = open.iter().filter(|m| m.due_at.is_some_and(|d| d < now)).count();
+    for m in &open {
+        if let Some(d) = m.due_at {
+            deadlines.push((d, "measure_due", m.id.clone()));
+        }
+    }
+
+    let relocations = Relocation::for_case(conn, &case.id)?;
+    let relocation = relocations.into_iter().next().map(|r| {
+        if r.status == "approved" {
+            deadlines.push((r.starts_on, "relocation_start", r.id.clone()));
+        }
+        RelocationSummary {
+            id: r.id,
+            kind: r.kind,
+            status: r.status,
+            starts_on: ts(r.starts_on),
+            ends_on: ts(r.ends_on),
+        }
+    });
+
+    let visas = Visa::for_case(conn, &case.id)?;
+    let soon = now + Duration::days(30);
+    let mut counts = VisaCounts { pending: 0, issued: 0, expiring_within_30_days: 0 };
+    for v in &visas {
+        match v.status.as_str() {
+            "preparing" | "submitted" => counts.pending += 1,
+            "issued" => {
+                counts.issued += 1;
+                if let Some(e) = v.expires_on {
+                    if e <= soon {
+                        counts.expiring_within_30_days += 1;
+                    }
+                    deadlines.push((e, "visa_expiry", v.id.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut totals: BTreeMap<String, GrantTotals> = BTreeMap::new();
+    for g in Grant::for_case(conn, &case.id)? {
+        let t = totals.entry(g.currency.clone()).or_insert_with(|| GrantTotals {
+            currency: g.currency.clone(),
+            requested: 0,
+            approved: 0,
+            disbursed: 0,
+        });
+        if g.status != "rejected" {
+            t.requested += g.amount_requested;
+        }
+        t.approved += g.amount_approved.unwrap_or(0);
+        t.disbursed += g.amount_disbursed;
+    }
+
+    deadlines.sort_by_key(|(at, _, _)| *at);
+    let next_deadlines = deadlines
+        .into_iter()
+        .take(10)
+        .map(|(at, kind, id)| Deadline { kind, id, due_at: ts(at), overdue: at < now })
+        .collect();
+
+    Ok(CaseSummary {
+        case_id: case.id.clone(),
+        reference: case.reference.clone(),
+        status: case.status.clone(),
+        severity: case.severity.clone(),
+        risk,
+        measures: MeasureCounts { open: open.len(), overdue },
+        relocation,
+        visas: counts,
+        grants: totals.into_values().collect(),
+        next_deadlines,
+    })
+}

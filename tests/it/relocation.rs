@@ -1,0 +1,245 @@
+//! Relocation, visas, psychosocial care, the case summary, and the need-to-know matrix for
+//! every route of the protection records (assessments, plans, measures, grants, relocations,
+//! visas, care).
+
+use haven::domain::Role;
+use serde_json::{json, Value};
+
+use crate::db_test;
+use crate::harness::{everything_stored, token_of, TestApp};
+
+struct Cast {
+    coord: String,
+    second_coord: String,
+    officer: String,
+    other: String,
+    partner: String,
+    case_id: String,
+}
+
+fn cast(app: &TestApp) -> Cast {
+    let admin = app.admin_token();
+    let mk = |name: &str, kind: &str| {
+        app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": kind, "country": "CO" })).json()
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (org, other_org, partner_org) = (mk("Reloc Org", "ngo"), mk("Other", "ngo"), mk("Partner", "embassy"));
+    let login = |role: Role, org: &str| {
+        let (id, email, pw) = app.user(role, org);
+        (id, token_of(&app.login(&email, &pw)))
+    };
+    let (_, coord) = login(Role::Coordinator, &org);
+    let (_, second_coord) = login(Role::Coordinator, &org);
+    let (officer_id, officer) = login(Role::Officer, &org);
+    let (_, other) = login(Role::Coordinator, &other_org);
+    let (_, partner) = login(Role::Officer, &partner_org);
+    let case = app
+        .post(
+            "/api/v1/cases",
+            Some(&coord),
+            json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] }),
+        )
+        .json();
+    let case_id = case["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/cases/{case_id}/assignees"), Some(&coord), json!({ "user_id": officer_id }));
+    let share = json!({ "organization_id": partner_org, "consent_reference": "c", "expires_at": days(9) });
+    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&coord), share).status, 200);
+    Cast { coord, second_coord, officer, other, partner, case_id }
+}
+
+fn days(d: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(d)).to_rfc3339()
+}
+
+fn relocation_body() -> Value {
+    json!({
+        "kind": "international",
+        "destination_country": "ES",
+        "destination_city": "Madrid",
+        "host_organization": "Shelter city programme",
+        "beneficiaries": ["the defender", "her daughter"],
+        "starts_on": days(10),
+        "ends_on": days(100)
+    })
+}
+
+db_test!(relocations_and_visas_follow_their_state_machines, |app| {
+    let c = cast(&app);
+    let path = format!("/api/v1/cases/{}/relocations", c.case_id);
+    for (patch, code) in [
+        (json!({ "ends_on": days(5) }), "invalid_dates"),
+        (json!({ "beneficiaries": [] }), "invalid_field"),
+        (json!({ "destination_country": "XX" }), "invalid_country"),
+        (json!({ "plan_id": "01a20000-0000-7000-8000-000000000000" }), "unknown_plan"),
+        (json!({ "starts_on": "0001-01-01T00:00:00Z" }), "invalid_date"),
+    ] {
+        let mut body = relocation_body();
+        body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+        let r = app.post(&path, Some(&c.officer), body);
+        assert_eq!((r.status, r.code().as_str()), (422, code), "{patch}");
+    }
+    let r = app.post(&path, Some(&c.officer), relocation_body());
+    assert_eq!(r.status, 201, "{r:?}");
+    let reloc = r.json();
+    assert_eq!(reloc["destination_city"], "Madrid");
+    assert_eq!(reloc["allowed_transitions"], json!(["approved", "cancelled"]));
+    let rpath = format!("/api/v1/relocations/{}", reloc["id"].as_str().unwrap());
+    let set = |t: &str, body: Value| app.patch(&rpath, Some(t), body);
+    assert_eq!(set(&c.officer, json!({ "status": "approved" })).code(), "approval_needs_coordinator");
+    assert_eq!(set(&c.coord, json!({ "status": "completed" })).code(), "invalid_transition");
+    assert_eq!(set(&c.coord, json!({ "status": "approved" })).status, 200);
+
+    // Visas for her and her daughter.
+    let vpath = format!("{rpath}/visas");
+    let visa = |applicant: &str| json!({ "country": "ES", "visa_type": "humanitarian", "applicant": applicant, "handling_organization": "Embassy of Spain" });
+    let v1 = app.post(&vpath, Some(&c.officer), visa("the defender")).json();
+    let v2 = app.post(&vpath, Some(&c.officer), visa("her daughter")).json();
+    let v1p = format!("/api/v1/visas/{}", v1["id"].as_str().unwrap());
+    let step = |p: &str, body: Value| app.patch(p, Some(&c.officer), body);
+    let r = step(&v1p, json!({ "status": "approved" }));
+    assert_eq!((r.status, r.json()["allowed"].clone()), (409, json!(["submitted"])));
+    assert_eq!(step(&v1p, json!({ "status": "submitted" })).status, 200);
+    assert_eq!(step(&v1p, json!({ "status": "approved" })).status, 200);
+    assert_eq!(step(&v1p, json!({ "status": "issued" })).code(), "expiry_required");
+    assert_eq!(
+        step(&v1p, json!({ "status": "issued", "on": days(0), "expires_on": days(-1) })).code(),
+        "invalid_dates"
+    );
+    assert_eq!(step(&v1p, json!({ "status": "issued", "on": days(3) })).code(), "invalid_date");
+    let r = step(&v1p, json!({ "status": "issued", "expires_on": days(20) }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["applicant"], "the defender");
+    assert!(r.json()["issued_on"].is_string() && r.json()["submitted_on"].is_string());
+    assert_eq!(step(&v1p, json!({ "status": "submitted" })).json()["allowed"], json!([]));
+    let listed = app.get(&vpath, Some(&c.partner)).json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert_eq!(v2["status"], "preparing");
+
+    assert_eq!(set(&c.officer, json!({ "status": "in_progress" })).status, 200);
+    assert_eq!(set(&c.officer, json!({ "status": "cancelled" })).code(), "reason_required");
+    assert_eq!(set(&c.officer, json!({ "reason": "x" })).code(), "unexpected_reason");
+    let r = set(&c.officer, json!({ "status": "cancelled", "reason": "the threat moved with her" }));
+    assert_eq!(r.json()["cancel_reason"], "the threat moved with her");
+    assert_eq!(set(&c.coord, json!({ "destination_city": "x" })).status, 400, "unknown field");
+    assert_eq!(
+        set(&c.coord, json!({ "starts_on": days(1) })).code(),
+        "invalid_transition",
+        "a finished relocation is history"
+    );
+    assert_eq!(app.post(&vpath, Some(&c.officer), visa("x")).code(), "relocation_closed");
+
+    // Access follows the case.
+    assert_eq!(app.get(&rpath, Some(&c.other)).status, 404);
+    assert_eq!(app.get(&v1p, Some(&c.other)).status, 404);
+    assert_eq!(app.get(&rpath, Some(&c.partner)).status, 200);
+    assert_eq!(app.patch(&v1p, Some(&c.partner), json!({ "status": "issued" })).status, 403);
+});
+
+db_test!(psychosocial_care_needs_consent_and_stays_with_the_case_team, |app| {
+    let c = cast(&app);
+    let path = format!("/api/v1/cases/{}/psychosocial", c.case_id);
+    let body = |consent: bool| json!({ "modality": "online", "sessions_planned": 8, "consent_recorded": consent, "provider": "trauma counsellor", "notes": "weekly" });
+    assert_eq!(app.post(&path, Some(&c.officer), body(false)).code(), "consent_required");
+    let r = app.post(&path, Some(&c.officer), body(true));
+    assert_eq!(r.status, 201, "{r:?}");
+    let care = r.json();
+    let cpath = format!("/api/v1/psychosocial/{}", care["id"].as_str().unwrap());
+    let r = app.patch(&cpath, Some(&c.officer), json!({ "sessions_held": 3, "referral_status": "accepted" }));
+    assert_eq!((r.status, r.json()["sessions_held"].clone()), (200, json!(3)));
+    assert_eq!(app.patch(&cpath, Some(&c.officer), json!({ "sessions_held": -1 })).code(), "invalid_field");
+    assert_eq!(app.patch(&cpath, Some(&c.officer), json!({ "sessions_held": 5000 })).code(), "invalid_field");
+    assert_eq!(app.patch(&cpath, Some(&c.officer), json!({ "referral_status": "maybe" })).status, 400);
+    // A partner organisation reading the case does not see care records; others not at all.
+    assert_eq!(app.get(&cpath, Some(&c.partner)).status, 403);
+    assert_eq!(app.get(&path, Some(&c.partner)).status, 403);
+    assert_eq!(app.get(&cpath, Some(&c.other)).status, 404);
+    assert_eq!(app.get(&cpath, Some(&c.coord)).json()["provider"], "trauma counsellor");
+});
+
+db_test!(the_case_summary_adds_everything_up, |app| {
+    let c = cast(&app);
+    let base = format!("/api/v1/cases/{}", c.case_id);
+    let assessment = json!({
+        "threats": [{ "facts": "f", "source_actor": "police", "public": true, "likelihood": 4, "impact": 5 }],
+        "reassess_by": days(20)
+    });
+    assert_eq!(app.post(&format!("{base}/assessments"), Some(&c.officer), assessment).status, 201);
+    let plan = app.post(&format!("{base}/plans"), Some(&c.officer), json!({ "review_by": days(40) })).json();
+    let mpath = format!("/api/v1/plans/{}/measures", plan["id"].as_str().unwrap());
+    for due in [days(-2), days(5), days(60)] {
+        let r = app.post(
+            &mpath,
+            Some(&c.officer),
+            json!({ "category": "physical", "kind": "prevention", "description": "d", "due_at": due }),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let reloc = app.post(&format!("{base}/relocations"), Some(&c.officer), relocation_body()).json();
+    let rpath = format!("/api/v1/relocations/{}", reloc["id"].as_str().unwrap());
+    assert_eq!(app.patch(&rpath, Some(&c.coord), json!({ "status": "approved" })).status, 200);
+    let visa = json!({ "country": "ES", "visa_type": "humanitarian", "applicant": "her" });
+    let v1 = app.post(&format!("{rpath}/visas"), Some(&c.officer), visa.clone()).json();
+    app.post(&format!("{rpath}/visas"), Some(&c.officer), visa).json();
+    let v1p = format!("/api/v1/visas/{}", v1["id"].as_str().unwrap());
+    for s in ["submitted", "approved"] {
+        app.patch(&v1p, Some(&c.officer), json!({ "status": s }));
+    }
+    assert_eq!(app.patch(&v1p, Some(&c.officer), json!({ "status": "issued", "expires_on": days(25) })).status, 200);
+    let grants = format!("{base}/grants");
+    let g = |cur: &str, amount: i64| json!({ "category": "transport", "currency": cur, "amount_requested": amount, "purpose": "p" });
+    let g1 = app.post(&grants, Some(&c.officer), g("EUR", 300_000)).json();
+    app.post(&grants, Some(&c.officer), g("EUR", 50_000));
+    app.post(&grants, Some(&c.officer), g("USD", 20_000));
+    let g1p = format!("/api/v1/grants/{}", g1["id"].as_str().unwrap());
+    assert_eq!(
+        app.patch(&g1p, Some(&c.second_coord), json!({ "status": "approved", "amount_approved": 250_000 })).status,
+        200
+    );
+    let pay = json!({ "amount": 100_000, "paid_on": days(0), "method": "cash" });
+    assert_eq!(app.post(&format!("{g1p}/disbursements"), Some(&c.coord), pay).status, 201);
+
+    let s = app.get(&format!("{base}/summary"), Some(&c.partner));
+    assert_eq!(s.status, 200, "{s:?}");
+    let s = s.json();
+    // 4 x 5 = 20, no vulnerabilities or capacities (V = C = 1): 20, exactly the high threshold.
+    assert_eq!((s["risk"]["level"].clone(), s["risk"]["score"].clone()), (json!("high"), json!(20.0)));
+    assert_eq!(s["measures"], json!({ "open": 3, "overdue": 1 }));
+    assert_eq!(s["relocation"]["status"], "approved");
+    assert_eq!(s["visas"], json!({ "pending": 1, "issued": 1, "expiring_within_30_days": 1 }));
+    assert_eq!(
+        s["grants"],
+        json!([
+            { "currency": "EUR", "requested": 350_000, "approved": 250_000, "disbursed": 100_000 },
+            { "currency": "USD", "requested": 20_000, "approved": 0, "disbursed": 0 }
+        ])
+    );
+    let kinds: Vec<&str> =
+        s["next_deadlines"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["measure_due", "measure_due", "relocation_start", "reassessment", "visa_expiry", "plan_review", "measure_due"]
+    );
+    assert_eq!(s["next_deadlines"][0]["overdue"], true);
+    assert_eq!(app.get(&format!("{base}/summary"), Some(&c.other)).status, 404);
+});
+
+db_test!(relocation_visa_and_care_details_are_sealed, |app| {
+    let c = cast(&app);
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let mut body = relocation_body();
+    body["destination_city"] = json!(format!("city {canary}"));
+    body["beneficiaries"] = json!([format!("child {canary}")]);
+    let reloc = app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.officer), body).json();
+    let visa = json!({ "country": "ES", "visa_type": "t", "applicant": format!("applicant {canary}") });
+    assert_eq!(
+        app.post(&format!("/api/v1/relocations/{}/visas", reloc["id"].as_str().unwrap()), Some(&c.officer), visa)
+            .status,
+        201
+    );
+    let care = json!({ "modality": "group", "sessions_planned": 1, "consent_recorded": true, "provider": format!("provider {canary}") });
+    assert_eq!(app.post(&format!("/api/v1/cases/{}/psychosocial", c.case_id), Some(&c.officer), care).status, 201);
+    assert!(!everything_stored(&app).contains(&canary));
+});
