@@ -21,6 +21,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantCreate {
+    /// When the grant pays for one of the case's relocations.
+    pub relocation_id: Option<String>,
     pub category: GrantCategory,
     /// ISO 4217, one the programme pays in (policies/funding.toml).
     pub currency: String,
@@ -55,6 +57,7 @@ pub struct DisbursementCreate {
 pub struct GrantView {
     pub id: String,
     pub case_id: String,
+    pub relocation_id: Option<String>,
     pub category: String,
     pub currency: String,
     pub amount_requested: i64,
@@ -79,6 +82,7 @@ impl From<GrantDetail> for GrantView {
         GrantView {
             id: g.id,
             case_id: g.case_id,
+            relocation_id: g.relocation_id,
             category: g.category,
             currency: g.currency,
             amount_requested: g.amount_requested,
@@ -174,6 +178,7 @@ pub async fn create(
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::GrantRequest, naive(now))?;
             let input = NewGrant {
+                relocation_id: b.relocation_id,
                 category: b.category,
                 currency: b.currency,
                 amount_requested: b.amount_requested,

@@ -322,6 +322,7 @@ diesel::table! {
     grants (id) {
         id -> Text,
         case_id -> Text,
+        relocation_id -> Nullable<Text>,
         category -> Text,
         currency -> Text,
         amount_requested -> BigInt,

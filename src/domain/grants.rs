@@ -67,6 +67,8 @@ fn amount(field: &'static str, v: i64) -> Result<i64, AppError> {
 }
 
 pub struct NewGrant {
+    /// A relocation of the same case this grant pays for, if any.
+    pub relocation_id: Option<String>,
     pub category: GrantCategory,
     pub currency: String,
     pub amount_requested: i64,
@@ -93,6 +95,16 @@ pub fn request(
         return Err(AppError::unprocessable("over_cap", format!("the cap for this category is {cap} minor units")));
     }
     text_field("purpose", &input.details.purpose, 5000)?;
+    if let Some(r) = &input.relocation_id {
+        let ok = crate::domain::accounts::is_id(r)
+            && crate::db::models::Relocation::find(conn, r)?.is_some_and(|x| x.case_id == case.id);
+        if !ok {
+            return Err(AppError::unprocessable(
+                "unknown_relocation",
+                "relocation_id does not name a relocation of this case",
+            ));
+        }
+    }
     if input.details.other_funders.len() > 20 {
         return Err(AppError::unprocessable("invalid_field", "at most 20 other funders"));
     }
@@ -105,6 +117,7 @@ pub fn request(
     let g = Grant {
         id: id.clone(),
         case_id: case.id.clone(),
+        relocation_id: input.relocation_id,
         category: input.category.as_str().into(),
         currency: input.currency,
         amount_requested: requested,

@@ -243,3 +243,109 @@ db_test!(relocation_visa_and_care_details_are_sealed, |app| {
     assert_eq!(app.post(&format!("/api/v1/cases/{}/psychosocial", c.case_id), Some(&c.officer), care).status, 201);
     assert!(!everything_stored(&app).contains(&canary));
 });
+
+db_test!(every_relocation_and_visa_transition, |app| {
+    let c = cast(&app);
+    let reloc_legal: &[(&str, &str)] = &[
+        ("requested", "approved"),
+        ("requested", "cancelled"),
+        ("approved", "in_progress"),
+        ("approved", "cancelled"),
+        ("in_progress", "completed"),
+        ("in_progress", "cancelled"),
+    ];
+    let reloc_path = |s: &str| -> Vec<&str> {
+        match s {
+            "requested" => vec![],
+            "approved" => vec!["approved"],
+            "in_progress" => vec!["approved", "in_progress"],
+            "completed" => vec!["approved", "in_progress", "completed"],
+            _ => vec!["cancelled"],
+        }
+    };
+    let all = ["requested", "approved", "in_progress", "completed", "cancelled"];
+    for from in all {
+        for to in all {
+            let r =
+                app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.coord), relocation_body()).json();
+            let rp = format!("/api/v1/relocations/{}", r["id"].as_str().unwrap());
+            let go = |s: &str| {
+                app.patch(
+                    &rp,
+                    Some(&c.coord),
+                    json!({ "status": s, "reason": if s == "cancelled" { Some("r") } else { None } }),
+                )
+            };
+            for s in reloc_path(from) {
+                assert_eq!(go(s).status, 200, "{from}: {s}");
+            }
+            let res = go(to);
+            if reloc_legal.contains(&(from, to)) {
+                assert_eq!(res.status, 200, "{from} -> {to}: {res:?}");
+            } else {
+                assert_eq!(res.status, 409, "{from} -> {to}: {res:?}");
+                let allowed: Vec<&str> = reloc_legal.iter().filter(|(f, _)| *f == from).map(|(_, t)| *t).collect();
+                assert_eq!(res.json()["allowed"], json!(allowed), "{from}");
+            }
+        }
+    }
+    let reloc = app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.coord), relocation_body()).json();
+    let vp = format!("/api/v1/relocations/{}/visas", reloc["id"].as_str().unwrap());
+    let visa_legal: &[(&str, &str)] =
+        &[("preparing", "submitted"), ("submitted", "approved"), ("submitted", "rejected"), ("approved", "issued")];
+    let visa_path = |s: &str| -> Vec<&str> {
+        match s {
+            "preparing" => vec![],
+            "submitted" => vec!["submitted"],
+            "approved" => vec!["submitted", "approved"],
+            "rejected" => vec!["submitted", "rejected"],
+            _ => vec!["submitted", "approved", "issued"],
+        }
+    };
+    let all = ["preparing", "submitted", "approved", "rejected", "issued"];
+    for from in all {
+        for to in all {
+            let v =
+                app.post(&vp, Some(&c.coord), json!({ "country": "ES", "visa_type": "t", "applicant": "her" })).json();
+            let p = format!("/api/v1/visas/{}", v["id"].as_str().unwrap());
+            let go = |s: &str| {
+                let body =
+                    if s == "issued" { json!({ "status": s, "expires_on": days(90) }) } else { json!({ "status": s }) };
+                app.patch(&p, Some(&c.coord), body)
+            };
+            for s in visa_path(from) {
+                assert_eq!(go(s).status, 200, "{from}: {s}");
+            }
+            let res = go(to);
+            if visa_legal.contains(&(from, to)) {
+                assert_eq!(res.status, 200, "{from} -> {to}: {res:?}");
+            } else {
+                assert_eq!(res.status, 409, "{from} -> {to}: {res:?}");
+            }
+        }
+    }
+});
+
+db_test!(grants_can_pay_for_a_relocation_of_the_same_case, |app| {
+    let c = cast(&app);
+    let reloc =
+        app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.officer), relocation_body()).json();
+    let rid = reloc["id"].as_str().unwrap();
+    let grant = |relocation: &str| json!({ "relocation_id": relocation, "category": "relocation", "currency": "EUR", "amount_requested": 100_000, "purpose": "flights" });
+    let r = app.post(&format!("/api/v1/cases/{}/grants", c.case_id), Some(&c.officer), grant(rid));
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()["relocation_id"], rid);
+    let r = app.post(
+        &format!("/api/v1/cases/{}/grants", c.case_id),
+        Some(&c.officer),
+        grant("01a20000-0000-7000-8000-000000000000"),
+    );
+    assert_eq!(r.code(), "unknown_relocation");
+    // A relocation of another case does not count.
+    let other_case = app
+        .post("/api/v1/cases", Some(&c.coord), json!({ "severity": "low", "country": "CO", "consent_scope": [] }))
+        .json();
+    let r =
+        app.post(&format!("/api/v1/cases/{}/grants", other_case["id"].as_str().unwrap()), Some(&c.coord), grant(rid));
+    assert_eq!(r.code(), "unknown_relocation");
+});

@@ -11,6 +11,7 @@ use crate::db::DbConn;
 pub struct Grant {
     pub id: String,
     pub case_id: String,
+    pub relocation_id: Option<String>,
     pub category: String,
     pub currency: String,
     pub amount_requested: i64,

@@ -4,6 +4,8 @@
 CREATE TABLE grants (
     id TEXT PRIMARY KEY NOT NULL,
     case_id TEXT NOT NULL REFERENCES cases (id),
+    -- A grant for a relocation of the case, if it is one.
+    relocation_id TEXT REFERENCES relocations (id),
     category TEXT NOT NULL CHECK (category IN ('physical_security', 'digital_security', 'communications',
         'transport', 'legal', 'medical', 'psychosocial', 'humanitarian_family', 'relocation', 'other')),
     currency TEXT NOT NULL,
@@ -11,8 +13,8 @@ CREATE TABLE grants (
     amount_approved BIGINT CHECK (amount_approved > 0),
     amount_disbursed BIGINT NOT NULL CHECK (amount_disbursed >= 0),
     status TEXT NOT NULL CHECK (status IN ('requested', 'approved', 'rejected', 'disbursed')),
-    details_ct BYTEA NOT NULL,
-    decision_reason_ct BYTEA,
+    details_ct BLOB NOT NULL,
+    decision_reason_ct BLOB,
     key_version INTEGER NOT NULL,
     requested_by TEXT NOT NULL REFERENCES users (id),
     decided_by TEXT REFERENCES users (id),
