@@ -1,6 +1,26 @@
 //! Business rules that tests call without HTTP. Handlers in `api/` parse, authorize, call
 //! these, and map the result.
 
+/// A string-valued enum as stored in the database and sent over the API: serde in
+/// snake_case, an OpenAPI schema, `as_str` and `parse`. Defined before the modules below so
+/// that they can all use it.
+macro_rules! str_enum {
+    ($name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                [$($name::$variant),+].into_iter().find(|x| x.as_str() == s)
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod alerts;
 pub mod assessments;

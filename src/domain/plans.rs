@@ -3,7 +3,6 @@
 //! not write it.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
 use crate::authz::AccessPolicy;
@@ -15,23 +14,6 @@ use crate::db::DbConn;
 use crate::domain::cases::{open_opt, seal_opt, text_field, Caller};
 use crate::domain::{new_id, Role};
 use crate::error::AppError;
-
-macro_rules! str_enum {
-    ($name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                [$($name::$variant),+].into_iter().find(|x| x.as_str() == s)
-            }
-        }
-    };
-}
 
 str_enum!(PlanStatus { Draft => "draft", Approved => "approved", UnderReview => "under_review" });
 str_enum!(MeasureCategory {

@@ -15,23 +15,6 @@ use crate::domain::cases::{check_country, text_field, Caller};
 use crate::domain::{check_date, new_id, Role};
 use crate::error::AppError;
 
-macro_rules! str_enum {
-    ($name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                [$($name::$variant),+].into_iter().find(|x| x.as_str() == s)
-            }
-        }
-    };
-}
-
 str_enum!(RelocationKind { InCountry => "in_country", Regional => "regional", International => "international" });
 str_enum!(RelocationStatus {
     Requested => "requested",

@@ -1,59 +1,17 @@
 //! Funding grants: caps from policies/funding.toml, decisions by coordinators, disbursements
 //! that never exceed the approved amount, sealed purpose, access following the case.
 
-use haven::domain::Role;
 use serde_json::{json, Value};
 
 use crate::db_test;
-use crate::harness::{everything_stored, token_of, TestApp};
-
-struct Cast {
-    coord: String,
-    officer: String,
-    other: String,
-    partner: String,
-    case_id: String,
-}
-
-fn cast(app: &TestApp) -> Cast {
-    let admin = app.admin_token();
-    let mk = |name: &str, kind: &str| {
-        app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": kind, "country": "CO" })).json()
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let (org, other_org, partner_org) = (mk("Fund Org", "ngo"), mk("Other", "ngo"), mk("Partner", "embassy"));
-    let login = |role: Role, org: &str| {
-        let (id, email, pw) = app.user(role, org);
-        (id, token_of(&app.login(&email, &pw)))
-    };
-    let (_, coord) = login(Role::Coordinator, &org);
-    let (officer_id, officer) = login(Role::Officer, &org);
-    let (_, other) = login(Role::Coordinator, &other_org);
-    let (_, partner) = login(Role::Officer, &partner_org);
-    let case = app
-        .post(
-            "/api/v1/cases",
-            Some(&coord),
-            json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] }),
-        )
-        .json();
-    let case_id = case["id"].as_str().unwrap().to_string();
-    app.post(&format!("/api/v1/cases/{case_id}/assignees"), Some(&coord), json!({ "user_id": officer_id }));
-    let expires = (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339();
-    let share = json!({ "organization_id": partner_org, "consent_reference": "c", "expires_at": expires });
-    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&coord), share).status, 200);
-    Cast { coord, officer, other, partner, case_id }
-}
+use crate::harness::{everything_stored, team};
 
 fn grant(category: &str, currency: &str, amount: Value) -> Value {
     json!({ "category": category, "currency": currency, "amount_requested": amount, "purpose": "door and window bars", "other_funders": ["Fund A"] })
 }
 
 db_test!(grants_respect_caps_decisions_and_disbursement_totals, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let path = format!("/api/v1/cases/{}/grants", c.case_id);
     for (body, code) in [
         (grant("physical_security", "EUR", json!(800_001)), "over_cap"),
@@ -125,7 +83,7 @@ db_test!(grants_respect_caps_decisions_and_disbursement_totals, |app| {
 });
 
 db_test!(concurrent_disbursements_never_exceed_the_approval, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let g = app
         .post(&format!("/api/v1/cases/{}/grants", c.case_id), Some(&c.officer), grant("medical", "EUR", json!(100_000)))
         .json();
@@ -157,7 +115,7 @@ db_test!(concurrent_disbursements_never_exceed_the_approval, |app| {
 });
 
 db_test!(grant_purpose_and_funders_are_sealed, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let mut body = grant("legal", "EUR", json!(5000));
     body["purpose"] = json!(format!("lawyer for {canary}"));

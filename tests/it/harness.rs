@@ -446,3 +446,53 @@ pub fn everything_stored(app: &TestApp) -> String {
         }
     }
 }
+
+/// The people around one case, for the tests of its protection records: two coordinators of
+/// the owning organisation, an officer assigned to the case, a coordinator of an unrelated
+/// organisation, and an officer of an embassy the case is shared with.
+pub struct Team {
+    pub coord: String,
+    pub second_coord: String,
+    pub officer: String,
+    pub officer_id: String,
+    pub other: String,
+    pub partner: String,
+    pub case_id: String,
+}
+
+pub fn team(app: &TestApp) -> Team {
+    let admin = app.admin_token();
+    let mk = |name: &str, kind: &str| {
+        let r = app.post(
+            "/api/v1/organizations",
+            Some(&admin),
+            serde_json::json!({ "name": name, "kind": kind, "country": "CO" }),
+        );
+        r.json()["id"].as_str().expect("organization id").to_string()
+    };
+    let (org, other_org, partner_org) =
+        (mk("Case Org", "ngo"), mk("Other Org", "ngo"), mk("Partner Embassy", "embassy"));
+    let login = |role: haven::domain::Role, org: &str| {
+        let (id, email, pw) = app.user(role, org);
+        (id, token_of(&app.login(&email, &pw)))
+    };
+    use haven::domain::Role;
+    let (_, coord) = login(Role::Coordinator, &org);
+    let (_, second_coord) = login(Role::Coordinator, &org);
+    let (officer_id, officer) = login(Role::Officer, &org);
+    let (_, other) = login(Role::Coordinator, &other_org);
+    let (_, partner) = login(Role::Officer, &partner_org);
+    let body = serde_json::json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] });
+    let case = app.post("/api/v1/cases", Some(&coord), body).json();
+    let case_id = case["id"].as_str().expect("case id").to_string();
+    let r = app.post(
+        &format!("/api/v1/cases/{case_id}/assignees"),
+        Some(&coord),
+        serde_json::json!({ "user_id": officer_id }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let expires = (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339();
+    let share = serde_json::json!({ "organization_id": partner_org, "consent_reference": "c", "expires_at": expires });
+    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&coord), share).status, 200);
+    Team { coord, second_coord, officer, officer_id, other, partner, case_id }
+}

@@ -1,63 +1,19 @@
 //! Security plans and measures: approval rules, state machines, threat links, deadlines,
 //! access following the case, sealed text.
 
-use haven::domain::Role;
 use serde_json::{json, Value};
 
 use crate::db_test;
-use crate::harness::{everything_stored, token_of, TestApp};
-
-struct Cast {
-    author: String,
-    second_coord: String,
-    officer: String,
-    officer_id: String,
-    other_coord: String,
-    sharing_officer: String,
-    case_id: String,
-}
-
-fn cast(app: &TestApp) -> Cast {
-    let admin = app.admin_token();
-    let mk = |name: &str, kind: &str| {
-        app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": kind, "country": "CO" })).json()
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let (org, other, partner) = (mk("Plan Org", "ngo"), mk("Other Org", "ngo"), mk("Partner Embassy", "embassy"));
-    let login = |role: Role, org: &str| {
-        let (id, email, pw) = app.user(role, org);
-        (id, token_of(&app.login(&email, &pw)))
-    };
-    let (_, author) = login(Role::Coordinator, &org);
-    let (_, second_coord) = login(Role::Coordinator, &org);
-    let (officer_id, officer) = login(Role::Officer, &org);
-    let (_, other_coord) = login(Role::Coordinator, &other);
-    let (_, sharing_officer) = login(Role::Officer, &partner);
-    let case = app
-        .post(
-            "/api/v1/cases",
-            Some(&author),
-            json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] }),
-        )
-        .json();
-    let case_id = case["id"].as_str().unwrap().to_string();
-    app.post(&format!("/api/v1/cases/{case_id}/assignees"), Some(&author), json!({ "user_id": officer_id }));
-    let share = json!({ "organization_id": partner, "consent_reference": "c", "expires_at": in_days(20) });
-    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&author), share).status, 200);
-    Cast { author, second_coord, officer, officer_id, other_coord, sharing_officer, case_id }
-}
+use crate::harness::{everything_stored, team, Team, TestApp};
 
 fn in_days(d: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(d)).to_rfc3339()
 }
 
-fn new_plan(app: &TestApp, c: &Cast, summary: &str) -> Value {
+fn new_plan(app: &TestApp, c: &Team, summary: &str) -> Value {
     let r = app.post(
         &format!("/api/v1/cases/{}/plans", c.case_id),
-        Some(&c.author),
+        Some(&c.coord),
         json!({ "summary": summary, "review_by": in_days(30) }),
     );
     assert_eq!(r.status, 201, "{r:?}");
@@ -65,35 +21,35 @@ fn new_plan(app: &TestApp, c: &Cast, summary: &str) -> Value {
 }
 
 db_test!(plans_are_approved_by_another_coordinator, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let plan = new_plan(&app, &c, "Relocate within the city; change routes");
     assert_eq!(plan["status"], "draft");
     assert_eq!(plan["allowed_transitions"], json!(["approved"]));
     let path = format!("/api/v1/plans/{}", plan["id"].as_str().unwrap());
     let status = |t: &str, s: &str| app.patch(&path, Some(t), json!({ "status": s }));
 
-    let r = status(&c.author, "approved");
+    let r = status(&c.coord, "approved");
     assert_eq!((r.status, r.code().as_str()), (403, "approval_by_author"));
     let r = status(&c.officer, "approved");
     assert_eq!((r.status, r.code().as_str()), (403, "approval_needs_coordinator"));
-    let r = status(&c.author, "under_review");
+    let r = status(&c.coord, "under_review");
     assert_eq!((r.status, r.code().as_str()), (409, "invalid_transition"));
     assert_eq!(r.json()["allowed"], json!(["approved"]));
     let r = status(&c.second_coord, "approved");
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.json()["approved_by"].is_string());
-    assert_eq!(status(&c.author, "under_review").status, 200);
-    let r = status(&c.author, "draft");
+    assert_eq!(status(&c.coord, "under_review").status, 200);
+    let r = status(&c.coord, "draft");
     assert_eq!(r.status, 200);
     assert!(r.json()["approved_by"].is_null());
     assert_eq!(status(&c.second_coord, "approved").status, 200);
 
     // Concurrent edits: a stale If-Match is refused.
-    let etag = app.get(&path, Some(&c.author)).header("etag").unwrap().to_string();
+    let etag = app.get(&path, Some(&c.coord)).header("etag").unwrap().to_string();
     let r = app.request_with_headers(
         "PATCH",
         &path,
-        Some(&c.author),
+        Some(&c.coord),
         &[("If-Match", &etag)],
         Some(json!({ "summary": "v2" })),
     );
@@ -101,27 +57,27 @@ db_test!(plans_are_approved_by_another_coordinator, |app| {
     let r = app.request_with_headers(
         "PATCH",
         &path,
-        Some(&c.author),
+        Some(&c.coord),
         &[("If-Match", &etag)],
         Some(json!({ "summary": "v3" })),
     );
     assert_eq!(r.status, 412);
     for bad in [json!({}), json!({ "status": "archived" }), json!({ "author_id": "x" }), json!({ "case_id": "x" })] {
-        assert_eq!(app.patch(&path, Some(&c.author), bad.clone()).status, 400, "{bad}");
+        assert_eq!(app.patch(&path, Some(&c.coord), bad.clone()).status, 400, "{bad}");
     }
-    assert_eq!(app.patch(&path, Some(&c.author), json!({ "review_by": "2020-01-01T00:00:00Z" })).status, 422);
+    assert_eq!(app.patch(&path, Some(&c.coord), json!({ "review_by": "2020-01-01T00:00:00Z" })).status, 422);
 
     // Access follows the case.
-    assert_eq!(app.get(&path, Some(&c.sharing_officer)).status, 200);
-    assert_eq!(app.patch(&path, Some(&c.sharing_officer), json!({ "summary": "x" })).status, 403);
-    assert_eq!(app.get(&path, Some(&c.other_coord)).status, 404);
-    assert_eq!(app.get(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.other_coord)).status, 404);
+    assert_eq!(app.get(&path, Some(&c.partner)).status, 200);
+    assert_eq!(app.patch(&path, Some(&c.partner), json!({ "summary": "x" })).status, 403);
+    assert_eq!(app.get(&path, Some(&c.other)).status, 404);
+    assert_eq!(app.get(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.other)).status, 404);
     let list = app.get(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.officer)).json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 });
 
 db_test!(measures_follow_their_state_machine_and_threats, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let plan = new_plan(&app, &c, "plan");
     let pid = plan["id"].as_str().unwrap();
     let add = |body: Value| app.post(&format!("/api/v1/plans/{pid}/measures"), Some(&c.officer), body);
@@ -187,14 +143,14 @@ db_test!(measures_follow_their_state_machine_and_threats, |app| {
     assert_eq!((r.status, r.code().as_str()), (422, "unexpected_reason"));
     let r = app.patch(&opath, Some(&c.officer), json!({ "due_at": "9999-01-01T00:00:00Z" }));
     assert_eq!((r.status, r.code().as_str()), (422, "invalid_due_at"));
-    assert_eq!(app.patch(&lpath, Some(&c.other_coord), json!({ "description": "x" })).status, 404);
-    assert_eq!(app.patch(&lpath, Some(&c.sharing_officer), json!({ "description": "x" })).status, 403);
-    let plan = app.get(&format!("/api/v1/plans/{pid}"), Some(&c.author)).json();
+    assert_eq!(app.patch(&lpath, Some(&c.other), json!({ "description": "x" })).status, 404);
+    assert_eq!(app.patch(&lpath, Some(&c.partner), json!({ "description": "x" })).status, 403);
+    let plan = app.get(&format!("/api/v1/plans/{pid}"), Some(&c.coord)).json();
     assert_eq!(plan["measures"].as_array().unwrap().len(), 3);
 });
 
 db_test!(approval_cannot_be_smuggled_past, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let plan = new_plan(&app, &c, "first text");
     let pid = plan["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/plans/{pid}");
@@ -203,20 +159,20 @@ db_test!(approval_cannot_be_smuggled_past, |app| {
     assert_eq!((r.status, r.code().as_str()), (422, "approve_separately"));
     assert_eq!(app.patch(&path, Some(&c.second_coord), json!({ "status": "approved" })).status, 200);
     // Editing an approved plan sends it back to review and clears the approval.
-    let r = app.patch(&path, Some(&c.author), json!({ "summary": "changed after approval" }));
+    let r = app.patch(&path, Some(&c.coord), json!({ "summary": "changed after approval" }));
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "under_review");
     assert!(r.json()["approved_by"].is_null());
     assert_eq!(app.patch(&path, Some(&c.second_coord), json!({ "status": "approved" })).status, 200);
     // So does a new or changed measure, and the plan's ETag moves with it.
-    let etag = app.get(&path, Some(&c.author)).header("etag").unwrap().to_string();
+    let etag = app.get(&path, Some(&c.coord)).header("etag").unwrap().to_string();
     let r = app.post(
         &format!("{path}/measures"),
         Some(&c.officer),
         json!({ "category": "legal", "kind": "response", "description": "lawyer on call" }),
     );
     assert_eq!(r.status, 201);
-    let after = app.get(&path, Some(&c.author));
+    let after = app.get(&path, Some(&c.coord));
     assert_eq!(after.json()["status"], "under_review");
     assert_ne!(after.header("etag").unwrap(), etag);
     let r = app.request_with_headers(
@@ -230,13 +186,13 @@ db_test!(approval_cannot_be_smuggled_past, |app| {
 });
 
 db_test!(plan_and_measure_text_is_sealed, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let plan = new_plan(&app, &c, &format!("summary {canary}"));
     let pid = plan["id"].as_str().unwrap();
     let r = app.post(
         &format!("/api/v1/plans/{pid}/measures"),
-        Some(&c.author),
+        Some(&c.coord),
         json!({ "category": "travel", "kind": "response", "description": format!("route {canary}") }),
     );
     assert_eq!(r.status, 201);

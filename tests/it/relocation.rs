@@ -2,53 +2,10 @@
 //! every route of the protection records (assessments, plans, measures, grants, relocations,
 //! visas, care).
 
-use haven::domain::Role;
 use serde_json::{json, Value};
 
 use crate::db_test;
-use crate::harness::{everything_stored, token_of, TestApp};
-
-struct Cast {
-    coord: String,
-    second_coord: String,
-    officer: String,
-    other: String,
-    partner: String,
-    case_id: String,
-}
-
-fn cast(app: &TestApp) -> Cast {
-    let admin = app.admin_token();
-    let mk = |name: &str, kind: &str| {
-        app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": kind, "country": "CO" })).json()
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let (org, other_org, partner_org) = (mk("Reloc Org", "ngo"), mk("Other", "ngo"), mk("Partner", "embassy"));
-    let login = |role: Role, org: &str| {
-        let (id, email, pw) = app.user(role, org);
-        (id, token_of(&app.login(&email, &pw)))
-    };
-    let (_, coord) = login(Role::Coordinator, &org);
-    let (_, second_coord) = login(Role::Coordinator, &org);
-    let (officer_id, officer) = login(Role::Officer, &org);
-    let (_, other) = login(Role::Coordinator, &other_org);
-    let (_, partner) = login(Role::Officer, &partner_org);
-    let case = app
-        .post(
-            "/api/v1/cases",
-            Some(&coord),
-            json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] }),
-        )
-        .json();
-    let case_id = case["id"].as_str().unwrap().to_string();
-    app.post(&format!("/api/v1/cases/{case_id}/assignees"), Some(&coord), json!({ "user_id": officer_id }));
-    let share = json!({ "organization_id": partner_org, "consent_reference": "c", "expires_at": days(9) });
-    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&coord), share).status, 200);
-    Cast { coord, second_coord, officer, other, partner, case_id }
-}
+use crate::harness::{everything_stored, team};
 
 fn days(d: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(d)).to_rfc3339()
@@ -67,7 +24,7 @@ fn relocation_body() -> Value {
 }
 
 db_test!(relocations_and_visas_follow_their_state_machines, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let path = format!("/api/v1/cases/{}/relocations", c.case_id);
     for (patch, code) in [
         (json!({ "ends_on": days(5) }), "invalid_dates"),
@@ -139,7 +96,7 @@ db_test!(relocations_and_visas_follow_their_state_machines, |app| {
 });
 
 db_test!(psychosocial_care_needs_consent_and_stays_with_the_case_team, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let path = format!("/api/v1/cases/{}/psychosocial", c.case_id);
     let body = |consent: bool| json!({ "modality": "online", "sessions_planned": 8, "consent_recorded": consent, "provider": "trauma counsellor", "notes": "weekly" });
     assert_eq!(app.post(&path, Some(&c.officer), body(false)).code(), "consent_required");
@@ -160,7 +117,7 @@ db_test!(psychosocial_care_needs_consent_and_stays_with_the_case_team, |app| {
 });
 
 db_test!(the_case_summary_adds_everything_up, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let base = format!("/api/v1/cases/{}", c.case_id);
     let assessment = json!({
         "threats": [{ "facts": "f", "source_actor": "police", "public": true, "likelihood": 4, "impact": 5 }],
@@ -227,7 +184,7 @@ db_test!(the_case_summary_adds_everything_up, |app| {
 });
 
 db_test!(relocation_visa_and_care_details_are_sealed, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let mut body = relocation_body();
     body["destination_city"] = json!(format!("city {canary}"));
@@ -245,7 +202,7 @@ db_test!(relocation_visa_and_care_details_are_sealed, |app| {
 });
 
 db_test!(every_relocation_and_visa_transition, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let reloc_legal: &[(&str, &str)] = &[
         ("requested", "approved"),
         ("requested", "cancelled"),
@@ -327,7 +284,7 @@ db_test!(every_relocation_and_visa_transition, |app| {
 });
 
 db_test!(grants_can_pay_for_a_relocation_of_the_same_case, |app| {
-    let c = cast(&app);
+    let c = team(&app);
     let reloc =
         app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.officer), relocation_body()).json();
     let rid = reloc["id"].as_str().unwrap();
