@@ -1,6 +1,6 @@
 //! `/api/v1/alerts`: staff intake, triage into cases, dismissal.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -109,12 +109,16 @@ pub struct AlertView {
 }
 
 fn respond(status: StatusCode, d: AlertDetail) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::ETAG, format!("\"v{}\"", d.alert.version))).json(AlertView {
-        item: (&d.alert).into(),
-        narrative: d.narrative,
-        safe_contact: d.safe_contact,
-        dismiss_reason: d.dismiss_reason,
-    })
+    crate::api::with_etag(
+        status,
+        d.alert.version,
+        AlertView {
+            item: (&d.alert).into(),
+            narrative: d.narrative,
+            safe_contact: d.safe_contact,
+            dismiss_reason: d.dismiss_reason,
+        },
+    )
 }
 
 pub async fn create(

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::ts;
+use crate::api::{case_of, find_or, ts};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
@@ -115,22 +115,14 @@ pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
 
 pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let now = naive(state.clock.now());
     let st = state.clone();
     let view = state
         .db
         .read(move |c| {
-            let not_found = AppError::NotFound("assessment_not_found");
-            if !crate::domain::accounts::is_id(&id) {
-                return Err(not_found);
-            }
-            let a = RiskAssessment::find(c, &id)?.ok_or(AppError::NotFound("assessment_not_found"))?;
+            let a = find_or(c, &id, "assessment_not_found", RiskAssessment::find)?;
             let who = Caller { user: &auth.user, role: auth.role };
             // Access follows the case; without it the assessment does not exist for her.
-            cases::load_for(c, &st.access, &who, &a.case_id, Action::AssessmentRead, now).map_err(|e| match e {
-                AppError::NotFound(_) => not_found,
-                other => other,
-            })?;
+            case_of(c, &st, &who, &a.case_id, Action::AssessmentRead, "assessment_not_found")?;
             let content = assessments::open_content(c, &st.crypto, &a)?;
             Ok(AssessmentView { summary: (&a).into(), content })
         })

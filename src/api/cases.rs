@@ -1,7 +1,6 @@
 //! `/api/v1/cases`: cases, their workflow, assignees and shares. Need-to-know is decided
 //! per case by `domain::cases::load_for`; a case the caller may not read is a 404.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -194,8 +193,7 @@ fn respond(
     viewer: &Viewer,
 ) -> HttpResponse {
     let owner_view = viewer.role == Role::Coordinator && viewer.org == d.case.owner_organization_id;
-    let etag = format!("\"v{}\"", d.case.version);
-    HttpResponse::build(status).insert_header((header::ETAG, etag)).json(view(d, now, owner_view))
+    crate::api::with_etag(status, d.case.version, view(d, now, owner_view))
 }
 
 /// Who a case response is for.

@@ -1,6 +1,6 @@
 //! `/api/v1/defenders`: the protected people. Lists never carry the sealed profile.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -69,9 +69,7 @@ pub struct DefenderView {
 }
 
 fn respond(status: StatusCode, d: &Defender, profile: Profile) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, format!("\"v{}\"", d.version)))
-        .json(DefenderView { item: d.into(), profile })
+    crate::api::with_etag(status, d.version, DefenderView { item: d.into(), profile })
 }
 
 pub async fn create(

@@ -1,12 +1,12 @@
 //! Funding grants of a case and their disbursements: `/api/v1/cases/{id}/grants`,
 //! `/api/v1/grants/{id}`, `/api/v1/grants/{id}/disbursements`. Access follows the case.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{if_match, ts};
+use crate::api::{case_of, find_or, if_match, ts, with_etag};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
@@ -138,8 +138,8 @@ pub struct DisbursementList {
     pub items: Vec<DisbursementView>,
 }
 
-fn with_etag(status: StatusCode, view: GrantView) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::ETAG, format!("\"v{}\"", view.version))).json(view)
+fn respond(status: StatusCode, view: GrantView) -> HttpResponse {
+    with_etag(status, view.version, view)
 }
 
 /// A grant the caller may perform `action` on, with its case: access follows the case.
@@ -150,15 +150,8 @@ fn load_grant(
     id: &str,
     action: Action,
 ) -> Result<(Grant, Case), AppError> {
-    let not_found = || AppError::NotFound("grant_not_found");
-    if !crate::domain::accounts::is_id(id) {
-        return Err(not_found());
-    }
-    let g = Grant::find(c, id)?.ok_or_else(not_found)?;
-    let case = cases::load_for(c, &st.access, who, &g.case_id, action, naive(st.clock.now())).map_err(|e| match e {
-        AppError::NotFound(_) => not_found(),
-        other => other,
-    })?;
+    let g = find_or(c, id, "grant_not_found", Grant::find)?;
+    let case = case_of(c, st, who, &g.case_id, action, "grant_not_found")?;
     Ok((g, case))
 }
 
@@ -188,7 +181,7 @@ pub async fn create(
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;
-    Ok(with_etag(StatusCode::CREATED, view))
+    Ok(respond(StatusCode::CREATED, view))
 }
 
 pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -219,7 +212,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;
-    Ok(with_etag(StatusCode::OK, view))
+    Ok(respond(StatusCode::OK, view))
 }
 
 pub async fn decide(
@@ -255,7 +248,7 @@ pub async fn decide(
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;
-    Ok(with_etag(StatusCode::OK, view))
+    Ok(respond(StatusCode::OK, view))
 }
 
 pub async fn disburse(

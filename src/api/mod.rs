@@ -404,6 +404,44 @@ where
     Err(AppError::conflict("idempotency_race", "a request with this Idempotency-Key is in progress"))
 }
 
+/// A JSON response carrying the object's version as its `ETag`.
+pub fn with_etag(status: actix_web::http::StatusCode, version: i32, body: impl Serialize) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::build(status)
+        .insert_header((actix_web::http::header::ETAG, format!("\"v{version}\"")))
+        .json(body)
+}
+
+/// A record by id, or `not_found`; anything that is not an id is refused before it reaches
+/// the database.
+pub fn find_or<T>(
+    c: &mut crate::db::DbConn,
+    id: &str,
+    not_found: &'static str,
+    find: fn(&mut crate::db::DbConn, &str) -> diesel::QueryResult<Option<T>>,
+) -> Result<T, AppError> {
+    if !crate::domain::accounts::is_id(id) {
+        return Err(AppError::NotFound(not_found));
+    }
+    find(c, id)?.ok_or(AppError::NotFound(not_found))
+}
+
+/// The case a record belongs to, loaded for `action`. A record of a case the caller may not
+/// read answers exactly like a record that does not exist: `not_found` is the record's code.
+pub fn case_of(
+    c: &mut crate::db::DbConn,
+    st: &crate::state::AppState,
+    who: &crate::domain::cases::Caller<'_>,
+    case_id: &str,
+    action: Action,
+    not_found: &'static str,
+) -> Result<crate::db::models::Case, AppError> {
+    let now = crate::clock::naive(st.clock.now());
+    crate::domain::cases::load_for(c, &st.access, who, case_id, action, now).map_err(|e| match e {
+        AppError::NotFound(_) => AppError::NotFound(not_found),
+        other => other,
+    })
+}
+
 /// Timestamps in responses: RFC 3339, UTC.
 pub fn ts(t: chrono::NaiveDateTime) -> String {
     crate::clock::utc(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

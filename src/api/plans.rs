@@ -1,12 +1,12 @@
 //! Security plans and their measures: `/api/v1/cases/{id}/plans`, `/api/v1/plans/{id}`,
 //! `/api/v1/plans/{id}/measures`, `/api/v1/measures/{id}`. Access follows the case.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{if_match, ts};
+use crate::api::{case_of, find_or, if_match, ts, with_etag};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
@@ -161,11 +161,7 @@ impl From<PlanDetail> for PlanView {
     }
 }
 
-fn with_etag(status: StatusCode, version: i32, body: impl Serialize) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::ETAG, format!("\"v{version}\""))).json(body)
-}
-
-/// A plan the caller may perform `action` on: access follows its case.
+/// A plan the caller may perform `action` on, with its case: access follows the case.
 fn load_plan(
     c: &mut DbConn,
     st: &AppState,
@@ -173,16 +169,8 @@ fn load_plan(
     id: &str,
     action: Action,
 ) -> Result<(SecurityPlan, Case), AppError> {
-    let not_found = || AppError::NotFound("plan_not_found");
-    if !crate::domain::accounts::is_id(id) {
-        return Err(not_found());
-    }
-    let plan = SecurityPlan::find(c, id)?.ok_or_else(not_found)?;
-    let case =
-        cases::load_for(c, &st.access, who, &plan.case_id, action, naive(st.clock.now())).map_err(|e| match e {
-            AppError::NotFound(_) => not_found(),
-            other => other,
-        })?;
+    let plan = find_or(c, id, "plan_not_found", SecurityPlan::find)?;
+    let case = case_of(c, st, who, &plan.case_id, action, "plan_not_found")?;
     Ok((plan, case))
 }
 
@@ -320,13 +308,9 @@ pub async fn update_measure(
         .db
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
-            let not_found = || AppError::NotFound("measure_not_found");
-            if !crate::domain::accounts::is_id(&id) {
-                return Err(not_found());
-            }
-            let m = PlanMeasure::find(c, &id)?.ok_or_else(not_found)?;
+            let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
             let (plan, case) = load_plan(c, &st, &who, &m.plan_id, Action::MeasureUpdate).map_err(|e| match e {
-                AppError::NotFound(_) => not_found(),
+                AppError::NotFound(_) => AppError::NotFound("measure_not_found"),
                 other => other,
             })?;
             let input = MeasureUpdate {
@@ -337,7 +321,7 @@ pub async fn update_measure(
                 owner_user_id: b.owner_user_id,
             };
             plans::update_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, &m, expected, input)?;
-            let m = PlanMeasure::find(c, &id)?.ok_or_else(not_found)?;
+            let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;

@@ -3,17 +3,16 @@
 //! `/api/v1/psychosocial/{id}`. Access follows the case; care records only to the owning
 //! coordinators and the assignees.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{if_match, ts};
+use crate::api::{case_of, find_or, if_match, ts, with_etag};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
-use crate::db::models::{Case, PsychosocialCare, Relocation, Visa};
-use crate::db::DbConn;
+use crate::db::models::{PsychosocialCare, Relocation, Visa};
 use crate::domain::cases::{self, Caller};
 use crate::domain::relocation::{
     self as rel, CareDetails, CareModality, CareUpdate, NewCare, NewRelocation, NewVisa, ReferralStatus,
@@ -222,34 +221,6 @@ pub struct CareList {
     pub items: Vec<CareView>,
 }
 
-fn etag(status: StatusCode, version: i32, body: impl Serialize) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::ETAG, format!("\"v{version}\""))).json(body)
-}
-
-/// The case of a child record, for `action`: a record of a case the caller may not see
-/// answers exactly like a record that does not exist.
-fn case_of(
-    c: &mut DbConn,
-    st: &AppState,
-    who: &Caller<'_>,
-    case_id: &str,
-    action: Action,
-    not_found: &'static str,
-) -> Result<Case, AppError> {
-    cases::load_for(c, &st.access, who, case_id, action, naive(st.clock.now())).map_err(|e| match e {
-        AppError::NotFound(_) => AppError::NotFound(not_found),
-        other => other,
-    })
-}
-
-fn find_relocation(c: &mut DbConn, id: &str) -> Result<Relocation, AppError> {
-    let nf = || AppError::NotFound("relocation_not_found");
-    if !crate::domain::accounts::is_id(id) {
-        return Err(nf());
-    }
-    Relocation::find(c, id)?.ok_or_else(nf)
-}
-
 pub async fn create_relocation(
     auth: Authed,
     state: web::Data<AppState>,
@@ -277,7 +248,7 @@ pub async fn create_relocation(
             Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
         })
         .await?;
-    Ok(etag(StatusCode::CREATED, view.version, view))
+    Ok(with_etag(StatusCode::CREATED, view.version, view))
 }
 
 pub async fn list_relocations(
@@ -311,7 +282,7 @@ pub async fn show_relocation(
     let view: RelocationView = state
         .db
         .read(move |c| {
-            let r = find_relocation(c, &id)?;
+            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             case_of(
                 c,
                 &st,
@@ -323,7 +294,7 @@ pub async fn show_relocation(
             Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
         })
         .await?;
-    Ok(etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.version, view))
 }
 
 pub async fn update_relocation(
@@ -351,7 +322,7 @@ pub async fn update_relocation(
         .db
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
-            let r = find_relocation(c, &id)?;
+            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             let case = case_of(c, &st, &who, &r.case_id, Action::RelocationUpdate, "relocation_not_found")?;
             let input = RelocationUpdate {
                 status: b.status,
@@ -362,11 +333,11 @@ pub async fn update_relocation(
                 plan_id: b.plan_id,
             };
             rel::update_relocation(c, &st.crypto, now, &who, &case, &r, expected, input)?;
-            let fresh = find_relocation(c, &id)?;
+            let fresh = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             Ok(rel::relocation_detail(c, &st.crypto, fresh)?.into())
         })
         .await?;
-    Ok(etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.version, view))
 }
 
 pub async fn create_visa(
@@ -383,7 +354,7 @@ pub async fn create_visa(
         .db
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
-            let r = find_relocation(c, &id)?;
+            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             case_of(c, &st, &who, &r.case_id, Action::VisaCreate, "relocation_not_found")?;
             let details = VisaDetails { applicant: b.applicant, handling_organization: b.handling_organization };
             let v = rel::apply_visa(
@@ -397,7 +368,7 @@ pub async fn create_visa(
             Ok(visa_view(v, details))
         })
         .await?;
-    Ok(etag(StatusCode::CREATED, view.version, view))
+    Ok(with_etag(StatusCode::CREATED, view.version, view))
 }
 
 pub async fn list_visas(
@@ -410,7 +381,7 @@ pub async fn list_visas(
     let items = state
         .db
         .read(move |c| {
-            let r = find_relocation(c, &id)?;
+            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             case_of(
                 c,
                 &st,
@@ -428,14 +399,6 @@ pub async fn list_visas(
     Ok(HttpResponse::Ok().json(VisaList { items }))
 }
 
-fn find_visa(c: &mut DbConn, id: &str) -> Result<Visa, AppError> {
-    let nf = || AppError::NotFound("visa_not_found");
-    if !crate::domain::accounts::is_id(id) {
-        return Err(nf());
-    }
-    Visa::find(c, id)?.ok_or_else(nf)
-}
-
 pub async fn show_visa(
     auth: Authed,
     state: web::Data<AppState>,
@@ -446,7 +409,7 @@ pub async fn show_visa(
     let view: VisaView = state
         .db
         .read(move |c| {
-            let v = find_visa(c, &id)?;
+            let v = find_or(c, &id, "visa_not_found", Visa::find)?;
             case_of(
                 c,
                 &st,
@@ -459,7 +422,7 @@ pub async fn show_visa(
             Ok(visa_view(v, d))
         })
         .await?;
-    Ok(etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.version, view))
 }
 
 pub async fn update_visa(
@@ -478,7 +441,7 @@ pub async fn update_visa(
         .db
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
-            let v = find_visa(c, &id)?;
+            let v = find_or(c, &id, "visa_not_found", Visa::find)?;
             case_of(c, &st, &who, &v.case_id, Action::VisaUpdate, "visa_not_found")?;
             rel::update_visa(
                 c,
@@ -488,12 +451,12 @@ pub async fn update_visa(
                 expected,
                 VisaUpdate { status: b.status, on: b.on, expires_on: b.expires_on },
             )?;
-            let v = find_visa(c, &id)?;
+            let v = find_or(c, &id, "visa_not_found", Visa::find)?;
             let d = rel::visa_details(c, &st.crypto, &v)?;
             Ok(visa_view(v, d))
         })
         .await?;
-    Ok(etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.version, view))
 }
 
 pub async fn create_care(
@@ -522,7 +485,7 @@ pub async fn create_care(
             Ok(care_view(care, details))
         })
         .await?;
-    Ok(etag(StatusCode::CREATED, view.version, view))
+    Ok(with_etag(StatusCode::CREATED, view.version, view))
 }
 
 pub async fn list_care(
@@ -552,14 +515,6 @@ pub async fn list_care(
     Ok(HttpResponse::Ok().json(CareList { items }))
 }
 
-fn find_care(c: &mut DbConn, id: &str) -> Result<PsychosocialCare, AppError> {
-    let nf = || AppError::NotFound("care_not_found");
-    if !crate::domain::accounts::is_id(id) {
-        return Err(nf());
-    }
-    PsychosocialCare::find(c, id)?.ok_or_else(nf)
-}
-
 pub async fn show_care(
     auth: Authed,
     state: web::Data<AppState>,
@@ -570,7 +525,7 @@ pub async fn show_care(
     let view: CareView = state
         .db
         .read(move |c| {
-            let x = find_care(c, &id)?;
+            let x = find_or(c, &id, "care_not_found", PsychosocialCare::find)?;
             case_of(
                 c,
                 &st,
@@ -583,7 +538,7 @@ pub async fn show_care(
             Ok(care_view(x, d))
         })
         .await?;
-    Ok(etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.version, view))
 }
 
 pub async fn update_care(
@@ -610,7 +565,7 @@ pub async fn update_care(
         .db
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
-            let x = find_care(c, &id)?;
+            let x = find_or(c, &id, "care_not_found", PsychosocialCare::find)?;
             case_of(c, &st, &who, &x.case_id, Action::CareUpdate, "care_not_found")?;
             let input = CareUpdate {
                 modality: b.modality,
@@ -620,10 +575,10 @@ pub async fn update_care(
                 details: b.details,
             };
             rel::update_care(c, &st.crypto, now, &who, &x, expected, input)?;
-            let x = find_care(c, &id)?;
+            let x = find_or(c, &id, "care_not_found", PsychosocialCare::find)?;
             let d = rel::care_details(c, &st.crypto, &x)?;
             Ok(care_view(x, d))
         })
         .await?;
-    Ok(etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.version, view))
 }

@@ -279,13 +279,10 @@ impl Crypto {
         plaintext: &[u8],
     ) -> Result<Sealed, CryptoError> {
         let key = CaseKey::latest(conn, case_id)?.ok_or(CryptoError::NoKey)?;
-        if key.shredded_at.is_some() {
-            return Err(CryptoError::Shredded);
-        }
         // The recipient comes from the unwrapped identity, not from the clear `recipient`
         // column: someone able to write to the database must not be able to redirect new
         // ciphertext to a key of their own by editing one column.
-        let recipient = self.case_identity(conn, case_id, key.key_version)?.to_public();
+        let recipient = self.case_identity(conn, &key)?.to_public();
         if recipient.to_string() != key.recipient {
             return Err(CryptoError::Unreadable);
         }
@@ -303,22 +300,18 @@ impl Crypto {
         record_id: &str,
         sealed: &Sealed,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let identity = self.case_identity(conn, case_id, sealed.key_version)?;
+        let key = CaseKey::find(conn, case_id, sealed.key_version)?.ok_or(CryptoError::NoKey)?;
+        let identity = self.case_identity(conn, &key)?;
         let framed =
             Zeroizing::new(age::decrypt(identity.as_ref(), &sealed.ciphertext).map_err(|_| CryptoError::Unreadable)?);
         unframe(&framed, case_id, record_id).ok_or(CryptoError::Unreadable)
     }
 
-    /// The case identity: from the cache, or unwrapped from the service grant. Checks the
-    /// database every time that the case has not been shredded meanwhile (perhaps by
-    /// another process), so a shred takes effect at once everywhere.
-    fn case_identity(
-        &self,
-        conn: &mut DbConn,
-        case_id: &str,
-        version: i32,
-    ) -> Result<Arc<x25519::Identity>, CryptoError> {
-        let key = CaseKey::find(conn, case_id, version)?.ok_or(CryptoError::NoKey)?;
+    /// The case identity: from the cache, or unwrapped from the service grant. `key` is the
+    /// row the caller has just read, so a shred (perhaps by another process) takes effect
+    /// at once everywhere, cache or not.
+    fn case_identity(&self, conn: &mut DbConn, key: &CaseKey) -> Result<Arc<x25519::Identity>, CryptoError> {
+        let (case_id, version) = (key.case_id.as_str(), key.key_version);
         let cache_key = (case_id.to_string(), version);
         if key.shredded_at.is_some() {
             self.cache().forget_case(case_id);
@@ -354,11 +347,6 @@ impl Crypto {
     /// Drops a case's cached identity (after shredding).
     pub fn forget(&self, case_id: &str) {
         self.cache().forget_case(case_id);
-    }
-
-    /// The recipient and id of the configured escrow key, if any.
-    pub fn escrow_id(&self) -> Option<&str> {
-        self.escrow.as_ref().map(|(id, _)| id.as_str())
     }
 }
 

@@ -328,14 +328,6 @@ pub fn lock_key_ring_exclusive(conn: &mut DbConn) -> QueryResult<()> {
     pg_lock(conn, "SELECT pg_advisory_xact_lock($1)", KEY_RING_LOCK)
 }
 
-/// The SQLite file a target points at, if any (used by tests and `haven` diagnostics).
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    match DbTarget::parse(url).ok()? {
-        DbTarget::Sqlite(p) => Some(p),
-        DbTarget::Postgres(_) => None,
-    }
-}
-
 #[derive(diesel::QueryableByName)]
 struct Counter {
     #[diesel(sql_type = diesel::sql_types::Integer)]

@@ -21,6 +21,23 @@ struct World {
     auditor: String,
 }
 
+impl World {
+    /// The access token of one member of the cast, by name (None: anonymous).
+    fn token(&self, who: &str) -> Option<String> {
+        match who {
+            "anonymous" => None,
+            "admin" => Some(self.admin.clone()),
+            "auditor" => Some(self.auditor.clone()),
+            "owner_coordinator" => Some(self.owner_coord.clone()),
+            "other_coordinator" => Some(self.other_coord.clone()),
+            "assigned_officer" => Some(self.assigned_officer.clone()),
+            "sharing_officer" => Some(self.sharing_officer.clone()),
+            "unrelated_officer" => Some(self.unrelated_officer.clone()),
+            other => panic!("no such member of the cast: {other}"),
+        }
+    }
+}
+
 fn org(app: &TestApp, admin: &str, name: &str, kind: &str) -> String {
     let r = app.post("/api/v1/organizations", Some(admin), json!({ "name": name, "kind": kind, "country": "CO" }));
     assert_eq!(r.status, 201, "{r:?}");
@@ -148,25 +165,12 @@ const MATRIX: &[(&str, [u16; 9])] = &[
 
 db_test!(need_to_know_matrix, |app| {
     let w = world(&app);
-    let tokens = |who: &str| -> Option<String> {
-        match who {
-            "anonymous" => None,
-            "admin" => Some(w.admin.clone()),
-            "auditor" => Some(w.auditor.clone()),
-            "owner_coordinator" => Some(w.owner_coord.clone()),
-            "other_coordinator" => Some(w.other_coord.clone()),
-            "assigned_officer" => Some(w.assigned_officer.clone()),
-            "sharing_officer" => Some(w.sharing_officer.clone()),
-            "unrelated_officer" => Some(w.unrelated_officer.clone()),
-            _ => unreachable!(),
-        }
-    };
     // A helper user to assign and unassign, and a spare organisation to share with.
     let (helper_id, _) = login_as(&app, Role::Officer, &w.owner_org);
     let spare_org = org(&app, &w.admin, "Spare Embassy", "embassy");
     for (who, expected) in MATRIX {
         let id = shared_case(&app, &w);
-        let t = tokens(who);
+        let t = w.token(who);
         let t = t.as_deref();
         let base = format!("/api/v1/cases/{id}");
         let got: Vec<u16> = vec![
@@ -633,19 +637,6 @@ const OBJECT_MATRIX: &[(&str, [u16; 7])] = &[
 
 db_test!(need_to_know_matrix_for_defenders_and_alerts, |app| {
     let w = world(&app);
-    let token = |who: &str| -> Option<String> {
-        match who {
-            "anonymous" => None,
-            "admin" => Some(w.admin.clone()),
-            "auditor" => Some(w.auditor.clone()),
-            "owner_coordinator" => Some(w.owner_coord.clone()),
-            "other_coordinator" => Some(w.other_coord.clone()),
-            "assigned_officer" => Some(w.assigned_officer.clone()),
-            "sharing_officer" => Some(w.sharing_officer.clone()),
-            "unrelated_officer" => Some(w.unrelated_officer.clone()),
-            _ => unreachable!(),
-        }
-    };
     let alert_body = json!({ "kind": "surveillance", "urgency": "medium", "country": "CO", "narrative": "followed home", "consent_scope": ["embassy"] });
     for (who, expected) in OBJECT_MATRIX {
         let d = app.post(
@@ -688,7 +679,7 @@ db_test!(need_to_know_matrix_for_defenders_and_alerts, |app| {
                 .to_string()
         };
         let (to_triage, to_dismiss) = (fresh(), fresh());
-        let t = token(who);
+        let t = w.token(who);
         let t = t.as_deref();
         let got = [
             app.get(&format!("/api/v1/defenders/{defender}"), t).status,
@@ -751,19 +742,6 @@ const RECORDS_MATRIX: &[(&str, [u16; 28])] = &[
 
 db_test!(need_to_know_matrix_for_protection_records, |app| {
     let w = world(&app);
-    let token = |who: &str| -> Option<String> {
-        match who {
-            "anonymous" => None,
-            "admin" => Some(w.admin.clone()),
-            "auditor" => Some(w.auditor.clone()),
-            "owner_coordinator" => Some(w.owner_coord.clone()),
-            "other_coordinator" => Some(w.other_coord.clone()),
-            "assigned_officer" => Some(w.assigned_officer.clone()),
-            "sharing_officer" => Some(w.sharing_officer.clone()),
-            "unrelated_officer" => Some(w.unrelated_officer.clone()),
-            _ => unreachable!(),
-        }
-    };
     let oc = Some(w.owner_coord.as_str());
     let id_of = |r: crate::harness::Resp| -> String {
         assert!(r.status == 200 || r.status == 201, "setup: {r:?}");
@@ -799,7 +777,7 @@ db_test!(need_to_know_matrix_for_protection_records, |app| {
             json!({ "country": "CO", "visa_type": "t", "applicant": "her" }),
         ));
         let cr = id_of(app.post(&format!("{base}/psychosocial"), oc, care.clone()));
-        let t = token(who);
+        let t = w.token(who);
         let t = t.as_deref();
         let got = [
             app.post(&format!("{base}/assessments"), t, assessment.clone()).status,
