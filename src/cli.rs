@@ -58,6 +58,10 @@ enum PoliciesCommand {
         /// The directory to check (default: the configured policies_dir).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Also show, for this case, which escalation rules apply and when each step would
+        /// fire (reads the database; changes nothing).
+        #[arg(long, value_name = "CASE_ID")]
+        dry_run: Option<String>,
     },
 }
 
@@ -172,8 +176,16 @@ pub fn main() -> i32 {
         Command::Audit(AuditCommand::Verify { expect_head }) => return audit_verify(config, expect_head.as_deref()),
         Command::Keys(cmd) => keys(config, cmd),
         Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
-        Command::Policies(PoliciesCommand::Check { dir }) => {
-            return policies_check(&dir.unwrap_or(config.policies_dir))
+        Command::Policies(PoliciesCommand::Check { dir, dry_run }) => {
+            let dir = dir.unwrap_or(config.policies_dir.clone());
+            let code = policies_check(&dir);
+            if code != 0 {
+                return code;
+            }
+            match dry_run {
+                None => return 0,
+                Some(case_id) => dry_run_case(config, &dir, &case_id),
+            }
         }
     };
     match result {
@@ -208,8 +220,133 @@ fn serve(config: Config) -> anyhow::Result<()> {
     print_bootstrap(&st)?;
     let listener = std::net::TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     println!("Haven is listening on http://{}", listener.local_addr()?);
+    let rules = st.escalation.rules();
+    tracing::info!(policies = rules.policies.len(), tests = rules.tests_passed, "escalation rules loaded");
     let data = web::Data::new(st);
-    actix_web::rt::System::new().block_on(async move { crate::server(data, listener, workers, true)?.await })?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = crate::escalation::spawn_worker(data.clone(), stop.clone());
+    let reload_state = data.clone();
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::rt::spawn(reload_on_sighup(reload_state));
+        crate::server(data, listener, workers, true)?.await
+    })?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = worker.join();
+    Ok(())
+}
+
+/// SIGHUP re-reads the escalation rules; a bad file is logged and the rules in force stay.
+async fn reload_on_sighup(state: web::Data<AppState>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; escalation rules reload only at start");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match state.escalation.reload() {
+            Ok(r) => tracing::info!(policies = r.policies.len(), tests = r.tests_passed, "escalation rules reloaded"),
+            Err(e) => tracing::error!(error = %e, "escalation rules NOT reloaded; the previous rules stay in force"),
+        }
+    }
+}
+
+/// `policies check --dry-run CASE`: every rule that would apply to the case and its records,
+/// with each step's time, counted from the running escalation or from now.
+fn dry_run_case(config: Config, dir: &std::path::Path, case_id: &str) -> anyhow::Result<()> {
+    use crate::escalation::subject;
+    use diesel::prelude::*;
+    let rules = crate::escalation::Rules::load(Some(dir)).map_err(anyhow::Error::msg)?;
+    let st = state(config)?;
+    st.prepare()?;
+    let now = st.clock.now();
+    let lines = st
+        .db
+        .read_blocking(|c| {
+            use crate::db::schema::*;
+            let case =
+                crate::db::models::Case::find(c, case_id)?.ok_or(crate::error::AppError::NotFound("case_not_found"))?;
+            let mut subjects: Vec<(&str, String)> = vec![("case", case.id.clone())];
+            let ids = |v: Vec<String>, k: &'static str, out: &mut Vec<(&str, String)>| {
+                out.extend(v.into_iter().map(|i| (k, i)))
+            };
+            ids(alerts::table.filter(alerts::case_id.eq(&case.id)).select(alerts::id).load(c)?, "alert", &mut subjects);
+            ids(
+                risk_assessments::table
+                    .filter(risk_assessments::case_id.eq(&case.id))
+                    .select(risk_assessments::id)
+                    .load(c)?,
+                "assessment",
+                &mut subjects,
+            );
+            ids(
+                security_plans::table
+                    .filter(security_plans::case_id.eq(&case.id))
+                    .select(security_plans::id)
+                    .load(c)?,
+                "plan",
+                &mut subjects,
+            );
+            ids(
+                plan_measures::table.filter(plan_measures::case_id.eq(&case.id)).select(plan_measures::id).load(c)?,
+                "measure",
+                &mut subjects,
+            );
+            ids(
+                relocations::table.filter(relocations::case_id.eq(&case.id)).select(relocations::id).load(c)?,
+                "relocation",
+                &mut subjects,
+            );
+            ids(visas::table.filter(visas::case_id.eq(&case.id)).select(visas::id).load(c)?, "visa", &mut subjects);
+            ids(grants::table.filter(grants::case_id.eq(&case.id)).select(grants::id).load(c)?, "grant", &mut subjects);
+            let mut out =
+                vec![format!("Case {} ({}), at {}:", case.reference, case.status, now.format("%Y-%m-%d %H:%M UTC"))];
+            for p in &rules.policies {
+                for (kind, id) in subjects.iter().filter(|(k, _)| *k == p.subject_kind) {
+                    let Some(subj) = subject::load(c, kind, id)? else { continue };
+                    let running = crate::db::models::Escalation::active_for(c, &p.id, kind, id)?;
+                    let when = p.when.as_ref().map(|w| w.eval(&subj.vars, now)).unwrap_or(Ok(true));
+                    let stop = p.stop_when.as_ref().map(|w| w.eval(&subj.vars, now)).unwrap_or(Ok(false));
+                    let anchor = match (&running, &p.anchor) {
+                        (Some(e), _) => crate::clock::utc(e.anchor_at),
+                        (None, Some((v, f))) => subject::time_field(&subj.vars, v, f).unwrap_or(now),
+                        (None, None) => now,
+                    };
+                    out.push(format!(
+                        "\n{} on {kind} {id}: when = {}, stop_when now = {}{}",
+                        p.id,
+                        when.as_ref().map(|b| b.to_string()).unwrap_or_else(|e| e.clone()),
+                        stop.as_ref().map(|b| b.to_string()).unwrap_or_else(|e| e.clone()),
+                        match &running {
+                            Some(e) => format!(
+                                ", running (escalation {}, next step {} of repeat {})",
+                                e.id,
+                                e.step + 1,
+                                e.loop_no
+                            ),
+                            None => ", not running".into(),
+                        }
+                    ));
+                    for (i, s) in p.steps.iter().enumerate() {
+                        let at = p.due_at(anchor, 0, i).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+                        let targets: Vec<String> = s.notify.iter().map(|t| t.to_string()).collect();
+                        out.push(format!(
+                            "  step {} at {} -> {}",
+                            i + 1,
+                            at.unwrap_or_else(|| "never".into()),
+                            targets.join(", ")
+                        ));
+                    }
+                    if p.repeat > 0 {
+                        out.push(format!("  then {} more round(s), every {} min", p.repeat, p.period.num_minutes()));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .map_err(err)?;
+    for l in lines {
+        println!("{l}");
+    }
     Ok(())
 }
 
@@ -409,6 +546,17 @@ fn policies_check(dir: &std::path::Path) -> i32 {
         ("access.toml", crate::authz::AccessPolicy::load(Some(dir)).map(|_| String::new())),
         ("risk.toml", crate::policy::risk::RiskPolicy::load(Some(dir)).map(|p| format!(" (sha256 {})", &p.hash[..16]))),
         ("funding.toml", crate::policy::funding::FundingPolicy::load(Some(dir)).map(|_| String::new())),
+        (
+            "escalation.toml",
+            crate::escalation::Rules::load(Some(dir)).map(|r| {
+                format!(
+                    " ({} policies, {} embedded tests passed, from {})",
+                    r.policies.len(),
+                    r.tests_passed,
+                    r.sources.join(", ")
+                )
+            }),
+        ),
     ];
     let mut failed = false;
     for (name, r) in results {

@@ -50,6 +50,22 @@ pub struct Config {
     pub escrow_recipient: String,
     /// How many unwrapped case keys stay in memory.
     pub key_cache_capacity: usize,
+    /// Where escalation mail goes, in lettre's URL form: `smtp://host:25`,
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://host:465` (TLS). Empty:
+    /// mails are written as files under `<data_dir>/mail` (development). May carry a password.
+    pub smtp_url: Secret,
+    /// The From of escalation mail.
+    pub mail_from: String,
+    /// The base of acknowledgement links in mail, as users reach Haven.
+    pub public_url: String,
+    /// How often each instance runs the escalation engine and the mail sender.
+    pub escalation_interval_ms: u64,
+    /// One SMTP attempt gives up after this long.
+    pub mail_timeout_seconds: u64,
+    /// A mail not delivered within this many hours is marked failed (and audited).
+    pub mail_deadline_hours: u64,
+    /// How long an acknowledgement link in a mail works.
+    pub ack_link_hours: u64,
     pub jwt: JwtConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
@@ -102,6 +118,13 @@ impl Default for Config {
             key_passphrase: Secret::default(),
             escrow_recipient: String::new(),
             key_cache_capacity: 1024,
+            smtp_url: Secret::default(),
+            mail_from: "Haven <haven@localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            escalation_interval_ms: 5000,
+            mail_timeout_seconds: 30,
+            mail_deadline_hours: 72,
+            ack_link_hours: 72,
             jwt: JwtConfig::default(),
             admin: AdminConfig::default(),
             login: LoginConfig::default(),
@@ -216,6 +239,26 @@ impl Config {
         }
         if !self.escrow_recipient.is_empty() && !self.escrow_recipient.starts_with("age1") {
             return Err("escrow_recipient must be an age X25519 public key (age1…)".into());
+        }
+        if !self.smtp_url.is_empty() {
+            crate::mail::Mailer::check_url(self.smtp_url.expose())?;
+        }
+        self.mail_from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|_| format!("mail_from: `{}` is not a mailbox like Haven <haven@example.org>", self.mail_from))?;
+        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://"))
+            || self.public_url.ends_with('/')
+        {
+            return Err("public_url must start with https:// (or http://) and not end with /".into());
+        }
+        if !(100..=3_600_000).contains(&self.escalation_interval_ms) {
+            return Err("escalation_interval_ms must be between 100 and 3600000".into());
+        }
+        if !(1..=600).contains(&self.mail_timeout_seconds) {
+            return Err("mail_timeout_seconds must be between 1 and 600".into());
+        }
+        if !(1..=24 * 30).contains(&self.mail_deadline_hours) || !(1..=24 * 30).contains(&self.ack_link_hours) {
+            return Err("mail_deadline_hours and ack_link_hours must be between 1 and 720".into());
         }
         if self.db_max_connections == 0 {
             return Err("db_max_connections must be at least 1".into());

@@ -14,7 +14,9 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod escalation;
 pub mod keyfile;
+pub mod mail;
 pub mod policy;
 pub mod state;
 
@@ -79,6 +81,7 @@ pub fn build_app(
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(api::configure)
+        .configure(escalation::ack::configure)
         .default_service(web::to(api::not_found))
         .wrap(from_fn(access_log))
         .wrap(security_headers())

@@ -9,6 +9,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::Crypto;
 use crate::db::Db;
+use crate::escalation::RuleSet;
+use crate::mail::Mailer;
 use crate::policy::funding::FundingPolicy;
 use crate::policy::risk::RiskPolicy;
 
@@ -22,6 +24,8 @@ pub struct AppState {
     pub crypto: Crypto,
     pub risk: RiskPolicy,
     pub funding: FundingPolicy,
+    pub escalation: RuleSet,
+    pub mailer: Mailer,
 }
 
 impl AppState {
@@ -34,8 +38,22 @@ impl AppState {
         let access = AccessPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let risk = RiskPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let funding = FundingPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
+        let escalation = RuleSet::load(config.policies_dir.clone()).map_err(anyhow::Error::msg)?;
+        let mailer = Mailer::from_config(&config)?;
         let throttle = LoginThrottle::new(&config.login);
-        Ok(AppState { db, config: Arc::new(config), jwt, clock, access, throttle, crypto, risk, funding })
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            jwt,
+            clock,
+            access,
+            throttle,
+            crypto,
+            risk,
+            funding,
+            escalation,
+            mailer,
+        })
     }
 
     /// Applies pending migrations and reconciles the key file with the database; returns the

@@ -147,7 +147,16 @@ pub async fn create(
                     consent_scope: body.consent_scope.clone(),
                     defender_id: body.defender_id.clone(),
                 };
-                alerts::create(c, &st.crypto, &st.access, now, &Caller { user: &auth.user, role: auth.role }, input)?
+                let a = alerts::create(
+                    c,
+                    &st.crypto,
+                    &st.access,
+                    now,
+                    &Caller { user: &auth.user, role: auth.role },
+                    input,
+                )?;
+                crate::escalation::fire(c, &st, now, "alert.received", "alert", &a.id)?;
+                a
             }
         };
         let id = alert.id.clone();
@@ -251,8 +260,13 @@ pub async fn triage(
         _ => return Err(AppError::bad_request("invalid_body", "give exactly one of case_id or new_case")),
     };
     let now = state.clock.now();
+    let new_case = matches!(target, TriageTarget::NewCase { .. });
     change_alert(state, auth, path.into_inner(), Action::AlertTriage, move |c, st, who, alert| {
-        alerts::triage(c, &st.crypto, &st.access, now, who, alert, expected, target).map(|_| ())
+        let case = alerts::triage(c, &st.crypto, &st.access, now, who, alert, expected, target)?;
+        if new_case {
+            crate::escalation::fire(c, st, now, "case.opened", "case", &case.id)?;
+        }
+        Ok(())
     })
     .await
 }

@@ -92,6 +92,7 @@ pub async fn create(
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::AssessmentCreate, naive(now))?;
             let a = assessments::create(c, &st.crypto, &st.risk, now, &who, &case, &content, reassess_by)?;
+            crate::escalation::fire(c, &st, now, "assessment.created", "assessment", &a.id)?;
             Ok(AssessmentView { summary: (&a).into(), content })
         })
         .await?;

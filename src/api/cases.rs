@@ -266,7 +266,9 @@ pub async fn create(
                     summary: body.summary.clone(),
                     defender_id: body.defender_id.clone(),
                 };
-                cases::create(c, &st.crypto, &st.access, now, &caller(&auth), input)?
+                let case = cases::create(c, &st.crypto, &st.access, now, &caller(&auth), input)?;
+                crate::escalation::fire(c, &st, now, "case.opened", "case", &case.id)?;
+                case
             }
         };
         let id = case.id.clone();
@@ -349,6 +351,7 @@ pub async fn update(
     }
     let now = state.clock.now();
     change_case(state, auth, path.into_inner(), Action::CaseUpdate, expected, move |c, st, who, case| {
+        let raised = b.severity.is_some_and(|s| cases::Severity::parse(&case.severity).is_some_and(|old| s > old));
         cases::update(
             c,
             &st.crypto,
@@ -356,7 +359,11 @@ pub async fn update(
             who,
             case,
             CaseUpdate { severity: b.severity, country: b.country, summary: b.summary },
-        )
+        )?;
+        if raised {
+            crate::escalation::fire(c, st, now, "case.severity_raised", "case", &case.id)?;
+        }
+        Ok(())
     })
     .await
 }

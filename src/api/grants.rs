@@ -178,6 +178,7 @@ pub async fn create(
                 details: GrantDetails { purpose: b.purpose, other_funders: b.other_funders },
             };
             let g = grants::request(c, &st.crypto, &st.funding, now, &who, &case, input)?;
+            crate::escalation::fire(c, &st, now, "grant.requested", "grant", &g.id)?;
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod defenders;
+pub mod escalations;
 pub mod grants;
 pub mod health;
 pub mod me;
@@ -230,6 +231,10 @@ pub fn table() -> Vec<RouteDef> {
             .returns::<rl::CareView>(200),
         def(M::GET, "/api/v1/cases/{id}/summary", A::CaseSummary, ca::summary)
             .returns::<crate::domain::summary::CaseSummary>(200),
+        def(M::GET, "/api/v1/escalations", A::EscalationList, escalations::list)
+            .returns_page::<escalations::EscalationView>(),
+        def(M::POST, "/api/v1/escalations/{id}/ack", A::EscalationAck, escalations::ack)
+            .returns::<escalations::EscalationView>(200),
     ]
 }
 

@@ -190,6 +190,7 @@ pub async fn create(
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::PlanCreate, naive(now))?;
             let plan = plans::create_plan(c, &st.crypto, now, &who, &case, b.summary.as_deref(), b.review_by)?;
+            crate::escalation::fire(c, &st, now, "plan.created", "plan", &plan.id)?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
         .await?;
@@ -280,6 +281,7 @@ pub async fn add_measure(
                 threat_index: b.threat_index,
             };
             let m = plans::add_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, input)?;
+            crate::escalation::fire(c, &st, now, "measure.created", "measure", &m.id)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;

@@ -245,6 +245,7 @@ pub async fn create_relocation(
             let input =
                 NewRelocation { kind: b.kind, details, starts_on: b.starts_on, ends_on: b.ends_on, plan_id: b.plan_id };
             let r = rel::request_relocation(c, &st.crypto, now, &who, &case, input)?;
+            crate::escalation::fire(c, &st, now, "relocation.requested", "relocation", &r.id)?;
             Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
         })
         .await?;
@@ -451,7 +452,11 @@ pub async fn update_visa(
                 expected,
                 VisaUpdate { status: b.status, on: b.on, expires_on: b.expires_on },
             )?;
+            let before = v.status.clone();
             let v = find_or(c, &id, "visa_not_found", Visa::find)?;
+            if v.status == "submitted" && before != "submitted" {
+                crate::escalation::fire(c, &st, now, "visa.submitted", "visa", &v.id)?;
+            }
             let d = rel::visa_details(c, &st.crypto, &v)?;
             Ok(visa_view(v, d))
         })

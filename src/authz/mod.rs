@@ -72,10 +72,12 @@ pub enum Action {
     CareRead,
     CareUpdate,
     CaseSummary,
+    EscalationList,
+    EscalationAck,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 57] = [
+    pub const PROTECTED: [Action; 59] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -133,6 +135,8 @@ impl Action {
         Action::CareRead,
         Action::CareUpdate,
         Action::CaseSummary,
+        Action::EscalationList,
+        Action::EscalationAck,
     ];
 
     /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
@@ -251,6 +255,8 @@ impl Action {
             Action::CareRead => "care.read",
             Action::CareUpdate => "care.update",
             Action::CaseSummary => "case.summary",
+            Action::EscalationList => "escalation.list",
+            Action::EscalationAck => "escalation.ack",
         }
     }
 
@@ -264,6 +270,7 @@ impl Action {
         matches!(
             self,
             Action::AuthLogout
+                | Action::EscalationAck
                 | Action::MePasswordChange
                 | Action::OrganizationCreate
                 | Action::UserCreate

@@ -350,3 +350,51 @@ pub fn next_case_number(conn: &mut DbConn, year: i32) -> QueryResult<i32> {
     };
     Ok(row.last_number)
 }
+
+/// Locks and returns up to `limit` escalations due at `now`, oldest first. On PostgreSQL the
+/// rows are taken `FOR UPDATE SKIP LOCKED`, so instances running the same pass at once each
+/// get different rows; SQLite has one writer at a time already. Call inside `write_blocking`.
+pub fn claim_due_escalations(
+    conn: &mut DbConn,
+    now: chrono::NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<models::Escalation>> {
+    use schema::escalations::dsl as e;
+    macro_rules! query {
+        () => {
+            e::escalations
+                .filter(e::next_due_at.le(now))
+                .order(e::next_due_at.asc())
+                .limit(limit)
+                .select(models::Escalation::as_select())
+        };
+    }
+    match conn {
+        DbConn::Postgres(pg) => query!().for_update().skip_locked().load(pg),
+        DbConn::Sqlite(c) => query!().load(c),
+    }
+}
+
+/// Locks and returns up to `limit` outbox messages whose next attempt is due; same locking
+/// as [`claim_due_escalations`].
+pub fn claim_due_outbox(
+    conn: &mut DbConn,
+    now: chrono::NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<models::OutboxMessage>> {
+    use schema::outbox::dsl as o;
+    macro_rules! query {
+        () => {
+            o::outbox
+                .filter(o::status.eq("pending"))
+                .filter(o::next_attempt_at.le(now))
+                .order(o::next_attempt_at.asc())
+                .limit(limit)
+                .select(models::OutboxMessage::as_select())
+        };
+    }
+    match conn {
+        DbConn::Postgres(pg) => query!().for_update().skip_locked().load(pg),
+        DbConn::Sqlite(c) => query!().load(c),
+    }
+}

@@ -259,7 +259,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     disbursements,
     relocations,
     visas,
-    psychosocial_care
+    psychosocial_care,
+    escalations,
+    outbox
 );
 
 diesel::table! {
@@ -409,3 +411,52 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    escalations (id) {
+        id -> Text,
+        policy_id -> Text,
+        policy_hash -> Text,
+        event -> Text,
+        subject_kind -> Text,
+        subject_id -> Text,
+        case_id -> Nullable<Text>,
+        organization_id -> Text,
+        reference -> Text,
+        status -> Text,
+        anchor_at -> Timestamp,
+        step -> Integer,
+        loop_no -> Integer,
+        next_due_at -> Nullable<Timestamp>,
+        last_fired_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        ended_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        escalation_id -> Text,
+        step -> Integer,
+        loop_no -> Integer,
+        target -> Text,
+        recipient -> Text,
+        user_id -> Nullable<Text>,
+        subject -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        deadline_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        acked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(outbox -> escalations (escalation_id));

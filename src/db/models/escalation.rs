@@ -1,0 +1,115 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{escalations, outbox};
+use crate::db::DbConn;
+
+/// One escalation chain: a policy running against one subject (a case, an alert, a visa…).
+/// `next_due_at` is set exactly while the chain is active.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = escalations)]
+pub struct Escalation {
+    pub id: String,
+    pub policy_id: String,
+    pub policy_hash: String,
+    pub event: String,
+    pub subject_kind: String,
+    pub subject_id: String,
+    pub case_id: Option<String>,
+    pub organization_id: String,
+    pub reference: String,
+    pub status: String,
+    pub anchor_at: NaiveDateTime,
+    pub step: i32,
+    pub loop_no: i32,
+    pub next_due_at: Option<NaiveDateTime>,
+    pub last_fired_at: Option<NaiveDateTime>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub ended_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = escalations)]
+pub struct EscalationChanges {
+    pub policy_hash: Option<String>,
+    pub status: Option<String>,
+    pub step: Option<i32>,
+    pub loop_no: Option<i32>,
+    pub next_due_at: Option<Option<NaiveDateTime>>,
+    pub last_fired_at: Option<Option<NaiveDateTime>>,
+    pub acknowledged_by: Option<Option<String>>,
+    pub acknowledged_at: Option<Option<NaiveDateTime>>,
+    pub ended_reason: Option<Option<String>>,
+}
+
+/// One notification to one recipient, waiting for (or done with) delivery.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub escalation_id: String,
+    pub step: i32,
+    pub loop_no: i32,
+    pub target: String,
+    pub recipient: String,
+    pub user_id: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub deadline_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub sent_at: Option<NaiveDateTime>,
+    pub acked_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+impl Escalation {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(escalations::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Escalation>> {
+        escalations::table.find(id).select(Escalation::as_select()).first(conn).optional()
+    }
+
+    pub fn active_for(
+        conn: &mut DbConn,
+        policy_id: &str,
+        subject_kind: &str,
+        subject_id: &str,
+    ) -> QueryResult<Option<Escalation>> {
+        escalations::table
+            .filter(escalations::policy_id.eq(policy_id))
+            .filter(escalations::subject_kind.eq(subject_kind))
+            .filter(escalations::subject_id.eq(subject_id))
+            .filter(escalations::status.eq("active"))
+            .select(Escalation::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn update(conn: &mut DbConn, id: &str, changes: &EscalationChanges, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(escalations::table.find(id))
+            .set((changes, escalations::updated_at.eq(now)))
+            .execute(conn)
+            .map(|_| ())
+    }
+}
+
+impl OutboxMessage {
+    pub fn insert_all(conn: &mut DbConn, rows: &[OutboxMessage]) -> QueryResult<()> {
+        for r in rows {
+            diesel::insert_into(outbox::table).values(r).execute(conn)?;
+        }
+        Ok(())
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<OutboxMessage>> {
+        outbox::table.find(id).select(OutboxMessage::as_select()).first(conn).optional()
+    }
+}

@@ -1,0 +1,479 @@
+//! The escalation engine. Every instance runs the same two passes on a timer:
+//!
+//! * `run_due` claims escalations whose `next_due_at` has passed (`FOR UPDATE SKIP LOCKED` on
+//!   PostgreSQL, the single writer on SQLite), re-checks `stop_when`, and writes each due
+//!   step's notifications to the outbox in the same transaction (unique per escalation, step,
+//!   loop and recipient).
+//! * `send_due` claims outbox rows whose next attempt is due by pushing that attempt a lease
+//!   into the future, sends them outside any transaction, and records the result: sent, or
+//!   retried with exponential backoff until the mail's deadline.
+//!
+//! Time always comes from the caller (the app's clock), so tests move time instead of sleeping.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use super::policy::{Policy, Rules, Target};
+use super::subject::{self, Subject};
+use crate::audit::{self, Entry};
+use crate::clock::{naive, utc};
+use crate::db::models::escalation::EscalationChanges;
+use crate::db::models::{Escalation, OutboxMessage};
+use crate::db::schema::{case_assignees, case_shares, outbox, users};
+use crate::db::DbConn;
+use crate::domain::new_id;
+use crate::error::AppError;
+use crate::mail::Outgoing;
+use crate::state::AppState;
+
+/// At most this many steps of one escalation fire in one pass (catching up after downtime).
+const MAX_STEPS_PER_CLAIM: usize = 32;
+
+/// Starts the escalations `event` calls for on this subject, in the caller's transaction.
+/// Returns how many started. A policy whose `when` cannot be evaluated starts anyway: an
+/// unneeded mail is better than an urgent case nobody sees.
+pub fn start(
+    conn: &mut DbConn,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    event: &str,
+    kind: &str,
+    id: &str,
+) -> Result<usize, AppError> {
+    let policies: Vec<_> = rules.for_event(event).cloned().collect();
+    if policies.is_empty() {
+        return Ok(0);
+    }
+    let Some(subject) = subject::load(conn, kind, id)? else { return Ok(0) };
+    let mut started = 0;
+    for p in policies {
+        if let Some(w) = &p.when {
+            match w.eval(&subject.vars, now) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => tracing::warn!(policy = %p.id, error = %e, "`when` failed; starting the escalation"),
+            }
+        }
+        if Escalation::active_for(conn, &p.id, kind, id)?.is_some() {
+            continue;
+        }
+        let anchor = match &p.anchor {
+            None => now,
+            Some((v, f)) => match subject::time_field(&subject.vars, v, f) {
+                // A date that was never set (a measure without a due date): nothing to chase.
+                Some(t) if t != DateTime::<Utc>::UNIX_EPOCH => t,
+                _ => continue,
+            },
+        };
+        let Some(due) = p.due_at(anchor, 0, 0) else { continue };
+        let esc = Escalation {
+            id: new_id(),
+            policy_id: p.id.clone(),
+            policy_hash: p.hash.clone(),
+            event: event.to_string(),
+            subject_kind: kind.to_string(),
+            subject_id: id.to_string(),
+            case_id: subject.case_id.clone(),
+            organization_id: subject.organization_id.clone(),
+            reference: subject.reference.clone(),
+            status: "active".into(),
+            anchor_at: naive(anchor),
+            step: 0,
+            loop_no: 0,
+            next_due_at: Some(naive(due)),
+            last_fired_at: None,
+            acknowledged_by: None,
+            acknowledged_at: None,
+            ended_reason: None,
+            created_at: naive(now),
+            updated_at: naive(now),
+        };
+        esc.insert(conn)?;
+        let detail = serde_json::json!({ "policy": p.id, "event": event, "policy_hash": p.hash });
+        audit::record(conn, now, Entry::new(None, "escalation.start", "escalation", Some(&esc.id)).detail(detail))?;
+        started += 1;
+    }
+    Ok(started)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PassReport {
+    pub claimed: usize,
+    pub steps_fired: usize,
+    pub messages: usize,
+    pub ended: usize,
+}
+
+/// One engine pass over at most `limit` due escalations, in one transaction.
+pub fn run_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<PassReport, AppError> {
+    let rules = state.escalation.rules();
+    let deadline = Duration::hours(state.config.mail_deadline_hours as i64);
+    state.db.write_blocking(|c| {
+        let mut report = PassReport::default();
+        for esc in crate::db::claim_due_escalations(c, naive(now), limit)? {
+            report.claimed += 1;
+            advance(c, &rules, now, deadline, esc, &mut report)?;
+        }
+        Ok(report)
+    })
+}
+
+fn end(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    esc: &Escalation,
+    status: &str,
+    reason: &str,
+    report: &mut PassReport,
+) -> Result<(), AppError> {
+    let changes = EscalationChanges {
+        status: Some(status.into()),
+        next_due_at: Some(None),
+        ended_reason: Some(Some(reason.into())),
+        ..Default::default()
+    };
+    Escalation::update(conn, &esc.id, &changes, naive(now))?;
+    report.ended += 1;
+    Ok(())
+}
+
+fn advance(
+    conn: &mut DbConn,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    deadline: Duration,
+    esc: Escalation,
+    report: &mut PassReport,
+) -> Result<(), AppError> {
+    let Some(policy) = rules.get(&esc.policy_id).cloned() else {
+        tracing::warn!(policy = %esc.policy_id, "escalation's policy is gone from the rules; stopping it");
+        return end(conn, now, &esc, "stopped", "policy_removed", report);
+    };
+    let Some(subject) = subject::load(conn, &esc.subject_kind, &esc.subject_id)? else {
+        return end(conn, now, &esc, "stopped", "subject_gone", report);
+    };
+    if let Some(s) = &policy.stop_when {
+        match s.eval(&subject.vars, now) {
+            Ok(true) => return end(conn, now, &esc, "stopped", "stop_when", report),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(policy = %policy.id, error = %e, "`stop_when` failed; the escalation goes on"),
+        }
+    }
+    let anchor = utc(esc.anchor_at);
+    let (mut loop_no, mut step) = (esc.loop_no.max(0) as u32, esc.step.max(0) as usize);
+    let mut fired = 0;
+    let mut changes = EscalationChanges { policy_hash: Some(policy.hash.clone()), ..Default::default() };
+    loop {
+        let Some(due) = policy.due_at(anchor, loop_no, step) else {
+            // The policy changed under a running chain and has fewer steps now.
+            changes.status = Some("completed".into());
+            changes.next_due_at = Some(None);
+            changes.ended_reason = Some(Some("policy_changed".into()));
+            report.ended += 1;
+            break;
+        };
+        if due > now || fired == MAX_STEPS_PER_CLAIM {
+            changes.step = Some(step as i32);
+            changes.loop_no = Some(loop_no as i32);
+            changes.next_due_at = Some(Some(naive(due.max(now))));
+            break;
+        }
+        report.messages += fire_step(conn, &policy, &esc, &subject, loop_no, step, now, deadline)?;
+        report.steps_fired += 1;
+        fired += 1;
+        changes.last_fired_at = Some(Some(naive(now)));
+        match policy.next(loop_no, step) {
+            Some((l, s)) => (loop_no, step) = (l, s),
+            None => {
+                changes.status = Some("completed".into());
+                changes.next_due_at = Some(None);
+                changes.ended_reason = Some(Some("all_steps_sent".into()));
+                report.ended += 1;
+                break;
+            }
+        }
+    }
+    Escalation::update(conn, &esc.id, &changes, naive(now))?;
+    Ok(())
+}
+
+/// Who a step reaches: (target as written, address, user id). One row per address.
+fn recipients(
+    conn: &mut DbConn,
+    targets: &[Target],
+    subject: &Subject,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String, Option<String>)>, AppError> {
+    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+    let mut add = |target: &Target, email: String, user: Option<String>| {
+        if !out.iter().any(|(_, e, _)| e.eq_ignore_ascii_case(&email)) {
+            out.push((target.to_string(), email, user));
+        }
+    };
+    for t in targets {
+        match t {
+            Target::Role(role) => {
+                let rows: Vec<(String, String)> = users::table
+                    .filter(users::organization_id.eq(&subject.organization_id))
+                    .filter(users::role.eq(role.as_str()))
+                    .filter(users::active.eq(true))
+                    .order(users::id.asc())
+                    .select((users::id, users::email))
+                    .load(conn)?;
+                rows.into_iter().for_each(|(id, email)| add(t, email, Some(id)));
+            }
+            Target::Org(org) => {
+                let rows: Vec<(String, String)> = users::table
+                    .filter(users::organization_id.eq(org))
+                    .filter(users::role.eq("coordinator"))
+                    .filter(users::active.eq(true))
+                    .order(users::id.asc())
+                    .select((users::id, users::email))
+                    .load(conn)?;
+                rows.into_iter().for_each(|(id, email)| add(t, email, Some(id)));
+            }
+            Target::Assignees => {
+                let Some(case_id) = &subject.case_id else { continue };
+                let rows: Vec<(String, String, String)> = case_assignees::table
+                    .inner_join(users::table.on(users::id.eq(case_assignees::user_id)))
+                    .filter(case_assignees::case_id.eq(case_id))
+                    .filter(users::active.eq(true))
+                    .order(users::id.asc())
+                    .select((users::id, users::email, users::organization_id))
+                    .load(conn)?;
+                for (id, email, org) in rows {
+                    // A partner's assignee is one only while the share is live.
+                    let live = org == subject.organization_id
+                        || case_shares::table
+                            .filter(case_shares::case_id.eq(case_id))
+                            .filter(case_shares::organization_id.eq(&org))
+                            .filter(case_shares::revoked_at.is_null())
+                            .filter(case_shares::expires_at.gt(naive(now)))
+                            .count()
+                            .get_result::<i64>(conn)?
+                            > 0;
+                    if live {
+                        add(t, email, Some(id));
+                    }
+                }
+            }
+            Target::Email(a) => add(t, a.clone(), None),
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fire_step(
+    conn: &mut DbConn,
+    policy: &Policy,
+    esc: &Escalation,
+    subject: &Subject,
+    loop_no: u32,
+    step: usize,
+    now: DateTime<Utc>,
+    deadline: Duration,
+) -> Result<usize, AppError> {
+    let targets = &policy.steps[step].notify;
+    let to = recipients(conn, targets, subject, now)?;
+    if to.is_empty() {
+        tracing::warn!(policy = %policy.id, step, "escalation step has no recipient: nobody is notified");
+        let detail = serde_json::json!({ "policy": policy.id, "step": step, "loop": loop_no });
+        let e = Entry::new(None, "escalation.no_recipient", "escalation", Some(&esc.id)).detail(detail);
+        audit::record(conn, now, e)?;
+        return Ok(0);
+    }
+    let subject_line = format!("[Haven] {}: {}", subject.reference, policy.description);
+    let body = format!(
+        "Haven escalation: {}\n\nReference: {}\nRule: {} (step {} of {}{})\nDue since: {}\n",
+        policy.description,
+        subject.reference,
+        policy.id,
+        step + 1,
+        policy.steps.len(),
+        if loop_no > 0 { format!(", repeat {loop_no}") } else { String::new() },
+        now.format("%Y-%m-%d %H:%M UTC"),
+    );
+    let rows: Vec<OutboxMessage> = to
+        .into_iter()
+        .map(|(target, recipient, user_id)| OutboxMessage {
+            id: new_id(),
+            escalation_id: esc.id.clone(),
+            step: step as i32,
+            loop_no: loop_no as i32,
+            target,
+            recipient,
+            user_id,
+            subject: subject_line.clone(),
+            body: body.clone(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: naive(now),
+            deadline_at: naive(now + deadline),
+            last_error: None,
+            sent_at: None,
+            acked_at: None,
+            created_at: naive(now),
+        })
+        .collect();
+    OutboxMessage::insert_all(conn, &rows)?;
+    Ok(rows.len())
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SendReport {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub gave_up: usize,
+}
+
+/// Wait before attempt `attempts + 1`: 30 s, 1 min, 2 min … at most an hour.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = (attempts.max(1) - 1).min(7) as u32;
+    Duration::seconds((30i64 << exp).min(3600))
+}
+
+/// One sender pass over at most `limit` due outbox messages.
+pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<SendReport, AppError> {
+    let lease = Duration::seconds(state.config.mail_timeout_seconds as i64 * 3 + 60);
+    let mut report = SendReport::default();
+    let claimed = state.db.write_blocking(|c| {
+        let mut to_send = Vec::new();
+        for mut m in crate::db::claim_due_outbox(c, naive(now), limit)? {
+            if naive(now) >= m.deadline_at {
+                diesel::update(outbox::table.find(&m.id)).set(outbox::status.eq("failed")).execute(c)?;
+                tracing::error!(attempts = m.attempts, "an escalation mail could not be delivered before its deadline");
+                let detail = serde_json::json!({ "outbox": m.id, "attempts": m.attempts, "error": m.last_error });
+                let e = Entry::new(None, "escalation.mail_failed", "escalation", Some(&m.escalation_id)).detail(detail);
+                audit::record(c, now, e)?;
+                report.gave_up += 1;
+                continue;
+            }
+            m.attempts += 1;
+            diesel::update(outbox::table.find(&m.id))
+                .set((outbox::attempts.eq(m.attempts), outbox::next_attempt_at.eq(naive(now + lease))))
+                .execute(c)?;
+            to_send.push(m);
+        }
+        Ok(to_send)
+    })?;
+    report.claimed = claimed.len();
+    for m in claimed {
+        let link = format!("{}/ack/{}", state.config.public_url, ack_token(state, &m.id)?);
+        let body = format!(
+            "{}\nAcknowledge (stops this escalation for everyone): {link}\n\nThis mail carries no case details on \
+             purpose; sign in to Haven to see the case.\n",
+            m.body
+        );
+        let mail = Outgoing { message_id: format!("{}@haven", m.id), to: &m.recipient, subject: &m.subject, body };
+        let result = state.mailer.send(&state.config.mail_from, &mail);
+        let after = state.clock.now();
+        state.db.write_blocking(|c| {
+            match &result {
+                Ok(()) => diesel::update(outbox::table.find(&m.id))
+                    .set((
+                        outbox::status.eq("sent"),
+                        outbox::sent_at.eq(Some(naive(after))),
+                        outbox::last_error.eq(None::<String>),
+                    ))
+                    .execute(c)?,
+                Err(e) => diesel::update(outbox::table.find(&m.id))
+                    .set((
+                        outbox::next_attempt_at.eq(naive(after + backoff(m.attempts))),
+                        outbox::last_error.eq(Some(e.clone())),
+                    ))
+                    .execute(c)?,
+            };
+            Ok(())
+        })?;
+        match result {
+            Ok(()) => report.sent += 1,
+            Err(e) => {
+                tracing::warn!(attempt = m.attempts, error = %e, "escalation mail not delivered; will retry");
+                report.retrying += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The acknowledgement token of one outbox message: its id and an HMAC over it. Nothing is
+/// stored; the outbox row records its use.
+pub fn ack_token(state: &AppState, outbox_id: &str) -> Result<String, AppError> {
+    let mac = state.jwt.keyed_digest(format!("haven-ack:{outbox_id}").as_bytes())?;
+    Ok(format!("{outbox_id}.{}", &mac[..32]))
+}
+
+/// The outbox id a token names, if its MAC is right.
+pub fn verify_ack_token(state: &AppState, token: &str) -> Option<String> {
+    if token.len() > 128 {
+        return None;
+    }
+    let (id, mac) = token.split_once('.')?;
+    if !crate::domain::accounts::is_id(id) {
+        return None;
+    }
+    let want = ack_token(state, id).ok()?;
+    let want_mac = want.split_once('.')?.1.as_bytes();
+    let same =
+        want_mac.len() == mac.len() && want_mac.iter().zip(mac.as_bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    same.then(|| id.to_string())
+}
+
+pub enum AckLink {
+    Valid(Box<OutboxMessage>, Box<Escalation>),
+    Used,
+    Expired,
+    Invalid,
+}
+
+pub fn inspect_link(conn: &mut DbConn, state: &AppState, token: &str, now: DateTime<Utc>) -> Result<AckLink, AppError> {
+    let Some(id) = verify_ack_token(state, token) else { return Ok(AckLink::Invalid) };
+    let Some(m) = OutboxMessage::find(conn, &id)? else { return Ok(AckLink::Invalid) };
+    if m.acked_at.is_some() {
+        return Ok(AckLink::Used);
+    }
+    if naive(now) > m.created_at + Duration::hours(state.config.ack_link_hours as i64) {
+        return Ok(AckLink::Expired);
+    }
+    let esc = Escalation::find(conn, &m.escalation_id)?.ok_or(AppError::NotFound("escalation_not_found"))?;
+    Ok(AckLink::Valid(Box::new(m), Box::new(esc)))
+}
+
+/// Acknowledges a running escalation (no more steps fire); false if it had already ended.
+pub fn acknowledge(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    esc: &Escalation,
+    by: Option<&str>,
+    via: &str,
+) -> Result<bool, AppError> {
+    let running = esc.status == "active";
+    if running {
+        let changes = EscalationChanges {
+            status: Some("acknowledged".into()),
+            next_due_at: Some(None),
+            acknowledged_by: Some(by.map(str::to_string)),
+            acknowledged_at: Some(Some(naive(now))),
+            ended_reason: Some(Some("acknowledged".into())),
+            ..Default::default()
+        };
+        Escalation::update(conn, &esc.id, &changes, naive(now))?;
+    }
+    let detail = serde_json::json!({ "via": via, "was_running": running, "policy": esc.policy_id });
+    audit::record(conn, now, Entry::new(by, "escalation.acknowledge", "escalation", Some(&esc.id)).detail(detail))?;
+    Ok(running)
+}
+
+/// Marks an acknowledgement link used and acknowledges its escalation.
+pub fn acknowledge_link(conn: &mut DbConn, now: DateTime<Utc>, m: &OutboxMessage) -> Result<bool, AppError> {
+    let n = diesel::update(outbox::table.find(&m.id).filter(outbox::acked_at.is_null()))
+        .set(outbox::acked_at.eq(Some(naive(now))))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::Gone("ack_link_used"));
+    }
+    let esc = Escalation::find(conn, &m.escalation_id)?.ok_or(AppError::NotFound("escalation_not_found"))?;
+    acknowledge(conn, now, &esc, m.user_id.as_deref(), "link")
+}

@@ -1,0 +1,116 @@
+//! Rule-driven escalation: nothing urgent may wait unseen. Rules live in
+//! `policies/escalation.toml`; `policy` loads and checks them, `subject` says what they can
+//! see, `engine` runs them and delivers mail through the outbox, `ack` serves the
+//! acknowledgement links.
+
+pub mod ack;
+pub mod calendar;
+pub mod engine;
+pub mod policy;
+pub mod subject;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+
+pub use policy::Rules;
+
+use crate::db::DbConn;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The rules in force. A reload that fails keeps them.
+pub struct RuleSet {
+    current: RwLock<Arc<Rules>>,
+    dir: PathBuf,
+}
+
+impl RuleSet {
+    pub fn load(dir: PathBuf) -> Result<RuleSet, String> {
+        let rules = Rules::load(Some(&dir))?;
+        Ok(RuleSet { current: RwLock::new(Arc::new(rules)), dir })
+    }
+
+    pub fn rules(&self) -> Arc<Rules> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the files again; on any error the rules in force stay and the error is returned.
+    pub fn reload(&self) -> Result<Arc<Rules>, String> {
+        let fresh = Arc::new(Rules::load(Some(&self.dir))?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// Replaces the rules from texts (tests and `policies check` use files instead).
+    pub fn replace_from_texts(&self, files: &[(String, String)]) -> Result<(), String> {
+        let fresh = Arc::new(Rules::from_texts(files)?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+}
+
+/// Starts what `event` calls for, inside the caller's transaction.
+pub fn fire(
+    conn: &mut DbConn,
+    state: &AppState,
+    now: DateTime<Utc>,
+    event: &str,
+    kind: &str,
+    id: &str,
+) -> Result<usize, AppError> {
+    engine::start(conn, &state.escalation.rules(), now, event, kind, id)
+}
+
+/// The engine and sender loop of `haven serve`: a pass every `escalation_interval_ms`, more
+/// at once while work is left. Stops when `stop` is set.
+pub fn spawn_worker(state: actix_web::web::Data<AppState>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("haven-escalation".into())
+        .spawn(move || {
+            let interval = std::time::Duration::from_millis(state.config.escalation_interval_ms);
+            while !stop.load(Ordering::Relaxed) {
+                work_once(&state);
+                let mut slept = std::time::Duration::ZERO;
+                while slept < interval && !stop.load(Ordering::Relaxed) {
+                    let nap = std::time::Duration::from_millis(100).min(interval - slept);
+                    std::thread::sleep(nap);
+                    slept += nap;
+                }
+            }
+        })
+        .unwrap_or_else(|e| panic!("cannot start the escalation thread: {e}"))
+}
+
+const ENGINE_BATCH: i64 = 500;
+const SEND_BATCH: i64 = 50;
+
+fn work_once(state: &AppState) {
+    for _ in 0..20 {
+        match engine::run_due(state, state.clock.now(), ENGINE_BATCH) {
+            Ok(r) if r.claimed as i64 == ENGINE_BATCH => continue,
+            Ok(r) => {
+                if r.steps_fired > 0 {
+                    tracing::info!(steps = r.steps_fired, messages = r.messages, "escalation steps fired");
+                }
+                break;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "escalation pass failed; retrying next interval");
+                break;
+            }
+        }
+    }
+    for _ in 0..20 {
+        match engine::send_due(state, state.clock.now(), SEND_BATCH) {
+            Ok(r) if r.claimed as i64 == SEND_BATCH => continue,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "mail pass failed; retrying next interval");
+                break;
+            }
+        }
+    }
+}
