@@ -612,4 +612,3 @@ fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> String {
     let line = e.span().map(|s| line_of(text, s.start)).map(|l| format!(":{l}")).unwrap_or_default();
     format!("{name}{line}: {}", e.message())
 }
-

@@ -1,0 +1,624 @@
+//! Escalation: the default rules fire at the right step and time, mail reaches a real SMTP
+//! server started by the test, acknowledgement stops the chain, two engines never deliver
+//! twice, an SMTP outage loses nothing, and bad rule files never replace good ones.
+
+use std::collections::HashSet;
+
+use chrono::Duration;
+use haven::clock::Clock;
+use haven::config::Secret;
+use haven::domain::Role;
+use haven::escalation::engine::{self, PassReport};
+use serde_json::{json, Value};
+
+use crate::harness::{token_of, Backend, TestApp, TestDb};
+use crate::smtp::SmtpSink;
+
+/// Declares a test per backend with a running app whose mail goes to a fresh SMTP sink.
+macro_rules! mail_test {
+    ($name:ident, |$app:ident, $sink:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($app: TestApp, $sink: SmtpSink) $body
+
+            #[test]
+            fn sqlite() {
+                let (a, s) = with_sink(Backend::Sqlite).expect("sqlite app");
+                run(a, s);
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some((a, s)) = with_sink(Backend::Postgres) {
+                    run(a, s);
+                }
+            }
+        }
+    };
+}
+
+fn with_sink(backend: Backend) -> Option<(TestApp, SmtpSink)> {
+    let sink = SmtpSink::start();
+    let db = TestDb::new(backend)?;
+    let url = sink.url();
+    let app = TestApp::start_with(db, move |c| {
+        c.smtp_url = Secret::new(url);
+        c.public_url = "https://haven.example.org".into();
+    });
+    Some((app, sink))
+}
+
+struct Person {
+    id: String,
+    email: String,
+    password: String,
+    token: String,
+}
+
+impl Person {
+    /// A token valid now (after the clock moved past the first one's lifetime).
+    fn fresh(&self, app: &TestApp) -> String {
+        token_of(&app.login(&self.email, &self.password))
+    }
+}
+
+struct Desk {
+    org: String,
+    coord: Person,
+    coord2: Person,
+    officer: Person,
+    outsider: Person,
+}
+
+fn person(app: &TestApp, role: Role, org: &str) -> Person {
+    let (id, email, password) = app.user(role, org);
+    let token = token_of(&app.login(&email, &password));
+    Person { id, email, password, token }
+}
+
+fn desk(app: &TestApp) -> Desk {
+    let admin = app.admin_token();
+    let mk = |name: &str| {
+        let r =
+            app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": "ngo", "country": "CO" }));
+        r.json()["id"].as_str().expect("org id").to_string()
+    };
+    let (org, other) = (mk("Escalation Org"), mk("Elsewhere"));
+    Desk {
+        coord: person(app, Role::Coordinator, &org),
+        coord2: person(app, Role::Coordinator, &org),
+        officer: person(app, Role::Officer, &org),
+        outsider: person(app, Role::Coordinator, &other),
+        org,
+    }
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
+}
+
+fn new_case(app: &TestApp, d: &Desk, severity: &str, summary: &str) -> Value {
+    let r = app.post(
+        "/api/v1/cases",
+        Some(&d.coord.token),
+        json!({ "severity": severity, "country": "CO", "consent_scope": [], "summary": summary }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let case = r.json();
+    let r = app.post(
+        &format!("/api/v1/cases/{}/assignees", id_of(&case)),
+        Some(&d.coord.token),
+        json!({ "user_id": d.officer.id }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    case
+}
+
+/// One engine pass and as many sender passes as it takes, at the app's current time.
+fn pass(app: &TestApp) -> PassReport {
+    let st = app.state();
+    let report = engine::run_due(st, app.clock.now(), 1000).expect("engine pass");
+    while engine::send_due(st, app.clock.now(), 100).expect("send pass").claimed > 0 {}
+    report
+}
+
+fn with_subject<'a>(mails: &'a [crate::smtp::Mail], words: &str) -> Vec<&'a crate::smtp::Mail> {
+    mails.iter().filter(|m| m.header("Subject").is_some_and(|s| s.contains(words))).collect()
+}
+
+fn escalations(app: &TestApp, token: &str, status: &str) -> Vec<Value> {
+    let r = app.get(&format!("/api/v1/escalations?status={status}"), Some(token));
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json()["items"].as_array().expect("items").clone()
+}
+
+mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |app, sink| {
+    let d = desk(&app);
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let case = new_case(&app, &d, "critical", &format!("hiding at {canary}"));
+    let reference = case["reference"].as_str().unwrap().to_string();
+
+    // 0m: the organisation's coordinators, nobody else.
+    let r = pass(&app);
+    assert_eq!((r.steps_fired, r.messages), (1, 2), "{r:?}");
+    let first = sink.to(&d.coord.email);
+    assert_eq!(first.len(), 1);
+    assert_eq!(sink.to(&d.coord2.email).len(), 1);
+    assert!(sink.to(&d.officer.email).is_empty() && sink.to(&d.outsider.email).is_empty());
+    let subject = first[0].header("Subject").unwrap();
+    assert!(subject.contains(&reference) && subject.contains("critical case has not been acknowledged"), "{subject}");
+    assert!(first[0].header("Message-ID").is_some_and(|m| m.ends_with("@haven>")));
+    assert!(first[0].ack_path().starts_with("/ack/"));
+    assert!(first[0].text().contains("https://haven.example.org/ack/"));
+
+    // The list shows it with its next due time.
+    let list = escalations(&app, &d.coord.token, "active");
+    let mine: Vec<&Value> = list.iter().filter(|e| e["case_id"] == case["id"]).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["policy_id"], "critical-case-unacknowledged");
+    assert_eq!(mine[0]["step"], 1);
+    let next: chrono::DateTime<chrono::Utc> = mine[0]["next_due_at"].as_str().unwrap().parse().unwrap();
+    let started: chrono::DateTime<chrono::Utc> = mine[0]["started_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(next - started, Duration::minutes(15));
+    assert!(escalations(&app, &d.outsider.token, "all").is_empty(), "need-to-know");
+
+    // 14m: nothing new. 15m: coordinators again, and the assignee.
+    app.clock.advance(Duration::minutes(14));
+    assert_eq!(pass(&app).steps_fired, 0);
+    assert_eq!(sink.mails().len(), 2);
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(pass(&app).messages, 3);
+    assert_eq!(sink.to(&d.coord.email).len(), 2);
+    let officer_mail = sink.to(&d.officer.email);
+    assert_eq!(officer_mail.len(), 1);
+
+    // The link: GET only asks (mail scanners follow links), POST acknowledges, once.
+    let link = officer_mail[0].ack_path();
+    let r = app.get(&link, None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text.contains(&reference) && r.text.contains("<form method=\"post\">"));
+    let coord = d.coord.fresh(&app);
+    assert_eq!(escalations(&app, &coord, "active").len(), 1, "GET changed nothing");
+    let r = app.request("POST", &link, None, None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text.contains("stopped"));
+    let acked = escalations(&app, &coord, "acknowledged");
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[0]["acknowledged_by"], json!(d.officer.id));
+    assert_eq!(app.request("POST", &link, None, None).status, 410, "one-time");
+    assert_eq!(app.get(&link, None).status, 410);
+    let forged = format!("{}0", &link[..link.len() - 1]);
+    assert_eq!(app.request("POST", &forged.replace("/ack/", "/ack/x"), None, None).status, 404);
+    assert_eq!(app.get("/ack/not-a-token", None).status, 404);
+
+    // 45m and later: the duty mailbox never hears of it.
+    app.clock.advance(Duration::hours(3));
+    assert_eq!(pass(&app).claimed, 0);
+    assert!(sink.to("protection-duty@example.org").is_empty());
+    assert_eq!(sink.mails().len(), 5);
+    for m in sink.mails() {
+        assert!(!m.text().contains(&canary), "case content in a mail");
+    }
+});
+
+mail_test!(workflow_acknowledgement_stops_the_chain_and_links_expire, |app, sink| {
+    let d = desk(&app);
+    let case = new_case(&app, &d, "critical", "s");
+    pass(&app);
+    let link = sink.to(&d.coord.email)[0].ack_path();
+    let r = app.post(
+        &format!("/api/v1/cases/{}/transitions", id_of(&case)),
+        Some(&d.coord.token),
+        json!({ "to": "acknowledged" }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    app.clock.advance(Duration::minutes(16));
+    let r = pass(&app);
+    assert_eq!((r.claimed, r.steps_fired, r.ended), (1, 0, 1), "stop_when re-checked at claim");
+    let stopped = escalations(&app, &d.coord.fresh(&app), "stopped");
+    assert_eq!(stopped[0]["ended_reason"], "stop_when");
+    assert_eq!(sink.mails().len(), 2);
+    // A link older than ack_link_hours has expired.
+    app.clock.advance(Duration::hours(73));
+    assert_eq!(app.request("POST", &link, None, None).status, 410);
+
+    // The API acknowledgement: a running one is acknowledged, an ended one is a 409, and
+    // someone who may not see it gets a 404.
+    let (coord, coord2, officer, outsider) =
+        (d.coord.fresh(&app), d.coord2.fresh(&app), d.officer.fresh(&app), d.outsider.fresh(&app));
+    let alert = json!({ "kind": "threat_received", "urgency": "critical", "country": "CO", "narrative": "n", "consent_scope": [] });
+    assert_eq!(app.post("/api/v1/alerts", Some(&coord), alert).status, 201);
+    let active = escalations(&app, &coord, "active");
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["policy_id"], "critical-alert-untriaged");
+    assert!(escalations(&app, &officer, "active").is_empty(), "an alert is for coordinators");
+    let ack = format!("/api/v1/escalations/{}/ack", id_of(&active[0]));
+    assert_eq!(app.request("POST", &ack, Some(&outsider), None).status, 404);
+    assert_eq!(app.request("POST", &ack, Some(&app.admin_token()), None).status, 403);
+    let r = app.request("POST", &ack, Some(&coord2), None);
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("acknowledged")), "{r:?}");
+    assert_eq!(app.request("POST", &ack, Some(&coord), None).code(), "escalation_ended");
+    app.clock.advance(Duration::hours(5));
+    assert_eq!(pass(&app).steps_fired, 0);
+});
+
+mail_test!(every_default_rule_fires_at_its_time, |app, sink| {
+    let d = desk(&app);
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let case = new_case(&app, &d, "medium", "s");
+    let base = format!("/api/v1/cases/{}", id_of(&case));
+    let t = Some(d.officer.token.as_str());
+    let in_days = |n: i64| (app.clock.now() + Duration::days(n)).to_rfc3339();
+
+    // A critical alert from outside: coordinators at once, officers at 15m, duty at 45m.
+    let alert = json!({ "kind": "threat_received", "urgency": "critical", "country": "CO", "narrative": canary, "consent_scope": [] });
+    assert_eq!(app.post("/api/v1/alerts", Some(&d.coord.token), alert).status, 201);
+    // A high assessment (reassess in 30 days), a grant, a submitted visa, a plan to review in
+    // 20 days and a measure due in 10.
+    let assessment = json!({
+        "threats": [{ "facts": canary, "source_actor": "armed_group", "public": false, "likelihood": 4, "impact": 5 }],
+        "vulnerabilities": [{ "category": "family", "score": 5 }],
+        "capacities": [{ "category": "legal", "score": 2 }],
+        "reassess_by": in_days(30)
+    });
+    let r = app.post(&format!("{base}/assessments"), t, assessment);
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(["high", "critical"].contains(&r.json()["level"].as_str().unwrap()), "{r:?}");
+    let grant = json!({ "category": "transport", "currency": "EUR", "amount_requested": 10_000, "purpose": canary });
+    assert_eq!(app.post(&format!("{base}/grants"), t, grant).status, 201);
+    let reloc = json!({ "kind": "international", "destination_country": "ES", "destination_city": "Madrid",
+        "host_organization": "h", "beneficiaries": ["her"], "starts_on": in_days(40), "ends_on": in_days(100) });
+    let r = app.post(&format!("{base}/relocations"), t, reloc);
+    assert_eq!(r.status, 201, "{r:?}");
+    let visa = app.post(
+        &format!("/api/v1/relocations/{}/visas", id_of(&r.json())),
+        t,
+        json!({ "country": "ES", "visa_type": "humanitarian", "applicant": "her" }),
+    );
+    assert_eq!(visa.status, 201, "{visa:?}");
+    let r = app.patch(&format!("/api/v1/visas/{}", id_of(&visa.json())), t, json!({ "status": "submitted" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    let plan = app.post(&format!("{base}/plans"), t, json!({ "review_by": in_days(20) }));
+    assert_eq!(plan.status, 201, "{plan:?}");
+    let measure =
+        json!({ "category": "digital", "kind": "prevention", "description": "new phone", "due_at": in_days(10) });
+    let r = app.post(&format!("/api/v1/plans/{}/measures", id_of(&plan.json())), t, measure);
+    assert_eq!(r.status, 201, "{r:?}");
+
+    let count = |words: &str, to: &str| with_subject(&sink.to(to), words).len();
+    let (c, o, duty) = (d.coord.email.as_str(), d.officer.email.as_str(), "protection-duty@example.org");
+    pass(&app);
+    assert_eq!((count("critical alert", c), count("critical alert", o)), (1, 0));
+    app.clock.advance(Duration::minutes(15));
+    pass(&app);
+    assert_eq!((count("critical alert", c), count("critical alert", o), count("critical alert", duty)), (2, 1, 0));
+    app.clock.advance(Duration::minutes(30));
+    pass(&app);
+    assert_eq!(count("critical alert", duty), 1);
+
+    // 47h: nothing for the high-risk case yet; 48h: its assignee and coordinators.
+    app.clock.advance(Duration::hours(47) - Duration::minutes(45));
+    pass(&app);
+    assert_eq!(count("no approved security plan", o), 0);
+    app.clock.advance(Duration::hours(1));
+    pass(&app);
+    assert_eq!((count("no approved security plan", o), count("no approved security plan", c)), (1, 1));
+    // 72h: the undecided grant reaches the coordinators (not the officer).
+    app.clock.advance(Duration::hours(23));
+    pass(&app);
+    assert_eq!(count("grant request", c), 0);
+    app.clock.advance(Duration::hours(1));
+    pass(&app);
+    assert_eq!((count("grant request", c), count("grant request", o)), (1, 0));
+    // 10 days: the measure is overdue (assignee); 14 days: the visa; 20: the plan review;
+    // 30: the reassessment.
+    app.clock.advance(Duration::days(10) - Duration::hours(72));
+    pass(&app);
+    assert_eq!(count("measure is past its due date", o), 1);
+    assert_eq!(count("visa application", o), 0);
+    app.clock.advance(Duration::days(4));
+    pass(&app);
+    assert_eq!((count("visa application", o), count("visa application", c)), (1, 1));
+    app.clock.advance(Duration::days(6));
+    pass(&app);
+    assert_eq!(count("review date has passed", o), 1);
+    assert_eq!(count("reassessment date has passed", o), 0);
+    app.clock.advance(Duration::days(10));
+    pass(&app);
+    assert_eq!(count("reassessment date has passed", o), 1);
+    for m in sink.mails() {
+        assert!(!m.text().contains(&canary), "sealed content in a mail");
+    }
+});
+
+/// Mail goes to a port nobody listens on until the test starts a server there.
+fn smtp_outage(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else { return };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let app = TestApp::start_with(db, move |c| {
+        c.smtp_url = Secret::new(format!("smtp://127.0.0.1:{port}"));
+        c.mail_timeout_seconds = 2;
+    });
+    let d = desk(&app);
+    for _ in 0..3 {
+        new_case(&app, &d, "critical", "s");
+    }
+    let st = app.state();
+    assert_eq!(engine::run_due(st, app.clock.now(), 100).unwrap().messages, 6);
+    let r = engine::send_due(st, app.clock.now(), 100).unwrap();
+    assert_eq!((r.sent, r.retrying), (0, 6), "{r:?}");
+    assert_eq!(engine::send_due(st, app.clock.now(), 100).unwrap().claimed, 0, "backing off");
+    app.clock.advance(Duration::seconds(31));
+    assert_eq!(engine::send_due(st, app.clock.now(), 100).unwrap().retrying, 6);
+    // The server comes up; after the next backoff (60 s) everything goes, once.
+    let sink = SmtpSink::on(std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind the port"));
+    app.clock.advance(Duration::seconds(59));
+    assert_eq!(engine::send_due(st, app.clock.now(), 100).unwrap().claimed, 0, "not yet");
+    app.clock.advance(Duration::seconds(2));
+    let r = engine::send_due(st, app.clock.now(), 100).unwrap();
+    assert_eq!((r.sent, r.retrying), (6, 0), "{r:?}");
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(engine::send_due(st, app.clock.now(), 100).unwrap().claimed, 0);
+    let ids: HashSet<String> = sink.mails().iter().map(|m| m.header("Message-ID").unwrap()).collect();
+    assert_eq!((sink.mails().len(), ids.len()), (6, 6));
+}
+
+mod an_smtp_outage_loses_nothing_and_sends_nothing_twice {
+    use super::*;
+
+    #[test]
+    fn sqlite() {
+        smtp_outage(Backend::Sqlite);
+    }
+
+    #[test]
+    fn postgres() {
+        smtp_outage(Backend::Postgres);
+    }
+}
+
+mail_test!(two_engines_deliver_every_step_exactly_once, |app, sink| {
+    let d = desk(&app);
+    let n = 200;
+    for i in 0..n {
+        let r = app.post(
+            "/api/v1/cases",
+            Some(&d.coord.token),
+            json!({ "severity": "critical", "country": "CO", "consent_scope": [], "summary": format!("case {i}") }),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    // A second instance: its own state (pool, keys, rules) on the same database.
+    let mut config = app.db.config();
+    config.smtp_url = Secret::new(sink.url());
+    let clock: std::sync::Arc<dyn haven::clock::Clock> = std::sync::Arc::new(app.clock.clone());
+    let other = haven::state::AppState::build(config, clock).expect("second instance");
+    let states = [app.state(), &other];
+    let now = app.clock.now();
+    let claimed: Vec<usize> = std::thread::scope(|s| {
+        let hs: Vec<_> = states
+            .iter()
+            .map(|st| {
+                s.spawn(move || {
+                    let mut total = 0;
+                    loop {
+                        let r = engine::run_due(st, now, 15).expect("pass");
+                        if r.claimed == 0 {
+                            return total;
+                        }
+                        total += r.claimed;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(claimed.iter().sum::<usize>(), n, "each escalation claimed by exactly one engine: {claimed:?}");
+    let sent: Vec<usize> = std::thread::scope(|s| {
+        let hs: Vec<_> = states
+            .iter()
+            .map(|st| {
+                s.spawn(move || {
+                    let mut total = 0;
+                    loop {
+                        let r = engine::send_due(st, now, 10).expect("send");
+                        if r.claimed == 0 {
+                            return total;
+                        }
+                        total += r.sent;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mails = sink.mails();
+    let ids: HashSet<String> = mails.iter().map(|m| m.header("Message-ID").unwrap()).collect();
+    let pairs: HashSet<(String, String)> =
+        mails.iter().map(|m| (m.header("Subject").unwrap(), m.to.join(","))).collect();
+    assert_eq!(sent.iter().sum::<usize>(), 2 * n, "{sent:?}");
+    assert_eq!((mails.len(), ids.len(), pairs.len()), (2 * n, 2 * n, 2 * n), "every (case, recipient) once");
+    assert_eq!(escalations(&app, &d.coord.token, "active").len(), 50, "a full first page of active chains");
+    let _ = &d.org;
+});
+
+#[test]
+fn a_bad_rule_file_is_refused_with_its_line_and_the_old_rules_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/escalation.toml")).unwrap();
+    std::fs::write(dir.path().join("escalation.toml"), &good).unwrap();
+    let set = haven::escalation::RuleSet::load(dir.path().to_path_buf()).expect("default rules load");
+    let before = set.rules().policies.len();
+    assert!(before >= 8 && set.rules().tests_passed >= 15);
+    let line_of = |needle: &str| good.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let cases: Vec<(String, String)> = vec![
+        (
+            good.replacen("id = \"critical-alert-untriaged\"", "id = \"critical-alert-untriaged", 1),
+            format!("escalation.toml:{}:", line_of("id = \"critical-alert-untriaged\"")),
+        ),
+        (
+            good.replacen("case.acknowledged ||", "case.acknowledgd ||", 1),
+            format!("escalation.toml:{}: policy `critical-case-unacknowledged`: stop_when: unknown field `case.acknowledgd`", line_of("case.acknowledged ||")),
+        ),
+        (
+            good.replacen("when = 'alert.urgency == \"critical\"'", "when = 'alert.urgency'", 1),
+            "when: returned String instead of a bool".into(),
+        ),
+        (good.replacen("when = 'alert.urgency == \"critical\"'", "when = 'lower(alert.urgency) == \"x\"'", 1), "unknown function `lower`".into()),
+        (good.replacen("at = \"16m\"", "at = \"14m\"", 1), "test of `critical-alert-untriaged`: at 14m expected".into()),
+        (good.replacen("on = \"visa.submitted\"", "on = \"visa.lost\"", 1), "unknown event `visa.lost`".into()),
+        (good.replacen("after = \"15m\"", "after = \"soon\"", 1), "after: `soon` is not a duration".into()),
+    ];
+    for (text, want) in cases {
+        std::fs::write(dir.path().join("escalation.toml"), &text).unwrap();
+        let err = set.reload().err().unwrap_or_else(|| panic!("accepted a bad file (wanted {want})"));
+        assert!(err.contains(&want), "error `{err}` should contain `{want}`");
+        assert_eq!(set.rules().policies.len(), before, "the old rules stay");
+    }
+    // A second file that redefines a policy is refused too; a good one is added.
+    std::fs::write(dir.path().join("escalation.toml"), &good).unwrap();
+    std::fs::create_dir(dir.path().join("escalation.d")).unwrap();
+    let extra = "[[policy]]\nid = \"grant-undecided-72h\"\ndescription = \"d\"\non = \"grant.requested\"\n[[policy.step]]\nafter = \"1h\"\nnotify = [\"role:coordinator\"]\n";
+    std::fs::write(dir.path().join("escalation.d/extra.toml"), extra).unwrap();
+    let err = set.reload().err().expect("a duplicate policy is refused");
+    assert!(err.contains("extra.toml:2: policy `grant-undecided-72h` is defined twice"), "{err}");
+    std::fs::write(
+        dir.path().join("escalation.d/extra.toml"),
+        extra.replace("grant-undecided-72h", "relocation-check"),
+    )
+    .unwrap();
+    assert_eq!(set.reload().expect("good extra file").policies.len(), before + 1);
+}
+
+crate::db_test!(policies_check_dry_run_shows_what_fires_when, |app| {
+    let d = desk(&app);
+    let case = new_case(&app, &d, "critical", "s");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_haven"))
+        .args(["policies", "check", "--dry-run", &id_of(&case)])
+        .envs(app.db.env())
+        .output()
+        .expect("run haven");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok      ") && stdout.contains("embedded tests passed"), "{stdout}");
+    assert!(stdout.contains(case["reference"].as_str().unwrap()), "{stdout}");
+    assert!(stdout.contains("critical-case-unacknowledged on case"), "{stdout}");
+    assert!(stdout.contains("when = true, stop_when now = false, running (escalation"), "{stdout}");
+    assert!(stdout.contains("-> email:protection-duty@example.org"), "{stdout}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_haven"))
+        .args(["policies", "check", "--dry-run", "01a20000-0000-7000-8000-000000000000"])
+        .envs(app.db.env())
+        .output()
+        .expect("run haven");
+    assert!(!missing.status.success());
+});
+
+/// The real binary: its engine thread mails on its own clock, and SIGHUP reloads the rules
+/// (a bad file is logged and changes nothing).
+#[test]
+fn serve_escalates_on_its_own_and_reloads_rules_on_sighup() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for f in ["access.toml", "risk.toml", "funding.toml", "escalation.toml"] {
+        std::fs::copy(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").join(f), policies.join(f))
+            .unwrap();
+    }
+    let sink = SmtpSink::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haven"))
+        .current_dir(dir.path())
+        .env("HAVEN_BIND", "127.0.0.1:0")
+        .env("HAVEN_POLICIES_DIR", &policies)
+        .env("HAVEN_SMTP_URL", sink.url())
+        .env("HAVEN_ESCALATION_INTERVAL_MS", "200")
+        .env("HAVEN_ADMIN_EMAIL", "admin@haven.test")
+        .env("HAVEN_ADMIN_PASSWORD", "admin password for tests")
+        .env("HAVEN_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink_log = log.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink_log.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let base = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("Haven is listening on ").map(|u| u.trim().to_string()))
+        .expect("listening line");
+    let wait_for = |what: &dyn Fn() -> bool, label: &str| {
+        for _ in 0..150 {
+            if what() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {label}; log:\n{}", log.lock().unwrap());
+    };
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let post = |path: &str, token: Option<&str>, body: Value| -> Value {
+        let mut req = agent.post(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut r = req.send_json(body).unwrap();
+        r.body_mut().read_json::<Value>().unwrap_or(Value::Null)
+    };
+    let admin = post(
+        "/api/v1/auth/login",
+        None,
+        json!({ "email": "admin@haven.test", "password": "admin password for tests" }),
+    );
+    let admin = admin["access_token"].as_str().unwrap().to_string();
+    let org = post("/api/v1/organizations", Some(&admin), json!({ "name": "O", "kind": "ngo", "country": "CO" }));
+    let user = json!({ "email": "coord@haven.test", "name": "C", "role": "coordinator", "organization_id": org["id"] });
+    let created = post("/api/v1/users", Some(&admin), user);
+    let otp = created["one_time_password"].as_str().unwrap_or_else(|| panic!("{created}")).to_string();
+    let t = post("/api/v1/auth/login", None, json!({ "email": "coord@haven.test", "password": otp }));
+    let t = t["access_token"].as_str().unwrap().to_string();
+    post("/api/v1/me/password", Some(&t), json!({ "current_password": otp, "new_password": "a long new password 1" }));
+    let t =
+        post("/api/v1/auth/login", None, json!({ "email": "coord@haven.test", "password": "a long new password 1" }));
+    let t = t["access_token"].as_str().unwrap().to_string();
+    let case = post("/api/v1/cases", Some(&t), json!({ "severity": "critical", "country": "CO", "consent_scope": [] }));
+    assert!(case["reference"].is_string(), "{case}");
+    wait_for(&|| !sink.to("coord@haven.test").is_empty(), "the 0m mail from the engine thread");
+
+    let pid = child.id().to_string();
+    let hup = || assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    std::fs::write(policies.join("escalation.toml"), "[[policy]\n").unwrap();
+    hup();
+    wait_for(&|| log.lock().unwrap().contains("escalation rules NOT reloaded"), "the refused reload");
+    assert!(log.lock().unwrap().contains("escalation.toml:1"), "the log names file and line");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/escalation.toml"),
+        policies.join("escalation.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(policies.join("escalation.d")).unwrap();
+    std::fs::write(
+        policies.join("escalation.d/extra.toml"),
+        "[[policy]]\nid = \"relocation-waiting\"\ndescription = \"A relocation request waits\"\non = \"relocation.requested\"\n[[policy.step]]\nafter = \"5d\"\nnotify = [\"role:coordinator\"]\n",
+    )
+    .unwrap();
+    hup();
+    wait_for(&|| log.lock().unwrap().contains("escalation rules reloaded"), "the good reload");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let log = log.lock().unwrap().clone();
+    let loaded = log.lines().filter(|l| l.contains("escalation rules")).collect::<Vec<_>>().join("\n");
+    assert!(loaded.contains("policies=9") && loaded.contains("policies=10"), "{loaded}");
+    assert!(!log.contains("coord@haven.test"), "no addresses in the log");
+}
