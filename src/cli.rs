@@ -303,6 +303,11 @@ fn dry_run_case(config: Config, dir: &std::path::Path, case_id: &str) -> anyhow:
             );
             ids(visas::table.filter(visas::case_id.eq(&case.id)).select(visas::id).load(c)?, "visa", &mut subjects);
             ids(grants::table.filter(grants::case_id.eq(&case.id)).select(grants::id).load(c)?, "grant", &mut subjects);
+            ids(
+                checkins::table.filter(checkins::case_id.eq(&case.id)).select(checkins::id).load(c)?,
+                "checkin",
+                &mut subjects,
+            );
             let mut out =
                 vec![format!("Case {} ({}), at {}:", case.reference, case.status, now.format("%Y-%m-%d %H:%M UTC"))];
             for p in &rules.policies {

@@ -10,6 +10,7 @@ pub mod assessments;
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod checkins;
 pub mod defenders;
 pub mod escalations;
 pub mod grants;
@@ -231,6 +232,14 @@ pub fn table() -> Vec<RouteDef> {
             .returns::<rl::CareView>(200),
         def(M::GET, "/api/v1/cases/{id}/summary", A::CaseSummary, ca::summary)
             .returns::<crate::domain::summary::CaseSummary>(200),
+        def(M::POST, "/api/v1/cases/{id}/checkins", A::CheckinCreate, checkins::create)
+            .body::<checkins::CheckinCreate>()
+            .returns::<checkins::CheckinView>(201),
+        def(M::GET, "/api/v1/cases/{id}/checkins", A::CheckinList, checkins::list)
+            .returns::<checkins::CheckinList>(200),
+        def(M::POST, "/api/v1/checkins/{id}/close", A::CheckinClose, checkins::close)
+            .body::<checkins::CheckinClose>()
+            .returns::<checkins::CheckinView>(200),
         def(M::GET, "/api/v1/escalations", A::EscalationList, escalations::list)
             .returns_page::<escalations::EscalationView>(),
         def(M::POST, "/api/v1/escalations/{id}/ack", A::EscalationAck, escalations::ack)

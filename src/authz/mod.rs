@@ -74,10 +74,13 @@ pub enum Action {
     CaseSummary,
     EscalationList,
     EscalationAck,
+    CheckinCreate,
+    CheckinList,
+    CheckinClose,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 59] = [
+    pub const PROTECTED: [Action; 62] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -137,11 +140,14 @@ impl Action {
         Action::CaseSummary,
         Action::EscalationList,
         Action::EscalationAck,
+        Action::CheckinCreate,
+        Action::CheckinList,
+        Action::CheckinClose,
     ];
 
     /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
     /// caller's relation to the object.
-    pub const ON_OBJECT: [Action; 42] = [
+    pub const ON_OBJECT: [Action; 45] = [
         Action::CaseRead,
         Action::CaseUpdate,
         Action::CaseTransition,
@@ -184,6 +190,9 @@ impl Action {
         Action::CareRead,
         Action::CareUpdate,
         Action::CaseSummary,
+        Action::CheckinCreate,
+        Action::CheckinList,
+        Action::CheckinClose,
     ];
 
     /// The action that decides whether the object exists at all for the caller.
@@ -257,6 +266,9 @@ impl Action {
             Action::CaseSummary => "case.summary",
             Action::EscalationList => "escalation.list",
             Action::EscalationAck => "escalation.ack",
+            Action::CheckinCreate => "checkin.create",
+            Action::CheckinList => "checkin.list",
+            Action::CheckinClose => "checkin.close",
         }
     }
 
@@ -271,6 +283,8 @@ impl Action {
             self,
             Action::AuthLogout
                 | Action::EscalationAck
+                | Action::CheckinCreate
+                | Action::CheckinClose
                 | Action::MePasswordChange
                 | Action::OrganizationCreate
                 | Action::UserCreate

@@ -199,6 +199,19 @@ pub fn shred(
         CaseKey::mark_shredded(conn, &alert.id, naive(now))?;
         crypto.forget(&alert.id);
     }
+    // A shredded case is over: nothing more is mailed about it.
+    {
+        use crate::db::schema::escalations as e;
+        use diesel::prelude::*;
+        diesel::update(e::table.filter(e::case_id.eq(case_id)).filter(e::status.eq("active")))
+            .set((
+                e::status.eq("stopped"),
+                e::next_due_at.eq(None::<chrono::NaiveDateTime>),
+                e::ended_reason.eq(Some("case_shredded")),
+                e::updated_at.eq(naive(now)),
+            ))
+            .execute(conn)?;
+    }
     let detail = serde_json::json!({ "grants_destroyed": n, "escrow_kept": keep_escrow });
     audit::record(conn, now, Entry::new(actor, "case.shred", "case", Some(case_id)).detail(detail))?;
     crypto.forget(case_id);

@@ -261,7 +261,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     visas,
     psychosocial_care,
     escalations,
-    outbox
+    outbox,
+    checkins
 );
 
 diesel::table! {
@@ -460,3 +461,16 @@ diesel::table! {
 }
 
 diesel::joinable!(outbox -> escalations (escalation_id));
+
+diesel::table! {
+    checkins (id) {
+        id -> Text,
+        case_id -> Text,
+        due_at -> Timestamp,
+        status -> Text,
+        created_by -> Text,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}

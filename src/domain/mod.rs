@@ -25,6 +25,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod assessments;
 pub mod cases;
+pub mod checkins;
 pub mod country;
 pub mod defenders;
 pub mod grants;

@@ -31,6 +31,7 @@ pub const EVENTS: &[(&str, &str, &[&str])] = &[
     ("relocation.requested", "relocation", &["relocation", "case"]),
     ("visa.submitted", "visa", &["visa", "case"]),
     ("grant.requested", "grant", &["grant", "case"]),
+    ("checkin.scheduled", "checkin", &["checkin", "case"]),
 ];
 
 /// CEL functions a rule may call (operators and macros are always allowed).

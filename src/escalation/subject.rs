@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::models::{Alert, Case, Grant, PlanMeasure, Relocation, RiskAssessment, SecurityPlan, Visa};
+use crate::db::models::{Alert, Case, Checkin, Grant, PlanMeasure, Relocation, RiskAssessment, SecurityPlan, Visa};
 use crate::db::schema::{case_assignees, risk_assessments, security_plans};
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -83,6 +83,7 @@ const SCHEMA: &[(&str, &[(&str, FieldType)])] = &[
         "grant",
         &[("status", Str), ("category", Str), ("currency", Str), ("amount_requested", Int), ("created_at", Time)],
     ),
+    ("checkin", &[("status", Str), ("due_at", Time), ("created_at", Time)]),
 ];
 
 fn fields_of(var: &str) -> &'static [(&'static str, FieldType)] {
@@ -290,6 +291,12 @@ pub fn load(conn: &mut DbConn, kind: &str, id: &str) -> Result<Option<Subject>, 
                 ("created_at", utc(g.created_at)),
             ]);
             (fields, Some(g.case_id))
+        }
+        "checkin" => {
+            let Some(k) = Checkin::find(conn, id)? else { return Ok(None) };
+            let fields =
+                map(vec![("status", s(&k.status)), ("due_at", utc(k.due_at)), ("created_at", utc(k.created_at))]);
+            (fields, Some(k.case_id))
         }
         _ => return Ok(None),
     };

@@ -619,6 +619,70 @@ fn serve_escalates_on_its_own_and_reloads_rules_on_sighup() {
     let _ = child.wait();
     let log = log.lock().unwrap().clone();
     let loaded = log.lines().filter(|l| l.contains("escalation rules")).collect::<Vec<_>>().join("\n");
-    assert!(loaded.contains("policies=9") && loaded.contains("policies=10"), "{loaded}");
+    let n = haven::escalation::Rules::load(Some(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")))
+        .expect("rules")
+        .policies
+        .len();
+    assert!(loaded.contains(&format!("policies={n} ")) && loaded.contains(&format!("policies={} ", n + 1)), "{loaded}");
     assert!(!log.contains("coord@haven.test"), "no addresses in the log");
 }
+
+crate::db_test!(shredding_a_case_ends_its_escalations, |app| {
+    let d = desk(&app);
+    let case = new_case(&app, &d, "critical", "s");
+    let st = app.state();
+    let id = id_of(&case);
+    st.db
+        .write_blocking(|c| haven::crypto::ops::shred(&st.crypto, c, app.clock.now(), None, &id, false))
+        .expect("shred");
+    let stopped = escalations(&app, &d.coord.token, "stopped");
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(stopped[0]["ended_reason"], "case_shredded");
+    app.clock.advance(Duration::hours(2));
+    assert_eq!(engine::run_due(st, app.clock.now(), 100).unwrap().claimed, 0);
+});
+
+mail_test!(a_missed_checkin_escalates_until_confirmed, |app, sink| {
+    let d = desk(&app);
+    let case = new_case(&app, &d, "medium", "s");
+    let path = format!("/api/v1/cases/{}/checkins", id_of(&case));
+    let t = Some(d.officer.token.as_str());
+    let at = |m: i64| (app.clock.now() + Duration::minutes(m)).to_rfc3339();
+    for (body, status, code) in [
+        (json!({ "due_at": at(-5) }), 422, "invalid_due_at"),
+        (json!({ "due_at": at(60 * 24 * 91) }), 422, "invalid_due_at"),
+        (json!({ "due_at": "0001-01-01T00:00:00Z" }), 422, "invalid_date"),
+    ] {
+        let r = app.post(&path, t, body);
+        assert_eq!((r.status, r.code().as_str()), (status, code), "{r:?}");
+    }
+    assert_eq!(app.post(&path, t, json!({ "due_at": at(60), "where": "x" })).status, 400);
+    assert_eq!(app.post(&path, Some(&d.outsider.token), json!({ "due_at": at(60) })).status, 404);
+    let on_time = app.post(&path, t, json!({ "due_at": at(60) }));
+    assert_eq!(on_time.status, 201, "{on_time:?}");
+    let missed = app.post(&path, t, json!({ "due_at": at(90) })).json();
+    let r =
+        app.post(&format!("/api/v1/checkins/{}/close", id_of(&on_time.json())), t, json!({ "status": "confirmed" }));
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("confirmed")), "{r:?}");
+    assert_eq!(app.get(&path, t).json()["items"].as_array().unwrap().len(), 2);
+
+    // 89 minutes: nothing; the confirmed one never escalates. 90: the missed one does.
+    app.clock.advance(Duration::minutes(89));
+    pass(&app);
+    assert!(with_subject(&sink.mails(), "check-in was missed").is_empty());
+    app.clock.advance(Duration::minutes(1));
+    pass(&app);
+    let missed_mail = |to: &str| with_subject(&sink.to(to), "check-in was missed").len();
+    assert_eq!((missed_mail(&d.officer.email), missed_mail(&d.coord.email)), (1, 1));
+    // She calls in: the chain stops before the duty mailbox hears of it.
+    let r = app.post(
+        &format!("/api/v1/checkins/{}/close", id_of(&missed)),
+        Some(&d.officer.fresh(&app)),
+        json!({ "status": "confirmed" }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    app.clock.advance(Duration::minutes(31));
+    let r = pass(&app);
+    assert_eq!((r.claimed, r.steps_fired), (1, 0));
+    assert_eq!(missed_mail("protection-duty@example.org"), 0);
+});

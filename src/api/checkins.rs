@@ -1,0 +1,130 @@
+//! `/api/v1/cases/{id}/checkins` and `/api/v1/checkins/{id}`: safety check-ins.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{case_of, find_or, ts};
+use crate::auth::Authed;
+use crate::authz::Action;
+use crate::db::models::Checkin;
+use crate::domain::cases::Caller;
+use crate::domain::checkins;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinCreate {
+    /// When she is expected to have checked in.
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckinOutcome {
+    Confirmed,
+    Cancelled,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinClose {
+    pub status: CheckinOutcome,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckinView {
+    pub id: String,
+    pub case_id: String,
+    pub due_at: String,
+    /// pending, confirmed or cancelled. A pending one past `due_at` is missed and escalating.
+    pub status: String,
+    pub created_by: String,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckinList {
+    pub items: Vec<CheckinView>,
+}
+
+impl From<Checkin> for CheckinView {
+    fn from(c: Checkin) -> Self {
+        CheckinView {
+            id: c.id,
+            case_id: c.case_id,
+            due_at: ts(c.due_at),
+            status: c.status,
+            created_by: c.created_by,
+            closed_by: c.closed_by,
+            closed_at: c.closed_at.map(ts),
+            created_at: ts(c.created_at),
+        }
+    }
+}
+
+pub async fn create(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CheckinCreate>,
+) -> Result<HttpResponse, AppError> {
+    let case_id = path.into_inner();
+    let due_at = body.into_inner().due_at;
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: CheckinView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = case_of(c, &st, &who, &case_id, Action::CheckinCreate, "case_not_found")?;
+            let checkin = checkins::schedule(c, now, &who, &case, due_at)?;
+            crate::escalation::fire(c, &st, now, "checkin.scheduled", "checkin", &checkin.id)?;
+            Ok(checkin.into())
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let case_id = path.into_inner();
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = case_of(c, &st, &who, &case_id, Action::CheckinList, "case_not_found")?;
+            Ok(Checkin::for_case(c, &case.id)?.into_iter().map(CheckinView::from).collect())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(CheckinList { items }))
+}
+
+pub async fn close(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CheckinClose>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let status = match body.into_inner().status {
+        CheckinOutcome::Confirmed => "confirmed",
+        CheckinOutcome::Cancelled => "cancelled",
+    };
+    let now = state.clock.now();
+    let st = state.clone();
+    let view: CheckinView = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let checkin = find_or(c, &id, "checkin_not_found", Checkin::find)?;
+            case_of(c, &st, &who, &checkin.case_id, Action::CheckinClose, "checkin_not_found")?;
+            checkins::close(c, now, &who, &checkin, status)?;
+            Ok(find_or(c, &id, "checkin_not_found", Checkin::find)?.into())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,45 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::checkins;
+use crate::db::DbConn;
+
+/// A safety check-in the defender is expected to make by `due_at`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = checkins)]
+pub struct Checkin {
+    pub id: String,
+    pub case_id: String,
+    pub due_at: NaiveDateTime,
+    pub status: String,
+    pub created_by: String,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+impl Checkin {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(checkins::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Checkin>> {
+        checkins::table.find(id).select(Checkin::as_select()).first(conn).optional()
+    }
+
+    pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Checkin>> {
+        checkins::table
+            .filter(checkins::case_id.eq(case_id))
+            .order(checkins::due_at.desc())
+            .select(Checkin::as_select())
+            .load(conn)
+    }
+
+    /// Closes a pending check-in; false if it was not pending any more.
+    pub fn close(conn: &mut DbConn, id: &str, status: &str, by: &str, now: NaiveDateTime) -> QueryResult<bool> {
+        let n = diesel::update(checkins::table.find(id).filter(checkins::status.eq("pending")))
+            .set((checkins::status.eq(status), checkins::closed_by.eq(Some(by)), checkins::closed_at.eq(Some(now))))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+}

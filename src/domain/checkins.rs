@@ -1,0 +1,67 @@
+//! Safety check-ins: an officer asks the defender to check in by a time; a check-in still
+//! pending then starts the `checkin-missed` escalation (event `checkin.scheduled`, anchored
+//! at `due_at`). Confirming ("she is safe") or cancelling stops it.
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{self, Entry};
+use crate::clock::naive;
+use crate::db::models::{Case, Checkin};
+use crate::db::DbConn;
+use crate::domain::cases::Caller;
+use crate::domain::new_id;
+use crate::error::AppError;
+
+/// How far ahead a check-in may be asked for.
+pub const MAX_AHEAD_DAYS: i64 = 90;
+
+pub fn schedule(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    case: &Case,
+    due_at: DateTime<Utc>,
+) -> Result<Checkin, AppError> {
+    crate::domain::check_date("due_at", due_at)?;
+    if due_at <= now || due_at > now + chrono::Duration::days(MAX_AHEAD_DAYS) {
+        return Err(AppError::unprocessable(
+            "invalid_due_at",
+            format!("due_at must be in the future, at most {MAX_AHEAD_DAYS} days ahead"),
+        ));
+    }
+    if case.status == "closed" {
+        return Err(AppError::conflict("case_closed", "a closed case takes no check-ins"));
+    }
+    let c = Checkin {
+        id: new_id(),
+        case_id: case.id.clone(),
+        due_at: naive(due_at),
+        status: "pending".into(),
+        created_by: caller.user.id.clone(),
+        closed_by: None,
+        closed_at: None,
+        created_at: naive(now),
+    };
+    c.insert(conn)?;
+    let e = Entry::new(Some(&caller.user.id), "checkin.schedule", "case", Some(&case.id))
+        .detail(serde_json::json!({ "checkin": c.id }));
+    audit::record(conn, now, e)?;
+    Ok(c)
+}
+
+/// `confirmed` (she checked in) or `cancelled`; only a pending check-in can be closed.
+pub fn close(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    caller: &Caller<'_>,
+    checkin: &Checkin,
+    status: &str,
+) -> Result<(), AppError> {
+    if !Checkin::close(conn, &checkin.id, status, &caller.user.id, naive(now))? {
+        return Err(AppError::InvalidTransition { from: "closed", allowed: vec![] });
+    }
+    let e = Entry::new(Some(&caller.user.id), "checkin.close", "case", Some(&checkin.case_id))
+        .detail(serde_json::json!({ "checkin": checkin.id, "status": status }));
+    audit::record(conn, now, e)?;
+    Ok(())
+}
