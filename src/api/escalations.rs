@@ -85,6 +85,9 @@ fn visible(conn: &mut DbConn, state: &AppState, who: &Caller<'_>, e: &Escalation
     }
 }
 
+/// Rows one list request looks at, at most (each costs an access check).
+const MAX_SCANNED: i64 = 2000;
+
 const STATUSES: &[&str] = &["active", "acknowledged", "stopped", "completed", "all"];
 
 /// Escalations of the caller's organisation and of the cases she is assigned to, oldest
@@ -116,7 +119,10 @@ pub async fn list(
                 .load::<String>(c)?;
             let mut items = Vec::new();
             let mut after = cursor;
-            // Rows the caller may not read are skipped; scan on until the page is full.
+            // Rows the caller may not read are skipped; scan on until the page is full, but
+            // at most MAX_SCANNED rows per request: then the page ends early with a cursor.
+            let mut scanned: i64 = 0;
+            let mut cut_short = false;
             loop {
                 let mut query = escalations::table
                     .filter(
@@ -136,6 +142,7 @@ pub async fn list(
                 }
                 let rows: Vec<Escalation> = query.load(c)?;
                 let exhausted = rows.len() as i64 <= limit;
+                scanned += rows.len() as i64;
                 for e in rows {
                     after = Some(e.id.clone());
                     if visible(c, &st, &who, &e)? {
@@ -148,9 +155,14 @@ pub async fn list(
                 if items.len() as i64 > limit || exhausted {
                     break;
                 }
+                if scanned >= MAX_SCANNED {
+                    cut_short = true;
+                    break;
+                }
             }
             let page = Page::from_rows(items, limit, |v: &EscalationView| v.id.clone());
-            Ok((page.items, page.next_cursor))
+            let next = if cut_short && page.next_cursor.is_none() { after } else { page.next_cursor };
+            Ok((page.items, next))
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))

@@ -29,6 +29,11 @@ fn not_usable(link: &AckLink) -> Option<HttpResponse> {
         AckLink::Invalid => {
             Some(page(StatusCode::NOT_FOUND, "Link not valid", "<p>This acknowledgement link is not valid.</p>"))
         }
+        AckLink::NoLongerAllowed => Some(page(
+            StatusCode::FORBIDDEN,
+            "Link not usable",
+            "<p>This link can no longer be used from your account. Sign in to Haven.</p>",
+        )),
         AckLink::Used => Some(page(
             StatusCode::GONE,
             "Link already used",

@@ -16,10 +16,11 @@ use diesel::prelude::*;
 use super::policy::{Policy, Rules, Target};
 use super::subject::{self, Subject};
 use crate::audit::{self, Entry};
+use crate::authz::AccessPolicy;
 use crate::clock::{naive, utc};
 use crate::db::models::escalation::EscalationChanges;
-use crate::db::models::{Escalation, OutboxMessage};
-use crate::db::schema::{case_assignees, case_shares, outbox, users};
+use crate::db::models::{Case, Escalation, OutboxMessage, User};
+use crate::db::schema::{case_assignees, escalations, outbox, users};
 use crate::db::DbConn;
 use crate::domain::new_id;
 use crate::error::AppError;
@@ -51,7 +52,8 @@ pub fn start(
             match w.eval(&subject.vars, now) {
                 Ok(false) => continue,
                 Ok(true) => {}
-                Err(e) => tracing::warn!(policy = %p.id, error = %e, "`when` failed; starting the escalation"),
+                // The CEL error can quote field values: only the policy goes to the log.
+                Err(_) => tracing::warn!(policy = %p.id, "`when` could not be evaluated; starting the escalation"),
             }
         }
         if Escalation::active_for(conn, &p.id, kind, id)?.is_some() {
@@ -107,16 +109,32 @@ pub struct PassReport {
 /// One engine pass over at most `limit` due escalations, in one transaction.
 pub fn run_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<PassReport, AppError> {
     let rules = state.escalation.rules();
-    let deadline = Duration::hours(state.config.mail_deadline_hours as i64);
+    let ctx = Ctx {
+        rules: &rules,
+        access: &state.access,
+        now,
+        deadline: Duration::hours(state.config.mail_deadline_hours as i64),
+    };
     state.db.write_blocking(|c| {
         let mut report = PassReport::default();
         for esc in crate::db::claim_due_escalations(c, naive(now), limit)? {
             report.claimed += 1;
-            advance(c, &rules, now, deadline, esc, &mut report)?;
+            advance(c, &ctx, esc, &mut report)?;
         }
         Ok(report)
     })
 }
+
+struct Ctx<'a> {
+    rules: &'a Rules,
+    access: &'a AccessPolicy,
+    now: DateTime<Utc>,
+    deadline: Duration,
+}
+
+/// How long a chain whose policy this instance does not know waits before it looks again
+/// (another instance may already run newer rules; the chain must not be lost).
+const UNKNOWN_POLICY_RETRY_MINUTES: i64 = 5;
 
 fn end(
     conn: &mut DbConn,
@@ -137,17 +155,15 @@ fn end(
     Ok(())
 }
 
-fn advance(
-    conn: &mut DbConn,
-    rules: &Rules,
-    now: DateTime<Utc>,
-    deadline: Duration,
-    esc: Escalation,
-    report: &mut PassReport,
-) -> Result<(), AppError> {
-    let Some(policy) = rules.get(&esc.policy_id).cloned() else {
-        tracing::warn!(policy = %esc.policy_id, "escalation's policy is gone from the rules; stopping it");
-        return end(conn, now, &esc, "stopped", "policy_removed", report);
+fn advance(conn: &mut DbConn, ctx: &Ctx<'_>, esc: Escalation, report: &mut PassReport) -> Result<(), AppError> {
+    let now = ctx.now;
+    let Some(policy) = ctx.rules.get(&esc.policy_id).cloned() else {
+        // Not ended: during a rolling deploy or after a reload on one instance only, another
+        // instance may know the policy. An operator ends such chains deliberately.
+        tracing::error!(policy = %esc.policy_id, "an active escalation's policy is not in the rules in force; retrying later");
+        let later = naive(now + Duration::minutes(UNKNOWN_POLICY_RETRY_MINUTES));
+        let changes = EscalationChanges { next_due_at: Some(Some(later)), ..Default::default() };
+        return Ok(Escalation::update(conn, &esc.id, &changes, naive(now))?);
     };
     let Some(subject) = subject::load(conn, &esc.subject_kind, &esc.subject_id)? else {
         return end(conn, now, &esc, "stopped", "subject_gone", report);
@@ -156,32 +172,32 @@ fn advance(
         match s.eval(&subject.vars, now) {
             Ok(true) => return end(conn, now, &esc, "stopped", "stop_when", report),
             Ok(false) => {}
-            Err(e) => tracing::warn!(policy = %policy.id, error = %e, "`stop_when` failed; the escalation goes on"),
+            Err(_) => tracing::warn!(policy = %policy.id, "`stop_when` could not be evaluated; the escalation goes on"),
         }
     }
     let anchor = utc(esc.anchor_at);
     let (mut loop_no, mut step) = (esc.loop_no.max(0) as u32, esc.step.max(0) as usize);
-    let mut fired = 0;
     let mut changes = EscalationChanges { policy_hash: Some(policy.hash.clone()), ..Default::default() };
+    // Every step due by now (several after downtime) goes out as ONE notification: the last
+    // due step, to everyone any of them names. Nobody gets a burst of identical mails, and
+    // nobody an earlier step would have told is left out.
+    let mut due_steps: Vec<(u32, usize)> = Vec::new();
     loop {
         let Some(due) = policy.due_at(anchor, loop_no, step) else {
-            // The policy changed under a running chain and has fewer steps now.
+            // The policy has fewer steps than this chain had reached.
             changes.status = Some("completed".into());
             changes.next_due_at = Some(None);
             changes.ended_reason = Some(Some("policy_changed".into()));
             report.ended += 1;
             break;
         };
-        if due > now || fired == MAX_STEPS_PER_CLAIM {
+        if due > now || due_steps.len() == MAX_STEPS_PER_CLAIM {
             changes.step = Some(step as i32);
             changes.loop_no = Some(loop_no as i32);
             changes.next_due_at = Some(Some(naive(due.max(now))));
             break;
         }
-        report.messages += fire_step(conn, &policy, &esc, &subject, loop_no, step, now, deadline)?;
-        report.steps_fired += 1;
-        fired += 1;
-        changes.last_fired_at = Some(Some(naive(now)));
+        due_steps.push((loop_no, step));
         match policy.next(loop_no, step) {
             Some((l, s)) => (loop_no, step) = (l, s),
             None => {
@@ -193,71 +209,108 @@ fn advance(
             }
         }
     }
+    if let Some(&(l, s)) = due_steps.last() {
+        let mut targets: Vec<Target> = Vec::new();
+        for &(_, i) in &due_steps {
+            for t in &policy.steps[i].notify {
+                if !targets.contains(t) {
+                    targets.push(t.clone());
+                }
+            }
+        }
+        if due_steps.len() > 1 {
+            let detail = serde_json::json!({ "policy": policy.id, "steps_merged": due_steps.len() });
+            audit::record(
+                conn,
+                now,
+                Entry::new(None, "escalation.catch_up", "escalation", Some(&esc.id)).detail(detail),
+            )?;
+        }
+        report.messages += fire_step(conn, ctx, &policy, &esc, &subject, &targets, l, s)?;
+        report.steps_fired += 1;
+        changes.last_fired_at = Some(Some(naive(now)));
+    }
     Escalation::update(conn, &esc.id, &changes, naive(now))?;
     Ok(())
 }
 
-/// Who a step reaches: (target as written, address, user id). One row per address.
+/// Whether `user` may see this subject: read access to its case, or for an alert not yet in a
+/// case, being a coordinator of its organisation. Every recipient and every acknowledgement
+/// goes through this: a mail is never sent to, nor an escalation stopped by, someone who may
+/// not know the case exists.
+pub fn may_see(
+    conn: &mut DbConn,
+    access: &AccessPolicy,
+    now: DateTime<Utc>,
+    user: &User,
+    organization_id: &str,
+    case: Option<&Case>,
+) -> Result<bool, AppError> {
+    let Some(role) = crate::domain::Role::parse(&user.role) else { return Ok(false) };
+    if !user.active {
+        return Ok(false);
+    }
+    match case {
+        Some(case) => {
+            crate::domain::cases::can_read(conn, access, &crate::domain::cases::Caller { user, role }, case, naive(now))
+        }
+        None => Ok(role == crate::domain::Role::Coordinator && user.organization_id == organization_id),
+    }
+}
+
+/// Who a step reaches: (target as written, address, user id). One row per address; people
+/// only if they may see the subject.
 fn recipients(
     conn: &mut DbConn,
+    ctx: &Ctx<'_>,
     targets: &[Target],
     subject: &Subject,
-    now: DateTime<Utc>,
 ) -> Result<Vec<(String, String, Option<String>)>, AppError> {
-    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
-    let mut add = |target: &Target, email: String, user: Option<String>| {
-        if !out.iter().any(|(_, e, _)| e.eq_ignore_ascii_case(&email)) {
-            out.push((target.to_string(), email, user));
-        }
+    let case = match &subject.case_id {
+        Some(id) => Case::find(conn, id)?,
+        None => None,
     };
+    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
     for t in targets {
-        match t {
-            Target::Role(role) => {
-                let rows: Vec<(String, String)> = users::table
-                    .filter(users::organization_id.eq(&subject.organization_id))
-                    .filter(users::role.eq(role.as_str()))
-                    .filter(users::active.eq(true))
-                    .order(users::id.asc())
-                    .select((users::id, users::email))
-                    .load(conn)?;
-                rows.into_iter().for_each(|(id, email)| add(t, email, Some(id)));
-            }
-            Target::Org(org) => {
-                let rows: Vec<(String, String)> = users::table
-                    .filter(users::organization_id.eq(org))
-                    .filter(users::role.eq("coordinator"))
-                    .filter(users::active.eq(true))
-                    .order(users::id.asc())
-                    .select((users::id, users::email))
-                    .load(conn)?;
-                rows.into_iter().for_each(|(id, email)| add(t, email, Some(id)));
-            }
-            Target::Assignees => {
-                let Some(case_id) = &subject.case_id else { continue };
-                let rows: Vec<(String, String, String)> = case_assignees::table
-                    .inner_join(users::table.on(users::id.eq(case_assignees::user_id)))
+        let people: Vec<User> = match t {
+            Target::Role(role) => users::table
+                .filter(users::organization_id.eq(&subject.organization_id))
+                .filter(users::role.eq(role.as_str()))
+                .filter(users::active.eq(true))
+                .order(users::id.asc())
+                .select(User::as_select())
+                .load(conn)?,
+            Target::Org(org) => users::table
+                .filter(users::organization_id.eq(org))
+                .filter(users::role.eq("coordinator"))
+                .filter(users::active.eq(true))
+                .order(users::id.asc())
+                .select(User::as_select())
+                .load(conn)?,
+            Target::Assignees => match &subject.case_id {
+                Some(case_id) => users::table
+                    .inner_join(case_assignees::table.on(case_assignees::user_id.eq(users::id)))
                     .filter(case_assignees::case_id.eq(case_id))
                     .filter(users::active.eq(true))
                     .order(users::id.asc())
-                    .select((users::id, users::email, users::organization_id))
-                    .load(conn)?;
-                for (id, email, org) in rows {
-                    // A partner's assignee is one only while the share is live.
-                    let live = org == subject.organization_id
-                        || case_shares::table
-                            .filter(case_shares::case_id.eq(case_id))
-                            .filter(case_shares::organization_id.eq(&org))
-                            .filter(case_shares::revoked_at.is_null())
-                            .filter(case_shares::expires_at.gt(naive(now)))
-                            .count()
-                            .get_result::<i64>(conn)?
-                            > 0;
-                    if live {
-                        add(t, email, Some(id));
-                    }
+                    .select(User::as_select())
+                    .load(conn)?,
+                None => vec![],
+            },
+            Target::Email(a) => {
+                if !out.iter().any(|(_, e, _)| e.eq_ignore_ascii_case(a)) {
+                    out.push((t.to_string(), a.clone(), None));
                 }
+                continue;
             }
-            Target::Email(a) => add(t, a.clone(), None),
+        };
+        for u in people {
+            if out.iter().any(|(_, e, _)| e.eq_ignore_ascii_case(&u.email)) {
+                continue;
+            }
+            if may_see(conn, ctx.access, ctx.now, &u, &subject.organization_id, case.as_ref())? {
+                out.push((t.to_string(), u.email.clone(), Some(u.id.clone())));
+            }
         }
     }
     Ok(out)
@@ -266,16 +319,16 @@ fn recipients(
 #[allow(clippy::too_many_arguments)]
 fn fire_step(
     conn: &mut DbConn,
+    ctx: &Ctx<'_>,
     policy: &Policy,
     esc: &Escalation,
     subject: &Subject,
+    targets: &[Target],
     loop_no: u32,
     step: usize,
-    now: DateTime<Utc>,
-    deadline: Duration,
 ) -> Result<usize, AppError> {
-    let targets = &policy.steps[step].notify;
-    let to = recipients(conn, targets, subject, now)?;
+    let (now, deadline) = (ctx.now, ctx.deadline);
+    let to = recipients(conn, ctx, targets, subject)?;
     if to.is_empty() {
         tracing::warn!(policy = %policy.id, step, "escalation step has no recipient: nobody is notified");
         let detail = serde_json::json!({ "policy": policy.id, "step": step, "loop": loop_no });
@@ -334,13 +387,24 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::seconds((30i64 << exp).min(3600))
 }
 
-/// One sender pass over at most `limit` due outbox messages.
+/// One sender pass over at most `limit` due outbox messages. Each message is leased on its
+/// own, just before it is sent, so a slow SMTP server cannot let another instance take over
+/// messages still waiting in this pass. Mail whose escalation has ended meanwhile (an
+/// acknowledgement during an SMTP outage) is cancelled, not sent.
 pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<SendReport, AppError> {
-    let lease = Duration::seconds(state.config.mail_timeout_seconds as i64 * 3 + 60);
+    let lease = Duration::seconds(state.config.mail_timeout_seconds as i64 * 4 + 60);
     let mut report = SendReport::default();
-    let claimed = state.db.write_blocking(|c| {
-        let mut to_send = Vec::new();
-        for mut m in crate::db::claim_due_outbox(c, naive(now), limit)? {
+    for _ in 0..limit.max(0) {
+        let claimed = state.db.write_blocking(|c| {
+            let Some(mut m) = crate::db::claim_due_outbox(c, naive(now), 1)?.into_iter().next() else {
+                return Ok(None);
+            };
+            let running: Option<String> =
+                escalations::table.find(&m.escalation_id).select(escalations::status).first(c).optional()?;
+            if running.as_deref() != Some("active") {
+                diesel::update(outbox::table.find(&m.id)).set(outbox::status.eq("cancelled")).execute(c)?;
+                return Ok(Some(None));
+            }
             if naive(now) >= m.deadline_at {
                 diesel::update(outbox::table.find(&m.id)).set(outbox::status.eq("failed")).execute(c)?;
                 tracing::error!(attempts = m.attempts, "an escalation mail could not be delivered before its deadline");
@@ -348,18 +412,23 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
                 let e = Entry::new(None, "escalation.mail_failed", "escalation", Some(&m.escalation_id)).detail(detail);
                 audit::record(c, now, e)?;
                 report.gave_up += 1;
-                continue;
+                return Ok(Some(None));
             }
             m.attempts += 1;
             diesel::update(outbox::table.find(&m.id))
                 .set((outbox::attempts.eq(m.attempts), outbox::next_attempt_at.eq(naive(now + lease))))
                 .execute(c)?;
-            to_send.push(m);
-        }
-        Ok(to_send)
-    })?;
-    report.claimed = claimed.len();
-    for m in claimed {
+            Ok(Some(Some(m)))
+        })?;
+        let m = match claimed {
+            None => break,
+            Some(None) => {
+                report.claimed += 1;
+                continue;
+            }
+            Some(Some(m)) => m,
+        };
+        report.claimed += 1;
         let link = format!("{}/ack/{}", state.config.public_url, ack_token(state, &m.id)?);
         let body = format!(
             "{}\nAcknowledge (stops this escalation for everyone): {link}\n\nThis mail carries no case details on \
@@ -423,6 +492,8 @@ pub fn verify_ack_token(state: &AppState, token: &str) -> Option<String> {
 
 pub enum AckLink {
     Valid(Box<OutboxMessage>, Box<Escalation>),
+    /// The recipient may no longer see the case.
+    NoLongerAllowed,
     Used,
     Expired,
     Invalid,
@@ -434,10 +505,25 @@ pub fn inspect_link(conn: &mut DbConn, state: &AppState, token: &str, now: DateT
     if m.acked_at.is_some() {
         return Ok(AckLink::Used);
     }
-    if naive(now) > m.created_at + Duration::hours(state.config.ack_link_hours as i64) {
+    if naive(now) > m.sent_at.unwrap_or(m.created_at) + Duration::hours(state.config.ack_link_hours as i64) {
         return Ok(AckLink::Expired);
     }
     let esc = Escalation::find(conn, &m.escalation_id)?.ok_or(AppError::NotFound("escalation_not_found"))?;
+    // A person's link works only while she may still see the case (not after deactivation
+    // or the end of a share); a fixed address (a duty mailbox) is trusted as configured.
+    if let Some(user_id) = &m.user_id {
+        let case = match &esc.case_id {
+            Some(id) => Case::find(conn, id)?,
+            None => None,
+        };
+        let allowed = match User::find(conn, user_id)? {
+            Some(u) => may_see(conn, &state.access, now, &u, &esc.organization_id, case.as_ref())?,
+            None => false,
+        };
+        if !allowed {
+            return Ok(AckLink::NoLongerAllowed);
+        }
+    }
     Ok(AckLink::Valid(Box::new(m), Box::new(esc)))
 }
 

@@ -453,6 +453,9 @@ fn compile(p: &PolicyDef, _text: &str, calendars: &HashMap<String, Arc<Calendar>
         if !kind_has_case(kind) && notify.contains(&Target::Assignees) {
             return Err((at(&s.notify), "`assignees`: this event's subject has no case yet".into()));
         }
+        if steps.last().is_some_and(|prev: &Step| prev.after >= after) {
+            return Err((at(&s.after), "each step's `after` must be later than the step before".into()));
+        }
         hash.update(format!(
             "{}s {:?} {:?}\n",
             after.num_seconds(),
@@ -470,6 +473,14 @@ fn compile(p: &PolicyDef, _text: &str, calendars: &HashMap<String, Arc<Calendar>
     }
     if p.repeat > 0 && period <= Duration::zero() {
         return Err((at(&p.id), "repeat needs repeat_every, or a last step with a non-zero `after`".into()));
+    }
+    // Round k+1's first step must come after round k's last one.
+    let span = steps.last().map(|s| s.after).unwrap_or_default() - steps.first().map(|s| s.after).unwrap_or_default();
+    if p.repeat > 0 && period <= span {
+        return Err((
+            at(&p.id),
+            "repeat_every must be longer than the time from the first step to the last (rounds would overlap)".into(),
+        ));
     }
     hash.update(format!("repeat {} every {}s\n", p.repeat, period.num_seconds()));
     Ok(Policy {
@@ -503,8 +514,12 @@ fn expr(src: &Spanned<String>, vars: &[&str], what: &str) -> Result<Expr, Compil
         return Err((offset, format!("{what}: {e}")));
     }
     let e = Expr { source: src.get_ref().clone(), program };
-    // It must evaluate to a bool on a subject with every field at its zero value.
-    e.eval(&subject::zero_vars(vars), test_epoch()).map_err(|m| (offset, format!("{what}: {m}")))?;
+    // It must evaluate to a bool on a subject with every field at its zero value, and on one
+    // with every field set (true, 1, "x", a later time): `&&` and `||` skip what they need
+    // not evaluate, so one subject alone would let type errors in a branch through.
+    for sample in [subject::zero_vars(vars), subject::set_vars(vars)] {
+        e.eval(&sample, test_epoch()).map_err(|m| (offset, format!("{what}: {m}")))?;
+    }
     Ok(e)
 }
 

@@ -116,6 +116,17 @@ fn zero(t: FieldType) -> FieldValue {
     }
 }
 
+/// Every field of every variable set: true, 1, "x", a 2030 timestamp.
+pub fn set_vars(vars: &[&str]) -> Vars {
+    let set = |t: FieldType| match t {
+        Str => FieldValue::Str("x".into()),
+        Bool => FieldValue::Bool(true),
+        Int => FieldValue::Int(1),
+        Time => FieldValue::Time(DateTime::<Utc>::from_timestamp(1_900_000_000, 0).unwrap_or_default()),
+    };
+    vars.iter().map(|v| (v.to_string(), fields_of(v).iter().map(|(f, t)| (f.to_string(), set(*t))).collect())).collect()
+}
+
 /// Every field of every variable at its zero value.
 pub fn zero_vars(vars: &[&str]) -> Vars {
     vars.iter()

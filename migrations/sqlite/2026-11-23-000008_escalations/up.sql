@@ -43,7 +43,7 @@ CREATE TABLE outbox (
     user_id TEXT REFERENCES users (id),
     subject TEXT NOT NULL,
     body TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts INTEGER NOT NULL,
     next_attempt_at TIMESTAMP NOT NULL,
     deadline_at TIMESTAMP NOT NULL,
