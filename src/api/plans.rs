@@ -251,6 +251,7 @@ pub async fn update(
             let input = PlanUpdate { status: b.status, summary: b.summary, review_by: b.review_by };
             plans::update_plan(c, &st.crypto, now, &who, &case, &plan, expected, input)?;
             let plan = SecurityPlan::find(c, &id)?.ok_or(AppError::NotFound("plan_not_found"))?;
+            crate::escalation::refresh(c, &st, now, "plan.created", "plan", &plan.id)?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
         .await?;
@@ -324,6 +325,7 @@ pub async fn update_measure(
             };
             plans::update_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, &m, expected, input)?;
             let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
+            crate::escalation::refresh(c, &st, now, "measure.created", "measure", &m.id)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;

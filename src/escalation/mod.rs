@@ -64,6 +64,38 @@ pub fn fire(
     engine::start(conn, &state.escalation.rules(), now, event, kind, id)
 }
 
+/// After a subject's dates changed (a plan's review date, a measure's due date): its
+/// date-anchored chains end and `event`'s rules start again on the new dates. Chains that
+/// are not anchored to a date go on untouched.
+pub fn refresh(
+    conn: &mut DbConn,
+    state: &AppState,
+    now: DateTime<Utc>,
+    event: &str,
+    kind: &str,
+    id: &str,
+) -> Result<usize, AppError> {
+    let rules = state.escalation.rules();
+    let Some(subject) = subject::load(conn, kind, id)? else { return Ok(0) };
+    for p in rules.for_event(event) {
+        let Some((var, field)) = &p.anchor else { continue };
+        let anchor = subject::time_field(&subject.vars, var, field).map(crate::clock::naive);
+        if let Some(esc) = crate::db::models::Escalation::active_for(conn, &p.id, kind, id)? {
+            if anchor == Some(esc.anchor_at) {
+                continue; // same date: the chain goes on where it is
+            }
+            let changes = crate::db::models::escalation::EscalationChanges {
+                status: Some("stopped".into()),
+                next_due_at: Some(None),
+                ended_reason: Some(Some("dates_changed".into())),
+                ..Default::default()
+            };
+            crate::db::models::Escalation::update(conn, &esc.id, &changes, crate::clock::naive(now))?;
+        }
+    }
+    engine::start(conn, &rules, now, event, kind, id)
+}
+
 /// The engine and sender loop of `haven serve`: a pass every `escalation_interval_ms`, more
 /// at once while work is left. Stops when `stop` is set.
 pub fn spawn_worker(state: actix_web::web::Data<AppState>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {

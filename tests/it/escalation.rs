@@ -725,3 +725,40 @@ mail_test!(only_people_who_may_see_the_case_are_mailed_and_downtime_sends_one_ma
     assert_eq!(escalations(&app, &d.coord.fresh(&app), "active").len(), 1, "still running");
     let _ = case;
 });
+
+mail_test!(changed_dates_move_their_escalations, |app, sink| {
+    let d = desk(&app);
+    let case = new_case(&app, &d, "medium", "s");
+    let t = Some(d.officer.token.as_str());
+    let in_days = |n: i64| (app.clock.now() + Duration::days(n)).to_rfc3339();
+    let plan = app.post(&format!("/api/v1/cases/{}/plans", id_of(&case)), t, json!({ "review_by": in_days(20) }));
+    assert_eq!(plan.status, 201, "{plan:?}");
+    let body = json!({ "category": "digital", "kind": "prevention", "description": "new phone" });
+    let m = app.post(&format!("/api/v1/plans/{}/measures", id_of(&plan.json())), t, body);
+    assert_eq!(m.status, 201, "{m:?}");
+    let mpath = format!("/api/v1/measures/{}", id_of(&m.json()));
+    let measure_chains = || {
+        escalations(&app, &d.coord.token, "active")
+            .into_iter()
+            .filter(|e| e["policy_id"] == "measure-overdue")
+            .map(|e| (e["id"].as_str().unwrap().to_string(), e["next_due_at"].as_str().unwrap().to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert!(measure_chains().is_empty(), "no due date, nothing to chase");
+    assert_eq!(app.patch(&mpath, t, json!({ "due_at": in_days(2) })).status, 200);
+    let first = measure_chains();
+    assert_eq!(first.len(), 1);
+    assert_eq!(app.patch(&mpath, t, json!({ "description": "new phone, wiped" })).status, 200);
+    assert_eq!(measure_chains(), first, "an edit that keeps the date keeps the chain");
+    assert_eq!(app.patch(&mpath, t, json!({ "due_at": in_days(5) })).status, 200);
+    let moved = measure_chains();
+    assert_eq!(moved.len(), 1);
+    assert!(moved[0].0 != first[0].0 && moved[0].1 > first[0].1, "{first:?} -> {moved:?}");
+    let overdue = |to: &str| with_subject(&sink.to(to), "measure is past its due date").len();
+    app.clock.advance(Duration::days(2) + Duration::hours(1));
+    pass(&app);
+    assert_eq!(overdue(&d.officer.email), 0, "the old date no longer counts");
+    app.clock.advance(Duration::days(3));
+    pass(&app);
+    assert_eq!(overdue(&d.officer.email), 1);
+});
