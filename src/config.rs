@@ -368,6 +368,19 @@ mod tests {
     }
 
     #[test]
+    fn mail_settings_are_checked_without_echoing_credentials() {
+        let err = Config::load(None, env(&[("HAVEN_SMTP_URL", "gopher://user:hunter2@host")])).unwrap_err();
+        assert!(err.contains("smtp_url") && !err.contains("hunter2"), "{err}");
+        let err = Config::load(None, env(&[("HAVEN_MAIL_FROM", "not a mailbox")])).unwrap_err();
+        assert!(err.contains("mail_from"), "{err}");
+        let err = Config::load(None, env(&[("HAVEN_PUBLIC_URL", "haven.example.org/")])).unwrap_err();
+        assert!(err.contains("public_url"), "{err}");
+        let ok = Config::load(None, env(&[("HAVEN_SMTP_URL", "smtp://u:p@mail.example.org:587?tls=required")]));
+        assert!(ok.is_ok(), "{ok:?}");
+        assert!(Config::load(None, env(&[("HAVEN_SMTP_URL", "smtps://mail.example.org:465")])).is_ok());
+    }
+
+    #[test]
     fn unknown_database_scheme_is_refused() {
         let err = Config::load(None, env(&[("HAVEN_DATABASE_URL", "mysql://x/y")])).unwrap_err();
         assert!(err.contains("mysql"), "{err}");

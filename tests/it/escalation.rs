@@ -762,3 +762,19 @@ mail_test!(changed_dates_move_their_escalations, |app, sink| {
     pass(&app);
     assert_eq!(overdue(&d.officer.email), 1);
 });
+
+crate::db_test!(without_smtp_mail_is_written_to_files_in_the_data_dir, |app| {
+    let d = desk(&app);
+    new_case(&app, &d, "critical", "s");
+    pass(&app);
+    let dir = app.db.dir.path().join("data").join("mail");
+    let files: Vec<_> = std::fs::read_dir(&dir).expect("mail dir").filter_map(|e| e.ok()).collect();
+    assert_eq!(files.len(), 2, "one file per coordinator");
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(text.contains("critical case has not been acknowledged"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+});
