@@ -226,6 +226,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     println!("Haven is listening on http://{}", listener.local_addr()?);
     let rules = st.escalation.rules();
+    crate::escalation::check_targets(&st.db, &rules).map_err(|e| anyhow::anyhow!("escalation rules: {e}"))?;
     tracing::info!(policies = rules.policies.len(), tests = rules.tests_passed, "escalation rules loaded");
     let data = web::Data::new(st);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -248,7 +249,7 @@ async fn reload_on_sighup(state: web::Data<AppState>) {
         return;
     };
     while hup.recv().await.is_some() {
-        match state.escalation.reload() {
+        match state.escalation.reload_checked(|r| crate::escalation::check_targets(&state.db, r)) {
             Ok(r) => tracing::info!(policies = r.policies.len(), tests = r.tests_passed, "escalation rules reloaded"),
             Err(e) => tracing::error!(error = %e, "escalation rules NOT reloaded; the previous rules stay in force"),
         }

@@ -151,7 +151,9 @@ fn relations(
     if caller.role == Role::Coordinator && own_org {
         r.push(Relation::OwnerCoordinator);
     }
-    let shared = CaseShare::find(conn, &case.id, &caller.user.organization_id)?.is_some_and(|s| s.is_live(now));
+    // A case is never shared with its own organisation (refused in `share`): no lookup needed.
+    let shared =
+        !own_org && CaseShare::find(conn, &case.id, &caller.user.organization_id)?.is_some_and(|s| s.is_live(now));
     if shared {
         r.push(Relation::SharedOrg);
     }

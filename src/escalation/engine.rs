@@ -266,10 +266,7 @@ fn recipients(
     targets: &[Target],
     subject: &Subject,
 ) -> Result<Vec<(String, String, Option<String>)>, AppError> {
-    let case = match &subject.case_id {
-        Some(id) => Case::find(conn, id)?,
-        None => None,
-    };
+    let case = subject.case.as_ref();
     let mut out: Vec<(String, String, Option<String>)> = Vec::new();
     for t in targets {
         let people: Vec<User> = match t {
@@ -308,7 +305,7 @@ fn recipients(
             if out.iter().any(|(_, e, _)| e.eq_ignore_ascii_case(&u.email)) {
                 continue;
             }
-            if may_see(conn, ctx.access, ctx.now, &u, &subject.organization_id, case.as_ref())? {
+            if may_see(conn, ctx.access, ctx.now, &u, &subject.organization_id, case)? {
                 out.push((t.to_string(), u.email.clone(), Some(u.id.clone())));
             }
         }

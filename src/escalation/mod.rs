@@ -39,7 +39,13 @@ impl RuleSet {
 
     /// Reads the files again; on any error the rules in force stay and the error is returned.
     pub fn reload(&self) -> Result<Arc<Rules>, String> {
+        self.reload_checked(|_| Ok(()))
+    }
+
+    /// `reload`, with one more check the new rules must pass (see [`check_targets`]).
+    pub fn reload_checked(&self, check: impl FnOnce(&Rules) -> Result<(), String>) -> Result<Arc<Rules>, String> {
         let fresh = Arc::new(Rules::load(Some(&self.dir))?);
+        check(&fresh)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         Ok(fresh)
     }
@@ -49,6 +55,36 @@ impl RuleSet {
         let fresh = Arc::new(Rules::from_texts(files)?);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
+    }
+}
+
+/// Every `org:<id>` target must name an organisation in the database (checked at start and
+/// on reload: a typo would otherwise only show as "no recipient" when it is too late).
+pub fn check_targets(db: &crate::db::Db, rules: &Rules) -> Result<(), String> {
+    use diesel::prelude::*;
+    let wanted: Vec<(String, String)> = rules
+        .policies
+        .iter()
+        .flat_map(|p| {
+            p.steps.iter().flat_map(move |s| {
+                s.notify.iter().filter_map(move |t| match t {
+                    policy::Target::Org(o) => Some((p.id.clone(), o.clone())),
+                    _ => None,
+                })
+            })
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = db
+        .read_blocking(|c| {
+            Ok(crate::db::schema::organizations::table.select(crate::db::schema::organizations::id).load(c)?)
+        })
+        .map_err(|e| format!("cannot check org: targets: {e}"))?;
+    match wanted.iter().find(|(_, o)| !known.contains(o)) {
+        Some((p, o)) => Err(format!("policy `{p}`: `org:{o}` names no organisation in the database")),
+        None => Ok(()),
     }
 }
 

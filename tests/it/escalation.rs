@@ -778,3 +778,20 @@ crate::db_test!(without_smtp_mail_is_written_to_files_in_the_data_dir, |app| {
         assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
     }
 });
+
+crate::db_test!(org_targets_must_name_an_organisation, |app| {
+    let d = desk(&app);
+    let rules = |org: &str| {
+        let text = format!(
+            "[[policy]]\nid = \"tell-partner\"\ndescription = \"d\"\non = \"case.opened\"\n[[policy.step]]\nafter = \"1h\"\nnotify = [\"org:{org}\"]\n"
+        );
+        haven::escalation::Rules::from_texts(&[("extra.toml".into(), text)]).expect("parses")
+    };
+    let st = app.state();
+    let err = haven::escalation::check_targets(&st.db, &rules("01a20000-0000-7000-8000-000000000000")).unwrap_err();
+    assert!(
+        err.contains("policy `tell-partner`: `org:01a20000-0000-7000-8000-000000000000` names no organisation"),
+        "{err}"
+    );
+    assert!(haven::escalation::check_targets(&st.db, &rules(&d.org)).is_ok());
+});

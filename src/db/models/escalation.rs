@@ -102,9 +102,13 @@ impl Escalation {
 }
 
 impl OutboxMessage {
+    /// One multi-row INSERT (the multi-backend connection cannot batch, its parts can).
     pub fn insert_all(conn: &mut DbConn, rows: &[OutboxMessage]) -> QueryResult<()> {
-        for r in rows {
-            diesel::insert_into(outbox::table).values(r).execute(conn)?;
+        for chunk in rows.chunks(500) {
+            match conn {
+                DbConn::Sqlite(c) => diesel::insert_into(outbox::table).values(chunk).execute(c)?,
+                DbConn::Postgres(c) => diesel::insert_into(outbox::table).values(chunk).execute(c)?,
+            };
         }
         Ok(())
     }
