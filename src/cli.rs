@@ -49,6 +49,11 @@ enum Command {
     /// The rules in policies/.
     #[command(subcommand)]
     Policies(PoliciesCommand),
+    /// Write a consistent copy of the SQLite database to FILE while the service runs.
+    Backup {
+        /// Where to write the copy; an existing file is never overwritten.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -150,16 +155,16 @@ enum AuditCommand {
     },
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: &str) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
 }
 
 /// Runs the command line; returns the process exit code.
@@ -172,7 +177,7 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    init_logging(&config.log);
+    init_logging(&config.log, &config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate => migrate(config),
@@ -181,6 +186,7 @@ pub fn main() -> i32 {
         Command::Audit(AuditCommand::Verify { expect_head }) => return audit_verify(config, expect_head.as_deref()),
         Command::Keys(cmd) => keys(config, cmd),
         Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
+        Command::Backup { file } => backup(config, &file),
         Command::Policies(PoliciesCommand::Check { dir, dry_run }) => {
             let dir = dir.unwrap_or(config.policies_dir.clone());
             let code = policies_check(&dir);
@@ -384,6 +390,44 @@ fn print_bootstrap(st: &AppState) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `VACUUM INTO`: an online, consistent snapshot (one read transaction) that never blocks
+/// the service's writers for long and leaves no half-written file behind on failure.
+fn backup(config: Config, file: &std::path::Path) -> anyhow::Result<()> {
+    use diesel::connection::SimpleConnection;
+    if file.exists() {
+        anyhow::bail!("{} exists; refusing to overwrite it", file.display());
+    }
+    let db = crate::db::Db::connect(config.database_url.expose(), 1)?;
+    if db.backend() != crate::db::Backend::Sqlite {
+        anyhow::bail!(
+            "haven backup copies the embedded SQLite database; for PostgreSQL use pg_dump (e.g. pg_dump -Fc), \
+             and back up {} separately",
+            config.data_dir.join("service-keys").display()
+        );
+    }
+    let target = file.to_str().ok_or_else(|| anyhow::anyhow!("the backup path must be valid UTF-8"))?;
+    let partial = format!("{target}.partial");
+    let _ = std::fs::remove_file(&partial);
+    db.get()
+        .map_err(err)?
+        .batch_execute(&format!("VACUUM INTO '{}'", partial.replace('\'', "''")))
+        .map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(&partial, file)?;
+    let size = std::fs::metadata(file)?.len();
+    println!("Backup written to {} ({size} bytes, mode 0600).", file.display());
+    println!(
+        "Case content in it is sealed: reading it needs the key file {} (and its passphrase, if set).",
+        config.data_dir.join("service-keys").display()
+    );
+    println!("Back that file up separately. To restore: stop haven, put the copy at the database path, start haven.");
     Ok(())
 }
 

@@ -40,6 +40,8 @@ pub struct Config {
     /// Where `access.toml` (and later the escalation rules) live; built-in rules otherwise.
     pub policies_dir: PathBuf,
     pub log: String,
+    /// `text` (one line per event) or `json` (one JSON object per line, for log shippers).
+    pub log_format: String,
     pub max_body_bytes: usize,
     pub workers: usize,
     pub db_max_connections: u32,
@@ -112,6 +114,7 @@ impl Default for Config {
             data_dir: PathBuf::from("haven-data"),
             policies_dir: PathBuf::from("policies"),
             log: "info".into(),
+            log_format: "text".into(),
             max_body_bytes: 64 * 1024,
             workers: 0,
             db_max_connections: 8,
@@ -207,6 +210,9 @@ impl Config {
         self.bind
             .parse::<SocketAddr>()
             .map_err(|_| format!("bind: `{}` is not an address like 127.0.0.1:8080", self.bind))?;
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            return Err("log_format must be text or json".into());
+        }
         if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err("max_body_bytes must be between 1024 and 16777216".into());
         }

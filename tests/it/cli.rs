@@ -270,3 +270,92 @@ fn the_log_of_a_case_flow_holds_no_content_or_secrets() {
         assert!(!String::from_utf8_lossy(&bytes).contains(&canary));
     }
 }
+
+// `haven backup` while the service runs, then the README's restore: the copy and the key
+// file in place, and everything reads back.
+crate::db_test!(backup_is_online_and_restores, |app| {
+    let coord_org = {
+        let admin = app.admin_token();
+        let r = app.post("/api/v1/organizations", Some(&admin), json!({ "name": "B", "kind": "ngo", "country": "CO" }));
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &coord_org);
+    let t = crate::harness::token_of(&app.login(&email, &pw));
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let case = app.post(
+        "/api/v1/cases",
+        Some(&t),
+        json!({ "severity": "high", "country": "CO", "consent_scope": [], "summary": canary }),
+    );
+    assert_eq!(case.status, 201, "{case:?}");
+    let case_id = case.json()["id"].as_str().unwrap().to_string();
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("haven-backup.db");
+    let o = haven(&app.db, &["backup", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if app.db.backend == crate::harness::Backend::Postgres {
+        assert!(!o.status.success() && stderr.contains("pg_dump"), "{stderr}");
+        return;
+    }
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("service-keys"), "the key file reminder: {stdout}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let again = haven(&app.db, &["backup", file.to_str().unwrap()]);
+    assert!(!again.status.success(), "never overwrites");
+    assert!(!String::from_utf8_lossy(&std::fs::read(&file).unwrap()).contains(&canary), "sealed in the copy");
+
+    // Restore into a new place: the copy as the database, the key file beside it.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&file, restored.path().join("haven.db")).unwrap();
+    std::fs::create_dir(restored.path().join("data")).unwrap();
+    for entry in std::fs::read_dir(app.db.dir.path().join("data")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, restored.path().join("data").join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let db = crate::harness::TestDb::sqlite_in(restored);
+    let verify = haven(&db, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let back = crate::harness::TestApp::start_with(db, |_| {});
+    let t = crate::harness::token_of(&back.login(&email, &pw));
+    let r = back.get(&format!("/api/v1/cases/{case_id}"), Some(&t));
+    assert_eq!((r.status, r.json()["summary"].clone()), (200, json!(canary)), "{r:?}");
+});
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haven"))
+        .current_dir(dir.path())
+        .env("HAVEN_BIND", "127.0.0.1:0")
+        .env("HAVEN_POLICIES_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+        .env("HAVEN_LOG_FORMAT", "json")
+        .env("HAVEN_ADMIN_PASSWORD", "admin password for tests")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("Haven is listening on ").map(|u| u.trim().to_string()))
+        .expect("listening line");
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    assert_eq!(agent.get(format!("{base}/healthz")).call().unwrap().status(), 200);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(events.iter().any(|e| e["route"] == "/healthz" && e["status"] == 200), "{log}");
+    assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()), "{log}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_haven")).arg("migrate").env("HAVEN_LOG_FORMAT", "xml").output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("log_format must be text or json"));
+}

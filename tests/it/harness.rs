@@ -119,6 +119,12 @@ impl TestDb {
         Some(TestDb { backend, dir, url, _schema: schema })
     }
 
+    /// A SQLite database at `<dir>/haven.db` that already exists (a restored backup, say).
+    pub fn sqlite_in(dir: tempfile::TempDir) -> TestDb {
+        let url = format!("sqlite://{}", dir.path().join("haven.db").display());
+        TestDb { backend: Backend::Sqlite, dir, url, _schema: None }
+    }
+
     pub fn config(&self) -> Config {
         let mut c = Config {
             database_url: Secret::new(self.url.clone()),
