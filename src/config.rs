@@ -68,6 +68,8 @@ pub struct Config {
     pub mail_deadline_hours: u64,
     /// How long an acknowledgement link in a mail works.
     pub ack_link_hours: u64,
+    /// Bearer token a Prometheus scraper sends to `/metrics`; empty: `/metrics` is off (404).
+    pub metrics_token: Secret,
     pub jwt: JwtConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
@@ -128,6 +130,7 @@ impl Default for Config {
             mail_timeout_seconds: 30,
             mail_deadline_hours: 72,
             ack_link_hours: 72,
+            metrics_token: Secret::default(),
             jwt: JwtConfig::default(),
             admin: AdminConfig::default(),
             login: LoginConfig::default(),
@@ -265,6 +268,9 @@ impl Config {
         }
         if !(1..=24 * 30).contains(&self.mail_deadline_hours) || !(1..=24 * 30).contains(&self.ack_link_hours) {
             return Err("mail_deadline_hours and ack_link_hours must be between 1 and 720".into());
+        }
+        if !self.metrics_token.is_empty() && self.metrics_token.expose().len() < 16 {
+            return Err("metrics_token must be at least 16 characters (or empty to turn /metrics off)".into());
         }
         if self.db_max_connections == 0 {
             return Err("db_max_connections must be at least 1".into());

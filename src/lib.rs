@@ -17,6 +17,7 @@ pub mod error;
 pub mod escalation;
 pub mod keyfile;
 pub mod mail;
+pub mod metrics;
 pub mod policy;
 pub mod state;
 
@@ -51,6 +52,9 @@ async fn access_log(
     let method = req.method().clone();
     let res = next.call(req).await?;
     let route = res.request().match_pattern().unwrap_or_else(|| "<unmatched>".into());
+    if let Some(st) = res.request().app_data::<web::Data<AppState>>() {
+        st.metrics.record(method.as_str(), &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+    }
     tracing::info!(
         target: "haven::http",
         method = %method,
@@ -82,6 +86,7 @@ pub fn build_app(
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(api::configure)
         .configure(escalation::ack::configure)
+        .route("/metrics", web::get().to(metrics::serve))
         .default_service(web::to(api::not_found))
         .wrap(from_fn(access_log))
         .wrap(security_headers())

@@ -26,6 +26,7 @@ pub struct AppState {
     pub funding: FundingPolicy,
     pub escalation: RuleSet,
     pub mailer: Mailer,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -53,6 +54,7 @@ impl AppState {
             funding,
             escalation,
             mailer,
+            metrics: Default::default(),
         })
     }
 

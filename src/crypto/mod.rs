@@ -111,6 +111,9 @@ pub struct Crypto {
     ring: RwLock<KeyRing>,
     escrow: Option<(String, x25519::Recipient)>,
     cache: Mutex<KeyCache>,
+    /// Key-cache hits and misses since start, for /metrics.
+    pub cache_hits: std::sync::atomic::AtomicU64,
+    pub cache_misses: std::sync::atomic::AtomicU64,
 }
 
 fn frame(case_id: &str, record_id: &str, plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
@@ -173,6 +176,8 @@ impl Crypto {
             ring: RwLock::new(ring),
             escrow,
             cache: Mutex::new(KeyCache { capacity: cfg.key_cache_capacity, tick: 0, map: HashMap::new() }),
+            cache_hits: Default::default(),
+            cache_misses: Default::default(),
         })
     }
 
@@ -318,8 +323,10 @@ impl Crypto {
             return Err(CryptoError::Shredded);
         }
         if let Some(id) = self.cache().get(&cache_key) {
+            self.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(id);
         }
+        self.cache_misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let grant =
             CaseKeyGrant::find(conn, case_id, version, "service", SERVICE_GRANTEE)?.ok_or(CryptoError::Shredded)?;
         let identity = Arc::new(self.unwrap_service_grant(&grant)?);

@@ -66,3 +66,56 @@ db_test!(readyz_reports_pending_migrations, |app| {
     app.state().db.migrate().unwrap();
     assert_eq!(app.get("/readyz", None).status, 200);
 });
+
+fn metrics(backend: crate::harness::Backend) {
+    let Some(db) = crate::harness::TestDb::new(backend) else { return };
+    let token = "metrics-token-0123456789";
+    let app = crate::harness::TestApp::start_with(db, |c| c.metrics_token = haven::config::Secret::new(token));
+    let get = |t: Option<&str>| {
+        let auth = t.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        app.raw_with_headers("GET", "/metrics", None, &headers, None)
+    };
+    assert_eq!(get(None).status, 401);
+    assert_eq!(get(Some("metrics-token-0123456780")).status, 401);
+    assert_eq!(app.get("/healthz", None).status, 200);
+    let admin = app.admin_token();
+    let org = app.admin_org();
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+    let t = crate::harness::token_of(&app.login(&email, &pw));
+    let case = app.post(
+        "/api/v1/cases",
+        Some(&t),
+        serde_json::json!({ "severity": "critical", "country": "CO", "consent_scope": [] }),
+    );
+    let id = case.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&t)).status, 200);
+    app.clock.advance(chrono::Duration::seconds(90));
+    let r = get(Some(token));
+    assert_eq!(r.status, 200, "{r:?}");
+    let body = r.text;
+    assert!(body.contains("haven_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{body}");
+    assert!(body.contains("route=\"/api/v1/cases/{id}\""), "by route pattern: {body}");
+    assert!(!body.contains(&id) && !body.contains(&admin), "no concrete ids or tokens");
+    assert!(body.contains("haven_escalations_active 1"), "{body}");
+    let lag: f64 = body.lines().find_map(|l| l.strip_prefix("haven_escalation_lag_seconds ")).unwrap().parse().unwrap();
+    assert!(lag >= 89.0, "the 0m step has waited 90 s: {lag}");
+    assert!(body.contains("haven_outbox_pending 0") && body.contains("# TYPE haven_key_cache_hits_total counter"));
+    assert!(body.contains("haven_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 1"), "{body}");
+}
+
+mod metrics_are_token_protected_and_by_route {
+    #[test]
+    fn sqlite() {
+        super::metrics(crate::harness::Backend::Sqlite);
+    }
+
+    #[test]
+    fn postgres() {
+        super::metrics(crate::harness::Backend::Postgres);
+    }
+}
+
+crate::db_test!(metrics_are_off_without_a_token, |app| {
+    assert_eq!(app.get("/metrics", None).status, 404);
+});
