@@ -6,12 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{ts, Page, PageQuery};
 use crate::auth::Authed;
-use crate::clock::naive;
-use crate::db::models::{Case, Escalation};
+use crate::db::models::{Case, Escalation, User};
 use crate::db::schema::{case_assignees, escalations};
 use crate::db::DbConn;
-use crate::domain::cases::{can_read, Caller};
-use crate::domain::Role;
 use crate::error::AppError;
 use crate::escalation::engine;
 use crate::state::AppState;
@@ -74,15 +71,15 @@ fn view(state: &AppState, e: &Escalation) -> EscalationView {
 
 /// Need-to-know: an escalation on a case is visible to whoever may read the case; one on an
 /// alert not yet triaged, to its organisation's coordinators.
-fn visible(conn: &mut DbConn, state: &AppState, who: &Caller<'_>, e: &Escalation) -> Result<bool, AppError> {
-    let now = naive(state.clock.now());
-    match &e.case_id {
-        Some(case_id) => match Case::find(conn, case_id)? {
-            Some(case) => can_read(conn, &state.access, who, &case, now),
-            None => Ok(false),
+fn visible(conn: &mut DbConn, state: &AppState, user: &User, e: &Escalation) -> Result<bool, AppError> {
+    let case = match &e.case_id {
+        Some(id) => match Case::find(conn, id)? {
+            Some(c) => Some(c),
+            None => return Ok(false),
         },
-        None => Ok(who.role == Role::Coordinator && who.user.organization_id == e.organization_id),
-    }
+        None => None,
+    };
+    engine::may_see(conn, &state.access, state.clock.now(), user, &e.organization_id, case.as_ref())
 }
 
 /// Rows one list request looks at, at most (each costs an access check).
@@ -112,7 +109,6 @@ pub async fn list(
     let (items, next_cursor) = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
             let assigned = case_assignees::table
                 .filter(case_assignees::user_id.eq(&auth.user.id))
                 .select(case_assignees::case_id)
@@ -145,7 +141,7 @@ pub async fn list(
                 scanned += rows.len() as i64;
                 for e in rows {
                     after = Some(e.id.clone());
-                    if visible(c, &st, &who, &e)? {
+                    if visible(c, &st, &auth.user, &e)? {
                         items.push(view(&st, &e));
                         if items.len() as i64 > limit {
                             break;
@@ -178,8 +174,7 @@ pub async fn ack(auth: Authed, state: web::Data<AppState>, path: web::Path<Strin
         .db
         .write(move |c| {
             let e = crate::api::find_or(c, &id, "escalation_not_found", Escalation::find)?;
-            let who = Caller { user: &auth.user, role: auth.role };
-            if !visible(c, &st, &who, &e)? {
+            if !visible(c, &st, &auth.user, &e)? {
                 return Err(AppError::NotFound("escalation_not_found"));
             }
             if !engine::acknowledge(c, now, &e, Some(&auth.user.id), "api")? {

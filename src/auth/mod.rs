@@ -12,6 +12,11 @@ pub mod password;
 pub mod session;
 pub mod throttle;
 
+/// Equality that takes the same time wherever the inputs differ (tokens, MACs).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 use std::future::{ready, Ready};
 
 use actix_web::body::{BoxBody, MessageBody};

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{unwrap_with, wrap, Crypto, CryptoError, SERVICE_GRANTEE};
 use crate::audit::{self, Entry};
 use crate::clock::naive;
-use crate::db::models::{CaseKey, CaseKeyGrant, ServiceKey};
+use crate::db::models::{CaseKey, CaseKeyGrant, Escalation, ServiceKey};
 use crate::db::{self, Db, DbConn};
 use crate::error::AppError;
 
@@ -200,17 +200,8 @@ pub fn shred(
         crypto.forget(&alert.id);
     }
     // A shredded case is over: nothing more is mailed about it.
-    {
-        use crate::db::schema::escalations as e;
-        use diesel::prelude::*;
-        diesel::update(e::table.filter(e::case_id.eq(case_id)).filter(e::status.eq("active")))
-            .set((
-                e::status.eq("stopped"),
-                e::next_due_at.eq(None::<chrono::NaiveDateTime>),
-                e::ended_reason.eq(Some("case_shredded")),
-                e::updated_at.eq(naive(now)),
-            ))
-            .execute(conn)?;
+    for id in Escalation::active_for_case(conn, case_id)? {
+        Escalation::end(conn, &id, "stopped", "case_shredded", naive(now))?;
     }
     let detail = serde_json::json!({ "grants_destroyed": n, "escrow_kept": keep_escrow });
     audit::record(conn, now, Entry::new(actor, "case.shred", "case", Some(case_id)).detail(detail))?;

@@ -75,7 +75,7 @@ pub fn start(
             event: event.to_string(),
             subject_kind: kind.to_string(),
             subject_id: id.to_string(),
-            case_id: subject.case_id.clone(),
+            case_id: subject.case_id().map(str::to_string),
             organization_id: subject.organization_id.clone(),
             reference: subject.reference.clone(),
             status: "active".into(),
@@ -144,13 +144,7 @@ fn end(
     reason: &str,
     report: &mut PassReport,
 ) -> Result<(), AppError> {
-    let changes = EscalationChanges {
-        status: Some(status.into()),
-        next_due_at: Some(None),
-        ended_reason: Some(Some(reason.into())),
-        ..Default::default()
-    };
-    Escalation::update(conn, &esc.id, &changes, naive(now))?;
+    Escalation::end(conn, &esc.id, status, reason, naive(now))?;
     report.ended += 1;
     Ok(())
 }
@@ -258,6 +252,16 @@ pub fn may_see(
     }
 }
 
+fn active_users(conn: &mut DbConn, organization_id: &str, role: &str) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(users::organization_id.eq(organization_id))
+        .filter(users::role.eq(role))
+        .filter(users::active.eq(true))
+        .order(users::id.asc())
+        .select(User::as_select())
+        .load(conn)
+}
+
 /// Who a step reaches: (target as written, address, user id). One row per address; people
 /// only if they may see the subject.
 fn recipients(
@@ -270,21 +274,9 @@ fn recipients(
     let mut out: Vec<(String, String, Option<String>)> = Vec::new();
     for t in targets {
         let people: Vec<User> = match t {
-            Target::Role(role) => users::table
-                .filter(users::organization_id.eq(&subject.organization_id))
-                .filter(users::role.eq(role.as_str()))
-                .filter(users::active.eq(true))
-                .order(users::id.asc())
-                .select(User::as_select())
-                .load(conn)?,
-            Target::Org(org) => users::table
-                .filter(users::organization_id.eq(org))
-                .filter(users::role.eq("coordinator"))
-                .filter(users::active.eq(true))
-                .order(users::id.asc())
-                .select(User::as_select())
-                .load(conn)?,
-            Target::Assignees => match &subject.case_id {
+            Target::Role(role) => active_users(conn, &subject.organization_id, role.as_str())?,
+            Target::Org(org) => active_users(conn, org, "coordinator")?,
+            Target::Assignees => match subject.case_id() {
                 Some(case_id) => users::table
                     .inner_join(case_assignees::table.on(case_assignees::user_id.eq(users::id)))
                     .filter(case_assignees::case_id.eq(case_id))
@@ -481,9 +473,7 @@ pub fn verify_ack_token(state: &AppState, token: &str) -> Option<String> {
         return None;
     }
     let want = ack_token(state, id).ok()?;
-    let want_mac = want.split_once('.')?.1.as_bytes();
-    let same =
-        want_mac.len() == mac.len() && want_mac.iter().zip(mac.as_bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    let same = crate::auth::constant_time_eq(want.split_once('.')?.1.as_bytes(), mac.as_bytes());
     same.then(|| id.to_string())
 }
 

@@ -120,13 +120,7 @@ pub fn refresh(
             if anchor == Some(esc.anchor_at) {
                 continue; // same date: the chain goes on where it is
             }
-            let changes = crate::db::models::escalation::EscalationChanges {
-                status: Some("stopped".into()),
-                next_due_at: Some(None),
-                ended_reason: Some(Some("dates_changed".into())),
-                ..Default::default()
-            };
-            crate::db::models::Escalation::update(conn, &esc.id, &changes, crate::clock::naive(now))?;
+            crate::db::models::Escalation::end(conn, &esc.id, "stopped", "dates_changed", crate::clock::naive(now))?;
         }
     }
     engine::start(conn, &rules, now, event, kind, id)

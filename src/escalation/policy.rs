@@ -333,7 +333,7 @@ impl Rules {
         for (name, text, def) in &parsed {
             for p in &def.policy {
                 let line = line_of(text, p.id.span().start);
-                let policy = compile(p, text, &calendars).map_err(|(l, e)| {
+                let policy = compile(p, &calendars).map_err(|(l, e)| {
                     format!("{name}:{}: policy `{}`: {e}", l.map(|o| line_of(text, o)).unwrap_or(line), p.id.get_ref())
                 })?;
                 if policies.iter().any(|q| q.id == policy.id) {
@@ -394,7 +394,7 @@ fn at<T>(s: &Spanned<T>) -> Option<usize> {
     Some(s.span().start)
 }
 
-fn compile(p: &PolicyDef, _text: &str, calendars: &HashMap<String, Arc<Calendar>>) -> Result<Policy, CompileError> {
+fn compile(p: &PolicyDef, calendars: &HashMap<String, Arc<Calendar>>) -> Result<Policy, CompileError> {
     let id = p.id.get_ref();
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
         return Err((at(&p.id), "an id is 1 to 64 lowercase letters, digits and dashes".into()));

@@ -168,10 +168,15 @@ pub fn vars_from_toml(event: &str, given: &toml::Table) -> Result<Vars, String> 
     Ok(vars)
 }
 
+impl Subject {
+    pub fn case_id(&self) -> Option<&str> {
+        self.case.as_ref().map(|c| c.id.as_str())
+    }
+}
+
 /// A subject as the engine sees it.
 pub struct Subject {
     pub vars: Vars,
-    pub case_id: Option<String>,
     /// The case, loaded once for the rules and the recipients' access checks.
     pub case: Option<Case>,
     pub organization_id: String,
@@ -235,13 +240,7 @@ pub fn load(conn: &mut DbConn, kind: &str, id: &str) -> Result<Option<Subject>, 
             let mut vars = Vars::new();
             vars.insert("alert".into(), fields);
             let reference = format!("alert {}", &a.id[a.id.len().saturating_sub(8)..]);
-            return Ok(Some(Subject {
-                vars,
-                case_id: None,
-                case: None,
-                organization_id: a.owner_organization_id,
-                reference,
-            }));
+            return Ok(Some(Subject { vars, case: None, organization_id: a.owner_organization_id, reference }));
         }
         "assessment" => {
             let Some(a) = RiskAssessment::find(conn, id)? else { return Ok(None) };
@@ -328,7 +327,6 @@ pub fn load(conn: &mut DbConn, kind: &str, id: &str) -> Result<Option<Subject>, 
     }
     Ok(Some(Subject {
         vars,
-        case_id: Some(case.id.clone()),
         organization_id: case.owner_organization_id.clone(),
         reference: case.reference.clone(),
         case: Some(case),

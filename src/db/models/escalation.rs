@@ -93,6 +93,26 @@ impl Escalation {
             .optional()
     }
 
+    /// Ends an escalation: `status` (stopped, completed…) with `reason`, off the due index.
+    pub fn end(conn: &mut DbConn, id: &str, status: &str, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
+        let changes = EscalationChanges {
+            status: Some(status.into()),
+            next_due_at: Some(None),
+            ended_reason: Some(Some(reason.into())),
+            ..Default::default()
+        };
+        Escalation::update(conn, id, &changes, now)
+    }
+
+    /// The running escalations of a case (its own and its records').
+    pub fn active_for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<String>> {
+        escalations::table
+            .filter(escalations::case_id.eq(case_id))
+            .filter(escalations::status.eq("active"))
+            .select(escalations::id)
+            .load(conn)
+    }
+
     pub fn update(conn: &mut DbConn, id: &str, changes: &EscalationChanges, now: NaiveDateTime) -> QueryResult<()> {
         diesel::update(escalations::table.find(id))
             .set((changes, escalations::updated_at.eq(now)))
