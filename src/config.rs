@@ -73,6 +73,7 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
+    pub form: FormConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +109,39 @@ pub struct LoginConfig {
     pub trust_forwarded_for: bool,
 }
 
+/// The public alert form and receipt portal (`/report`, `/status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FormConfig {
+    /// The organisation (id or exact name) that receives alerts from the form. Empty: the
+    /// organisation created on first start (`admin.organization_name`).
+    pub organization: String,
+    /// A receipt not used for this many days stops working; staff keep the case.
+    pub receipt_days: u32,
+    /// Where the quick-exit link on every page goes: somewhere neutral.
+    pub quick_exit_url: String,
+    /// Pepper of the receipt hashes and key of the form's tokens, at least 32 bytes. Empty:
+    /// generated into `<data_dir>/form.key`. Several instances must share it.
+    pub secret: Secret,
+    /// Alerts accepted from one client address per hour (counted in memory only).
+    pub reports_per_address_per_hour: u32,
+    /// Wrong receipts or PINs tolerated from one address per 15 minutes.
+    pub receipt_failures_per_address: u32,
+}
+
+impl Default for FormConfig {
+    fn default() -> Self {
+        FormConfig {
+            organization: String::new(),
+            receipt_days: 180,
+            quick_exit_url: "https://www.wikipedia.org/".into(),
+            secret: Secret::default(),
+            reports_per_address_per_hour: 20,
+            receipt_failures_per_address: 10,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -134,6 +168,7 @@ impl Default for Config {
             jwt: JwtConfig::default(),
             admin: AdminConfig::default(),
             login: LoginConfig::default(),
+            form: FormConfig::default(),
         }
     }
 }
@@ -176,7 +211,7 @@ impl Default for LoginConfig {
 /// Environment variables that start with `HAVEN_` but are not configuration keys.
 const NON_CONFIG_ENV: &[&str] = &["HAVEN_CONFIG"];
 const NON_CONFIG_ENV_PREFIXES: &[&str] = &["HAVEN_TEST_"];
-const SECTIONS: &[&str] = &["jwt", "admin", "login"];
+const SECTIONS: &[&str] = &["jwt", "admin", "login", "form"];
 
 impl Config {
     /// Defaults, then `file` (if any), then the given environment.
@@ -213,6 +248,20 @@ impl Config {
         self.bind
             .parse::<SocketAddr>()
             .map_err(|_| format!("bind: `{}` is not an address like 127.0.0.1:8080", self.bind))?;
+        if !(1..=3650).contains(&self.form.receipt_days) {
+            return Err("form.receipt_days must be between 1 and 3650".into());
+        }
+        if !self.form.quick_exit_url.starts_with("https://") || self.form.quick_exit_url.len() > 200 {
+            return Err("form.quick_exit_url must be an https:// address".into());
+        }
+        if !self.form.secret.is_empty() && self.form.secret.expose().len() < 32 {
+            return Err("form.secret must be at least 32 bytes (or empty to generate one)".into());
+        }
+        if self.form.reports_per_address_per_hour == 0 || self.form.receipt_failures_per_address == 0 {
+            return Err(
+                "form.reports_per_address_per_hour and form.receipt_failures_per_address must be at least 1".into()
+            );
+        }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             return Err("log_format must be text or json".into());
         }

@@ -15,6 +15,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod escalation;
+pub mod form;
 pub mod keyfile;
 pub mod mail;
 pub mod metrics;
@@ -86,6 +87,7 @@ pub fn build_app(
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(api::configure)
         .configure(escalation::ack::configure)
+        .configure(form::configure)
         .route("/metrics", web::get().to(metrics::serve))
         .default_service(web::to(api::not_found))
         .wrap(from_fn(access_log))

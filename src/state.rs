@@ -27,6 +27,7 @@ pub struct AppState {
     pub escalation: RuleSet,
     pub mailer: Mailer,
     pub metrics: crate::metrics::Metrics,
+    pub form: crate::form::FormState,
 }
 
 impl AppState {
@@ -42,6 +43,7 @@ impl AppState {
         let escalation = RuleSet::load(config.policies_dir.clone()).map_err(anyhow::Error::msg)?;
         let mailer = Mailer::from_config(&config)?;
         let throttle = LoginThrottle::new(&config.login);
+        let form = crate::form::FormState::new(&config)?;
         Ok(AppState {
             db,
             config: Arc::new(config),
@@ -55,6 +57,7 @@ impl AppState {
             escalation,
             mailer,
             metrics: Default::default(),
+            form,
         })
     }
 

@@ -106,6 +106,10 @@ pub struct AlertView {
     pub narrative: String,
     pub safe_contact: Option<String>,
     pub dismiss_reason: Option<String>,
+    /// Form alerts: the day it happened, if she said (`YYYY-MM-DD`).
+    pub occurred_on: Option<String>,
+    /// Form alerts: the name or pseudonym she gave, if any.
+    pub reporter_name: Option<String>,
 }
 
 fn respond(status: StatusCode, d: AlertDetail) -> HttpResponse {
@@ -117,6 +121,8 @@ fn respond(status: StatusCode, d: AlertDetail) -> HttpResponse {
             narrative: d.narrative,
             safe_contact: d.safe_contact,
             dismiss_reason: d.dismiss_reason,
+            occurred_on: d.occurred_on,
+            reporter_name: d.reporter_name,
         },
     )
 }
@@ -146,6 +152,8 @@ pub async fn create(
                     safe_contact: body.safe_contact.clone(),
                     consent_scope: body.consent_scope.clone(),
                     defender_id: body.defender_id.clone(),
+                    occurred_on: None,
+                    reporter_name: None,
                 };
                 let a = alerts::create(
                     c,

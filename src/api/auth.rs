@@ -48,7 +48,7 @@ pub async fn logout(auth: Authed, state: web::Data<AppState>) -> Result<HttpResp
 
 /// The client's address for throttling (never stored or logged): the socket peer, or behind
 /// a trusted proxy the last `X-Forwarded-For` entry, the one that proxy added.
-fn client_addr(req: &HttpRequest, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
+pub fn client_addr(req: &HttpRequest, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
     if trust_forwarded_for {
         let forwarded = req
             .headers()

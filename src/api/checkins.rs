@@ -40,7 +40,11 @@ pub struct CheckinView {
     pub due_at: String,
     /// pending, confirmed or cancelled. A pending one past `due_at` is missed and escalating.
     pub status: String,
-    pub created_by: String,
+    /// The officer who asked for it; null when the defender asked on the status page.
+    pub created_by: Option<String>,
+    /// `staff` or `defender`.
+    pub source: String,
+    /// Null when the defender confirmed it herself.
     pub closed_by: Option<String>,
     pub closed_at: Option<String>,
     pub created_at: String,
@@ -59,6 +63,7 @@ impl From<Checkin> for CheckinView {
             due_at: ts(c.due_at),
             status: c.status,
             created_by: c.created_by,
+            source: c.source,
             closed_by: c.closed_by,
             closed_at: c.closed_at.map(ts),
             created_at: ts(c.created_at),

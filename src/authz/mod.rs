@@ -77,10 +77,12 @@ pub enum Action {
     CheckinCreate,
     CheckinList,
     CheckinClose,
+    MessageSend,
+    MessageList,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 62] = [
+    pub const PROTECTED: [Action; 64] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -143,11 +145,13 @@ impl Action {
         Action::CheckinCreate,
         Action::CheckinList,
         Action::CheckinClose,
+        Action::MessageSend,
+        Action::MessageList,
     ];
 
     /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
     /// caller's relation to the object.
-    pub const ON_OBJECT: [Action; 45] = [
+    pub const ON_OBJECT: [Action; 47] = [
         Action::CaseRead,
         Action::CaseUpdate,
         Action::CaseTransition,
@@ -193,6 +197,8 @@ impl Action {
         Action::CheckinCreate,
         Action::CheckinList,
         Action::CheckinClose,
+        Action::MessageSend,
+        Action::MessageList,
     ];
 
     /// The action that decides whether the object exists at all for the caller.
@@ -269,6 +275,8 @@ impl Action {
             Action::CheckinCreate => "checkin.create",
             Action::CheckinList => "checkin.list",
             Action::CheckinClose => "checkin.close",
+            Action::MessageSend => "message.send",
+            Action::MessageList => "message.list",
         }
     }
 
@@ -285,6 +293,7 @@ impl Action {
                 | Action::EscalationAck
                 | Action::CheckinCreate
                 | Action::CheckinClose
+                | Action::MessageSend
                 | Action::MePasswordChange
                 | Action::OrganizationCreate
                 | Action::UserCreate

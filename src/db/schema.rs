@@ -226,6 +226,8 @@ diesel::table! {
         received_at -> Timestamp,
         triaged_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        occurred_on_ct -> Nullable<Binary>,
+        reporter_name_ct -> Nullable<Binary>,
     }
 }
 
@@ -262,7 +264,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     psychosocial_care,
     escalations,
     outbox,
-    checkins
+    checkins,
+    receipts,
+    form_submissions,
+    messages
 );
 
 diesel::table! {
@@ -468,9 +473,45 @@ diesel::table! {
         case_id -> Text,
         due_at -> Timestamp,
         status -> Text,
-        created_by -> Text,
+        created_by -> Nullable<Text>,
         closed_by -> Nullable<Text>,
         closed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        source -> Text,
     }
 }
+
+diesel::table! {
+    receipts (lookup) {
+        lookup -> Text,
+        alert_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        safe_pin_hash -> Nullable<Text>,
+        duress_pin_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    form_submissions (token_digest) {
+        token_digest -> Text,
+        alert_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        alert_id -> Text,
+        direction -> Text,
+        key_owner -> Text,
+        body_ct -> Binary,
+        key_version -> Integer,
+        author_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(receipts -> alerts (alert_id));
+diesel::joinable!(messages -> alerts (alert_id));

@@ -71,7 +71,14 @@ pub struct NewAlert {
     pub safe_contact: Option<String>,
     pub consent_scope: Vec<OrganizationKind>,
     pub defender_id: Option<String>,
+    /// When it happened, if she said (form alerts).
+    pub occurred_on: Option<chrono::NaiveDate>,
+    /// The name or pseudonym she gave (form alerts).
+    pub reporter_name: Option<String>,
 }
+
+/// Longest narrative or message a defender may send, in characters.
+pub const MAX_NARRATIVE: usize = cases::MAX_TEXT;
 
 /// Staff intake on behalf of a defender; the alert belongs to the caller's organisation.
 pub fn create(
@@ -82,16 +89,48 @@ pub fn create(
     caller: &Caller<'_>,
     input: NewAlert,
 ) -> Result<Alert, AppError> {
+    cases::check_defender(conn, policy, caller, input.defender_id.as_deref(), naive(now))?;
+    let org = caller.user.organization_id.clone();
+    insert(conn, crypto, now, &org, "staff", Some(&caller.user.id), input)
+}
+
+/// An alert from the public form: no caller, no defender record, owned by the intake
+/// organisation. Audited with no actor, and nothing about the sender.
+pub fn create_from_form(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    organization_id: &str,
+    input: NewAlert,
+) -> Result<Alert, AppError> {
+    if input.defender_id.is_some() {
+        return Err(AppError::internal(anyhow::anyhow!("a form alert names no defender record")));
+    }
+    insert(conn, crypto, now, organization_id, "form", None, input)
+}
+
+fn insert(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    now: DateTime<Utc>,
+    organization_id: &str,
+    source: &str,
+    created_by: Option<&str>,
+    input: NewAlert,
+) -> Result<Alert, AppError> {
     check_country(&input.country)?;
     let region = input.region.as_deref().map(|r| text_field("region", r, 100)).transpose()?;
-    let narrative = text_field("narrative", &input.narrative, cases::MAX_TEXT)?;
+    let narrative = text_field("narrative", &input.narrative, MAX_NARRATIVE)?;
     let safe_contact = input.safe_contact.as_deref().map(|s| text_field("safe_contact", s, 2000)).transpose()?;
-    cases::check_defender(conn, policy, caller, input.defender_id.as_deref(), naive(now))?;
+    let reporter_name = input.reporter_name.as_deref().map(|s| text_field("reporter_name", s, 200)).transpose()?;
     let consent_scope = cases::scope_json(&input.consent_scope)?;
     let id = new_id();
     crypto.create_case_key(conn, &id, now)?;
     let n = crypto.seal(conn, &id, "narrative", narrative.as_bytes())?;
     let contact = cases::seal_opt(crypto, conn, &id, "safe_contact", safe_contact.as_deref())?;
+    let occurred = input.occurred_on.map(|d| d.format("%Y-%m-%d").to_string());
+    let occurred = cases::seal_opt(crypto, conn, &id, "occurred_on", occurred.as_deref())?;
+    let name = cases::seal_opt(crypto, conn, &id, "reporter_name", reporter_name.as_deref())?;
     let alert = Alert {
         id: id.clone(),
         kind: input.kind.as_str().into(),
@@ -104,19 +143,21 @@ pub fn create(
         consent_scope,
         status: AlertStatus::Received.as_str().into(),
         dismiss_reason_ct: None,
-        owner_organization_id: caller.user.organization_id.clone(),
+        owner_organization_id: organization_id.to_string(),
         defender_id: input.defender_id,
         case_id: None,
-        source: "staff".into(),
-        created_by: Some(caller.user.id.clone()),
+        source: source.into(),
+        created_by: created_by.map(str::to_string),
         version: 1,
         received_at: naive(now),
         triaged_at: None,
         updated_at: naive(now),
+        occurred_on_ct: occurred.map(|c| c.ciphertext),
+        reporter_name_ct: name.map(|c| c.ciphertext),
     };
     alert.insert(conn)?;
-    let detail = serde_json::json!({ "kind": alert.kind, "urgency": alert.urgency });
-    audit::record(conn, now, Entry::new(Some(&caller.user.id), "alert.create", "alert", Some(&id)).detail(detail))?;
+    let detail = serde_json::json!({ "kind": alert.kind, "urgency": alert.urgency, "source": source });
+    audit::record(conn, now, Entry::new(created_by, "alert.create", "alert", Some(&id)).detail(detail))?;
     Ok(alert)
 }
 
@@ -147,6 +188,8 @@ pub struct AlertDetail {
     pub narrative: String,
     pub safe_contact: Option<String>,
     pub dismiss_reason: Option<String>,
+    pub occurred_on: Option<String>,
+    pub reporter_name: Option<String>,
 }
 
 pub fn detail(conn: &mut DbConn, crypto: &Crypto, alert: Alert) -> Result<AlertDetail, AppError> {
@@ -155,7 +198,9 @@ pub fn detail(conn: &mut DbConn, crypto: &Crypto, alert: Alert) -> Result<AlertD
         open_opt(crypto, conn, &alert.id, "narrative", &Some(alert.narrative_ct.clone()), v)?.unwrap_or_default();
     let safe_contact = open_opt(crypto, conn, &alert.id, "safe_contact", &alert.safe_contact_ct, v)?;
     let dismiss_reason = open_opt(crypto, conn, &alert.id, "dismiss_reason", &alert.dismiss_reason_ct, v)?;
-    Ok(AlertDetail { alert, narrative, safe_contact, dismiss_reason })
+    let occurred_on = open_opt(crypto, conn, &alert.id, "occurred_on", &alert.occurred_on_ct, v)?;
+    let reporter_name = open_opt(crypto, conn, &alert.id, "reporter_name", &alert.reporter_name_ct, v)?;
+    Ok(AlertDetail { alert, narrative, safe_contact, dismiss_reason, occurred_on, reporter_name })
 }
 
 /// Where a triaged alert goes.

@@ -37,10 +37,11 @@ pub fn schedule(
         case_id: case.id.clone(),
         due_at: naive(due_at),
         status: "pending".into(),
-        created_by: caller.user.id.clone(),
+        created_by: Some(caller.user.id.clone()),
         closed_by: None,
         closed_at: None,
         created_at: naive(now),
+        source: "staff".into(),
     };
     c.insert(conn)?;
     let e = Entry::new(Some(&caller.user.id), "checkin.schedule", "case", Some(&case.id))
@@ -57,7 +58,7 @@ pub fn close(
     checkin: &Checkin,
     status: &str,
 ) -> Result<(), AppError> {
-    if !Checkin::close(conn, &checkin.id, status, &caller.user.id, naive(now))? {
+    if !Checkin::close(conn, &checkin.id, status, Some(&caller.user.id), naive(now))? {
         return Err(AppError::InvalidTransition { from: "closed", allowed: vec![] });
     }
     let e = Entry::new(Some(&caller.user.id), "checkin.close", "case", Some(&checkin.case_id))

@@ -29,7 +29,9 @@ pub mod checkins;
 pub mod country;
 pub mod defenders;
 pub mod grants;
+pub mod messages;
 pub mod plans;
+pub mod portal;
 pub mod relocation;
 pub mod summary;
 

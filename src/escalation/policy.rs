@@ -32,6 +32,9 @@ pub const EVENTS: &[(&str, &str, &[&str])] = &[
     ("visa.submitted", "visa", &["visa", "case"]),
     ("grant.requested", "grant", &["grant", "case"]),
     ("checkin.scheduled", "checkin", &["checkin", "case"]),
+    ("message.received", "case", &["case"]),
+    ("case.duress", "case", &["case"]),
+    ("alert.duress", "alert", &["alert"]),
 ];
 
 /// CEL functions a rule may call (operators and macros are always allowed).

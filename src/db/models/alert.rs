@@ -28,6 +28,10 @@ pub struct Alert {
     pub received_at: NaiveDateTime,
     pub triaged_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
+    /// When it happened (form alerts), sealed: `YYYY-MM-DD`.
+    pub occurred_on_ct: Option<Vec<u8>>,
+    /// The name or pseudonym she gave on the form, sealed.
+    pub reporter_name_ct: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +91,14 @@ impl Alert {
             alerts::updated_at.eq(now),
         ))
         .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Raises a form alert's urgency to critical (a duress signal); bumps the version.
+    pub fn raise_to_critical(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+        let n = diesel::update(alerts::table.find(id).filter(alerts::urgency.ne("critical")))
+            .set((alerts::urgency.eq("critical"), alerts::version.eq(alerts::version + 1), alerts::updated_at.eq(now)))
+            .execute(conn)?;
         Ok(n == 1)
     }
 

@@ -12,10 +12,13 @@ pub struct Checkin {
     pub case_id: String,
     pub due_at: NaiveDateTime,
     pub status: String,
-    pub created_by: String,
+    /// The officer who asked for it; none when the defender asked herself.
+    pub created_by: Option<String>,
     pub closed_by: Option<String>,
     pub closed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// `staff` or `defender`.
+    pub source: String,
 }
 
 impl Checkin {
@@ -35,10 +38,19 @@ impl Checkin {
             .load(conn)
     }
 
+    pub fn pending_for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Checkin>> {
+        checkins::table
+            .filter(checkins::case_id.eq(case_id))
+            .filter(checkins::status.eq("pending"))
+            .order(checkins::due_at.asc())
+            .select(Checkin::as_select())
+            .load(conn)
+    }
+
     /// Closes a pending check-in; false if it was not pending any more.
-    pub fn close(conn: &mut DbConn, id: &str, status: &str, by: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    pub fn close(conn: &mut DbConn, id: &str, status: &str, by: Option<&str>, now: NaiveDateTime) -> QueryResult<bool> {
         let n = diesel::update(checkins::table.find(id).filter(checkins::status.eq("pending")))
-            .set((checkins::status.eq(status), checkins::closed_by.eq(Some(by)), checkins::closed_at.eq(Some(now))))
+            .set((checkins::status.eq(status), checkins::closed_by.eq(by), checkins::closed_at.eq(Some(now))))
             .execute(conn)?;
         Ok(n == 1)
     }

@@ -1,0 +1,52 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{alerts, messages};
+use crate::db::DbConn;
+
+/// One message between the case team and the defender, sealed with the key of `key_owner`
+/// (the case once the alert is triaged, the alert's own key before).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    pub id: String,
+    pub alert_id: String,
+    /// `to_defender` or `from_defender`.
+    pub direction: String,
+    pub key_owner: String,
+    pub body_ct: Vec<u8>,
+    pub key_version: i32,
+    pub author_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+impl Message {
+    pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
+        diesel::insert_into(messages::table).values(self).execute(conn).map(|_| ())
+    }
+
+    /// The messages of one alert, oldest first, at most `limit` (the newest ones).
+    pub fn for_alert(conn: &mut DbConn, alert_id: &str, limit: i64) -> QueryResult<Vec<Message>> {
+        let mut rows: Vec<Message> = messages::table
+            .filter(messages::alert_id.eq(alert_id))
+            .order((messages::created_at.desc(), messages::id.desc()))
+            .limit(limit)
+            .select(Message::as_select())
+            .load(conn)?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The messages of every alert triaged into a case, oldest first, at most `limit`.
+    pub fn for_case(conn: &mut DbConn, case_id: &str, limit: i64) -> QueryResult<Vec<Message>> {
+        let alert_ids = alerts::table.filter(alerts::case_id.eq(case_id)).select(alerts::id);
+        let mut rows: Vec<Message> = messages::table
+            .filter(messages::alert_id.eq_any(alert_ids))
+            .order((messages::created_at.desc(), messages::id.desc()))
+            .limit(limit)
+            .select(Message::as_select())
+            .load(conn)?;
+        rows.reverse();
+        Ok(rows)
+    }
+}

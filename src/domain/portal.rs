@@ -1,0 +1,109 @@
+//! What the defender can do on the status page with her receipt: see where her alert
+//! stands, ask for a safety check-in, say she is safe, set her PINs, and (without anyone
+//! watching her screen being able to tell) signal duress. No caller: the receipt is the
+//! credential, checked by `form`; audit entries carry no actor and nothing about her.
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{self, Entry};
+use crate::clock::naive;
+use crate::db::models::{Alert, Case, Checkin};
+use crate::db::DbConn;
+use crate::domain::cases::Severity;
+use crate::domain::new_id;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    Received,
+    Handling,
+    Closed,
+}
+
+/// The alert's state in plain words: received (not triaged yet), being handled (in a case
+/// that is not closed), closed (dismissed, merged, or its case closed).
+pub fn state_of(conn: &mut DbConn, alert: &Alert) -> Result<(AlertState, Option<Case>), AppError> {
+    match alert.status.as_str() {
+        "received" => Ok((AlertState::Received, None)),
+        "triaged" => {
+            let case = match &alert.case_id {
+                Some(id) => Case::find(conn, id)?,
+                None => None,
+            };
+            let state = match &case {
+                Some(c) if c.status != "closed" => AlertState::Handling,
+                _ => AlertState::Closed,
+            };
+            Ok((state, case))
+        }
+        _ => Ok((AlertState::Closed, None)),
+    }
+}
+
+/// "Check in with me within `hours`": a pending check-in on her case, which starts the
+/// missed-check-in escalation at its time. Only once her alert is in an open case.
+pub fn request_checkin(
+    conn: &mut DbConn,
+    state: &AppState,
+    now: DateTime<Utc>,
+    case: &Case,
+    hours: u32,
+) -> Result<Checkin, AppError> {
+    if case.status == "closed" || !(1..=72).contains(&hours) {
+        return Err(AppError::unprocessable("invalid_checkin", "no check-in possible"));
+    }
+    let c = Checkin {
+        id: new_id(),
+        case_id: case.id.clone(),
+        due_at: naive(now + chrono::Duration::hours(i64::from(hours))),
+        status: "pending".into(),
+        created_by: None,
+        closed_by: None,
+        closed_at: None,
+        created_at: naive(now),
+        source: "defender".into(),
+    };
+    c.insert(conn)?;
+    let e = Entry::new(None, "checkin.schedule", "case", Some(&case.id))
+        .detail(serde_json::json!({ "checkin": c.id, "source": "defender" }));
+    audit::record(conn, now, e)?;
+    crate::escalation::fire(conn, state, now, "checkin.scheduled", "checkin", &c.id)?;
+    Ok(c)
+}
+
+/// "I am safe": confirms every pending check-in of her case. Returns how many.
+pub fn confirm_safe(conn: &mut DbConn, now: DateTime<Utc>, case: Option<&Case>) -> Result<usize, AppError> {
+    let Some(case) = case else { return Ok(0) };
+    let mut n = 0;
+    for c in Checkin::pending_for_case(conn, &case.id)? {
+        if Checkin::close(conn, &c.id, "confirmed", None, naive(now))? {
+            let e = Entry::new(None, "checkin.close", "case", Some(&case.id))
+                .detail(serde_json::json!({ "checkin": c.id, "status": "confirmed", "source": "defender" }));
+            audit::record(conn, now, e)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The duress PIN was used. Her case (or, before triage, her alert) becomes critical and
+/// the duress escalation starts; pending check-ins stay pending, so they escalate too.
+/// Nothing of this shows on her page.
+pub fn duress(conn: &mut DbConn, state: &AppState, now: DateTime<Utc>, alert: &Alert) -> Result<(), AppError> {
+    match &alert.case_id {
+        Some(case_id) => {
+            // Only the duress rules fire, not also the raised-to-critical ones: one alarm,
+            // not two mails saying different things.
+            Case::raise_severity(conn, case_id, Severity::Critical.as_str(), &Severity::Critical.below(), naive(now))?;
+            audit::record(conn, now, Entry::new(None, "case.duress", "case", Some(case_id)))?;
+            crate::escalation::fire(conn, state, now, "case.duress", "case", case_id)?;
+        }
+        None => {
+            Alert::raise_to_critical(conn, &alert.id, naive(now))?;
+            audit::record(conn, now, Entry::new(None, "alert.duress", "alert", Some(&alert.id)))?;
+            crate::escalation::fire(conn, state, now, "alert.duress", "alert", &alert.id)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Anti-abuse without identification: counters per client address, in memory only, keyed
+//! by an HMAC of the address under a key made at start and never written anywhere, so not
+//! even this process's memory holds a list of addresses. Nothing here is logged.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Counters beyond this many addresses are pruned (expired first), so a flood of
+/// addresses cannot grow memory without bound.
+const MAX_TRACKED: usize = 100_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Report,
+    Failure,
+}
+
+struct Counter {
+    count: u32,
+    window_start: Instant,
+}
+
+pub struct Guard {
+    key: [u8; 32],
+    reports_per_hour: u32,
+    failures_per_window: u32,
+    counters: Mutex<HashMap<(Kind, [u8; 16]), Counter>>,
+}
+
+const REPORT_WINDOW: Duration = Duration::from_secs(3600);
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+impl Guard {
+    pub fn new(reports_per_hour: u32, failures_per_window: u32) -> Guard {
+        Guard { key: rand::random(), reports_per_hour, failures_per_window, counters: Mutex::new(HashMap::new()) }
+    }
+
+    fn slot(&self, addr: Option<IpAddr>) -> [u8; 16] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        match addr {
+            Some(IpAddr::V4(a)) => m.update(&a.octets()),
+            // One IPv6 user usually holds a whole /64.
+            Some(IpAddr::V6(a)) => m.update(&a.octets()[..8]),
+            None => m.update(b"unknown"),
+        }
+        let out = m.finalize().into_bytes();
+        let mut slot = [0u8; 16];
+        slot.copy_from_slice(&out[..16]);
+        slot
+    }
+
+    fn window(kind: Kind) -> Duration {
+        match kind {
+            Kind::Report => REPORT_WINDOW,
+            Kind::Failure => FAILURE_WINDOW,
+        }
+    }
+
+    fn count(&self, kind: Kind, addr: Option<IpAddr>) -> u32 {
+        let slot = self.slot(addr);
+        let map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&(kind, slot)) {
+            Some(c) if c.window_start.elapsed() < Guard::window(kind) => c.count,
+            _ => 0,
+        }
+    }
+
+    fn bump(&self, kind: Kind, addr: Option<IpAddr>) {
+        let slot = self.slot(addr);
+        let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_TRACKED {
+            map.retain(|(k, _), c| c.window_start.elapsed() < Guard::window(*k));
+            if map.len() >= MAX_TRACKED {
+                map.clear();
+            }
+        }
+        let c = map.entry((kind, slot)).or_insert(Counter { count: 0, window_start: Instant::now() });
+        if c.window_start.elapsed() >= Guard::window(kind) {
+            *c = Counter { count: 0, window_start: Instant::now() };
+        }
+        c.count = c.count.saturating_add(1);
+    }
+
+    /// Whether one more alert from this address is accepted; counts it if so.
+    pub fn allow_report(&self, addr: Option<IpAddr>) -> bool {
+        if self.count(Kind::Report, addr) >= self.reports_per_hour {
+            return false;
+        }
+        self.bump(Kind::Report, addr);
+        true
+    }
+
+    /// Whether this address may try a receipt or PIN now.
+    pub fn may_try(&self, addr: Option<IpAddr>) -> bool {
+        self.count(Kind::Failure, addr) < self.failures_per_window
+    }
+
+    pub fn failed(&self, addr: Option<IpAddr>) {
+        self.bump(Kind::Failure, addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_address() {
+        let g = Guard::new(2, 3);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(g.allow_report(Some(a)) && g.allow_report(Some(a)));
+        assert!(!g.allow_report(Some(a)));
+        assert!(g.allow_report(Some(b)));
+        for _ in 0..3 {
+            assert!(g.may_try(Some(a)));
+            g.failed(Some(a));
+        }
+        assert!(!g.may_try(Some(a)));
+        assert!(g.may_try(Some(b)));
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::2".parse().unwrap();
+        for _ in 0..3 {
+            g.failed(Some(v6a));
+        }
+        assert!(!g.may_try(Some(v6b)), "one /64 is one client");
+    }
+}

@@ -1,0 +1,271 @@
+//! The form's secrets: the receipt pepper and the key of its tokens, one 32-byte key in
+//! `form.secret` or `<data_dir>/form.key` (created on first start, mode 0600).
+//!
+//! - A **receipt** is 16 digits. Only `Argon2id(receipt, secret = pepper)` with a fixed salt
+//!   is stored: deterministic, so it is the lookup key, and useless without the pepper.
+//! - A **form token** (in the form page) is `nonce.expiry.mac`; it can be sent once. The
+//!   receipt of a submission is derived from the token's nonce under the key, so a form
+//!   sent twice (a lost answer on a bad connection) shows the same receipt, for a short time.
+//! - A **portal token** (in the status pages, instead of the receipt) names the alert and
+//!   expires after 30 minutes; no cookie is ever set.
+
+use std::io::Write;
+use std::path::Path;
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::AppError;
+
+pub const KEY_FILE: &str = "form.key";
+/// A form page may stay open this long before its token is refused (answers are kept).
+pub const FORM_TOKEN_HOURS: i64 = 24;
+/// How long after a first submission the same form shows its receipt again.
+pub const RESHOW_MINUTES: i64 = 30;
+/// How long a status page works before the receipt must be entered again.
+pub const PORTAL_MINUTES: i64 = 30;
+/// Anything longer is refused before hashing (a receipt is 16 digits plus separators).
+pub const MAX_RECEIPT_INPUT: usize = 64;
+const RECEIPT_SALT: &[u8] = b"haven-receipt-v1";
+
+pub struct FormKeys {
+    key: Zeroizing<Vec<u8>>,
+    params: Params,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Invalid,
+    Expired,
+}
+
+/// A checked form token: the digest that marks it used, and the nonce its receipt comes from.
+pub struct FormToken {
+    pub digest: String,
+    nonce: [u8; 16],
+}
+
+impl FormKeys {
+    pub fn load_or_create(data_dir: &Path, configured: &str) -> anyhow::Result<FormKeys> {
+        if !configured.is_empty() {
+            return FormKeys::new(configured.as_bytes().to_vec());
+        }
+        let path = data_dir.join(KEY_FILE);
+        let key = if path.exists() {
+            crate::keyfile::check_private(&path)?;
+            let text = Zeroizing::new(std::fs::read_to_string(&path)?);
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| anyhow::anyhow!("{} is not a hex key (losing it breaks every receipt)", path.display()))?;
+            anyhow::ensure!(bytes.len() >= 32, "{} holds a key shorter than 32 bytes", path.display());
+            bytes
+        } else {
+            let bytes = rand::random::<[u8; 32]>().to_vec();
+            let mut f = crate::keyfile::create_private(&path)?;
+            f.write_all(Zeroizing::new(hex::encode(&bytes)).as_bytes())?;
+            f.sync_all()?;
+            bytes
+        };
+        FormKeys::new(key)
+    }
+
+    fn new(key: Vec<u8>) -> anyhow::Result<FormKeys> {
+        let key = Zeroizing::new(key);
+        // 8 MiB, 2 passes: about 10 ms here. The pepper, not the cost, is what makes a
+        // stolen database useless; the cost only slows a search by someone who has both.
+        let params = Params::new(8 * 1024, 2, 1, Some(32)).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+        Ok(FormKeys { key, params })
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for p in parts {
+            m.update(&(p.len() as u32).to_be_bytes());
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    /// The stored lookup of a normalised receipt (16 ASCII digits).
+    pub fn receipt_lookup(&self, receipt: &str) -> Result<String, AppError> {
+        let mut out = [0u8; 32];
+        Argon2::new_with_secret(&self.key, Algorithm::Argon2id, Version::V0x13, self.params.clone())
+            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?
+            .hash_password_into(receipt.as_bytes(), RECEIPT_SALT, &mut out)
+            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
+        Ok(format!("v1:{}", hex::encode(out)))
+    }
+
+    pub fn new_form_token(&self, now: DateTime<Utc>) -> String {
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let exp = (now + chrono::Duration::hours(FORM_TOKEN_HOURS)).timestamp().to_string();
+        let mac = self.mac(&[b"form", &nonce, exp.as_bytes()]);
+        format!("{}.{exp}.{}", hex::encode(nonce), hex::encode(&mac[..16]))
+    }
+
+    pub fn check_form_token(&self, token: &str, now: DateTime<Utc>) -> Result<FormToken, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(n), Some(exp), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(TokenError::Invalid);
+        };
+        let nonce: [u8; 16] = hex::decode(n).ok().and_then(|v| v.try_into().ok()).ok_or(TokenError::Invalid)?;
+        let want = self.mac(&[b"form", &nonce, exp.as_bytes()]);
+        let got = hex::decode(mac).map_err(|_| TokenError::Invalid)?;
+        if !crate::auth::constant_time_eq(&got, &want[..16]) {
+            return Err(TokenError::Invalid);
+        }
+        let exp: i64 = exp.parse().map_err(|_| TokenError::Invalid)?;
+        if now.timestamp() > exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(FormToken { digest: hex::encode(self.mac(&[b"form-used", &nonce])), nonce })
+    }
+
+    /// The receipt of the submission made with `token`: 16 digits, unpredictable without
+    /// the key.
+    pub fn receipt_for(&self, token: &FormToken) -> String {
+        let mac = self.mac(&[b"receipt", &token.nonce]);
+        let n = u128::from_be_bytes(mac[..16].try_into().unwrap_or([0; 16])) % 10u128.pow(16);
+        format!("{n:016}")
+    }
+
+    pub fn portal_token(&self, alert_id: &str, now: DateTime<Utc>) -> String {
+        let exp = (now + chrono::Duration::minutes(PORTAL_MINUTES)).timestamp().to_string();
+        let mac = self.mac(&[b"portal", alert_id.as_bytes(), exp.as_bytes()]);
+        format!("{alert_id}.{exp}.{}", hex::encode(&mac[..16]))
+    }
+
+    /// The alert a portal token names, if it is genuine and not expired.
+    pub fn check_portal_token(&self, token: &str, now: DateTime<Utc>) -> Result<String, TokenError> {
+        if token.len() > 128 {
+            return Err(TokenError::Invalid);
+        }
+        let mut parts = token.split('.');
+        let (Some(id), Some(exp), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(TokenError::Invalid);
+        };
+        let want = self.mac(&[b"portal", id.as_bytes(), exp.as_bytes()]);
+        let got = hex::decode(mac).map_err(|_| TokenError::Invalid)?;
+        if !crate::auth::constant_time_eq(&got, &want[..16]) {
+            return Err(TokenError::Invalid);
+        }
+        let exp: i64 = exp.parse().map_err(|_| TokenError::Invalid)?;
+        if now.timestamp() > exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(id.to_string())
+    }
+}
+
+/// A new receipt shown in groups of four: `1234 5678 9012 3456`.
+pub fn group_receipt(receipt: &str) -> String {
+    receipt.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+}
+
+/// What she typed, as the 16 ASCII digits of a receipt: spaces, dashes and dots are
+/// ignored, Arabic-Indic and Persian digits are read as digits. None for anything else, and
+/// for input longer than `MAX_RECEIPT_INPUT` bytes (refused before any hashing).
+pub fn normalize_receipt(input: &str) -> Option<String> {
+    if input.len() > MAX_RECEIPT_INPUT {
+        return None;
+    }
+    let mut out = String::with_capacity(16);
+    for c in input.chars() {
+        let d = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            '\u{0660}'..='\u{0669}' => c as u32 - 0x0660,
+            '\u{06F0}'..='\u{06F9}' => c as u32 - 0x06F0,
+            ' ' | '-' | '.' | '\u{00A0}' | '\t' => continue,
+            _ => return None,
+        };
+        out.push(char::from_digit(d, 10)?);
+    }
+    (out.len() == 16).then_some(out)
+}
+
+/// A PIN: 4 to 12 digits (Arabic-Indic digits read as digits).
+pub fn normalize_pin(input: &str) -> Option<String> {
+    if input.len() > 48 {
+        return None;
+    }
+    let mut out = String::new();
+    for c in input.trim().chars() {
+        let d = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            '\u{0660}'..='\u{0669}' => c as u32 - 0x0660,
+            '\u{06F0}'..='\u{06F9}' => c as u32 - 0x06F0,
+            _ => return None,
+        };
+        out.push(char::from_digit(d, 10)?);
+    }
+    (4..=12).contains(&out.len()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> FormKeys {
+        FormKeys::new(vec![7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn receipts_normalise_from_what_people_type() {
+        assert_eq!(normalize_receipt("1234 5678-9012.3456").as_deref(), Some("1234567890123456"));
+        assert_eq!(normalize_receipt("١٢٣٤ ٥٦٧٨ ٩٠١٢ ٣٤٥٦").as_deref(), Some("1234567890123456"));
+        assert_eq!(normalize_receipt("۱۲۳۴۵۶۷۸۹۰۱۲۳۴۵۶").as_deref(), Some("1234567890123456"));
+        assert_eq!(normalize_receipt("123456789012345"), None);
+        assert_eq!(normalize_receipt("12345678901234567"), None);
+        assert_eq!(normalize_receipt("1234x67890123456"), None);
+        assert_eq!(normalize_receipt(&"1".repeat(10_000)), None);
+        assert_eq!(normalize_pin(" 0042 ").as_deref(), Some("0042"));
+        assert_eq!(normalize_pin("123"), None);
+        assert_eq!(normalize_pin("12a4"), None);
+    }
+
+    #[test]
+    fn form_tokens_are_checked_and_expire() {
+        let k = keys();
+        let now = Utc::now();
+        let t = k.new_form_token(now);
+        let ok = k.check_form_token(&t, now).unwrap();
+        assert_eq!(k.receipt_for(&ok).len(), 16);
+        assert_eq!(k.receipt_for(&ok), k.receipt_for(&k.check_form_token(&t, now).unwrap()), "same form, same receipt");
+        assert_eq!(
+            k.check_form_token(&t, now + chrono::Duration::hours(FORM_TOKEN_HOURS + 1)).err(),
+            Some(TokenError::Expired)
+        );
+        let mut forged = t.clone();
+        forged.replace_range(0..1, if t.starts_with('0') { "1" } else { "0" });
+        assert_eq!(k.check_form_token(&forged, now).err(), Some(TokenError::Invalid));
+        assert_eq!(k.check_form_token("junk", now).err(), Some(TokenError::Invalid));
+        let other = FormKeys::new(vec![8u8; 32]).unwrap();
+        assert_eq!(other.check_form_token(&t, now).err(), Some(TokenError::Invalid));
+    }
+
+    #[test]
+    fn portal_tokens_name_their_alert_and_expire() {
+        let k = keys();
+        let now = Utc::now();
+        let t = k.portal_token("alert-1", now);
+        assert_eq!(k.check_portal_token(&t, now).unwrap(), "alert-1");
+        let moved = t.replacen("alert-1", "alert-2", 1);
+        assert_eq!(k.check_portal_token(&moved, now).err(), Some(TokenError::Invalid));
+        let later = now + chrono::Duration::minutes(PORTAL_MINUTES + 1);
+        assert_eq!(k.check_portal_token(&t, later).err(), Some(TokenError::Expired));
+    }
+
+    #[test]
+    fn receipt_lookups_are_deterministic_and_peppered() {
+        let a = keys().receipt_lookup("1234567890123456").unwrap();
+        assert_eq!(a, keys().receipt_lookup("1234567890123456").unwrap());
+        assert_ne!(a, keys().receipt_lookup("1234567890123457").unwrap());
+        let other = FormKeys::new(vec![8u8; 32]).unwrap().receipt_lookup("1234567890123456").unwrap();
+        assert_ne!(a, other, "another pepper, another lookup");
+        assert!(a.starts_with("v1:") && !a.contains("1234567890123456"));
+    }
+}
