@@ -16,6 +16,7 @@ pub mod escalations;
 pub mod grants;
 pub mod health;
 pub mod me;
+pub mod messages;
 pub mod notes;
 pub mod openapi;
 pub mod organizations;
@@ -240,6 +241,11 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/checkins/{id}/close", A::CheckinClose, checkins::close)
             .body::<checkins::CheckinClose>()
             .returns::<checkins::CheckinView>(200),
+        def(M::POST, "/api/v1/cases/{id}/messages", A::MessageSend, messages::create)
+            .body::<messages::MessageCreate>()
+            .returns::<messages::MessageView>(201),
+        def(M::GET, "/api/v1/cases/{id}/messages", A::MessageList, messages::list)
+            .returns::<messages::MessageList>(200),
         def(M::GET, "/api/v1/escalations", A::EscalationList, escalations::list)
             .returns_page::<escalations::EscalationView>(),
         def(M::POST, "/api/v1/escalations/{id}/ack", A::EscalationAck, escalations::ack)

@@ -377,6 +377,32 @@ macro_rules! db_test {
     };
 }
 
+/// Like `db_test!`, with the configuration changed by `$tweak` before the app starts.
+#[macro_export]
+macro_rules! db_test_with {
+    ($name:ident, $tweak:expr, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($app: $crate::harness::TestApp) $body
+
+            #[test]
+            fn sqlite() {
+                let db = $crate::harness::TestDb::new($crate::harness::Backend::Sqlite).expect("sqlite db");
+                run($crate::harness::TestApp::start_with(db, $tweak));
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::harness::TestDb::new($crate::harness::Backend::Postgres) {
+                    run($crate::harness::TestApp::start_with(db, $tweak));
+                }
+            }
+        }
+    };
+}
+
 /// Like `db_test!` but hands the test a bare database (no server), for migration and CLI tests.
 #[macro_export]
 macro_rules! db_only_test {

@@ -11,6 +11,7 @@ mod cases;
 mod cli;
 mod crypto;
 mod escalation;
+mod form;
 mod grants;
 mod http_basics;
 mod jwt_attacks;

@@ -1,0 +1,97 @@
+//! `/api/v1/cases/{id}/messages`: messages to and from the defender, who reads and answers
+//! them on the status page with her receipt. Sealed with the case key.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{case_of, idempotency_key, idempotent, request_hash, ts};
+use crate::auth::Authed;
+use crate::authz::Action;
+use crate::db::models::Message;
+use crate::db::DbConn;
+use crate::domain::cases::Caller;
+use crate::domain::messages::{self, MAX_SHOWN};
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageCreate {
+    /// 1 to 5,000 characters. The defender sees it on the status page.
+    pub body: String,
+    /// Which of the case's alerts (which receipt) to write to; needed only when more than
+    /// one alert of the case came through the form.
+    pub alert_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub alert_id: String,
+    /// `to_defender` or `from_defender`.
+    pub direction: String,
+    /// The staff author; null for the defender's own messages.
+    pub author_id: Option<String>,
+    pub body: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessageList {
+    /// Oldest first; at most the newest 200.
+    pub items: Vec<MessageView>,
+}
+
+fn view(c: &mut DbConn, st: &AppState, m: Message) -> Result<MessageView, AppError> {
+    let body = messages::open(c, &st.crypto, &m)?;
+    Ok(MessageView {
+        id: m.id,
+        alert_id: m.alert_id,
+        direction: m.direction,
+        author_id: m.author_id,
+        body,
+        created_at: ts(m.created_at),
+    })
+}
+
+pub async fn create(
+    auth: Authed,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<MessageCreate>,
+) -> Result<HttpResponse, AppError> {
+    let idem = idempotency_key(&req)?;
+    let body = std::sync::Arc::new(body.into_inner());
+    let case_id = path.into_inner();
+    let hash = format!("{case_id}:{}", request_hash(&state.jwt, &*body)?);
+    let now = state.clock.now();
+    let st = state.clone();
+    let user_id = auth.user.id.clone();
+    let out = idempotent(&state, &user_id, idem, "message.send", hash, move |c, earlier| {
+        let who = Caller { user: &auth.user, role: auth.role };
+        let case = case_of(c, &st, &who, &case_id, Action::MessageSend, "case_not_found")?;
+        let m = match earlier {
+            Some(id) => Message::find(c, id)?.ok_or(AppError::NotFound("message_not_found"))?,
+            None => messages::send_to_defender(c, &st.crypto, now, &who, &case, body.alert_id.as_deref(), &body.body)?,
+        };
+        let id = m.id.clone();
+        Ok((view(c, &st, m)?, id))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(out))
+}
+
+pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let case_id = path.into_inner();
+    let st = state.clone();
+    let items = state
+        .db
+        .read(move |c| {
+            let who = Caller { user: &auth.user, role: auth.role };
+            let case = case_of(c, &st, &who, &case_id, Action::MessageList, "case_not_found")?;
+            Message::for_case(c, &case.id, MAX_SHOWN)?.into_iter().map(|m| view(c, &st, m)).collect()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageList { items }))
+}

@@ -1,0 +1,573 @@
+//! The public alert form and receipt portal over real HTTP: every page's headers, the
+//! four languages, receipts, replays, bad input, throttling, messages both ways, check-ins
+//! and the duress PIN, on both backends.
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::harness::{everything_stored, team, token_of, Resp, TestApp};
+use crate::{db_test, db_test_with};
+
+pub const FORM_CT: &str = "application/x-www-form-urlencoded";
+
+pub fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        for (j, s) in [k, v].iter().enumerate() {
+            if j == 1 {
+                out.push('=');
+            }
+            for b in s.bytes() {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+                    b' ' => out.push('+'),
+                    _ => out.push_str(&format!("%{b:02X}")),
+                }
+            }
+        }
+    }
+    out.into_bytes()
+}
+
+pub fn post_form(app: &TestApp, path: &str, pairs: &[(&str, &str)]) -> Resp {
+    app.raw("POST", path, None, Some((FORM_CT, &encode(pairs))))
+}
+
+/// The value of the first `<input name="{name}" value="…">` on a page.
+pub fn input_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no input {name} in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// The text inside the element with this id.
+pub fn element_text(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let rest = &html[start..];
+    let open_end = rest.find('>').expect("tag end") + 1;
+    let inner = &rest[open_end..];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' if inner.starts_with("</") || !text.is_empty() || in_tag => in_tag = true,
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+        if !in_tag && text.len() > 2000 {
+            break;
+        }
+    }
+    // Up to the end of the element: the first closing tag after the opening one.
+    let close = inner.find("</").unwrap_or(inner.len());
+    unescape(&strip_tags(&inner[..close]))
+}
+
+/// HTML text back to plain text (the escapes askama writes).
+pub fn unescape(s: &str) -> String {
+    s.replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
+}
+
+pub fn alert_fields<'a>(token: &'a str, lang: &'a str, narrative: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("token", token),
+        ("lang", lang),
+        ("kind", "threat_received"),
+        ("when", "2026-11-20"),
+        ("country", "KE"),
+        ("region", "Kisumu"),
+        ("narrative", narrative),
+        ("urgency", "critical"),
+        ("contact", "yes"),
+        ("channel", "signal"),
+        ("contact_details", "+254 700 111222 after 18:00"),
+        ("consent", "ngo"),
+        ("consent", "un_agency"),
+        ("name", "Amani W."),
+        ("website", ""),
+    ]
+}
+
+/// Files an alert through the form; returns (receipt digits, the receipt page).
+pub fn file_alert(app: &TestApp, lang: &str, narrative: &str) -> (String, Resp) {
+    let page = app.get(&format!("/report?lang={lang}"), None);
+    assert_eq!(page.status, 200, "{page:?}");
+    let token = input_value(&page.text, "token");
+    let r = post_form(app, "/report", &alert_fields(&token, lang, narrative));
+    assert_eq!(r.status, 200, "{r:?}");
+    let receipt = element_text(&r.text, "receipt");
+    (receipt, r)
+}
+
+/// Opens the portal; returns the page.
+pub fn open_portal(app: &TestApp, receipt: &str) -> Resp {
+    post_form(app, "/status", &[("lang", "en"), ("receipt", receipt)])
+}
+
+fn count(app: &TestApp, sql_table: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.state().db.get().unwrap();
+    let q = format!("SELECT COUNT(*) AS n FROM {sql_table}");
+    let rows: Vec<N> = match &mut *conn {
+        haven::db::DbConn::Sqlite(c) => diesel::sql_query(q).load(c).unwrap(),
+        haven::db::DbConn::Postgres(c) => diesel::sql_query(q).load(c).unwrap(),
+    };
+    rows[0].n
+}
+
+fn assert_form_headers(r: &Resp) {
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"),
+        "{r:?}"
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    assert!(r.header("set-cookie").is_none(), "no cookies, ever");
+}
+
+fn assert_plain_page(html: &str) {
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("<script"), "no JavaScript");
+    assert!(!lower.contains(" on") || !lower.contains("onclick"), "no inline handlers");
+    for attr in ["src=\"http", "href=\"http://", "@import", "url("] {
+        assert!(!lower.contains(attr), "no external resource ({attr})");
+    }
+    assert!(html.contains("class=\"exit\""), "a quick-exit link on every page");
+}
+
+db_test!(form_pages_speak_four_languages_with_strict_headers, |app| {
+    let expectations = [
+        ("en", "ltr", haven::form::i18n::EN.report_title),
+        ("fr", "ltr", haven::form::i18n::FR.report_title),
+        ("es", "ltr", haven::form::i18n::ES.report_title),
+        ("ar", "rtl", haven::form::i18n::AR.report_title),
+    ];
+    let css = app.get("/form.css", None);
+    assert_eq!(css.status, 200);
+    assert_form_headers(&css);
+    for (lang, dir, title) in expectations {
+        let r = app.get(&format!("/report?lang={lang}"), None);
+        assert_eq!(r.status, 200);
+        assert_form_headers(&r);
+        assert_plain_page(&r.text);
+        assert!(r.text.contains(&format!("<html lang=\"{lang}\" dir=\"{dir}\">")), "{lang}");
+        assert!(unescape(&r.text).contains(title), "{lang} title");
+        assert!(r.text.contains("name=\"viewport\""), "sized for phones");
+        let weight =
+            haven::form::gzip(r.text.as_bytes()).unwrap().len() + haven::form::gzip(css.text.as_bytes()).unwrap().len();
+        println!("form page weight, {lang}: {weight} bytes gzip with its stylesheet ({} raw)", r.text.len());
+        assert!(weight < 10 * 1024, "{lang}: {weight} bytes");
+    }
+    // The browser's language when no ?lang= is given; the status page too.
+    let fr = app.raw_with_headers("GET", "/report", None, &[("Accept-Language", "fr-CA,fr;q=0.9,en;q=0.5")], None);
+    assert!(fr.text.contains("<html lang=\"fr\""));
+    let es = app.raw_with_headers("GET", "/status", None, &[("Accept-Language", "de, es;q=0.8")], None);
+    assert!(es.text.contains("<html lang=\"es\""));
+    assert_form_headers(&es);
+    assert_plain_page(&es.text);
+    // Compressed when asked (GET only).
+    let gz = app.raw_with_headers("GET", "/report", None, &[("Accept-Encoding", "gzip")], None);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+});
+
+db_test!(an_alert_filed_through_the_form_is_sealed_and_answered_with_a_receipt, |app| {
+    let narrative = "Two men waited outside the radio station and followed me home, zebra-quartz-71";
+    let (receipt, page) = file_alert(&app, "en", narrative);
+    assert_form_headers(&page);
+    assert_plain_page(&page.text);
+    let groups: Vec<&str> = receipt.split(' ').collect();
+    assert_eq!(groups.len(), 4, "{receipt}");
+    assert!(groups.iter().all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_digit())), "{receipt}");
+    let digits = receipt.replace(' ', "");
+
+    // Staff see it, decrypted, owned by the intake organisation (the bootstrap one here).
+    let org = app.admin_org();
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+    let coord = token_of(&app.login(&email, &pw));
+    let list = app.get("/api/v1/alerts", Some(&coord)).json();
+    let item = &list["items"][0];
+    assert_eq!(item["source"], "form");
+    assert_eq!(item["urgency"], "critical");
+    assert_eq!(item["consent_scope"], json!(["ngo", "un_agency"]));
+    let id = item["id"].as_str().unwrap();
+    let a = app.get(&format!("/api/v1/alerts/{id}"), Some(&coord)).json();
+    assert_eq!(a["narrative"], narrative);
+    assert_eq!(a["occurred_on"], "2026-11-20");
+    assert_eq!(a["reporter_name"], "Amani W.");
+    assert_eq!(a["safe_contact"], "signal: +254 700 111222 after 18:00");
+    assert_eq!(a["region"], "Kisumu");
+
+    // The critical alert started its escalation like a staff alert would.
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'critical-alert-untriaged'"), 1);
+
+    // Nothing readable at rest: not the narrative, the name, the contact, nor the receipt.
+    let stored = everything_stored(&app);
+    for secret in ["zebra-quartz-71", "Amani W.", "700 111222", digits.as_str()] {
+        assert!(!stored.contains(secret), "{secret} stored in clear");
+    }
+    assert_eq!(count(&app, "receipts"), 1);
+});
+
+db_test!(the_same_form_sent_twice_makes_one_alert, |app| {
+    let page = app.get("/report", None);
+    let token = input_value(&page.text, "token");
+    let fields = alert_fields(&token, "en", "sent twice on a bad connection");
+    let first = post_form(&app, "/report", &fields);
+    let second = post_form(&app, "/report", &fields);
+    assert_eq!(first.status, 200);
+    assert_eq!(second.status, 200, "{second:?}");
+    assert_eq!(element_text(&first.text, "receipt"), element_text(&second.text, "receipt"), "the same receipt");
+    assert!(second.text.contains(haven::form::i18n::EN.receipt_again));
+    assert_eq!(count(&app, "alerts"), 1);
+    // Long after, the receipt is not shown again, and still one alert.
+    app.clock.advance(Duration::minutes(31));
+    let late = post_form(&app, "/report", &fields);
+    assert_eq!(late.status, 409, "{late:?}");
+    assert!(late.text.contains(haven::form::i18n::EN.already_sent));
+    assert!(!late.text.contains(&element_text(&first.text, "receipt")));
+    assert_eq!(count(&app, "alerts"), 1);
+});
+
+db_test!(bad_form_input_gets_a_clear_page_never_a_crash, |app| {
+    let page = app.get("/report?lang=ar", None);
+    let token = input_value(&page.text, "token");
+    let ar = &haven::form::i18n::AR;
+
+    // Nothing chosen, nothing written: every required field marked, in her language, and
+    // what she did type is kept.
+    let r = post_form(&app, "/report", &[("token", &token), ("lang", "ar"), ("region", "حي الزهور")]);
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_form_headers(&r);
+    for (id, msg) in [("e-kind", ar.err_choose), ("e-urgency", ar.err_choose), ("e-narrative", ar.err_required)] {
+        assert_eq!(element_text(&r.text, id), msg, "{id}");
+    }
+    assert_eq!(element_text(&r.text, "e-country"), ar.err_required);
+    assert!(r.text.contains("value=\"حي الزهور\""), "typed text kept");
+    assert!(r.text.contains(ar.err_summary));
+
+    // An unknown kind, a date in the future, a country not on the list, a narrative one
+    // character too long.
+    let long = "x".repeat(haven::domain::alerts::MAX_NARRATIVE + 1);
+    let mut f = alert_fields(&token, "en", &long);
+    f.retain(|(k, _)| !["kind", "when", "country"].contains(k));
+    f.extend([("kind", "alien_abduction"), ("when", "2099-01-01"), ("country", "XX")]);
+    let r = post_form(&app, "/report", &f);
+    assert_eq!(r.status, 422);
+    let en = &haven::form::i18n::EN;
+    assert_eq!(element_text(&r.text, "e-kind"), en.err_choose);
+    assert_eq!(element_text(&r.text, "e-when"), en.err_date);
+    assert_eq!(element_text(&r.text, "e-country"), en.err_country);
+    assert_eq!(element_text(&r.text, "e-narrative"), en.err_too_long);
+    // Contact asked for but no details.
+    let mut f = alert_fields(&token, "en", "fine");
+    f.retain(|(k, _)| *k != "contact_details");
+    let r = post_form(&app, "/report", &f);
+    assert_eq!(element_text(&r.text, "e-contact"), en.err_contact);
+    assert_eq!(count(&app, "alerts"), 0);
+
+    // Malformed requests: a whole-page error, 4xx, in the form's look, never JSON.
+    let cases: Vec<(&str, Vec<u8>, &str, u16)> = vec![
+        ("invalid UTF-8", b"token=a&narrative=%FF%FE".to_vec(), FORM_CT, 400),
+        ("bad escape", b"narrative=%G1".to_vec(), FORM_CT, 400),
+        ("unknown field", encode(&[("token", &token), ("admin", "1")]), FORM_CT, 400),
+        ("field twice", encode(&[("token", &token), ("kind", "other"), ("kind", "other")]), FORM_CT, 400),
+        ("JSON", br#"{"narrative":"x"}"#.to_vec(), "application/json", 400),
+        ("forged token", encode(&alert_fields("00.1.00", "en", "x")), FORM_CT, 400),
+        ("unknown consent", encode(&[("token", &token), ("consent", "police")]), FORM_CT, 400),
+    ];
+    for (what, body, ct, status) in cases {
+        let r = app.raw("POST", "/report", None, Some((ct, &body)));
+        assert_eq!(r.status, status, "{what}: {r:?}");
+        assert_form_headers(&r);
+        assert!(r.text.contains(en.err_title), "{what}: an error page");
+    }
+    // The honeypot.
+    let mut f = alert_fields(&token, "en", "bot");
+    f.retain(|(k, _)| *k != "website");
+    f.push(("website", "http://spam.example"));
+    assert_eq!(post_form(&app, "/report", &f).status, 400);
+    // 10 MB: refused as too large, in her language.
+    let huge = vec![b'a'; 10 * 1024 * 1024];
+    let r = app.raw("POST", "/report?lang=fr", None, Some((FORM_CT, &huge)));
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_form_headers(&r);
+    // A page left open too long: kept answers, a fresh token, a note.
+    app.clock.advance(Duration::hours(25));
+    let r = post_form(&app, "/report", &alert_fields(&token, "en", "written slowly"));
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains(en.err_expired));
+    assert!(r.text.contains("written slowly"));
+    let fresh = input_value(&r.text, "token");
+    assert_ne!(fresh, token);
+    assert_eq!(post_form(&app, "/report", &alert_fields(&fresh, "en", "written slowly")).status, 200);
+    assert_eq!(count(&app, "alerts"), 1);
+    // Nothing here was a server error.
+    let unknown = app.get("/report/../etc/passwd", None);
+    assert!(unknown.status < 500);
+});
+
+db_test!(the_receipt_portal_carries_messages_both_ways_and_check_ins, |app| {
+    let (receipt, _) = file_alert(&app, "en", "they know where I live");
+    let en = &haven::form::i18n::EN;
+    let p = open_portal(&app, &receipt);
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_form_headers(&p);
+    assert_plain_page(&p.text);
+    assert!(!p.text.contains(&receipt.replace(' ', "")), "the receipt is not put back in the page");
+    assert_eq!(element_text(&p.text, "state").replace(en.state_label, "").trim(), en.state_received);
+    // Check-ins need a case.
+    assert!(p.text.contains(en.checkin_unavailable));
+
+    // Her follow-up, before triage.
+    let t = input_value(&p.text, "t");
+    let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", "They came back today")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text.contains("They came back today"));
+    assert_eq!(element_text(&r.text, "notice"), en.sent);
+    let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", "  ")]);
+    assert_eq!(r.status, 422);
+    assert_eq!(element_text(&r.text, "e-body"), en.err_required);
+
+    // Staff triage it into a case and write to her.
+    let org = app.admin_org();
+    let (officer_id, email, pw) = app.user(haven::domain::Role::Officer, &org);
+    let officer = token_of(&app.login(&email, &pw));
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+    let coord = token_of(&app.login(&email, &pw));
+    let alert_id = app.get("/api/v1/alerts", Some(&coord)).json()["items"][0]["id"].as_str().unwrap().to_string();
+    let tri = app.post(&format!("/api/v1/alerts/{alert_id}/triage"), Some(&coord), json!({ "new_case": {} }));
+    assert_eq!(tri.status, 200, "{tri:?}");
+    let case_id = tri.json()["case_id"].as_str().unwrap().to_string();
+    let r = app.post(&format!("/api/v1/cases/{case_id}/assignees"), Some(&coord), json!({ "user_id": officer_id }));
+    assert_eq!(r.status, 200);
+    let sent = app.post(
+        &format!("/api/v1/cases/{case_id}/messages"),
+        Some(&officer),
+        json!({ "body": "We have read your alert. Are you somewhere safe tonight?" }),
+    );
+    assert_eq!(sent.status, 201, "{sent:?}");
+    assert_eq!(sent.json()["direction"], "to_defender");
+    let bad = app.post(&format!("/api/v1/cases/{case_id}/messages"), Some(&officer), json!({ "body": "" }));
+    assert_eq!(bad.status, 422);
+    let bad = app.post(&format!("/api/v1/cases/{case_id}/messages"), Some(&officer), json!({ "body": "x", "to": 1 }));
+    assert_eq!(bad.status, 400);
+
+    // She sees it, and the state has moved.
+    let p = open_portal(&app, &receipt);
+    assert!(p.text.contains("Are you somewhere safe tonight?"));
+    assert!(p.text.contains(en.state_handling));
+    let t = input_value(&p.text, "t");
+    let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", "Yes, with my sister")]);
+    assert_eq!(r.status, 200);
+    // Her message notified the assignees (no content in the mail), through the engine.
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'defender-message'"), 1);
+
+    // Staff read both directions, oldest first.
+    let list = app.get(&format!("/api/v1/cases/{case_id}/messages"), Some(&officer)).json();
+    let bodies: Vec<&str> = list["items"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(
+        bodies,
+        vec!["They came back today", "We have read your alert. Are you somewhere safe tonight?", "Yes, with my sister"]
+    );
+    assert_eq!(list["items"][0]["direction"], "from_defender");
+    assert!(list["items"][0]["author_id"].is_null());
+    // Need-to-know: another organisation's coordinator, and a partner the case is shared
+    // with, cannot read or write her messages.
+    let tm = team(&app);
+    for other in [&tm.other, &tm.partner] {
+        assert!(app.get(&format!("/api/v1/cases/{case_id}/messages"), Some(other)).status >= 403);
+        let w = app.post(&format!("/api/v1/cases/{case_id}/messages"), Some(other), json!({ "body": "hi" }));
+        assert!(w.status == 403 || w.status == 404, "{w:?}");
+    }
+    // A case with no form alert has nobody to write to.
+    let r = app.post(&format!("/api/v1/cases/{}/messages", tm.case_id), Some(&tm.coord), json!({ "body": "hello" }));
+    assert_eq!(r.status, 409, "{r:?}");
+
+    // "Check in with me within 3 hours", then "I am safe".
+    let r = post_form(&app, "/status/checkin", &[("lang", "en"), ("t", &t), ("hours", "3")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text.contains(en.checkin_pending));
+    let checkins = app.get(&format!("/api/v1/cases/{case_id}/checkins"), Some(&officer)).json();
+    assert_eq!(checkins["items"][0]["status"], "pending");
+    assert_eq!(checkins["items"][0]["source"], "defender");
+    assert!(checkins["items"][0]["created_by"].is_null());
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'checkin-missed'"), 1);
+    let r = post_form(&app, "/status/checkin", &[("lang", "en"), ("t", &t), ("hours", "5")]);
+    assert_eq!(r.status, 400, "only the offered choices");
+    let r = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(element_text(&r.text, "notice"), en.thanks_text);
+    let checkins = app.get(&format!("/api/v1/cases/{case_id}/checkins"), Some(&officer)).json();
+    assert_eq!(checkins["items"][0]["status"], "confirmed");
+
+    // An old page stops working after 30 minutes: back to the receipt.
+    app.clock.advance(Duration::minutes(31));
+    let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", "late")]);
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains(en.session_over));
+    // A forged token is refused.
+    let forged = t.replacen(&alert_id, "01a20000-0000-7000-8000-000000000000", 1);
+    assert_eq!(post_form(&app, "/status/reply", &[("lang", "en"), ("t", &forged), ("body", "x")]).status, 400);
+
+    // Staff messages are sealed too.
+    let stored = everything_stored(&app);
+    assert!(!stored.contains("somewhere safe tonight"));
+    assert!(!stored.contains("with my sister"));
+});
+
+db_test_with!(
+    wrong_receipts_are_throttled_and_long_ones_refused_before_hashing,
+    |c| { c.form.receipt_failures_per_address = 3 },
+    |app| {
+        {
+            let (receipt, _) = file_alert(&app, "en", "x");
+            let en = &haven::form::i18n::EN;
+            let ten_thousand = "7".repeat(10_000);
+            for wrong in ["0000 0000 0000 0000", "12", ten_thousand.as_str()] {
+                let r = open_portal(&app, wrong);
+                assert_eq!(r.status, 422, "{r:?}");
+                assert_eq!(element_text(&r.text, "e-receipt"), en.err_receipt);
+            }
+            // Now even the right receipt waits: the address is throttled.
+            let r = open_portal(&app, &receipt);
+            assert_eq!(r.status, 429, "{r:?}");
+            assert!(r.text.contains(en.err_rate));
+            assert!(r.header("retry-after").is_some());
+        }
+    }
+);
+
+db_test_with!(
+    a_receipt_unused_for_too_long_stops_working_while_staff_keep_the_alert,
+    |c| { c.form.receipt_days = 30 },
+    |app| {
+        {
+            let (receipt, _) = file_alert(&app, "es", "x");
+            app.clock.advance(Duration::days(29));
+            assert_eq!(open_portal(&app, &receipt).status, 200, "used on day 29: the clock restarts");
+            app.clock.advance(Duration::days(29));
+            assert_eq!(open_portal(&app, &receipt).status, 200);
+            app.clock.advance(Duration::days(31));
+            assert_eq!(open_portal(&app, &receipt).status, 422, "unused for 31 days");
+            let org = app.admin_org();
+            let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+            let coord = token_of(&app.login(&email, &pw));
+            assert_eq!(app.get("/api/v1/alerts", Some(&coord)).json()["items"].as_array().unwrap().len(), 1);
+        }
+    }
+);
+
+db_test!(the_duress_pin_looks_like_a_normal_check_in_but_raises_the_case, |app| {
+    let (receipt, _) = file_alert(&app, "en", "x");
+    let org = app.admin_org();
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+    let coord = token_of(&app.login(&email, &pw));
+    let alert_id = app.get("/api/v1/alerts", Some(&coord)).json()["items"][0]["id"].as_str().unwrap().to_string();
+    let tri = app.post(
+        &format!("/api/v1/alerts/{alert_id}/triage"),
+        Some(&coord),
+        json!({ "new_case": { "severity": "medium" } }),
+    );
+    let case_id = tri.json()["case_id"].as_str().unwrap().to_string();
+    let en = &haven::form::i18n::EN;
+
+    // She sets her PINs: 2468 for "I am safe", a longer one under duress.
+    let p = open_portal(&app, &receipt);
+    let t = input_value(&p.text, "t");
+    let same =
+        post_form(&app, "/status/pins", &[("lang", "en"), ("t", &t), ("new_pin", "2468"), ("duress_pin", "2468")]);
+    assert_eq!(element_text(&same.text, "e-pins"), en.err_pin_same);
+    let short = post_form(
+        &app,
+        "/status/pins",
+        &[("lang", "en"), ("t", &t), ("new_pin", "12"), ("duress_pin", "864213579753")],
+    );
+    assert_eq!(element_text(&short.text, "e-pins"), en.err_pin_format);
+    let r = post_form(
+        &app,
+        "/status/pins",
+        &[("lang", "en"), ("t", &t), ("new_pin", "2468"), ("duress_pin", "864213579753")],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(element_text(&r.text, "notice"), en.pins_saved);
+    // Changing them needs the current PIN.
+    let t = input_value(&r.text, "t");
+    let r2 = post_form(
+        &app,
+        "/status/pins",
+        &[("lang", "en"), ("t", &t), ("current", "864213579753"), ("new_pin", "1111"), ("duress_pin", "2222")],
+    );
+    assert_eq!(element_text(&r2.text, "e-pins"), en.err_pin);
+
+    // A normal check-in with the right PIN.
+    let ask = post_form(&app, "/status/checkin", &[("lang", "en"), ("t", &t), ("hours", "6")]);
+    assert_eq!(ask.status, 200);
+    let wrong = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "9999")]);
+    assert_eq!(wrong.status, 422);
+    assert_eq!(element_text(&wrong.text, "e-pin"), en.err_pin);
+    let normal = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "2468")]);
+    assert_eq!(normal.status, 200);
+    let case = app.get(&format!("/api/v1/cases/{case_id}"), Some(&coord)).json();
+    assert_eq!(case["severity"], "medium", "a normal check-in changes nothing");
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal'"), 0);
+
+    // Under duress: the same page, byte for byte.
+    let ask = post_form(&app, "/status/checkin", &[("lang", "en"), ("t", &t), ("hours", "6")]);
+    assert_eq!(ask.status, 200);
+    let duress = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "864213579753")]);
+    assert_eq!(duress.status, normal.status);
+    assert_eq!(duress.text, normal.text, "the duress page must be identical");
+    let case = app.get(&format!("/api/v1/cases/{case_id}"), Some(&coord)).json();
+    assert_eq!(case["severity"], "critical");
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal' AND status = 'active'"), 1);
+    let checkins = app.get(&format!("/api/v1/cases/{case_id}/checkins"), Some(&coord)).json();
+    let pending = checkins["items"].as_array().unwrap().iter().filter(|c| c["status"] == "pending").count();
+    assert_eq!(pending, 1, "the coerced check-in is not confirmed: it escalates when missed");
+    assert!(!everything_stored(&app).contains("864213579753"));
+});
+
+db_test!(duress_before_triage_raises_the_alert, |app| {
+    let (receipt, _) = file_alert(&app, "en", "x");
+    let p = open_portal(&app, &receipt);
+    let t = input_value(&p.text, "t");
+    let r = post_form(
+        &app,
+        "/status/pins",
+        &[("lang", "en"), ("t", &t), ("new_pin", "2468"), ("duress_pin", "864213579753")],
+    );
+    assert_eq!(r.status, 200);
+    let d = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "864213579753")]);
+    assert_eq!(d.status, 200);
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal-untriaged'"), 1);
+});
