@@ -139,6 +139,7 @@ fn first_start_on_a_fresh_directory() {
         assert_eq!(mode(&data), 0o700);
         assert_eq!(mode(&data.join("haven.db")), 0o600);
         assert_eq!(mode(&data.join("jwt-signing.key")), 0o600);
+        assert_eq!(mode(&data.join("form.key")), 0o600);
 
         // A key file others can read stops the next start.
         std::fs::set_permissions(data.join("jwt-signing.key"), std::fs::Permissions::from_mode(0o644)).unwrap();

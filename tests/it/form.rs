@@ -571,3 +571,103 @@ db_test!(duress_before_triage_raises_the_alert, |app| {
     assert_eq!(d.status, 200);
     assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal-untriaged'"), 1);
 });
+
+/// The real binary, a whole defender flow behind a proxy that passes her address: the log
+/// holds no address, no User-Agent, no receipt, nothing she wrote.
+#[test]
+fn the_log_of_a_whole_flow_holds_nothing_identifying() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for backend in [crate::harness::Backend::Sqlite, crate::harness::Backend::Postgres] {
+        let Some(db) = crate::harness::TestDb::new(backend) else { continue };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_haven"))
+            .envs(db.env())
+            .env("HAVEN_BIND", "127.0.0.1:0")
+            .env("HAVEN_LOGIN_TRUST_FORWARDED_FOR", "true")
+            .env("HAVEN_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut base = None;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            if let Some(u) = line.unwrap().strip_prefix("Haven is listening on ") {
+                base = Some(u.trim().to_string());
+                break;
+            }
+        }
+        let base = base.expect("listening line");
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        let (addr, ua) = ("203.0.113.77", "Mozilla/5.0 (HavenUA-4471; Android 9)");
+        let get = |path: &str| {
+            let mut r = agent
+                .get(format!("{base}{path}"))
+                .header("User-Agent", ua)
+                .header("X-Forwarded-For", addr)
+                .call()
+                .unwrap();
+            r.body_mut().read_to_string().unwrap()
+        };
+        let post = |path: &str, pairs: &[(&str, &str)]| {
+            let mut r = agent
+                .post(format!("{base}{path}"))
+                .header("User-Agent", ua)
+                .header("X-Forwarded-For", addr)
+                .header("Content-Type", FORM_CT)
+                .send(&encode(pairs)[..])
+                .unwrap();
+            assert!(r.status().as_u16() < 500, "{path}: {}", r.status());
+            r.body_mut().read_to_string().unwrap()
+        };
+        let narrative = "quetzal-narrative-5512 they broke in";
+        let page = get("/report?lang=fr");
+        let token = input_value(&page, "token");
+        let receipt_page = post("/report", &alert_fields(&token, "fr", narrative));
+        let receipt = element_text(&receipt_page, "receipt");
+        assert_eq!(receipt.len(), 19, "{receipt_page}");
+        let wrong = post("/status", &[("lang", "fr"), ("receipt", "9999 9999 9999 9999")]);
+        assert!(wrong.contains("e-receipt"));
+        let portal = post("/status", &[("lang", "fr"), ("receipt", &receipt)]);
+        let t = input_value(&portal, "t");
+        post("/status/reply", &[("lang", "fr"), ("t", &t), ("body", "okapi-reply-8830")]);
+        post("/status/pins", &[("lang", "fr"), ("t", &t), ("new_pin", "4826"), ("duress_pin", "7315")]);
+        post("/status/safe", &[("lang", "fr"), ("t", &t), ("pin", "7315")]);
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("route=/report") && log.contains("route=/status/safe"), "requests are logged: {log}");
+        let digits = receipt.replace(' ', "");
+        for secret in [
+            addr,
+            "HavenUA",
+            ua,
+            receipt.as_str(),
+            digits.as_str(),
+            "quetzal-narrative",
+            "okapi-reply",
+            "Amani",
+            "700 111222",
+            "9999 9999",
+            t.as_str(),
+            token.as_str(),
+            "4826",
+            "7315",
+        ] {
+            assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
+        }
+        // Nor the database.
+        if backend == crate::harness::Backend::Sqlite {
+            let mut all = Vec::new();
+            for e in std::fs::read_dir(db.dir.path()).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    all.extend(std::fs::read(&p).unwrap());
+                }
+            }
+            let all = String::from_utf8_lossy(&all);
+            for secret in [addr, "HavenUA", digits.as_str(), "quetzal-narrative", "okapi-reply"] {
+                assert!(!all.contains(secret), "{secret} stored in clear");
+            }
+        }
+    }
+}

@@ -25,6 +25,10 @@ impl Message {
         diesel::insert_into(messages::table).values(self).execute(conn).map(|_| ())
     }
 
+    pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Message>> {
+        messages::table.find(id).select(Message::as_select()).first(conn).optional()
+    }
+
     /// The messages of one alert, oldest first, at most `limit` (the newest ones).
     pub fn for_alert(conn: &mut DbConn, alert_id: &str, limit: i64) -> QueryResult<Vec<Message>> {
         let mut rows: Vec<Message> = messages::table
