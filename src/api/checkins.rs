@@ -87,7 +87,6 @@ pub async fn create(
             let who = Caller { user: &auth.user, role: auth.role };
             let case = case_of(c, &st, &who, &case_id, Action::CheckinCreate, "case_not_found")?;
             let checkin = checkins::schedule(c, now, &who, &case, due_at)?;
-            crate::escalation::fire(c, &st, now, "checkin.scheduled", "checkin", &checkin.id)?;
             Ok(checkin.into())
         })
         .await?;

@@ -478,6 +478,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         source -> Text,
+        missed_at -> Nullable<Timestamp>,
     }
 }
 

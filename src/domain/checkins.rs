@@ -1,6 +1,7 @@
-//! Safety check-ins: an officer asks the defender to check in by a time; a check-in still
-//! pending then starts the `checkin-missed` escalation (event `checkin.scheduled`, anchored
-//! at `due_at`). Confirming ("she is safe") or cancelling stops it.
+//! Safety check-ins: an officer (or the defender herself, on the status page) asks for a
+//! check-in by a time. The engine finds a check-in still pending after its time and fires
+//! `checkin.missed` once (`escalation::engine::run_due`). Confirming ("she is safe") or
+//! cancelling stops the escalation.
 
 use chrono::{DateTime, Utc};
 
@@ -42,6 +43,7 @@ pub fn schedule(
         closed_at: None,
         created_at: naive(now),
         source: "staff".into(),
+        missed_at: None,
     };
     c.insert(conn)?;
     let e = Entry::new(Some(&caller.user.id), "checkin.schedule", "case", Some(&case.id))

@@ -42,14 +42,8 @@ pub fn state_of(conn: &mut DbConn, alert: &Alert) -> Result<(AlertState, Option<
 }
 
 /// "Check in with me within `hours`": a pending check-in on her case, which starts the
-/// missed-check-in escalation at its time. Only once her alert is in an open case.
-pub fn request_checkin(
-    conn: &mut DbConn,
-    state: &AppState,
-    now: DateTime<Utc>,
-    case: &Case,
-    hours: u32,
-) -> Result<Checkin, AppError> {
+/// missed-check-in escalation if still pending at its time. Only once her alert is in an open case.
+pub fn request_checkin(conn: &mut DbConn, now: DateTime<Utc>, case: &Case, hours: u32) -> Result<Checkin, AppError> {
     if case.status == "closed" || !(1..=72).contains(&hours) {
         return Err(AppError::unprocessable("invalid_checkin", "no check-in possible"));
     }
@@ -63,12 +57,12 @@ pub fn request_checkin(
         closed_at: None,
         created_at: naive(now),
         source: "defender".into(),
+        missed_at: None,
     };
     c.insert(conn)?;
     let e = Entry::new(None, "checkin.schedule", "case", Some(&case.id))
         .detail(serde_json::json!({ "checkin": c.id, "source": "defender" }));
     audit::record(conn, now, e)?;
-    crate::escalation::fire(conn, state, now, "checkin.scheduled", "checkin", &c.id)?;
     Ok(c)
 }
 

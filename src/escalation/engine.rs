@@ -104,6 +104,8 @@ pub struct PassReport {
     pub steps_fired: usize,
     pub messages: usize,
     pub ended: usize,
+    /// Check-ins found missed in this pass (each fired `checkin.missed`).
+    pub missed_checkins: usize,
 }
 
 /// One engine pass over at most `limit` due escalations, in one transaction.
@@ -117,6 +119,14 @@ pub fn run_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<PassR
     };
     state.db.write_blocking(|c| {
         let mut report = PassReport::default();
+        // Check-ins still pending after their time: `checkin.missed` fires once for each,
+        // here, so its first step is claimed in this very pass.
+        for checkin in crate::db::models::Checkin::newly_missed(c, naive(now), limit)? {
+            if crate::db::models::Checkin::mark_missed(c, &checkin.id, naive(now))? {
+                start(c, &rules, now, "checkin.missed", "checkin", &checkin.id)?;
+                report.missed_checkins += 1;
+            }
+        }
         for esc in crate::db::claim_due_escalations(c, naive(now), limit)? {
             report.claimed += 1;
             advance(c, &ctx, esc, &mut report)?;

@@ -31,7 +31,7 @@ pub const EVENTS: &[(&str, &str, &[&str])] = &[
     ("relocation.requested", "relocation", &["relocation", "case"]),
     ("visa.submitted", "visa", &["visa", "case"]),
     ("grant.requested", "grant", &["grant", "case"]),
-    ("checkin.scheduled", "checkin", &["checkin", "case"]),
+    ("checkin.missed", "checkin", &["checkin", "case"]),
     ("message.received", "case", &["case"]),
     ("case.duress", "case", &["case"]),
     ("alert.duress", "alert", &["alert"]),

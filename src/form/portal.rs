@@ -316,11 +316,11 @@ pub async fn checkin(req: HttpRequest, state: web::Data<AppState>, payload: web:
         );
     };
     let t = lang.text();
-    act(req, state, lang, alert_id, now, move |c, st, alert| {
+    act(req, state, lang, alert_id, now, move |c, _st, alert| {
         let (s, case) = portal::state_of(c, alert)?;
         match case {
             Some(case) if s == AlertState::Handling => {
-                portal::request_checkin(c, st, now, &case, hours)?;
+                portal::request_checkin(c, now, &case, hours)?;
                 Ok(Flash::default())
             }
             _ => Ok(Flash { notice: Some(t.checkin_unavailable), ..Default::default() }),

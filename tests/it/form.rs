@@ -3,6 +3,7 @@
 //! and the duress PIN, on both backends.
 
 use chrono::Duration;
+use haven::clock::Clock;
 use serde_json::json;
 
 use crate::harness::{everything_stored, team, token_of, Resp, TestApp};
@@ -414,7 +415,7 @@ db_test!(the_receipt_portal_carries_messages_both_ways_and_check_ins, |app| {
     let r = app.post(&format!("/api/v1/cases/{}/messages", tm.case_id), Some(&tm.coord), json!({ "body": "hello" }));
     assert_eq!(r.status, 409, "{r:?}");
 
-    // "Check in with me within 3 hours", then "I am safe".
+    // "Check in with me within 3 hours". Nothing escalates before its time.
     let r = post_form(&app, "/status/checkin", &[("lang", "en"), ("t", &t), ("hours", "3")]);
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.text.contains(en.checkin_pending));
@@ -422,23 +423,42 @@ db_test!(the_receipt_portal_carries_messages_both_ways_and_check_ins, |app| {
     assert_eq!(checkins["items"][0]["status"], "pending");
     assert_eq!(checkins["items"][0]["source"], "defender");
     assert!(checkins["items"][0]["created_by"].is_null());
-    assert_eq!(count(&app, "escalations WHERE policy_id = 'checkin-missed'"), 1);
     let r = post_form(&app, "/status/checkin", &[("lang", "en"), ("t", &t), ("hours", "5")]);
     assert_eq!(r.status, 400, "only the offered choices");
-    let r = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "")]);
-    assert_eq!(r.status, 200);
-    assert_eq!(element_text(&r.text, "notice"), en.thanks_text);
-    let checkins = app.get(&format!("/api/v1/cases/{case_id}/checkins"), Some(&officer)).json();
-    assert_eq!(checkins["items"][0]["status"], "confirmed");
+    let engine = |app: &TestApp| haven::escalation::engine::run_due(app.state(), app.clock.now(), 100).unwrap();
+    app.clock.advance(Duration::minutes(170));
+    assert_eq!(engine(&app).missed_checkins, 0);
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'checkin-missed'"), 0);
 
     // An old page stops working after 30 minutes: back to the receipt.
-    app.clock.advance(Duration::minutes(31));
     let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", "late")]);
     assert_eq!(r.status, 422);
     assert!(r.text.contains(en.session_over));
     // A forged token is refused.
     let forged = t.replacen(&alert_id, "01a20000-0000-7000-8000-000000000000", 1);
     assert_eq!(post_form(&app, "/status/reply", &[("lang", "en"), ("t", &forged), ("body", "x")]).status, 400);
+
+    // Her time passes: `checkin.missed` fires once, and the team is mailed.
+    app.clock.advance(Duration::minutes(11));
+    let pass = engine(&app);
+    assert_eq!(pass.missed_checkins, 1);
+    assert!(pass.messages >= 1, "{pass:?}");
+    assert_eq!(engine(&app).missed_checkins, 0, "once");
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'checkin-missed' AND status = 'active'"), 1);
+    // Late, she says "I am safe": the check-in is confirmed and the escalation ends.
+    let p = open_portal(&app, &receipt);
+    let t = input_value(&p.text, "t");
+    let r = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(element_text(&r.text, "notice"), en.thanks_text);
+    // (Access tokens have expired in these three hours: a fresh login.)
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+    let coord = token_of(&app.login(&email, &pw));
+    let checkins = app.get(&format!("/api/v1/cases/{case_id}/checkins"), Some(&coord)).json();
+    assert_eq!(checkins["items"][0]["status"], "confirmed");
+    app.clock.advance(Duration::minutes(31));
+    engine(&app);
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'checkin-missed' AND status = 'active'"), 0);
 
     // Staff messages are sealed too.
     let stored = everything_stored(&app);

@@ -1,4 +1,6 @@
 DELETE FROM checkins WHERE created_by IS NULL;
+DROP INDEX checkins_due_idx;
+ALTER TABLE checkins DROP COLUMN missed_at;
 ALTER TABLE checkins DROP COLUMN source;
 ALTER TABLE checkins ALTER COLUMN created_by SET NOT NULL;
 DROP TABLE messages;

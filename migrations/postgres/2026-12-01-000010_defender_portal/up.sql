@@ -40,3 +40,7 @@ CREATE INDEX messages_alert_idx ON messages (alert_id, created_at);
 -- Check-ins the defender asks for have no staff author.
 ALTER TABLE checkins ALTER COLUMN created_by DROP NOT NULL;
 ALTER TABLE checkins ADD COLUMN source TEXT NOT NULL DEFAULT 'staff' CHECK (source IN ('staff', 'defender'));
+-- Set (once, by whichever instance gets there first) when the engine finds it still pending
+-- after due_at; that is when `checkin.missed` fires.
+ALTER TABLE checkins ADD COLUMN missed_at TIMESTAMP;
+CREATE INDEX checkins_due_idx ON checkins (due_at) WHERE status = 'pending' AND missed_at IS NULL;

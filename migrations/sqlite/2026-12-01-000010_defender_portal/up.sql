@@ -48,10 +48,14 @@ CREATE TABLE checkins_new (
     closed_by TEXT REFERENCES users (id),
     closed_at TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
-    source TEXT NOT NULL DEFAULT 'staff' CHECK (source IN ('staff', 'defender'))
+    source TEXT NOT NULL DEFAULT 'staff' CHECK (source IN ('staff', 'defender')),
+    -- Set (once, by whichever instance gets there first) when the engine finds it still
+    -- pending after due_at; that is when `checkin.missed` fires.
+    missed_at TIMESTAMP
 );
 INSERT INTO checkins_new (id, case_id, due_at, status, created_by, closed_by, closed_at, created_at)
     SELECT id, case_id, due_at, status, created_by, closed_by, closed_at, created_at FROM checkins;
 DROP TABLE checkins;
 ALTER TABLE checkins_new RENAME TO checkins;
 CREATE INDEX checkins_case_idx ON checkins (case_id, due_at);
+CREATE INDEX checkins_due_idx ON checkins (due_at) WHERE status = 'pending' AND missed_at IS NULL;

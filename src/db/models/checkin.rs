@@ -19,6 +19,8 @@ pub struct Checkin {
     pub created_at: NaiveDateTime,
     /// `staff` or `defender`.
     pub source: String,
+    /// When the engine found it missed (and fired `checkin.missed`).
+    pub missed_at: Option<NaiveDateTime>,
 }
 
 impl Checkin {
@@ -45,6 +47,29 @@ impl Checkin {
             .order(checkins::due_at.asc())
             .select(Checkin::as_select())
             .load(conn)
+    }
+
+    /// Pending check-ins whose time has passed and whose miss has not been signalled yet.
+    pub fn newly_missed(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<Checkin>> {
+        checkins::table
+            .filter(checkins::status.eq("pending"))
+            .filter(checkins::missed_at.is_null())
+            .filter(checkins::due_at.le(now))
+            .order(checkins::due_at.asc())
+            .limit(limit)
+            .select(Checkin::as_select())
+            .load(conn)
+    }
+
+    /// Marks a check-in missed; false if it was closed or marked meanwhile (by another
+    /// instance), so the event fires once.
+    pub fn mark_missed(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+        let n = diesel::update(
+            checkins::table.find(id).filter(checkins::status.eq("pending")).filter(checkins::missed_at.is_null()),
+        )
+        .set(checkins::missed_at.eq(Some(now)))
+        .execute(conn)?;
+        Ok(n == 1)
     }
 
     /// Closes a pending check-in; false if it was not pending any more.
