@@ -37,6 +37,8 @@ struct PortalPage {
     token: String,
     notice: Option<&'static str>,
     state: &'static str,
+    /// Dismissed, merged, or its case closed: nothing more to do here.
+    closed: bool,
     messages: Vec<MessageLine>,
     max_message: usize,
     reply_error: Option<&'static str>,
@@ -116,6 +118,7 @@ fn render(req: &HttpRequest, st: &AppState, lang: Lang, now: DateTime<Utc>, view
             AlertState::Handling => t.state_handling,
             AlertState::Closed => t.state_closed,
         },
+        closed: view.state == AlertState::Closed,
         messages: view.messages,
         max_message: MAX_MESSAGE,
         reply_error: flash.reply_error,
@@ -279,6 +282,9 @@ pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::P
     let t = lang.text();
     let body = f.raw("body").trim().to_string();
     act(req, state, lang, alert_id, now, move |c, st, alert| {
+        if portal::state_of(c, alert)?.0 == AlertState::Closed {
+            return Ok(Flash { notice: Some(t.closed_note), ..Default::default() });
+        }
         if body.is_empty() {
             return Ok(Flash { reply_error: Some(t.err_required), ..Default::default() });
         }

@@ -691,3 +691,25 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
         }
     }
 }
+
+db_test!(a_closed_alert_takes_no_more_messages, |app| {
+    let (receipt, _) = file_alert(&app, "en", "x");
+    let en = &haven::form::i18n::EN;
+    let org = app.admin_org();
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+    let coord = token_of(&app.login(&email, &pw));
+    let alert_id = app.get("/api/v1/alerts", Some(&coord)).json()["items"][0]["id"].as_str().unwrap().to_string();
+    let p = open_portal(&app, &receipt);
+    let t = input_value(&p.text, "t");
+    let d = app.post(&format!("/api/v1/alerts/{alert_id}/dismiss"), Some(&coord), json!({ "reason": "duplicate" }));
+    assert_eq!(d.status, 200, "{d:?}");
+    let p = open_portal(&app, &receipt);
+    assert!(p.text.contains(en.state_closed));
+    assert!(p.text.contains("id=\"closed\""));
+    assert!(!p.text.contains("action=\"/status/reply\""), "no reply form on a closed alert");
+    // An older page still posting a reply: told it is closed, nothing stored.
+    let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", "hello?")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(element_text(&r.text, "notice"), unescape(en.closed_note));
+    assert_eq!(count(&app, "messages"), 0);
+});
