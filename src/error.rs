@@ -124,6 +124,37 @@ impl AppError {
     }
 }
 
+/// Database failures that are the database's state, not a bug or the client's request: a
+/// connection dropped or restarted, a full disk, a read-only file, a lock not obtained in
+/// time. They answer 503 with a retry hint; the pool replaces dead connections on its own.
+fn database_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            [
+                "terminating connection",
+                "server closed the connection",
+                "connection to server",
+                "no connection to the server",
+                "could not receive data",
+                "could not send data",
+                "the database system is shutting down",
+                "the database system is starting up",
+                "cannot execute",
+                "database or disk is full",
+                "disk i/o error",
+                "readonly database",
+                "database is locked",
+            ]
+            .iter()
+            .any(|needle| m.contains(needle))
+        }
+        _ => false,
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     /// A unique violation that no caller anticipated is two requests racing for the same
     /// slot (the same assignee, share or version): a 409 to retry, not a 500.
@@ -135,6 +166,7 @@ impl From<diesel::result::Error> for AppError {
                     "someone changed this at the same moment; read it again and retry",
                 )
             }
+            other if database_unavailable(&other) => AppError::Unavailable(other.into()),
             other => AppError::Internal(other.into()),
         }
     }
@@ -176,6 +208,9 @@ impl ResponseError for AppError {
         }
         if let AppError::Unauthorized(_) = self {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let AppError::Unavailable(_) = self {
+            res.insert_header((header::RETRY_AFTER, "5"));
         }
         let allowed = match self {
             AppError::InvalidTransition { allowed, .. } => Some(allowed.as_slice()),

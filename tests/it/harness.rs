@@ -119,6 +119,17 @@ impl TestDb {
         Some(TestDb { backend, dir, url, _schema: schema })
     }
 
+    /// The same database for a second instance (its own temp dir; the schema stays owned
+    /// by `self`). Give the instance `self`'s data dir so it shares the key files.
+    pub fn share(&self) -> TestDb {
+        TestDb {
+            backend: self.backend,
+            dir: tempfile::tempdir().expect("temp dir"),
+            url: self.url.clone(),
+            _schema: None,
+        }
+    }
+
     /// A SQLite database at `<dir>/haven.db` that already exists (a restored backup, say).
     pub fn sqlite_in(dir: tempfile::TempDir) -> TestDb {
         let url = format!("sqlite://{}", dir.path().join("haven.db").display());

@@ -12,6 +12,7 @@ mod cases;
 mod cli;
 mod crypto;
 mod escalation;
+mod faults;
 mod form;
 mod grants;
 mod http_basics;
