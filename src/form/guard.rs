@@ -41,7 +41,8 @@ impl Guard {
     }
 
     fn slot(&self, addr: Option<IpAddr>) -> [u8; 16] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let block = super::keys::hmac_block_key(&self.key);
+        let mut m = <Hmac<Sha256> as hmac::digest::KeyInit>::new((&*block).into());
         match addr {
             Some(IpAddr::V4(a)) => m.update(&a.octets()),
             // One IPv6 user usually holds a whole /64.

@@ -34,7 +34,22 @@ const RECEIPT_SALT: &[u8] = b"haven-receipt-v1";
 
 pub struct FormKeys {
     key: Zeroizing<Vec<u8>>,
+    /// The HMAC key as one SHA-256 block (HMAC's own padding, done once), so building a MAC
+    /// cannot fail.
+    mac_key: Zeroizing<[u8; 64]>,
     params: Params,
+}
+
+/// HMAC's key preparation: a key longer than the block is hashed, then zero-padded.
+pub fn hmac_block_key(key: &[u8]) -> Zeroizing<[u8; 64]> {
+    use sha2::Digest;
+    let mut block = Zeroizing::new([0u8; 64]);
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    block
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -77,11 +92,12 @@ impl FormKeys {
         // 8 MiB, 2 passes: about 10 ms here. The pepper, not the cost, is what makes a
         // stolen database useless; the cost only slows a search by someone who has both.
         let params = Params::new(8 * 1024, 2, 1, Some(32)).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
-        Ok(FormKeys { key, params })
+        let mac_key = hmac_block_key(&key);
+        Ok(FormKeys { key, mac_key, params })
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut m = <Hmac<Sha256> as hmac::digest::KeyInit>::new((&*self.mac_key).into());
         for p in parts {
             m.update(&(p.len() as u32).to_be_bytes());
             m.update(p);
@@ -211,6 +227,18 @@ mod tests {
 
     fn keys() -> FormKeys {
         FormKeys::new(vec![7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn the_prepared_block_key_is_hmac_itself() {
+        for len in [16usize, 32, 64, 65, 100] {
+            let key = vec![0x5au8; len];
+            let mut a = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+            let mut b = <Hmac<Sha256> as hmac::digest::KeyInit>::new((&*hmac_block_key(&key)).into());
+            a.update(b"message");
+            b.update(b"message");
+            assert_eq!(a.finalize().into_bytes(), b.finalize().into_bytes(), "key of {len} bytes");
+        }
     }
 
     #[test]
