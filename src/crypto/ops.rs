@@ -199,10 +199,12 @@ pub fn shred(
         CaseKey::mark_shredded(conn, &alert.id, naive(now))?;
         crypto.forget(&alert.id);
     }
-    // A shredded case is over: nothing more is mailed about it.
+    // A shredded case is over: nothing more is mailed about it, and no check-in of it can
+    // be missed later.
     for id in Escalation::active_for_case(conn, case_id)? {
         Escalation::end(conn, &id, "stopped", "case_shredded", naive(now))?;
     }
+    crate::db::models::Checkin::cancel_pending_for_case(conn, case_id, naive(now))?;
     let detail = serde_json::json!({ "grants_destroyed": n, "escrow_kept": keep_escrow });
     audit::record(conn, now, Entry::new(actor, "case.shred", "case", Some(case_id)).detail(detail))?;
     crypto.forget(case_id);

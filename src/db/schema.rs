@@ -479,6 +479,8 @@ diesel::table! {
         created_at -> Timestamp,
         source -> Text,
         missed_at -> Nullable<Timestamp>,
+        alert_id -> Nullable<Text>,
+        coerced_at -> Nullable<Timestamp>,
     }
 }
 

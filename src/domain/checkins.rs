@@ -44,6 +44,8 @@ pub fn schedule(
         created_at: naive(now),
         source: "staff".into(),
         missed_at: None,
+        alert_id: None,
+        coerced_at: None,
     };
     c.insert(conn)?;
     let e = Entry::new(Some(&caller.user.id), "checkin.schedule", "case", Some(&case.id))

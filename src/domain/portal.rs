@@ -43,7 +43,13 @@ pub fn state_of(conn: &mut DbConn, alert: &Alert) -> Result<(AlertState, Option<
 
 /// "Check in with me within `hours`": a pending check-in on her case, which starts the
 /// missed-check-in escalation if still pending at its time. Only once her alert is in an open case.
-pub fn request_checkin(conn: &mut DbConn, now: DateTime<Utc>, case: &Case, hours: u32) -> Result<Checkin, AppError> {
+pub fn request_checkin(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    case: &Case,
+    alert: &Alert,
+    hours: u32,
+) -> Result<Checkin, AppError> {
     if case.status == "closed" || !(1..=72).contains(&hours) {
         return Err(AppError::unprocessable("invalid_checkin", "no check-in possible"));
     }
@@ -58,6 +64,8 @@ pub fn request_checkin(conn: &mut DbConn, now: DateTime<Utc>, case: &Case, hours
         created_at: naive(now),
         source: "defender".into(),
         missed_at: None,
+        alert_id: Some(alert.id.clone()),
+        coerced_at: None,
     };
     c.insert(conn)?;
     let e = Entry::new(None, "checkin.schedule", "case", Some(&case.id))
@@ -66,11 +74,26 @@ pub fn request_checkin(conn: &mut DbConn, now: DateTime<Utc>, case: &Case, hours
     Ok(c)
 }
 
-/// "I am safe": confirms every pending check-in of her case. Returns how many.
-pub fn confirm_safe(conn: &mut DbConn, now: DateTime<Utc>, case: Option<&Case>) -> Result<usize, AppError> {
+/// The pending check-ins her status page shows: hers and the team's, not those she
+/// "confirmed" under duress.
+pub fn visible_checkins(conn: &mut DbConn, case: &Case, alert: &Alert) -> Result<Vec<Checkin>, AppError> {
+    Ok(Checkin::pending_for_receipt(conn, &case.id, &alert.id)?
+        .into_iter()
+        .filter(|c| c.coerced_at.is_none())
+        .collect())
+}
+
+/// "I am safe": confirms the pending check-ins this receipt may see (her own, and those
+/// staff asked for on her case). Returns how many.
+pub fn confirm_safe(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    case: Option<&Case>,
+    alert: &Alert,
+) -> Result<usize, AppError> {
     let Some(case) = case else { return Ok(0) };
     let mut n = 0;
-    for c in Checkin::pending_for_case(conn, &case.id)? {
+    for c in Checkin::pending_for_receipt(conn, &case.id, &alert.id)? {
         if Checkin::close(conn, &c.id, "confirmed", None, naive(now))? {
             let e = Entry::new(None, "checkin.close", "case", Some(&case.id))
                 .detail(serde_json::json!({ "checkin": c.id, "status": "confirmed", "source": "defender" }));
@@ -82,11 +105,15 @@ pub fn confirm_safe(conn: &mut DbConn, now: DateTime<Utc>, case: Option<&Case>) 
 }
 
 /// The duress PIN was used. Her case (or, before triage, her alert) becomes critical and
-/// the duress escalation starts; pending check-ins stay pending, so they escalate too.
-/// Nothing of this shows on her page.
+/// the duress escalation starts. Her pending check-ins stay pending, so they escalate too,
+/// but disappear from her status page as a real "I am safe" would make them. Nothing of
+/// this shows on her page.
 pub fn duress(conn: &mut DbConn, state: &AppState, now: DateTime<Utc>, alert: &Alert) -> Result<(), AppError> {
     match &alert.case_id {
         Some(case_id) => {
+            for c in Checkin::pending_for_receipt(conn, case_id, &alert.id)? {
+                Checkin::mark_coerced(conn, &c.id, naive(now))?;
+            }
             // Only the duress rules fire, not also the raised-to-critical ones: one alarm,
             // not two mails saying different things.
             Case::raise_severity(conn, case_id, Severity::Critical.as_str(), &Severity::Critical.below(), naive(now))?;

@@ -18,7 +18,12 @@ const MAX_TRACKED: usize = 100_000;
 enum Kind {
     Report,
     Failure,
+    /// Wrong PINs on one alert, from anywhere.
+    PinFailure,
 }
+
+/// Wrong PINs tolerated on one alert per 15 minutes, wherever they come from.
+pub const PIN_FAILURES_PER_ALERT: u32 = 5;
 
 struct Counter {
     count: u32,
@@ -58,12 +63,26 @@ impl Guard {
     fn window(kind: Kind) -> Duration {
         match kind {
             Kind::Report => REPORT_WINDOW,
-            Kind::Failure => FAILURE_WINDOW,
+            Kind::Failure | Kind::PinFailure => FAILURE_WINDOW,
         }
     }
 
+    fn alert_slot(&self, alert_id: &str) -> [u8; 16] {
+        let block = super::keys::hmac_block_key(&self.key);
+        let mut m = <Hmac<Sha256> as hmac::digest::KeyInit>::new((&*block).into());
+        m.update(b"alert:");
+        m.update(alert_id.as_bytes());
+        let out = m.finalize().into_bytes();
+        let mut slot = [0u8; 16];
+        slot.copy_from_slice(&out[..16]);
+        slot
+    }
+
     fn count(&self, kind: Kind, addr: Option<IpAddr>) -> u32 {
-        let slot = self.slot(addr);
+        self.count_slot(kind, self.slot(addr))
+    }
+
+    fn count_slot(&self, kind: Kind, slot: [u8; 16]) -> u32 {
         let map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&(kind, slot)) {
             Some(c) if c.window_start.elapsed() < Guard::window(kind) => c.count,
@@ -72,12 +91,20 @@ impl Guard {
     }
 
     fn bump(&self, kind: Kind, addr: Option<IpAddr>) {
-        let slot = self.slot(addr);
+        self.bump_slot(kind, self.slot(addr))
+    }
+
+    fn bump_slot(&self, kind: Kind, slot: [u8; 16]) {
         let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_TRACKED {
             map.retain(|(k, _), c| c.window_start.elapsed() < Guard::window(*k));
             if map.len() >= MAX_TRACKED {
-                map.clear();
+                // Still full of live counters: drop the oldest half, never the newest (a
+                // flood of fresh addresses must not wipe the counters it is racing).
+                let mut starts: Vec<Instant> = map.values().map(|c| c.window_start).collect();
+                starts.sort_unstable();
+                let cut = starts[starts.len() / 2];
+                map.retain(|_, c| c.window_start > cut);
             }
         }
         let c = map.entry((kind, slot)).or_insert(Counter { count: 0, window_start: Instant::now() });
@@ -103,6 +130,15 @@ impl Guard {
 
     pub fn failed(&self, addr: Option<IpAddr>) {
         self.bump(Kind::Failure, addr);
+    }
+
+    /// Whether this alert's PIN checks are locked for a while (too many wrong PINs).
+    pub fn pin_locked(&self, alert_id: &str) -> bool {
+        self.count_slot(Kind::PinFailure, self.alert_slot(alert_id)) >= PIN_FAILURES_PER_ALERT
+    }
+
+    pub fn pin_failed(&self, alert_id: &str) {
+        self.bump_slot(Kind::PinFailure, self.alert_slot(alert_id));
     }
 }
 
@@ -130,5 +166,11 @@ mod tests {
             g.failed(Some(v6a));
         }
         assert!(!g.may_try(Some(v6b)), "one /64 is one client");
+        for _ in 0..PIN_FAILURES_PER_ALERT {
+            assert!(!g.pin_locked("alert-1"));
+            g.pin_failed("alert-1");
+        }
+        assert!(g.pin_locked("alert-1"));
+        assert!(!g.pin_locked("alert-2"));
     }
 }

@@ -25,7 +25,7 @@ pub const KEY_FILE: &str = "form.key";
 /// A form page may stay open this long before its token is refused (answers are kept).
 pub const FORM_TOKEN_HOURS: i64 = 24;
 /// How long after a first submission the same form shows its receipt again.
-pub const RESHOW_MINUTES: i64 = 30;
+pub const RESHOW_MINUTES: i64 = 10;
 /// How long a status page works before the receipt must be entered again.
 pub const PORTAL_MINUTES: i64 = 30;
 /// Anything longer is refused before hashing (a receipt is 16 digits plus separators).
@@ -177,6 +177,72 @@ impl FormKeys {
     }
 }
 
+/// How long the page a form answers with (by redirect) can be fetched: long enough to
+/// follow the redirect on a slow connection, short enough that the browser history is
+/// useless to whoever takes her phone later.
+pub const TICKET_SECONDS: i64 = 120;
+
+impl FormKeys {
+    /// A short-lived signed ticket for a page reached by redirect after a POST (so the
+    /// browser history never holds a POST that could be sent again).
+    pub fn ticket(&self, domain: &str, parts: &[&str], now: DateTime<Utc>) -> String {
+        let exp = (now + chrono::Duration::seconds(TICKET_SECONDS)).timestamp().to_string();
+        let mut all: Vec<&[u8]> = vec![domain.as_bytes(), exp.as_bytes()];
+        all.extend(parts.iter().map(|p| p.as_bytes()));
+        let mac = self.mac(&all);
+        let mut out = parts.join(".");
+        out.push('.');
+        out.push_str(&exp);
+        out.push('.');
+        out.push_str(&hex::encode(&mac[..16]));
+        out
+    }
+
+    /// The parts of a genuine, unexpired ticket of `domain` with `n` parts.
+    pub fn check_ticket(
+        &self,
+        domain: &str,
+        ticket: &str,
+        n: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, TokenError> {
+        if ticket.len() > 256 {
+            return Err(TokenError::Invalid);
+        }
+        let fields: Vec<&str> = ticket.split('.').collect();
+        if fields.len() != n + 2 {
+            return Err(TokenError::Invalid);
+        }
+        let (parts, rest) = fields.split_at(n);
+        let (exp, mac) = (rest[0], rest[1]);
+        let mut all: Vec<&[u8]> = vec![domain.as_bytes(), exp.as_bytes()];
+        all.extend(parts.iter().map(|p| p.as_bytes()));
+        let want = self.mac(&all);
+        let got = hex::decode(mac).map_err(|_| TokenError::Invalid)?;
+        if !crate::auth::constant_time_eq(&got, &want[..16]) {
+            return Err(TokenError::Invalid);
+        }
+        let exp: i64 = exp.parse().map_err(|_| TokenError::Invalid)?;
+        if now.timestamp() > exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(parts.iter().map(|p| p.to_string()).collect())
+    }
+
+    /// The receipt page's ticket: the form token's nonce (the receipt is derived from it).
+    pub fn receipt_ticket(&self, token: &FormToken, again: bool, now: DateTime<Utc>) -> String {
+        self.ticket("receipt-page", &[&hex::encode(token.nonce), if again { "1" } else { "0" }], now)
+    }
+
+    /// The receipt a receipt-page ticket shows, and whether it is shown again.
+    pub fn check_receipt_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<(String, bool), TokenError> {
+        let parts = self.check_ticket("receipt-page", ticket, 2, now)?;
+        let nonce: [u8; 16] = hex::decode(&parts[0]).ok().and_then(|v| v.try_into().ok()).ok_or(TokenError::Invalid)?;
+        let token = FormToken { digest: String::new(), nonce };
+        Ok((self.receipt_for(&token), parts[1] == "1"))
+    }
+}
+
 /// A new receipt shown in groups of four: `1234 5678 9012 3456`.
 pub fn group_receipt(receipt: &str) -> String {
     receipt.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
@@ -273,6 +339,21 @@ mod tests {
         assert_eq!(k.check_form_token("junk", now).err(), Some(TokenError::Invalid));
         let other = FormKeys::new(vec![8u8; 32]).unwrap();
         assert_eq!(other.check_form_token(&t, now).err(), Some(TokenError::Invalid));
+    }
+
+    #[test]
+    fn tickets_are_signed_scoped_and_short_lived() {
+        let k = keys();
+        let now = Utc::now();
+        let t = k.ticket("view", &["alert-1", "2"], now);
+        assert_eq!(k.check_ticket("view", &t, 2, now).unwrap(), vec!["alert-1", "2"]);
+        assert_eq!(k.check_ticket("other", &t, 2, now).err(), Some(TokenError::Invalid), "scoped");
+        assert_eq!(k.check_ticket("view", &t.replacen("-1", "-2", 1), 2, now).err(), Some(TokenError::Invalid));
+        let later = now + chrono::Duration::seconds(TICKET_SECONDS + 1);
+        assert_eq!(k.check_ticket("view", &t, 2, later).err(), Some(TokenError::Expired));
+        let form = k.check_form_token(&k.new_form_token(now), now).unwrap();
+        let r = k.receipt_ticket(&form, true, now);
+        assert_eq!(k.check_receipt_ticket(&r, now).unwrap(), (k.receipt_for(&form), true));
     }
 
     #[test]

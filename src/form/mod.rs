@@ -85,6 +85,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/status/checkin", web::post().to(portal::checkin))
         .route("/status/safe", web::post().to(portal::safe))
         .route("/status/pins", web::post().to(portal::pins))
+        .route("/status/view", web::get().to(portal::view))
+        .route("/status/thanks", web::get().to(portal::thanks))
+        .route("/report/receipt", web::get().to(report::receipt_page))
         .route("/form.css", web::get().to(stylesheet));
 }
 
@@ -148,6 +151,15 @@ pub fn html(req: &HttpRequest, status: StatusCode, page: &impl Template) -> Http
                 .body("error")
         }
     }
+}
+
+/// `303 See Other` to a page of the form (post/redirect/get), with the form's headers.
+pub fn redirect(req: &HttpRequest, location: &str) -> HttpResponse {
+    let mut res = respond(req, StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Vec::new());
+    if let Ok(v) = header::HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }
 
 fn respond(req: &HttpRequest, status: StatusCode, content_type: &str, body: Vec<u8>) -> HttpResponse {
@@ -269,6 +281,6 @@ pub fn lang_hint(body: &[u8]) -> Option<Lang> {
 /// The language of a GET: `?lang=`, else Accept-Language. Other query parameters are
 /// ignored, a malformed query is as good as none.
 pub fn query_lang(req: &HttpRequest) -> Lang {
-    let fields = decode::Fields::parse(req.query_string().as_bytes(), &["lang"], &[]).ok();
-    Lang::choose(fields.as_ref().and_then(|f| f.get("lang")), req)
+    let explicit = req.query_string().split('&').find_map(|p| p.strip_prefix("lang="));
+    Lang::choose(explicit, req)
 }

@@ -1,5 +1,9 @@
 //! `/status`: the receipt portal. The receipt is typed once; the pages after carry a
 //! 30-minute portal token instead (never the receipt, never a cookie).
+//!
+//! Every POST that succeeds answers `303 See Other` to a GET with a two-minute ticket
+//! (post/redirect/get): the browser history then holds no POST that "resubmit" could send
+//! again, with her receipt or her words in it, when someone else holds her phone.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -7,11 +11,11 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use super::decode::Fields;
-use super::i18n::{Lang, CHECKIN_HOURS};
+use super::i18n::{Lang, Text, CHECKIN_HOURS};
 use super::keys::{normalize_pin, normalize_receipt, TokenError};
-use super::{error_page, html, notice, read_body, Choice, Chrome};
+use super::{error_page, html, notice, read_body, redirect, Choice, Chrome};
 use crate::clock::naive;
-use crate::db::models::{Alert, Checkin, Message, Receipt};
+use crate::db::models::{Alert, Message, Receipt};
 use crate::domain::messages::{self, FROM_DEFENDER, MAX_MESSAGE, MAX_SHOWN};
 use crate::domain::portal::{self, AlertState};
 use crate::error::AppError;
@@ -50,18 +54,68 @@ struct PortalPage {
     has_pins: bool,
 }
 
-/// Things a portal page may say besides its content.
+/// Errors shown beside a form on the portal page (answered directly, 422).
 #[derive(Default)]
 struct Flash {
-    notice: Option<&'static str>,
     reply_error: Option<&'static str>,
     pin_error: Option<&'static str>,
     pins_error: Option<&'static str>,
 }
 
+/// What a successful POST says on the page it redirects to; carried in the ticket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Note {
+    None,
+    Sent,
+    PinsSaved,
+    Closed,
+    CheckinUnavailable,
+}
+
+impl Note {
+    fn code(self) -> &'static str {
+        match self {
+            Note::None => "0",
+            Note::Sent => "1",
+            Note::PinsSaved => "2",
+            Note::Closed => "3",
+            Note::CheckinUnavailable => "4",
+        }
+    }
+
+    fn parse(s: &str) -> Note {
+        match s {
+            "1" => Note::Sent,
+            "2" => Note::PinsSaved,
+            "3" => Note::Closed,
+            "4" => Note::CheckinUnavailable,
+            _ => Note::None,
+        }
+    }
+
+    fn text(self, t: &'static Text) -> Option<&'static str> {
+        match self {
+            Note::None => None,
+            Note::Sent => Some(t.sent),
+            Note::PinsSaved => Some(t.pins_saved),
+            Note::Closed => Some(t.closed_note),
+            Note::CheckinUnavailable => Some(t.checkin_unavailable),
+        }
+    }
+}
+
 pub async fn login_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let lang = super::query_lang(&req);
     html(&req, StatusCode::OK, &LoginPage { c: Chrome::new(&state, lang, "/status"), error: None })
+}
+
+fn login_again(req: &HttpRequest, state: &AppState, lang: Lang) -> HttpResponse {
+    let t = lang.text();
+    html(
+        req,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &LoginPage { c: Chrome::new(state, lang, "/status"), error: Some(t.session_over) },
+    )
 }
 
 /// Everything a portal page shows, read in one go.
@@ -85,7 +139,7 @@ fn load_view(c: &mut crate::db::DbConn, st: &AppState, alert: &Alert) -> Result<
         });
     }
     let pending = match &case {
-        Some(k) => Checkin::pending_for_case(c, &k.id)?
+        Some(k) => portal::visible_checkins(c, k, alert)?
             .into_iter()
             .map(|p| p.due_at.format("%Y-%m-%d %H:%M").to_string())
             .collect(),
@@ -102,7 +156,15 @@ fn load_view(c: &mut crate::db::DbConn, st: &AppState, alert: &Alert) -> Result<
     })
 }
 
-fn render(req: &HttpRequest, st: &AppState, lang: Lang, now: DateTime<Utc>, view: View, flash: Flash) -> HttpResponse {
+fn render(
+    req: &HttpRequest,
+    st: &AppState,
+    lang: Lang,
+    now: DateTime<Utc>,
+    view: View,
+    note: Note,
+    flash: Flash,
+) -> HttpResponse {
     let t = lang.text();
     let status = if flash.reply_error.is_some() || flash.pin_error.is_some() || flash.pins_error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -112,7 +174,7 @@ fn render(req: &HttpRequest, st: &AppState, lang: Lang, now: DateTime<Utc>, view
     let page = PortalPage {
         c: Chrome::new(st, lang, "/status"),
         token: st.form.keys.portal_token(&view.alert_id, now),
-        notice: flash.notice,
+        notice: note.text(t),
         state: match view.state {
             AlertState::Received => t.state_received,
             AlertState::Handling => t.state_handling,
@@ -145,6 +207,51 @@ fn hour_value(h: u32) -> &'static str {
         24 => "24",
         _ => "48",
     }
+}
+
+/// The redirect to the portal page of `alert_id`, saying `note`.
+fn to_view(
+    req: &HttpRequest,
+    st: &AppState,
+    lang: Lang,
+    alert_id: &str,
+    note: Note,
+    now: DateTime<Utc>,
+) -> HttpResponse {
+    let v = st.form.keys.ticket("view", &[alert_id, note.code()], now);
+    redirect(req, &format!("/status/view?v={v}&lang={}", lang.code()))
+}
+
+/// `GET /status/view?v=…`: the portal page a POST redirected to.
+pub async fn view(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let lang = super::query_lang(&req);
+    let now = state.clock.now();
+    let fields = Fields::parse(req.query_string().as_bytes(), &["v", "lang"], &[]).ok();
+    let ticket = fields.as_ref().map(|f| f.raw("v").to_string()).unwrap_or_default();
+    let (alert_id, note) = match state.form.keys.check_ticket("view", &ticket, 2, now) {
+        Ok(parts) => (parts[0].clone(), Note::parse(&parts[1])),
+        Err(_) => return login_again(&req, &state, lang),
+    };
+    let st = state.clone();
+    let r = state
+        .db
+        .read(move |c| {
+            let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+            load_view(c, &st, &alert)
+        })
+        .await;
+    match r {
+        Ok(view) => render(&req, &state, lang, now, view, note, Flash::default()),
+        Err(AppError::Gone(_) | AppError::NotFound(_)) => login_again(&req, &state, lang),
+        Err(e) => error_page(&req, &state, lang, e),
+    }
+}
+
+/// `GET /status/thanks`: what "I am safe" answers, with the right PIN or the duress PIN.
+pub async fn thanks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let lang = super::query_lang(&req);
+    let t = lang.text();
+    notice(&req, &state, lang, StatusCode::OK, t.thanks_title, t.thanks_text)
 }
 
 /// A form body with its language, or the error page to answer.
@@ -192,7 +299,6 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
     };
     let now = state.clock.now();
     let days = i64::from(state.config.form.receipt_days);
-    let st = state.clone();
     let found = state
         .db
         .write(move |c| {
@@ -200,48 +306,61 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
             if naive(now) - r.last_used_at > chrono::Duration::days(days) {
                 return Ok(None);
             }
+            // A shredded alert's key is gone: the receipt simply stops working.
             let Some(alert) = Alert::find(c, &r.alert_id)? else { return Ok(None) };
-            Receipt::touch(c, &r.lookup, naive(now))?;
-            match load_view(c, &st, &alert) {
-                Ok(v) => Ok(Some(v)),
-                // A shredded case: nothing left to show; the receipt simply stops working.
-                Err(AppError::Gone(_)) => Ok(None),
-                Err(e) => Err(e),
+            if crate::db::models::CaseKey::latest(c, &alert.id)?.is_none_or(|k| k.shredded_at.is_some()) {
+                return Ok(None);
             }
+            Receipt::touch(c, &r.lookup, naive(now))?;
+            Ok(Some(alert.id))
         })
         .await;
     match found {
-        Ok(Some(view)) => render(&req, &state, lang, now, view, Flash::default()),
+        Ok(Some(alert_id)) => to_view(&req, &state, lang, &alert_id, Note::None, now),
         Ok(None) => wrong(&state),
         Err(e) => error_page(&req, &state, lang, e),
     }
 }
 
-/// The alert a portal token names, or the page to answer (expired: enter the receipt again).
-fn session(
+/// The alert a portal token names, if the token is genuine and its receipt still works.
+async fn session(
     req: &HttpRequest,
-    state: &AppState,
+    state: &web::Data<AppState>,
     lang: Lang,
     f: &Fields,
     now: DateTime<Utc>,
-) -> Result<String, Box<HttpResponse>> {
-    match state.form.keys.check_portal_token(f.raw("t"), now) {
-        Ok(id) => Ok(id),
-        Err(TokenError::Expired) => {
-            let t = lang.text();
-            Err(Box::new(html(
+) -> Result<(String, Receipt), Box<HttpResponse>> {
+    let alert_id = match state.form.keys.check_portal_token(f.raw("t"), now) {
+        Ok(id) => id,
+        Err(TokenError::Expired) => return Err(Box::new(login_again(req, state, lang))),
+        Err(TokenError::Invalid) => {
+            return Err(Box::new(error_page(
                 req,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &LoginPage { c: Chrome::new(state, lang, "/status"), error: Some(t.session_over) },
+                state,
+                lang,
+                AppError::bad_request("invalid_form", "invalid portal token"),
             )))
         }
-        Err(TokenError::Invalid) => {
-            Err(Box::new(error_page(req, state, lang, AppError::bad_request("invalid_form", "invalid portal token"))))
-        }
+    };
+    let days = i64::from(state.config.form.receipt_days);
+    let id = alert_id.clone();
+    let receipt = state.db.read(move |c| Ok(Receipt::for_alert(c, &id)?)).await;
+    match receipt {
+        Ok(Some(r)) if naive(now) - r.last_used_at <= chrono::Duration::days(days) => Ok((alert_id, r)),
+        Ok(_) => Err(Box::new(login_again(req, state, lang))),
+        Err(e) => Err(Box::new(error_page(req, state, lang, e))),
     }
 }
 
-/// Runs `act` on the session's alert in one write transaction, then shows the portal.
+/// What a successful action leads to: a redirect to the portal with a note, or the portal
+/// page again with an error beside a form.
+enum Next {
+    View(Note),
+    Errors(Flash),
+}
+
+/// Runs `act` on the session's alert in one write transaction, then redirects to the portal
+/// (or shows it again with the form's error).
 async fn act<F>(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -251,20 +370,23 @@ async fn act<F>(
     act: F,
 ) -> HttpResponse
 where
-    F: FnOnce(&mut crate::db::DbConn, &AppState, &Alert) -> Result<Flash, AppError> + Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &AppState, &Alert) -> Result<Next, AppError> + Send + 'static,
 {
     let st = state.clone();
+    let id = alert_id.clone();
     let r = state
         .db
         .write(move |c| {
-            let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-            let flash = act(c, &st, &alert)?;
-            let view = load_view(c, &st, &alert)?;
-            Ok((view, flash))
+            let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+            match act(c, &st, &alert)? {
+                Next::View(note) => Ok((note, None)),
+                Next::Errors(flash) => Ok((Note::None, Some((load_view(c, &st, &alert)?, flash)))),
+            }
         })
         .await;
     match r {
-        Ok((view, flash)) => render(&req, &state, lang, now, view, flash),
+        Ok((note, None)) => to_view(&req, &state, lang, &alert_id, note, now),
+        Ok((_, Some((view, flash)))) => render(&req, &state, lang, now, view, Note::None, flash),
         Err(e) => error_page(&req, &state, lang, e),
     }
 }
@@ -275,30 +397,33 @@ pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::P
         Err(res) => return *res,
     };
     let now = state.clock.now();
-    let alert_id = match session(&req, &state, lang, &f, now) {
-        Ok(id) => id,
+    let (alert_id, _) = match session(&req, &state, lang, &f, now).await {
+        Ok(s) => s,
         Err(res) => return *res,
     };
     let t = lang.text();
     let body = f.raw("body").trim().to_string();
     act(req, state, lang, alert_id, now, move |c, st, alert| {
         if portal::state_of(c, alert)?.0 == AlertState::Closed {
-            return Ok(Flash { notice: Some(t.closed_note), ..Default::default() });
+            return Ok(Next::View(Note::Closed));
         }
-        if body.is_empty() {
-            return Ok(Flash { reply_error: Some(t.err_required), ..Default::default() });
-        }
-        if body.chars().count() > MAX_MESSAGE {
-            return Ok(Flash { reply_error: Some(t.err_too_long), ..Default::default() });
-        }
-        if body.chars().any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t')) {
-            return Ok(Flash { reply_error: Some(t.err_generic), ..Default::default() });
+        let error = if body.is_empty() {
+            Some(t.err_required)
+        } else if body.chars().count() > MAX_MESSAGE {
+            Some(t.err_too_long)
+        } else if body.chars().any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t')) {
+            Some(t.err_generic)
+        } else {
+            None
+        };
+        if let Some(e) = error {
+            return Ok(Next::Errors(Flash { reply_error: Some(e), ..Default::default() }));
         }
         messages::from_defender(c, &st.crypto, now, alert, &body)?;
         if let Some(case_id) = &alert.case_id {
             crate::escalation::fire(c, st, now, "message.received", "case", case_id)?;
         }
-        Ok(Flash { notice: Some(t.sent), ..Default::default() })
+        Ok(Next::View(Note::Sent))
     })
     .await
 }
@@ -309,8 +434,8 @@ pub async fn checkin(req: HttpRequest, state: web::Data<AppState>, payload: web:
         Err(res) => return *res,
     };
     let now = state.clock.now();
-    let alert_id = match session(&req, &state, lang, &f, now) {
-        Ok(id) => id,
+    let (alert_id, _) = match session(&req, &state, lang, &f, now).await {
+        Ok(s) => s,
         Err(res) => return *res,
     };
     let Some(hours) = f.get("hours").and_then(|h| h.parse::<u32>().ok()).filter(|h| CHECKIN_HOURS.contains(h)) else {
@@ -321,27 +446,28 @@ pub async fn checkin(req: HttpRequest, state: web::Data<AppState>, payload: web:
             AppError::bad_request("invalid_form", "hours must be one of the choices"),
         );
     };
-    let t = lang.text();
     act(req, state, lang, alert_id, now, move |c, _st, alert| {
         let (s, case) = portal::state_of(c, alert)?;
         match case {
             Some(case) if s == AlertState::Handling => {
-                portal::request_checkin(c, now, &case, hours)?;
-                Ok(Flash::default())
+                portal::request_checkin(c, now, &case, alert, hours)?;
+                Ok(Next::View(Note::None))
             }
-            _ => Ok(Flash { notice: Some(t.checkin_unavailable), ..Default::default() }),
+            _ => Ok(Next::View(Note::CheckinUnavailable)),
         }
     })
     .await
 }
 
-/// What a PIN typed at "I am safe" means.
+/// What a PIN typed at "I am safe" (or as the current PIN) means.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum PinCheck {
     Safe,
     Duress,
     Wrong,
 }
 
+/// Argon2id checks, slow on purpose: run on a blocking thread, outside any transaction.
 fn check_pin(receipt: &Receipt, typed: &str) -> PinCheck {
     let Some(safe_hash) = &receipt.safe_pin_hash else { return PinCheck::Safe };
     let Some(pin) = normalize_pin(typed) else { return PinCheck::Wrong };
@@ -355,102 +481,158 @@ fn check_pin(receipt: &Receipt, typed: &str) -> PinCheck {
     }
 }
 
-/// "I am safe". With the duress PIN the page is exactly the same, but the case becomes
-/// critical and the duress escalation starts.
+async fn check_pin_blocking(receipt: Receipt, typed: String) -> Result<PinCheck, AppError> {
+    web::block(move || check_pin(&receipt, &typed)).await.map_err(AppError::internal)
+}
+
+async fn raise_duress(state: &web::Data<AppState>, alert_id: String, now: DateTime<Utc>) -> Result<(), AppError> {
+    let st = state.clone();
+    state
+        .db
+        .write(move |c| {
+            let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+            portal::duress(c, &st, now, &alert)
+        })
+        .await
+}
+
+/// "I am safe". With the duress PIN the answer is exactly the same, but the case becomes
+/// critical and the duress escalation starts. Wrong PINs are counted per alert; once locked,
+/// every answer is "too many tries", but the duress PIN still raises the alarm silently.
 pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
     let (lang, f) = match form(&req, &state, payload, &["lang", "t", "pin"]).await {
         Ok(x) => x,
         Err(res) => return *res,
     };
     let now = state.clock.now();
-    let alert_id = match session(&req, &state, lang, &f, now) {
-        Ok(id) => id,
+    let (alert_id, receipt) = match session(&req, &state, lang, &f, now).await {
+        Ok(s) => s,
         Err(res) => return *res,
     };
-    let addr = crate::api::auth::client_addr(&req, state.config.login.trust_forwarded_for);
-    if !state.form.guard.may_try(addr) {
-        return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
-    }
-    let typed = f.raw("pin").to_string();
-    let st = state.clone();
-    // PIN hashes are slow on purpose: the whole thing runs on a blocking thread.
-    let r = state
-        .db
-        .write(move |c| {
-            let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-            let receipt = Receipt::for_alert(c, &alert.id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-            match check_pin(&receipt, &typed) {
-                PinCheck::Wrong => Ok(Some(load_view(c, &st, &alert)?)),
-                PinCheck::Safe => {
-                    let (_, case) = portal::state_of(c, &alert)?;
-                    portal::confirm_safe(c, now, case.as_ref())?;
-                    Ok(None)
-                }
-                PinCheck::Duress => {
-                    portal::duress(c, &st, now, &alert)?;
-                    Ok(None)
-                }
+    let locked = state.form.guard.pin_locked(&alert_id);
+    let check = match check_pin_blocking(receipt, f.raw("pin").to_string()).await {
+        Ok(c) => c,
+        Err(e) => return error_page(&req, &state, lang, e),
+    };
+    let too_many = || error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
+    let thanks = || redirect(&req, &format!("/status/thanks?lang={}", lang.code()));
+    match (check, locked) {
+        (PinCheck::Duress, _) => {
+            if let Err(e) = raise_duress(&state, alert_id, now).await {
+                return error_page(&req, &state, lang, e);
             }
-        })
-        .await;
-    let t = lang.text();
-    match r {
-        Ok(None) => notice(&req, &state, lang, StatusCode::OK, t.thanks_title, t.thanks_text),
-        Ok(Some(view)) => {
-            state.form.guard.failed(addr);
-            render(&req, &state, lang, now, view, Flash { pin_error: Some(t.err_pin), ..Default::default() })
+            if locked {
+                too_many()
+            } else {
+                thanks()
+            }
         }
-        Err(e) => error_page(&req, &state, lang, e),
+        (PinCheck::Safe, false) => {
+            let st = state.clone();
+            let r = state
+                .db
+                .write(move |c| {
+                    let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+                    let (_, case) = portal::state_of(c, &alert)?;
+                    let _ = &st;
+                    portal::confirm_safe(c, now, case.as_ref(), &alert)
+                })
+                .await;
+            match r {
+                Ok(_) => thanks(),
+                Err(e) => error_page(&req, &state, lang, e),
+            }
+        }
+        (PinCheck::Wrong, false) => {
+            state.form.guard.pin_failed(&alert_id);
+            let t = lang.text();
+            act(req, state, lang, alert_id, now, move |_, _, _| {
+                Ok(Next::Errors(Flash { pin_error: Some(t.err_pin), ..Default::default() }))
+            })
+            .await
+        }
+        (PinCheck::Safe | PinCheck::Wrong, true) => {
+            if check == PinCheck::Wrong {
+                state.form.guard.pin_failed(&alert_id);
+            }
+            too_many()
+        }
     }
 }
 
-/// Sets (or changes, with the current PIN) the check-in PIN and the duress PIN.
+/// Sets (or changes, with the current PIN) the check-in PIN and the duress PIN. The duress
+/// PIN given as the current one looks like a successful change, changes nothing, and
+/// raises the alarm.
 pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
     let (lang, f) = match form(&req, &state, payload, &["lang", "t", "current", "new_pin", "duress_pin"]).await {
         Ok(x) => x,
         Err(res) => return *res,
     };
     let now = state.clock.now();
-    let alert_id = match session(&req, &state, lang, &f, now) {
-        Ok(id) => id,
+    let (alert_id, receipt) = match session(&req, &state, lang, &f, now).await {
+        Ok(s) => s,
         Err(res) => return *res,
     };
-    let addr = crate::api::auth::client_addr(&req, state.config.login.trust_forwarded_for);
-    if !state.form.guard.may_try(addr) {
-        return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
-    }
     let t = lang.text();
-    let current = f.raw("current").to_string();
-    let new_pin = normalize_pin(f.raw("new_pin"));
-    let duress_pin = normalize_pin(f.raw("duress_pin"));
-    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let failed2 = failed.clone();
-    let res = act(req, state.clone(), lang, alert_id, now, move |c, _st, alert| {
-        let receipt = Receipt::for_alert(c, &alert.id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-        if receipt.safe_pin_hash.is_some() {
-            let ok = normalize_pin(&current)
-                .is_some_and(|p| crate::auth::password::verify(&p, receipt.safe_pin_hash.as_deref()));
-            if !ok {
-                failed2.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok(Flash { pins_error: Some(t.err_pin), ..Default::default() });
-            }
-        }
-        let (Some(pin), Some(duress)) = (new_pin, duress_pin) else {
-            return Ok(Flash { pins_error: Some(t.err_pin_format), ..Default::default() });
+    let locked = state.form.guard.pin_locked(&alert_id);
+    let errors = |flash: Flash| {
+        let (req, state, alert_id) = (req.clone(), state.clone(), alert_id.clone());
+        async move { act(req, state, lang, alert_id, now, move |_, _, _| Ok(Next::Errors(flash))).await }
+    };
+    if receipt.safe_pin_hash.is_some() {
+        let check = match check_pin_blocking(receipt.clone(), f.raw("current").to_string()).await {
+            Ok(c) => c,
+            Err(e) => return error_page(&req, &state, lang, e),
         };
-        if pin == duress {
-            return Ok(Flash { pins_error: Some(t.err_pin_same), ..Default::default() });
+        match (check, locked) {
+            (PinCheck::Duress, _) => {
+                if let Err(e) = raise_duress(&state, alert_id.clone(), now).await {
+                    return error_page(&req, &state, lang, e);
+                }
+                if locked {
+                    return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
+                }
+                return to_view(&req, &state, lang, &alert_id, Note::PinsSaved, now);
+            }
+            (_, true) => {
+                if check == PinCheck::Wrong {
+                    state.form.guard.pin_failed(&alert_id);
+                }
+                return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
+            }
+            (PinCheck::Wrong, false) => {
+                state.form.guard.pin_failed(&alert_id);
+                return errors(Flash { pins_error: Some(t.err_pin), ..Default::default() }).await;
+            }
+            (PinCheck::Safe, false) => {}
         }
-        let safe_hash = crate::auth::password::hash(&pin)?;
-        let duress_hash = crate::auth::password::hash(&duress)?;
-        Receipt::set_pins(c, &receipt.lookup, &safe_hash, &duress_hash)?;
-        let e = crate::audit::Entry::new(None, "receipt.pins_set", "alert", Some(&alert.id));
-        crate::audit::record(c, now, e)?;
-        Ok(Flash { notice: Some(t.pins_saved), ..Default::default() })
+    }
+    let (Some(pin), Some(duress)) = (normalize_pin(f.raw("new_pin")), normalize_pin(f.raw("duress_pin"))) else {
+        return errors(Flash { pins_error: Some(t.err_pin_format), ..Default::default() }).await;
+    };
+    if pin == duress {
+        return errors(Flash { pins_error: Some(t.err_pin_same), ..Default::default() }).await;
+    }
+    let hashed = web::block(move || {
+        Ok::<_, AppError>((crate::auth::password::hash(&pin)?, crate::auth::password::hash(&duress)?))
     })
     .await;
-    if failed.load(std::sync::atomic::Ordering::Relaxed) {
-        state.form.guard.failed(addr);
-    }
-    res
+    let (safe_hash, duress_hash) = match hashed {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return error_page(&req, &state, lang, e),
+        Err(e) => return error_page(&req, &state, lang, AppError::internal(e)),
+    };
+    let before = receipt.safe_pin_hash.clone();
+    act(req, state, lang, alert_id, now, move |c, _st, alert| {
+        // Only if nobody changed the PINs since they were checked above.
+        let current = Receipt::for_alert(c, &alert.id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+        if current.safe_pin_hash != before {
+            return Ok(Next::Errors(Flash { pins_error: Some(t.err_pin), ..Default::default() }));
+        }
+        Receipt::set_pins(c, &current.lookup, &safe_hash, &duress_hash)?;
+        let e = crate::audit::Entry::new(None, "receipt.pins_set", "alert", Some(&alert.id));
+        crate::audit::record(c, now, e)?;
+        Ok(Next::View(Note::PinsSaved))
+    })
+    .await
 }

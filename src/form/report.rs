@@ -300,9 +300,8 @@ fn validate(f: &Fields, t: &Text, now: DateTime<Utc>) -> (Values, Errors, Option
 }
 
 enum Outcome {
-    /// A new alert, or the same form sent again shortly after: its receipt.
+    /// A new alert, or the same form sent again shortly after: its receipt page.
     Receipt {
-        receipt: String,
         again: bool,
     },
     /// The same form sent again long after: the receipt is not shown a second time.
@@ -354,16 +353,14 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
     if !state.form.guard.allow_report(addr) {
         return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 3600 });
     }
+    let ticket = state.form.keys.receipt_ticket(&token, false, now);
+    let ticket_again = state.form.keys.receipt_ticket(&token, true, now);
     match store(&state, token, alert, now).await {
-        Ok(Outcome::Receipt { receipt, again }) => html(
-            &req,
-            StatusCode::OK,
-            &ReceiptPage {
-                c: Chrome::new(&state, lang, "/report"),
-                receipt: super::keys::group_receipt(&receipt),
-                again,
-            },
-        ),
+        // Post/redirect/get: the history keeps no POST that would show the receipt again.
+        Ok(Outcome::Receipt { again }) => {
+            let t = if again { ticket_again } else { ticket };
+            super::redirect(&req, &format!("/report/receipt?r={t}&lang={}", lang.code()))
+        }
         Ok(Outcome::AlreadySent) => notice(&req, &state, lang, StatusCode::CONFLICT, t.receipt_title, t.already_sent),
         Ok(Outcome::Closed) => notice(&req, &state, lang, StatusCode::SERVICE_UNAVAILABLE, t.err_title, t.err_closed),
         Err(e) => error_page(&req, &state, lang, e),
@@ -392,12 +389,11 @@ async fn store(
     };
     let st = state.clone();
     let digest = token.digest.clone();
-    let r = receipt.clone();
     let result = state
         .db
         .write(move |c| {
             if let Some(first) = FormSubmission::find(c, &digest)? {
-                return Ok(replayed(&first, r, now));
+                return replayed(c, &first, now);
             }
             let Some(org) = st.form.organization(&st, c)? else { return Ok(Outcome::Closed) };
             let a = alerts::create_from_form(c, &st.crypto, now, &org, alert)?;
@@ -413,7 +409,7 @@ async fn store(
             }
             .insert(c)?;
             crate::escalation::fire(c, &st, now, "alert.received", "alert", &a.id)?;
-            Ok(Outcome::Receipt { receipt: r, again: false })
+            Ok(Outcome::Receipt { again: false })
         })
         .await;
     match result {
@@ -423,7 +419,7 @@ async fn store(
             state
                 .db
                 .read(move |c| match FormSubmission::find(c, &digest)? {
-                    Some(first) => Ok(replayed(&first, receipt, now)),
+                    Some(first) => replayed(c, &first, now),
                     None => Err(AppError::internal(anyhow::anyhow!("form submission conflict without a row"))),
                 })
                 .await
@@ -432,10 +428,37 @@ async fn store(
     }
 }
 
-fn replayed(first: &FormSubmission, receipt: String, now: DateTime<Utc>) -> Outcome {
-    if naive(now) - first.created_at <= chrono::Duration::minutes(super::keys::RESHOW_MINUTES) {
-        Outcome::Receipt { receipt, again: true }
+/// The same form sent again: its receipt once more, only shortly after the first time and
+/// only while the receipt has never been used (a lost answer on a bad connection, not a
+/// page found later in her history).
+fn replayed(c: &mut crate::db::DbConn, first: &FormSubmission, now: DateTime<Utc>) -> Result<Outcome, AppError> {
+    let unused = Receipt::for_alert(c, &first.alert_id)?.is_some_and(|r| r.last_used_at == r.created_at);
+    if unused && naive(now) - first.created_at <= chrono::Duration::minutes(super::keys::RESHOW_MINUTES) {
+        Ok(Outcome::Receipt { again: true })
     } else {
-        Outcome::AlreadySent
+        Ok(Outcome::AlreadySent)
+    }
+}
+
+/// `GET /report/receipt?r=…`: the receipt, shown once, for two minutes after sending.
+pub async fn receipt_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let lang = super::query_lang(&req);
+    let now = state.clock.now();
+    let fields = Fields::parse(req.query_string().as_bytes(), &["r", "lang"], &[]).ok();
+    let ticket = fields.as_ref().map(|f| f.raw("r").to_string()).unwrap_or_default();
+    match state.form.keys.check_receipt_ticket(&ticket, now) {
+        Ok((receipt, again)) => html(
+            &req,
+            StatusCode::OK,
+            &ReceiptPage {
+                c: Chrome::new(&state, lang, "/report"),
+                receipt: super::keys::group_receipt(&receipt),
+                again,
+            },
+        ),
+        Err(_) => {
+            let t = lang.text();
+            notice(&req, &state, lang, StatusCode::GONE, t.receipt_title, t.page_expired)
+        }
     }
 }

@@ -647,6 +647,10 @@ crate::db_test!(shredding_a_case_ends_its_escalations, |app| {
     let case = new_case(&app, &d, "critical", "s");
     let st = app.state();
     let id = id_of(&case);
+    // A check-in asked for on it, due in an hour.
+    let due = (app.clock.now() + Duration::hours(1)).to_rfc3339();
+    let r = app.post(&format!("/api/v1/cases/{id}/checkins"), Some(&d.officer.token), json!({ "due_at": due }));
+    assert_eq!(r.status, 201, "{r:?}");
     st.db
         .write_blocking(|c| haven::crypto::ops::shred(&st.crypto, c, app.clock.now(), None, &id, false))
         .expect("shred");
@@ -654,7 +658,8 @@ crate::db_test!(shredding_a_case_ends_its_escalations, |app| {
     assert_eq!(stopped.len(), 1);
     assert_eq!(stopped[0]["ended_reason"], "case_shredded");
     app.clock.advance(Duration::hours(2));
-    assert_eq!(engine::run_due(st, app.clock.now(), 100).unwrap().claimed, 0);
+    let pass = engine::run_due(st, app.clock.now(), 100).unwrap();
+    assert_eq!((pass.claimed, pass.missed_checkins), (0, 0), "nothing fires for a shredded case");
 });
 
 mail_test!(a_missed_checkin_escalates_until_confirmed, |app, sink| {

@@ -546,7 +546,7 @@ db_test!(the_duress_pin_looks_like_a_normal_check_in_but_raises_the_case, |app| 
     let r2 = post_form(
         &app,
         "/status/pins",
-        &[("lang", "en"), ("t", &t), ("current", "864213579753"), ("new_pin", "1111"), ("duress_pin", "2222")],
+        &[("lang", "en"), ("t", &t), ("current", "9753"), ("new_pin", "1111"), ("duress_pin", "2222")],
     );
     assert_eq!(element_text(&r2.text, "e-pins"), en.err_pin);
 
@@ -561,6 +561,10 @@ db_test!(the_duress_pin_looks_like_a_normal_check_in_but_raises_the_case, |app| 
     let case = app.get(&format!("/api/v1/cases/{case_id}"), Some(&coord)).json();
     assert_eq!(case["severity"], "medium", "a normal check-in changes nothing");
     assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal'"), 0);
+    // What whoever stands beside her sees next: the status page, opened again.
+    let without_token = |html: &str| html.replace(&input_value(html, "t"), "");
+    let after_normal = without_token(&open_portal(&app, &receipt).text);
+    assert!(!after_normal.contains(en.checkin_pending));
 
     // Under duress: the same page, byte for byte.
     let ask = post_form(&app, "/status/checkin", &[("lang", "en"), ("t", &t), ("hours", "6")]);
@@ -568,6 +572,8 @@ db_test!(the_duress_pin_looks_like_a_normal_check_in_but_raises_the_case, |app| 
     let duress = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "864213579753")]);
     assert_eq!(duress.status, normal.status);
     assert_eq!(duress.text, normal.text, "the duress page must be identical");
+    let after_duress = without_token(&open_portal(&app, &receipt).text);
+    assert_eq!(after_duress, after_normal, "and so must the status page after it");
     let case = app.get(&format!("/api/v1/cases/{case_id}"), Some(&coord)).json();
     assert_eq!(case["severity"], "critical");
     assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal' AND status = 'active'"), 1);
@@ -575,6 +581,94 @@ db_test!(the_duress_pin_looks_like_a_normal_check_in_but_raises_the_case, |app| 
     let pending = checkins["items"].as_array().unwrap().iter().filter(|c| c["status"] == "pending").count();
     assert_eq!(pending, 1, "the coerced check-in is not confirmed: it escalates when missed");
     assert!(!everything_stored(&app).contains("864213579753"));
+});
+
+db_test!(the_duress_pin_as_the_current_pin_looks_like_a_change_and_raises_the_alarm, |app| {
+    let (receipt, _) = file_alert(&app, "en", "x");
+    let en = &haven::form::i18n::EN;
+    let p = open_portal(&app, &receipt);
+    let t = input_value(&p.text, "t");
+    let set = [("lang", "en"), ("t", t.as_str()), ("new_pin", "2468"), ("duress_pin", "864213579753")];
+    assert_eq!(post_form(&app, "/status/pins", &set).status, 200);
+    // Forced to change her PINs, she gives the duress PIN as the current one.
+    let forced =
+        [("lang", "en"), ("t", t.as_str()), ("current", "864213579753"), ("new_pin", "1111"), ("duress_pin", "2222")];
+    let r = post_form(&app, "/status/pins", &forced);
+    assert_eq!(r.status, 200);
+    assert_eq!(element_text(&r.text, "notice"), en.pins_saved, "looks like a change");
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal-untriaged'"), 1);
+    // Nothing changed: her real PIN still works, "1111" does not.
+    let ok = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "2468")]);
+    assert_eq!(element_text(&ok.text, "notice"), en.thanks_text);
+    let wrong = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "1111")]);
+    assert_eq!(wrong.status, 422);
+});
+
+db_test!(wrong_pins_lock_the_alert_but_the_duress_pin_still_raises_the_alarm, |app| {
+    let (receipt, _) = file_alert(&app, "en", "x");
+    let p = open_portal(&app, &receipt);
+    let t = input_value(&p.text, "t");
+    let set = [("lang", "en"), ("t", t.as_str()), ("new_pin", "2468"), ("duress_pin", "864213579753")];
+    assert_eq!(post_form(&app, "/status/pins", &set).status, 200);
+    for _ in 0..haven::form::guard::PIN_FAILURES_PER_ALERT {
+        assert_eq!(post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "0000")]).status, 422);
+    }
+    // Locked: even the right PIN gets "too many tries"...
+    let locked = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "2468")]);
+    assert_eq!(locked.status, 429);
+    // ...and so does the duress PIN, which still raises the alarm behind it.
+    let duress = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "864213579753")]);
+    assert_eq!(duress.status, 429);
+    assert_eq!(duress.text, locked.text, "the same page");
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal-untriaged'"), 1);
+});
+
+// Post/redirect/get: a form answers 303, so the browser history holds no POST to send
+// again; the pages it leads to stop working after two minutes.
+db_test!(answers_to_posts_are_redirects_and_their_pages_expire, |app| {
+    let en = &haven::form::i18n::EN;
+    let no_follow = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    let page = app.get("/report", None);
+    let token = input_value(&page.text, "token");
+    let r = no_follow
+        .post(format!("{}/report", app.base))
+        .header("Content-Type", FORM_CT)
+        .send(&encode(&alert_fields(&token, "en", "x"))[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let location = r.headers().get("location").unwrap().to_str().unwrap().to_string();
+    assert!(location.starts_with("/report/receipt?r="), "{location}");
+    assert_eq!(r.headers().get("content-security-policy").unwrap().to_str().unwrap(), haven::form::CSP);
+    let shown = app.get(&location, None);
+    assert_eq!(shown.status, 200);
+    let receipt = element_text(&shown.text, "receipt");
+    assert!(!location.contains(&receipt.replace(' ', "")), "the receipt is not in the URL");
+    // Later, from the history: gone.
+    app.clock.advance(Duration::seconds(haven::form::keys::TICKET_SECONDS + 1));
+    let later = app.get(&location, None);
+    assert_eq!(later.status, 410);
+    assert!(!later.text.contains(&receipt));
+    assert!(unescape(&later.text).contains(en.page_expired));
+
+    // The status page too.
+    let r = no_follow
+        .post(format!("{}/status", app.base))
+        .header("Content-Type", FORM_CT)
+        .send(&encode(&[("lang", "en"), ("receipt", &receipt)])[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let location = r.headers().get("location").unwrap().to_str().unwrap().to_string();
+    assert!(location.starts_with("/status/view?v="), "{location}");
+    assert_eq!(app.get(&location, None).status, 200);
+    app.clock.advance(Duration::seconds(haven::form::keys::TICKET_SECONDS + 1));
+    let later = app.get(&location, None);
+    assert_eq!(later.status, 422);
+    assert!(later.text.contains(en.session_over));
+
+    // Once the receipt has been used, sending the same form again no longer shows it.
+    let again = post_form(&app, "/report", &alert_fields(&token, "en", "x"));
+    assert_eq!(again.status, 409, "{again:?}");
+    assert!(!again.text.contains(&receipt));
 });
 
 db_test!(duress_before_triage_raises_the_alert, |app| {

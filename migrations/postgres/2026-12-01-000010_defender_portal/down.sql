@@ -1,5 +1,7 @@
 DELETE FROM checkins WHERE created_by IS NULL;
 DROP INDEX checkins_due_idx;
+ALTER TABLE checkins DROP COLUMN coerced_at;
+ALTER TABLE checkins DROP COLUMN alert_id;
 ALTER TABLE checkins DROP COLUMN missed_at;
 ALTER TABLE checkins DROP COLUMN source;
 ALTER TABLE checkins ALTER COLUMN created_by SET NOT NULL;

@@ -43,4 +43,11 @@ ALTER TABLE checkins ADD COLUMN source TEXT NOT NULL DEFAULT 'staff' CHECK (sour
 -- Set (once, by whichever instance gets there first) when the engine finds it still pending
 -- after due_at; that is when `checkin.missed` fires.
 ALTER TABLE checkins ADD COLUMN missed_at TIMESTAMP;
+-- A check-in she asked for herself: the alert (receipt) it belongs to.
+ALTER TABLE checkins ADD COLUMN alert_id TEXT REFERENCES alerts (id);
+-- "I am safe" said with the duress PIN: hidden from the status page (so it looks confirmed
+-- to whoever forced her) but still pending for the engine.
+ALTER TABLE checkins ADD COLUMN coerced_at TIMESTAMP;
+-- Check-ins already overdue escalated under the old rule (at scheduling): not again.
+UPDATE checkins SET missed_at = due_at WHERE status = 'pending' AND due_at < (now() AT TIME ZONE 'utc');
 CREATE INDEX checkins_due_idx ON checkins (due_at) WHERE status = 'pending' AND missed_at IS NULL;

@@ -51,7 +51,12 @@ CREATE TABLE checkins_new (
     source TEXT NOT NULL DEFAULT 'staff' CHECK (source IN ('staff', 'defender')),
     -- Set (once, by whichever instance gets there first) when the engine finds it still
     -- pending after due_at; that is when `checkin.missed` fires.
-    missed_at TIMESTAMP
+    missed_at TIMESTAMP,
+    -- A check-in she asked for herself: the alert (receipt) it belongs to.
+    alert_id TEXT REFERENCES alerts (id),
+    -- "I am safe" said with the duress PIN: hidden from the status page (so it looks
+    -- confirmed to whoever forced her) but still pending for the engine.
+    coerced_at TIMESTAMP
 );
 INSERT INTO checkins_new (id, case_id, due_at, status, created_by, closed_by, closed_at, created_at)
     SELECT id, case_id, due_at, status, created_by, closed_by, closed_at, created_at FROM checkins;
@@ -59,3 +64,5 @@ DROP TABLE checkins;
 ALTER TABLE checkins_new RENAME TO checkins;
 CREATE INDEX checkins_case_idx ON checkins (case_id, due_at);
 CREATE INDEX checkins_due_idx ON checkins (due_at) WHERE status = 'pending' AND missed_at IS NULL;
+-- Check-ins already overdue escalated under the old rule (at scheduling): not again.
+UPDATE checkins SET missed_at = due_at WHERE status = 'pending' AND due_at < strftime('%Y-%m-%d %H:%M:%f', 'now');

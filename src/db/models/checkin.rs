@@ -21,6 +21,10 @@ pub struct Checkin {
     pub source: String,
     /// When the engine found it missed (and fired `checkin.missed`).
     pub missed_at: Option<NaiveDateTime>,
+    /// The alert (receipt) of a check-in she asked for herself.
+    pub alert_id: Option<String>,
+    /// "I am safe" said with the duress PIN: still pending, hidden from her status page.
+    pub coerced_at: Option<NaiveDateTime>,
 }
 
 impl Checkin {
@@ -40,13 +44,31 @@ impl Checkin {
             .load(conn)
     }
 
-    pub fn pending_for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Checkin>> {
+    /// The pending check-ins a receipt may see and confirm: those she asked for with this
+    /// receipt, and those staff asked for on her case.
+    pub fn pending_for_receipt(conn: &mut DbConn, case_id: &str, alert_id: &str) -> QueryResult<Vec<Checkin>> {
         checkins::table
             .filter(checkins::case_id.eq(case_id))
             .filter(checkins::status.eq("pending"))
+            .filter(checkins::alert_id.eq(alert_id).or(checkins::alert_id.is_null()))
             .order(checkins::due_at.asc())
             .select(Checkin::as_select())
             .load(conn)
+    }
+
+    /// Cancels every pending check-in of a case (it was shredded).
+    pub fn cancel_pending_for_case(conn: &mut DbConn, case_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::update(checkins::table.filter(checkins::case_id.eq(case_id)).filter(checkins::status.eq("pending")))
+            .set((checkins::status.eq("cancelled"), checkins::closed_at.eq(Some(now))))
+            .execute(conn)
+    }
+
+    /// Hides a pending check-in from the status page (duress); it stays pending.
+    pub fn mark_coerced(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(checkins::table.find(id).filter(checkins::coerced_at.is_null()))
+            .set(checkins::coerced_at.eq(Some(now)))
+            .execute(conn)
+            .map(|_| ())
     }
 
     /// Pending check-ins whose time has passed and whose miss has not been signalled yet.
