@@ -156,7 +156,8 @@ fn page(state: &AppState, lang: Lang, token: String, now: DateTime<Utc>, v: Valu
     ReportPage {
         c: Chrome::new(state, lang, "/report"),
         token,
-        today: now.format("%Y-%m-%d").to_string(),
+        // Her "today" may already be tomorrow in UTC (anywhere east of Greenwich).
+        today: (now + chrono::Duration::hours(14)).format("%Y-%m-%d").to_string(),
         max_narrative: MAX_NARRATIVE,
         notice,
         kinds: KINDS
@@ -235,7 +236,12 @@ fn validate(f: &Fields, t: &Text, now: DateTime<Utc>) -> (Values, Errors, Option
     let occurred_on = match v.when.as_str() {
         "" => None,
         s => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) if d <= now.date_naive() && d >= NaiveDate::from_ymd_opt(1950, 1, 1).unwrap_or(d) => Some(d),
+            Ok(d)
+                if d <= (now + chrono::Duration::hours(14)).date_naive()
+                    && d >= NaiveDate::from_ymd_opt(1950, 1, 1).unwrap_or(d) =>
+            {
+                Some(d)
+            }
             _ => {
                 e.when = Some(t.err_date);
                 None
