@@ -13,6 +13,8 @@ pub mod keys;
 mod portal;
 mod report;
 
+pub use report::FIELDS as REPORT_FIELDS;
+
 use std::io::Write;
 use std::sync::RwLock;
 

@@ -31,7 +31,8 @@ const URGENCIES: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::Hig
 const CHANNELS: [&str; 5] = ["signal", "whatsapp", "email", "phone", "other"];
 const ORG_KINDS: [OrganizationKind; 4] =
     [OrganizationKind::Embassy, OrganizationKind::UnAgency, OrganizationKind::Ngo, OrganizationKind::Other];
-const FIELDS: &[&str] = &[
+/// Every field the alert form sends (the decoder refuses any other).
+pub const FIELDS: &[&str] = &[
     "token",
     "lang",
     "kind",
