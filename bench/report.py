@@ -61,11 +61,17 @@ w = lines.append
 
 w("# Haven load benchmarks: results")
 w("")
-w(f"Written by `bench/run` on {meta.get('date_utc', '?')}; the whole run took "
-  f"{int(meta.get('wall_s', 0)) // 60} min {int(meta.get('wall_s', 0)) % 60} s.")
+if "wall_s" in meta:
+    w(f"Written by `bench/run` on {meta.get('date_utc', '?')}; the whole run took "
+      f"{int(meta['wall_s']) // 60} min {int(meta['wall_s']) % 60} s.")
+else:
+    w(f"From the raw results of a `bench/run` started on {meta.get('date_utc', '?')} and stopped before "
+      "its end: only the parts present below were measured.")
 w("")
 dirty = int(meta.get("dirty_files", "0") or 0)
-if meta.get("source", "").startswith("git archive"):
+if meta.get("source", "").startswith("the directory"):
+    w(f"- Source: {meta['source']}; the repository's HEAD at the time was `{meta.get('commit', '?')}`")
+elif meta.get("source", "").startswith("git archive"):
     w(f"- Commit: `{meta.get('commit', '?')}`, built from `git archive HEAD` (exactly that commit"
       + (f"; the {dirty} uncommitted changes in the work tree at the time were not measured)" if dirty else ")"))
 else:
