@@ -23,8 +23,8 @@ mod age_identity;
 fn identity() -> &'static x25519::Identity {
     static ID: OnceLock<x25519::Identity> = OnceLock::new();
     ID.get_or_init(|| {
-        let id = x25519::Identity::from_str(age_identity::TEST_SK).expect("the test key parses");
-        assert_eq!(id.to_public().to_string(), age_identity::TEST_PK, "the test key pair does not match");
+        let id = x25519::Identity::from_str(age_identity::test_sk()).expect("the test key parses");
+        assert_eq!(id.to_public().to_string(), age_identity::test_pk(), "the test key pair does not match");
         id
     })
 }

@@ -42,8 +42,8 @@ fn framed(case_id: &str, record_id: &str, plaintext: &[u8]) -> Vec<u8> {
 
 fn write_age_seeds(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let id = x25519::Identity::from_str(age_identity::TEST_SK).unwrap();
-    let to = x25519::Recipient::from_str(age_identity::TEST_PK).unwrap();
+    let id = x25519::Identity::from_str(age_identity::test_sk()).unwrap();
+    let to = x25519::Recipient::from_str(age_identity::test_pk()).unwrap();
     assert_eq!(id.to_public().to_string(), to.to_string());
     let enc = |p: &[u8]| age::encrypt(&to, p).unwrap();
     let note = enc(&framed(
@@ -64,7 +64,7 @@ fn write_age_seeds(dir: &Path) {
         ("sealed-note".into(), note.clone()),
         ("wrapped-identity".into(), wrapped.clone()),
         ("empty-plaintext".into(), empty.clone()),
-        ("recipient".into(), age_identity::TEST_PK.as_bytes().to_vec()),
+        ("recipient".into(), age_identity::test_pk().as_bytes().to_vec()),
     ];
     for (name, ct) in [("note", &note), ("wrapped", &wrapped)] {
         assert!(age::decrypt(&id, ct).is_ok());
