@@ -79,6 +79,16 @@ impl AppError {
         AppError::Internal(e.into())
     }
 
+    /// Logs the cause of a server-side failure (never anything the client sent); every
+    /// answer to an error, JSON or HTML, goes through here.
+    pub fn log_cause(&self) {
+        match self {
+            AppError::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "internal error"),
+            AppError::Unavailable(cause) => tracing::warn!(error = %format!("{cause:#}"), "dependency unavailable"),
+            _ => {}
+        }
+    }
+
     /// The stable code clients switch on.
     pub fn code(&self) -> &str {
         match self {
@@ -193,15 +203,7 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            AppError::Internal(cause) => {
-                tracing::error!(error = %format!("{cause:#}"), "internal error")
-            }
-            AppError::Unavailable(cause) => {
-                tracing::warn!(error = %format!("{cause:#}"), "dependency unavailable")
-            }
-            _ => {}
-        }
+        self.log_cause();
         let mut res = HttpResponse::build(self.status_code());
         if let AppError::TooManyRequests { retry_after_secs } = self {
             res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

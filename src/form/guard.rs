@@ -45,19 +45,26 @@ impl Guard {
         Guard { key: rand::random(), reports_per_hour, failures_per_window, counters: Mutex::new(HashMap::new()) }
     }
 
-    fn slot(&self, addr: Option<IpAddr>) -> [u8; 16] {
+    /// Where a counter lives: an HMAC of what it counts under the start-up key.
+    fn slot_of(&self, parts: &[&[u8]]) -> [u8; 16] {
         let block = super::keys::hmac_block_key(&self.key);
         let mut m = <Hmac<Sha256> as hmac::digest::KeyInit>::new((&*block).into());
-        match addr {
-            Some(IpAddr::V4(a)) => m.update(&a.octets()),
-            // One IPv6 user usually holds a whole /64.
-            Some(IpAddr::V6(a)) => m.update(&a.octets()[..8]),
-            None => m.update(b"unknown"),
+        for p in parts {
+            m.update(p);
         }
         let out = m.finalize().into_bytes();
         let mut slot = [0u8; 16];
         slot.copy_from_slice(&out[..16]);
         slot
+    }
+
+    fn slot(&self, addr: Option<IpAddr>) -> [u8; 16] {
+        match addr {
+            Some(IpAddr::V4(a)) => self.slot_of(&[b"v4:", &a.octets()]),
+            // One IPv6 user usually holds a whole /64.
+            Some(IpAddr::V6(a)) => self.slot_of(&[b"v6:", &a.octets()[..8]]),
+            None => self.slot_of(&[b"unknown"]),
+        }
     }
 
     fn window(kind: Kind) -> Duration {
@@ -68,14 +75,7 @@ impl Guard {
     }
 
     fn alert_slot(&self, alert_id: &str) -> [u8; 16] {
-        let block = super::keys::hmac_block_key(&self.key);
-        let mut m = <Hmac<Sha256> as hmac::digest::KeyInit>::new((&*block).into());
-        m.update(b"alert:");
-        m.update(alert_id.as_bytes());
-        let out = m.finalize().into_bytes();
-        let mut slot = [0u8; 16];
-        slot.copy_from_slice(&out[..16]);
-        slot
+        self.slot_of(&[b"alert:", alert_id.as_bytes()])
     }
 
     fn count(&self, kind: Kind, addr: Option<IpAddr>) -> u32 {

@@ -150,30 +150,13 @@ impl FormKeys {
     }
 
     pub fn portal_token(&self, alert_id: &str, now: DateTime<Utc>) -> String {
-        let exp = (now + chrono::Duration::minutes(PORTAL_MINUTES)).timestamp().to_string();
-        let mac = self.mac(&[b"portal", alert_id.as_bytes(), exp.as_bytes()]);
-        format!("{alert_id}.{exp}.{}", hex::encode(&mac[..16]))
+        self.ticket_for("portal", &[alert_id], now, chrono::Duration::minutes(PORTAL_MINUTES))
     }
 
     /// The alert a portal token names, if it is genuine and not expired.
     pub fn check_portal_token(&self, token: &str, now: DateTime<Utc>) -> Result<String, TokenError> {
-        if token.len() > 128 {
-            return Err(TokenError::Invalid);
-        }
-        let mut parts = token.split('.');
-        let (Some(id), Some(exp), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(TokenError::Invalid);
-        };
-        let want = self.mac(&[b"portal", id.as_bytes(), exp.as_bytes()]);
-        let got = hex::decode(mac).map_err(|_| TokenError::Invalid)?;
-        if !crate::auth::constant_time_eq(&got, &want[..16]) {
-            return Err(TokenError::Invalid);
-        }
-        let exp: i64 = exp.parse().map_err(|_| TokenError::Invalid)?;
-        if now.timestamp() > exp {
-            return Err(TokenError::Expired);
-        }
-        Ok(id.to_string())
+        let mut parts = self.check_ticket("portal", token, 1, now)?;
+        parts.pop().ok_or(TokenError::Invalid)
     }
 }
 
@@ -186,7 +169,12 @@ impl FormKeys {
     /// A short-lived signed ticket for a page reached by redirect after a POST (so the
     /// browser history never holds a POST that could be sent again).
     pub fn ticket(&self, domain: &str, parts: &[&str], now: DateTime<Utc>) -> String {
-        let exp = (now + chrono::Duration::seconds(TICKET_SECONDS)).timestamp().to_string();
+        self.ticket_for(domain, parts, now, chrono::Duration::seconds(TICKET_SECONDS))
+    }
+
+    /// A signed `parts.exp.mac` token of `domain` that works for `ttl`.
+    fn ticket_for(&self, domain: &str, parts: &[&str], now: DateTime<Utc>, ttl: chrono::Duration) -> String {
+        let exp = (now + ttl).timestamp().to_string();
         let mut all: Vec<&[u8]> = vec![domain.as_bytes(), exp.as_bytes()];
         all.extend(parts.iter().map(|p| p.as_bytes()));
         let mac = self.mac(&all);

@@ -219,15 +219,7 @@ pub fn notice(
 pub fn error_page(req: &HttpRequest, state: &AppState, lang: Lang, e: AppError) -> HttpResponse {
     let t = lang.text();
     let status = actix_web::ResponseError::status_code(&e);
-    match &e {
-        AppError::Internal(cause) => {
-            tracing::error!(target: "haven::form", error = %format!("{cause:#}"), "form failed")
-        }
-        AppError::Unavailable(cause) => {
-            tracing::warn!(target: "haven::form", error = %format!("{cause:#}"), "form: dependency unavailable")
-        }
-        _ => {}
-    }
+    e.log_cause();
     let text = match &e {
         AppError::PayloadTooLarge => t.err_too_large,
         AppError::TooManyRequests { .. } => t.err_rate,

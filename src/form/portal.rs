@@ -352,6 +352,27 @@ async fn session(
     }
 }
 
+/// A portal POST after the receipt: its body, language, time, alert and receipt row.
+struct Posted {
+    lang: Lang,
+    f: Fields,
+    now: DateTime<Utc>,
+    alert_id: String,
+    receipt: Receipt,
+}
+
+async fn posted(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    payload: web::Payload,
+    fields: &[&str],
+) -> Result<Posted, Box<HttpResponse>> {
+    let (lang, f) = form(req, state, payload, fields).await?;
+    let now = state.clock.now();
+    let (alert_id, receipt) = session(req, state, lang, &f, now).await?;
+    Ok(Posted { lang, f, now, alert_id, receipt })
+}
+
 /// What a successful action leads to: a redirect to the portal with a note, or the portal
 /// page again with an error beside a form.
 enum Next {
@@ -392,13 +413,8 @@ where
 }
 
 pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let (lang, f) = match form(&req, &state, payload, &["lang", "t", "body"]).await {
-        Ok(x) => x,
-        Err(res) => return *res,
-    };
-    let now = state.clock.now();
-    let (alert_id, _) = match session(&req, &state, lang, &f, now).await {
-        Ok(s) => s,
+    let Posted { lang, f, now, alert_id, .. } = match posted(&req, &state, payload, &["lang", "t", "body"]).await {
+        Ok(p) => p,
         Err(res) => return *res,
     };
     let t = lang.text();
@@ -429,13 +445,8 @@ pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::P
 }
 
 pub async fn checkin(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let (lang, f) = match form(&req, &state, payload, &["lang", "t", "hours"]).await {
-        Ok(x) => x,
-        Err(res) => return *res,
-    };
-    let now = state.clock.now();
-    let (alert_id, _) = match session(&req, &state, lang, &f, now).await {
-        Ok(s) => s,
+    let Posted { lang, f, now, alert_id, .. } = match posted(&req, &state, payload, &["lang", "t", "hours"]).await {
+        Ok(p) => p,
         Err(res) => return *res,
     };
     let Some(hours) = f.get("hours").and_then(|h| h.parse::<u32>().ok()).filter(|h| CHECKIN_HOURS.contains(h)) else {
@@ -496,66 +507,66 @@ async fn raise_duress(state: &web::Data<AppState>, alert_id: String, now: DateTi
         .await
 }
 
+/// Checks a typed PIN against her receipt. The duress PIN raises the alarm here, locked or
+/// not; wrong PINs count against the alert. Once the alert is locked every answer is
+/// "too many tries" (an `Err` page), whatever was typed, so the duress PIN cannot be told
+/// apart there either. `Ok` is what the caller goes on with.
+async fn pin_gate(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    p: &Posted,
+    field: &str,
+) -> Result<PinCheck, HttpResponse> {
+    let locked = state.form.guard.pin_locked(&p.alert_id);
+    let check = check_pin_blocking(p.receipt.clone(), p.f.raw(field).to_string())
+        .await
+        .map_err(|e| error_page(req, state, p.lang, e))?;
+    match check {
+        PinCheck::Duress => {
+            raise_duress(state, p.alert_id.clone(), p.now).await.map_err(|e| error_page(req, state, p.lang, e))?
+        }
+        PinCheck::Wrong => state.form.guard.pin_failed(&p.alert_id),
+        PinCheck::Safe => {}
+    }
+    if locked {
+        return Err(error_page(req, state, p.lang, AppError::TooManyRequests { retry_after_secs: 900 }));
+    }
+    Ok(check)
+}
+
 /// "I am safe". With the duress PIN the answer is exactly the same, but the case becomes
 /// critical and the duress escalation starts. Wrong PINs are counted per alert; once locked,
 /// every answer is "too many tries", but the duress PIN still raises the alarm silently.
 pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let (lang, f) = match form(&req, &state, payload, &["lang", "t", "pin"]).await {
-        Ok(x) => x,
+    let p = match posted(&req, &state, payload, &["lang", "t", "pin"]).await {
+        Ok(p) => p,
         Err(res) => return *res,
     };
-    let now = state.clock.now();
-    let (alert_id, receipt) = match session(&req, &state, lang, &f, now).await {
-        Ok(s) => s,
-        Err(res) => return *res,
-    };
-    let locked = state.form.guard.pin_locked(&alert_id);
-    let check = match check_pin_blocking(receipt, f.raw("pin").to_string()).await {
-        Ok(c) => c,
-        Err(e) => return error_page(&req, &state, lang, e),
-    };
-    let too_many = || error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
-    let thanks = || redirect(&req, &format!("/status/thanks?lang={}", lang.code()));
-    match (check, locked) {
-        (PinCheck::Duress, _) => {
-            if let Err(e) = raise_duress(&state, alert_id, now).await {
-                return error_page(&req, &state, lang, e);
-            }
-            if locked {
-                too_many()
-            } else {
-                thanks()
-            }
-        }
-        (PinCheck::Safe, false) => {
-            let st = state.clone();
+    let thanks = || redirect(&req, &format!("/status/thanks?lang={}", p.lang.code()));
+    match pin_gate(&req, &state, &p, "pin").await {
+        Err(page) => page,
+        Ok(PinCheck::Duress) => thanks(),
+        Ok(PinCheck::Safe) => {
+            let (alert_id, now) = (p.alert_id.clone(), p.now);
             let r = state
                 .db
                 .write(move |c| {
                     let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
                     let (_, case) = portal::state_of(c, &alert)?;
-                    let _ = &st;
                     portal::confirm_safe(c, now, case.as_ref(), &alert)
                 })
                 .await;
             match r {
                 Ok(_) => thanks(),
-                Err(e) => error_page(&req, &state, lang, e),
+                Err(e) => error_page(&req, &state, p.lang, e),
             }
         }
-        (PinCheck::Wrong, false) => {
-            state.form.guard.pin_failed(&alert_id);
-            let t = lang.text();
-            act(req, state, lang, alert_id, now, move |_, _, _| {
+        Ok(PinCheck::Wrong) => {
+            let t = p.lang.text();
+            act(req.clone(), state, p.lang, p.alert_id, p.now, move |_, _, _| {
                 Ok(Next::Errors(Flash { pin_error: Some(t.err_pin), ..Default::default() }))
             })
             .await
-        }
-        (PinCheck::Safe | PinCheck::Wrong, true) => {
-            if check == PinCheck::Wrong {
-                state.form.guard.pin_failed(&alert_id);
-            }
-            too_many()
         }
     }
 }
@@ -564,50 +575,24 @@ pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
 /// PIN given as the current one looks like a successful change, changes nothing, and
 /// raises the alarm.
 pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let (lang, f) = match form(&req, &state, payload, &["lang", "t", "current", "new_pin", "duress_pin"]).await {
-        Ok(x) => x,
+    let p = match posted(&req, &state, payload, &["lang", "t", "current", "new_pin", "duress_pin"]).await {
+        Ok(p) => p,
         Err(res) => return *res,
     };
-    let now = state.clock.now();
-    let (alert_id, receipt) = match session(&req, &state, lang, &f, now).await {
-        Ok(s) => s,
-        Err(res) => return *res,
-    };
-    let t = lang.text();
-    let locked = state.form.guard.pin_locked(&alert_id);
+    let (lang, now, t) = (p.lang, p.now, p.lang.text());
     let errors = |flash: Flash| {
-        let (req, state, alert_id) = (req.clone(), state.clone(), alert_id.clone());
+        let (req, state, alert_id) = (req.clone(), state.clone(), p.alert_id.clone());
         async move { act(req, state, lang, alert_id, now, move |_, _, _| Ok(Next::Errors(flash))).await }
     };
-    if receipt.safe_pin_hash.is_some() {
-        let check = match check_pin_blocking(receipt.clone(), f.raw("current").to_string()).await {
-            Ok(c) => c,
-            Err(e) => return error_page(&req, &state, lang, e),
-        };
-        match (check, locked) {
-            (PinCheck::Duress, _) => {
-                if let Err(e) = raise_duress(&state, alert_id.clone(), now).await {
-                    return error_page(&req, &state, lang, e);
-                }
-                if locked {
-                    return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
-                }
-                return to_view(&req, &state, lang, &alert_id, Note::PinsSaved, now);
-            }
-            (_, true) => {
-                if check == PinCheck::Wrong {
-                    state.form.guard.pin_failed(&alert_id);
-                }
-                return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
-            }
-            (PinCheck::Wrong, false) => {
-                state.form.guard.pin_failed(&alert_id);
-                return errors(Flash { pins_error: Some(t.err_pin), ..Default::default() }).await;
-            }
-            (PinCheck::Safe, false) => {}
+    if p.receipt.safe_pin_hash.is_some() {
+        match pin_gate(&req, &state, &p, "current").await {
+            Err(page) => return page,
+            Ok(PinCheck::Duress) => return to_view(&req, &state, lang, &p.alert_id, Note::PinsSaved, now),
+            Ok(PinCheck::Wrong) => return errors(Flash { pins_error: Some(t.err_pin), ..Default::default() }).await,
+            Ok(PinCheck::Safe) => {}
         }
     }
-    let (Some(pin), Some(duress)) = (normalize_pin(f.raw("new_pin")), normalize_pin(f.raw("duress_pin"))) else {
+    let (Some(pin), Some(duress)) = (normalize_pin(p.f.raw("new_pin")), normalize_pin(p.f.raw("duress_pin"))) else {
         return errors(Flash { pins_error: Some(t.err_pin_format), ..Default::default() }).await;
     };
     if pin == duress {
@@ -622,8 +607,8 @@ pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         Ok(Err(e)) => return error_page(&req, &state, lang, e),
         Err(e) => return error_page(&req, &state, lang, AppError::internal(e)),
     };
-    let before = receipt.safe_pin_hash.clone();
-    act(req, state, lang, alert_id, now, move |c, _st, alert| {
+    let before = p.receipt.safe_pin_hash.clone();
+    act(req, state, lang, p.alert_id, now, move |c, _st, alert| {
         // Only if nobody changed the PINs since they were checked above.
         let current = Receipt::for_alert(c, &alert.id)?.ok_or(AppError::NotFound("alert_not_found"))?;
         if current.safe_pin_hash != before {

@@ -335,7 +335,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
         tracing::info!(target: "haven::form", "form refused: honeypot field filled");
         return error_page(&req, &state, lang, AppError::bad_request("invalid_form", "malformed form"));
     }
-    if !valid_consent(&fields) {
+    if !valid_choices(&fields) {
         return error_page(&req, &state, lang, AppError::bad_request("invalid_form", "malformed form"));
     }
     let now = state.clock.now();
@@ -374,7 +374,8 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
     }
 }
 
-fn valid_consent(f: &Fields) -> bool {
+/// Consent and channel values come from fixed lists: anything else is a tampered form.
+fn valid_choices(f: &Fields) -> bool {
     f.all("consent").iter().all(|c| ORG_KINDS.iter().any(|o| o.as_str() == *c))
         && f.get("channel").is_none_or(|c| CHANNELS.contains(&c))
 }

@@ -31,19 +31,16 @@ impl Message {
 
     /// The messages of one alert, oldest first, at most `limit` (the newest ones).
     pub fn for_alert(conn: &mut DbConn, alert_id: &str, limit: i64) -> QueryResult<Vec<Message>> {
-        let mut rows: Vec<Message> = messages::table
-            .filter(messages::alert_id.eq(alert_id))
-            .order((messages::created_at.desc(), messages::id.desc()))
-            .limit(limit)
-            .select(Message::as_select())
-            .load(conn)?;
-        rows.reverse();
-        Ok(rows)
+        Message::for_alerts(conn, &[alert_id.to_string()], limit)
     }
 
     /// The messages of every alert triaged into a case, oldest first, at most `limit`.
     pub fn for_case(conn: &mut DbConn, case_id: &str, limit: i64) -> QueryResult<Vec<Message>> {
-        let alert_ids = alerts::table.filter(alerts::case_id.eq(case_id)).select(alerts::id);
+        let ids: Vec<String> = alerts::table.filter(alerts::case_id.eq(case_id)).select(alerts::id).load(conn)?;
+        Message::for_alerts(conn, &ids, limit)
+    }
+
+    fn for_alerts(conn: &mut DbConn, alert_ids: &[String], limit: i64) -> QueryResult<Vec<Message>> {
         let mut rows: Vec<Message> = messages::table
             .filter(messages::alert_id.eq_any(alert_ids))
             .order((messages::created_at.desc(), messages::id.desc()))
