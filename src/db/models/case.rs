@@ -70,7 +70,7 @@ impl Case {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Case>> {
-        cases::table.find(id).select(Case::as_select()).first(conn).optional()
+        cases::table.find(id).select(Case::as_select()).get_result(conn).optional()
     }
 
     pub fn for_defender(conn: &mut DbConn, defender_id: &str) -> QueryResult<Vec<Case>> {
@@ -123,47 +123,87 @@ impl Case {
         cursor: Option<&str>,
         limit: i64,
     ) -> QueryResult<Vec<Case>> {
-        let assigned = case_assignees::table
-            .filter(case_assignees::user_id.eq(vis.assignee.to_string()))
-            .select(case_assignees::case_id);
-        let shared = case_shares::table
-            .filter(case_shares::organization_id.eq(vis.shared_with_org.to_string()))
-            .filter(case_shares::revoked_at.is_null())
-            .filter(case_shares::expires_at.gt(vis.now))
-            .select(case_shares::case_id);
-        let mut q = cases::table.select(Case::as_select()).into_boxed();
-        q = match vis.owner_org {
-            // A coordinator sees her organisation's cases and those shared with it (an
-            // assignee from a partner organisation is one only while the share lasts).
-            Some(org) => q.filter(cases::owner_organization_id.eq(org.to_string()).or(cases::id.eq_any(shared))),
-            None => q.filter(
-                cases::id
-                    .eq_any(assigned)
-                    .and(cases::owner_organization_id.eq(vis.shared_with_org.to_string()))
-                    .or(cases::id.eq_any(shared)),
-            ),
+        // The filters and the keyset cursor, common to every branch below.
+        let filtered = || {
+            let mut q = cases::table.select(Case::as_select()).into_boxed();
+            if let Some(s) = &filter.status {
+                q = q.filter(cases::status.eq(s.clone()));
+            }
+            if let Some(s) = &filter.severity {
+                q = q.filter(cases::severity.eq(s.clone()));
+            }
+            if let Some(c) = &filter.country {
+                q = q.filter(cases::country.eq(c.clone()));
+            }
+            if let Some(u) = &filter.assigned_to {
+                let mine =
+                    case_assignees::table.filter(case_assignees::user_id.eq(u.clone())).select(case_assignees::case_id);
+                q = q.filter(cases::id.eq_any(mine));
+            }
+            if let Some(t) = filter.updated_since {
+                q = q.filter(cases::updated_at.ge(t));
+            }
+            if let Some(c) = cursor {
+                q = q.filter(cases::id.lt(c.to_string()));
+            }
+            q
         };
-        if let Some(s) = &filter.status {
-            q = q.filter(cases::status.eq(s.clone()));
+        let shared = || {
+            case_shares::table
+                .filter(case_shares::organization_id.eq(vis.shared_with_org.to_string()))
+                .filter(case_shares::revoked_at.is_null())
+                .filter(case_shares::expires_at.gt(vis.now))
+                .select(case_shares::case_id)
+        };
+        match vis.owner_org {
+            // A coordinator sees her organisation's cases and those shared with it. Two
+            // queries, each walking an index in id order and stopping after `limit` rows
+            // (cases_owner_id_idx for the first), merged here: one query with `owner = ? OR
+            // id IN (shared)` cannot use an index for the order, and sorts every case of the
+            // organisation on every page.
+            Some(org) => {
+                let mut own = filtered()
+                    .filter(cases::owner_organization_id.eq(org.to_string()))
+                    .order(cases::id.desc())
+                    .limit(limit)
+                    .load(conn)?;
+                // The live shares are few: fetch their ids first, so that this branch is
+                // driven by them (a subquery lets SQLite drive it by a status index instead,
+                // reading every case).
+                let shared_ids: Vec<String> = shared().load(conn)?;
+                let other = if shared_ids.is_empty() {
+                    Vec::new()
+                } else {
+                    filtered()
+                        .filter(cases::owner_organization_id.ne(org.to_string()))
+                        .filter(cases::id.eq_any(shared_ids))
+                        .order(cases::id.desc())
+                        .limit(limit)
+                        .load(conn)?
+                };
+                if !other.is_empty() {
+                    own.extend(other);
+                    own.sort_by(|a, b| b.id.cmp(&a.id));
+                    own.truncate(limit as usize);
+                }
+                Ok(own)
+            }
+            None => {
+                let assigned = case_assignees::table
+                    .filter(case_assignees::user_id.eq(vis.assignee.to_string()))
+                    .select(case_assignees::case_id);
+                filtered()
+                    .filter(
+                        cases::id
+                            .eq_any(assigned)
+                            .and(cases::owner_organization_id.eq(vis.shared_with_org.to_string()))
+                            .or(cases::id.eq_any(shared())),
+                    )
+                    .order(cases::id.desc())
+                    .limit(limit)
+                    .load(conn)
+            }
         }
-        if let Some(s) = &filter.severity {
-            q = q.filter(cases::severity.eq(s.clone()));
-        }
-        if let Some(c) = &filter.country {
-            q = q.filter(cases::country.eq(c.clone()));
-        }
-        if let Some(u) = &filter.assigned_to {
-            let mine =
-                case_assignees::table.filter(case_assignees::user_id.eq(u.clone())).select(case_assignees::case_id);
-            q = q.filter(cases::id.eq_any(mine));
-        }
-        if let Some(t) = filter.updated_since {
-            q = q.filter(cases::updated_at.ge(t));
-        }
-        if let Some(c) = cursor {
-            q = q.filter(cases::id.lt(c.to_string()));
-        }
-        q.order(cases::id.desc()).limit(limit).load(conn)
     }
 }
 
@@ -263,7 +303,7 @@ impl CaseShare {
     }
 
     pub fn find(conn: &mut DbConn, case_id: &str, org_id: &str) -> QueryResult<Option<CaseShare>> {
-        case_shares::table.find((case_id, org_id)).select(CaseShare::as_select()).first(conn).optional()
+        case_shares::table.find((case_id, org_id)).select(CaseShare::as_select()).get_result(conn).optional()
     }
 
     pub fn revoke(conn: &mut DbConn, case_id: &str, org_id: &str, now: NaiveDateTime) -> QueryResult<usize> {

@@ -1,0 +1,1 @@
+DROP INDEX cases_owner_id_idx;
