@@ -113,7 +113,7 @@ pub async fn serve(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
             let oldest: Option<chrono::NaiveDateTime> = escalations::table
                 .filter(escalations::next_due_at.le(now))
                 .select(diesel::dsl::min(escalations::next_due_at))
-                .first(c)?;
+                .get_result(c)?;
             Ok((pending, failed, active, oldest))
         })
         .await?;

@@ -399,7 +399,7 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
                 return Ok(None);
             };
             let running: Option<String> =
-                escalations::table.find(&m.escalation_id).select(escalations::status).first(c).optional()?;
+                escalations::table.find(&m.escalation_id).select(escalations::status).get_result(c).optional()?;
             if running.as_deref() != Some("active") {
                 diesel::update(outbox::table.find(&m.id)).set(outbox::status.eq("cancelled")).execute(c)?;
                 return Ok(Some(None));

@@ -207,7 +207,7 @@ fn case_fields(conn: &mut DbConn, c: &Case) -> QueryResult<BTreeMap<String, Fiel
         .filter(risk_assessments::case_id.eq(&c.id))
         .order(risk_assessments::version.desc())
         .select(risk_assessments::level)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(map(vec![
         ("reference", s(&c.reference)),

@@ -48,7 +48,7 @@ impl Alert {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Alert>> {
-        alerts::table.find(id).select(Alert::as_select()).first(conn).optional()
+        alerts::table.find(id).select(Alert::as_select()).get_result(conn).optional()
     }
 
     /// Marks a received alert triaged into `case_id`; false if it is no longer `received`

@@ -28,7 +28,15 @@ impl AuditEvent {
     }
 
     pub fn last(conn: &mut DbConn) -> QueryResult<Option<AuditEvent>> {
-        audit_events::table.order(audit_events::seq.desc()).select(AuditEvent::as_select()).first(conn).optional()
+        // max(seq), then that row, rather than `ORDER BY seq DESC LIMIT ?`: SQLite re-plans a
+        // statement with a bound LIMIT on every execution, and this runs in every write.
+        let newest: Option<i64> = audit_events::table.select(diesel::dsl::max(audit_events::seq)).get_result(conn)?;
+        let Some(seq) = newest else { return Ok(None) };
+        audit_events::table
+            .filter(audit_events::seq.eq(seq))
+            .select(AuditEvent::as_select())
+            .get_result(conn)
+            .optional()
     }
 
     pub fn count(conn: &mut DbConn) -> QueryResult<i64> {

@@ -39,12 +39,12 @@ impl CaseKey {
             .filter(case_keys::case_id.eq(case_id))
             .order(case_keys::key_version.desc())
             .select(CaseKey::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 
     pub fn find(conn: &mut DbConn, case_id: &str, version: i32) -> QueryResult<Option<CaseKey>> {
-        case_keys::table.find((case_id, version)).select(CaseKey::as_select()).first(conn).optional()
+        case_keys::table.find((case_id, version)).select(CaseKey::as_select()).get_result(conn).optional()
     }
 
     pub fn mark_shredded(conn: &mut DbConn, case_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
@@ -75,7 +75,7 @@ impl CaseKeyGrant {
         case_key_grants::table
             .find((case_id, version, kind, grantee_id))
             .select(CaseKeyGrant::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 

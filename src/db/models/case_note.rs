@@ -23,7 +23,7 @@ impl CaseNote {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<CaseNote>> {
-        case_notes::table.find(id).select(CaseNote::as_select()).first(conn).optional()
+        case_notes::table.find(id).select(CaseNote::as_select()).get_result(conn).optional()
     }
 
     /// Oldest first, after `cursor`.

@@ -33,7 +33,7 @@ impl Checkin {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Checkin>> {
-        checkins::table.find(id).select(Checkin::as_select()).first(conn).optional()
+        checkins::table.find(id).select(Checkin::as_select()).get_result(conn).optional()
     }
 
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Checkin>> {

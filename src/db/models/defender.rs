@@ -38,7 +38,7 @@ impl Defender {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Defender>> {
-        defenders::table.find(id).select(Defender::as_select()).first(conn).optional()
+        defenders::table.find(id).select(Defender::as_select()).get_result(conn).optional()
     }
 
     /// Applies `changes` only at `expected_version`; false when someone changed it first.

@@ -74,7 +74,7 @@ impl Escalation {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Escalation>> {
-        escalations::table.find(id).select(Escalation::as_select()).first(conn).optional()
+        escalations::table.find(id).select(Escalation::as_select()).get_result(conn).optional()
     }
 
     pub fn active_for(
@@ -89,7 +89,7 @@ impl Escalation {
             .filter(escalations::subject_id.eq(subject_id))
             .filter(escalations::status.eq("active"))
             .select(Escalation::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 
@@ -134,6 +134,6 @@ impl OutboxMessage {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<OutboxMessage>> {
-        outbox::table.find(id).select(OutboxMessage::as_select()).first(conn).optional()
+        outbox::table.find(id).select(OutboxMessage::as_select()).get_result(conn).optional()
     }
 }

@@ -58,7 +58,7 @@ impl Grant {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Grant>> {
-        grants::table.find(id).select(Grant::as_select()).first(conn).optional()
+        grants::table.find(id).select(Grant::as_select()).get_result(conn).optional()
     }
 
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Grant>> {

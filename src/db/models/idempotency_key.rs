@@ -22,6 +22,6 @@ impl IdempotencyKey {
     }
 
     pub fn find(conn: &mut DbConn, user_id: &str, key: &str) -> QueryResult<Option<IdempotencyKey>> {
-        idempotency_keys::table.find((user_id, key)).select(IdempotencyKey::as_select()).first(conn).optional()
+        idempotency_keys::table.find((user_id, key)).select(IdempotencyKey::as_select()).get_result(conn).optional()
     }
 }

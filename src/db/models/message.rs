@@ -26,7 +26,7 @@ impl Message {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Message>> {
-        messages::table.find(id).select(Message::as_select()).first(conn).optional()
+        messages::table.find(id).select(Message::as_select()).get_result(conn).optional()
     }
 
     /// The messages of one alert, oldest first, at most `limit` (the newest ones).

@@ -20,14 +20,14 @@ impl Organization {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Organization>> {
-        organizations::table.find(id).select(Organization::as_select()).first(conn).optional()
+        organizations::table.find(id).select(Organization::as_select()).get_result(conn).optional()
     }
 
     pub fn find_by_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<Organization>> {
         organizations::table
             .filter(organizations::name.eq(name))
             .select(Organization::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 

@@ -22,11 +22,11 @@ impl Receipt {
     }
 
     pub fn find(conn: &mut DbConn, lookup: &str) -> QueryResult<Option<Receipt>> {
-        receipts::table.find(lookup).select(Receipt::as_select()).first(conn).optional()
+        receipts::table.find(lookup).select(Receipt::as_select()).get_result(conn).optional()
     }
 
     pub fn for_alert(conn: &mut DbConn, alert_id: &str) -> QueryResult<Option<Receipt>> {
-        receipts::table.filter(receipts::alert_id.eq(alert_id)).select(Receipt::as_select()).first(conn).optional()
+        receipts::table.filter(receipts::alert_id.eq(alert_id)).select(Receipt::as_select()).get_result(conn).optional()
     }
 
     /// Whether any of these alerts has a receipt (someone to write to).
@@ -57,7 +57,7 @@ pub struct FormSubmission {
 
 impl FormSubmission {
     pub fn find(conn: &mut DbConn, digest: &str) -> QueryResult<Option<FormSubmission>> {
-        form_submissions::table.find(digest).select(FormSubmission::as_select()).first(conn).optional()
+        form_submissions::table.find(digest).select(FormSubmission::as_select()).get_result(conn).optional()
     }
 
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {

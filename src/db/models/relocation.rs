@@ -106,7 +106,7 @@ macro_rules! versioned {
             }
 
             pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<$ty>> {
-                $table::table.find(id).select(<$ty>::as_select()).first(conn).optional()
+                $table::table.find(id).select(<$ty>::as_select()).get_result(conn).optional()
             }
 
             /// Applies `changes` at `expected_version` only; false when someone changed it first.

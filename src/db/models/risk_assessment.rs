@@ -28,14 +28,14 @@ impl RiskAssessment {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<RiskAssessment>> {
-        risk_assessments::table.find(id).select(RiskAssessment::as_select()).first(conn).optional()
+        risk_assessments::table.find(id).select(RiskAssessment::as_select()).get_result(conn).optional()
     }
 
     pub fn latest_version(conn: &mut DbConn, case_id: &str) -> QueryResult<Option<i32>> {
         risk_assessments::table
             .filter(risk_assessments::case_id.eq(case_id))
             .select(diesel::dsl::max(risk_assessments::version))
-            .first(conn)
+            .get_result(conn)
     }
 
     /// Every version of a case's assessment, newest first.

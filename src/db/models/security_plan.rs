@@ -72,7 +72,7 @@ impl SecurityPlan {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<SecurityPlan>> {
-        security_plans::table.find(id).select(SecurityPlan::as_select()).first(conn).optional()
+        security_plans::table.find(id).select(SecurityPlan::as_select()).get_result(conn).optional()
     }
 
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<SecurityPlan>> {
@@ -104,7 +104,7 @@ impl PlanMeasure {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<PlanMeasure>> {
-        plan_measures::table.find(id).select(PlanMeasure::as_select()).first(conn).optional()
+        plan_measures::table.find(id).select(PlanMeasure::as_select()).get_result(conn).optional()
     }
 
     pub fn for_plan(conn: &mut DbConn, plan_id: &str) -> QueryResult<Vec<PlanMeasure>> {

@@ -25,14 +25,14 @@ impl ServiceKey {
     }
 
     pub fn find(conn: &mut DbConn, key_id: &str) -> QueryResult<Option<ServiceKey>> {
-        service_keys::table.find(key_id).select(ServiceKey::as_select()).first(conn).optional()
+        service_keys::table.find(key_id).select(ServiceKey::as_select()).get_result(conn).optional()
     }
 
     pub fn current(conn: &mut DbConn) -> QueryResult<Option<ServiceKey>> {
         service_keys::table
             .filter(service_keys::is_current.eq(true))
             .select(ServiceKey::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 

@@ -34,7 +34,7 @@ impl Session {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Session>> {
-        sessions::table.find(id).select(Session::as_select()).first(conn).optional()
+        sessions::table.find(id).select(Session::as_select()).get_result(conn).optional()
     }
 
     pub fn is_live(&self, now: NaiveDateTime) -> bool {
@@ -70,7 +70,7 @@ impl RefreshToken {
     }
 
     pub fn find(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<RefreshToken>> {
-        refresh_tokens::table.find(token_hash).select(RefreshToken::as_select()).first(conn).optional()
+        refresh_tokens::table.find(token_hash).select(RefreshToken::as_select()).get_result(conn).optional()
     }
 
     /// Marks the token used; returns false when it already was (a replay).

@@ -55,14 +55,14 @@ impl User {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
-        users::table.find(id).select(User::as_select()).first(conn).optional()
+        users::table.find(id).select(User::as_select()).get_result(conn).optional()
     }
 
     pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>> {
         users::table
             .filter(users::email_normalized.eq(normalize_email(email)))
             .select(User::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 
