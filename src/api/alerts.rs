@@ -137,38 +137,46 @@ pub async fn create(
     let body = std::sync::Arc::new(body.into_inner());
     let hash = request_hash(&state.jwt, &*body)?;
     let now = state.clock.now();
+    // Validation and sealing (all the X25519 work) on a blocking thread, before the write
+    // transaction: writers then queue only for the inserts.
+    let prepared = {
+        let (st, body) = (state.clone(), body.clone());
+        web::block(move || {
+            let input = NewAlert {
+                kind: body.kind,
+                urgency: body.urgency,
+                country: body.country.clone(),
+                region: body.region.clone(),
+                narrative: body.narrative.clone(),
+                safe_contact: body.safe_contact.clone(),
+                consent_scope: body.consent_scope.clone(),
+                defender_id: body.defender_id.clone(),
+                occurred_on: None,
+                reporter_name: None,
+            };
+            alerts::prepare(&st.crypto, input)
+        })
+        .await
+        .map_err(AppError::internal)??
+    };
+    let prepared = std::sync::Arc::new(prepared);
     let st = state.clone();
     let user_id = auth.user.id.clone();
     let detail = idempotent(&state, &user_id, idem, "alert.create", hash, move |c, earlier| {
-        let alert = match earlier {
-            Some(id) => Alert::find(c, id)?.ok_or(AppError::NotFound("alert_not_found"))?,
+        let detail = match earlier {
+            Some(id) => {
+                let alert = Alert::find(c, id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+                alerts::detail(c, &st.crypto, alert)?
+            }
             None => {
-                let input = NewAlert {
-                    kind: body.kind,
-                    urgency: body.urgency,
-                    country: body.country.clone(),
-                    region: body.region.clone(),
-                    narrative: body.narrative.clone(),
-                    safe_contact: body.safe_contact.clone(),
-                    consent_scope: body.consent_scope.clone(),
-                    defender_id: body.defender_id.clone(),
-                    occurred_on: None,
-                    reporter_name: None,
-                };
-                let a = alerts::create(
-                    c,
-                    &st.crypto,
-                    &st.access,
-                    now,
-                    &Caller { user: &auth.user, role: auth.role },
-                    input,
-                )?;
-                crate::escalation::fire(c, &st, now, "alert.received", "alert", &a.id)?;
-                a
+                let caller = Caller { user: &auth.user, role: auth.role };
+                let d = alerts::create(c, &st.crypto, &st.access, now, &caller, &prepared)?;
+                crate::escalation::fire(c, &st, now, "alert.received", "alert", &d.alert.id)?;
+                d
             }
         };
-        let id = alert.id.clone();
-        Ok((alerts::detail(c, &st.crypto, alert)?, id))
+        let id = detail.alert.id.clone();
+        Ok((detail, id))
     })
     .await?;
     Ok(respond(StatusCode::CREATED, detail))

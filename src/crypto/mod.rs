@@ -111,9 +111,40 @@ pub struct Crypto {
     ring: RwLock<KeyRing>,
     escrow: Option<(String, x25519::Recipient)>,
     cache: Mutex<KeyCache>,
+    /// The service key that was current at the last look (id, recipient), so that
+    /// [`Crypto::fresh_key`] can wrap outside the transaction; checked again inside it.
+    current_hint: RwLock<Option<(String, x25519::Recipient)>>,
     /// Key-cache hits and misses since start, for /metrics.
     pub cache_hits: std::sync::atomic::AtomicU64,
     pub cache_misses: std::sync::atomic::AtomicU64,
+}
+
+/// A case key made ahead of its transaction; see [`Crypto::fresh_key`]. Holds the identity in
+/// memory only (zeroized when the last reference drops).
+#[derive(Clone)]
+pub struct FreshKey {
+    case_id: String,
+    version: i32,
+    identity: Arc<x25519::Identity>,
+    recipient: x25519::Recipient,
+    /// Wrapped to the service key believed current: (key id, wrapped identity).
+    service: Option<(String, Vec<u8>)>,
+    escrow: Option<(String, Vec<u8>)>,
+}
+
+impl FreshKey {
+    /// Seals record `record_id` of this key's case, as [`Crypto::seal`] would once the key
+    /// is stored.
+    pub fn seal(&self, record_id: &str, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
+        let framed = frame(&self.case_id, record_id, plaintext)?;
+        let ciphertext =
+            age::encrypt(&self.recipient, &framed).map_err(|e| CryptoError::KeyRing(format!("seal: {e}")))?;
+        Ok(Sealed { ciphertext, key_version: self.version })
+    }
+
+    pub fn seal_opt(&self, record_id: &str, plaintext: Option<&str>) -> Result<Option<Sealed>, CryptoError> {
+        plaintext.map(|p| self.seal(record_id, p.as_bytes())).transpose()
+    }
 }
 
 fn frame(case_id: &str, record_id: &str, plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
@@ -176,6 +207,7 @@ impl Crypto {
             ring: RwLock::new(ring),
             escrow,
             cache: Mutex::new(KeyCache { capacity: cfg.key_cache_capacity, tick: 0, map: HashMap::new() }),
+            current_hint: RwLock::new(None),
             cache_hits: Default::default(),
             cache_misses: Default::default(),
         })
@@ -245,34 +277,77 @@ impl Crypto {
     /// Creates the first (or next) key of a case and its grants. Call inside the
     /// transaction that creates the case, so both exist or neither does.
     pub fn create_case_key(&self, conn: &mut DbConn, case_id: &str, now: DateTime<Utc>) -> Result<i32, CryptoError> {
+        let version = CaseKey::latest(conn, case_id)?.map_or(1, |k| k.key_version + 1);
+        let fresh = self.fresh_key(case_id, version)?;
+        self.store_fresh_key(conn, &fresh, now)?;
+        Ok(version)
+    }
+
+    /// A new key for `case_id` made *before* the transaction that stores it
+    /// ([`Crypto::store_fresh_key`]): the identity, its wrapping to the service key believed
+    /// current and to the escrow recipient, and (with [`FreshKey::seal`]) the first records
+    /// sealed to it. That is all the X25519 work of an intake, done outside the write lock.
+    pub fn fresh_key(&self, case_id: &str, version: i32) -> Result<FreshKey, CryptoError> {
+        let identity = x25519::Identity::generate();
+        let recipient = identity.to_public();
+        let hint = self.current_hint.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let service = match hint {
+            Some((key_id, to)) => Some((key_id, wrap(&identity, &to)?)),
+            None => None,
+        };
+        let escrow = match &self.escrow {
+            Some((escrow_id, to)) => Some((escrow_id.clone(), wrap(&identity, to)?)),
+            None => None,
+        };
+        Ok(FreshKey { case_id: case_id.to_string(), version, identity: Arc::new(identity), recipient, service, escrow })
+    }
+
+    /// Stores a [`FreshKey`] and its grants, in the caller's transaction. The service grant is
+    /// wrapped again here only if the current service key changed since `fresh_key` (a
+    /// rotation); a version that another writer took first is a conflict.
+    pub fn store_fresh_key(&self, conn: &mut DbConn, key: &FreshKey, now: DateTime<Utc>) -> Result<(), CryptoError> {
         db::lock_key_ring_shared(conn)?;
         let current =
             ServiceKey::current(conn)?.ok_or_else(|| CryptoError::KeyRing("no current service key".into()))?;
-        let version = CaseKey::latest(conn, case_id)?.map_or(1, |k| k.key_version + 1);
-        let identity = x25519::Identity::generate();
+        let expected = CaseKey::latest(conn, &key.case_id)?.map_or(1, |k| k.key_version + 1);
+        if expected != key.version {
+            return Err(CryptoError::KeyRing(format!("case key version {} is not the next one", key.version)));
+        }
         CaseKey {
-            case_id: case_id.to_string(),
-            key_version: version,
-            recipient: identity.to_public().to_string(),
+            case_id: key.case_id.clone(),
+            key_version: key.version,
+            recipient: key.recipient.to_string(),
             created_at: naive(now),
             shredded_at: None,
         }
         .insert(conn)?;
         let grant = |kind: &str, grantee: &str, key_id: &str, wrapped: Vec<u8>| CaseKeyGrant {
-            case_id: case_id.to_string(),
-            key_version: version,
+            case_id: key.case_id.clone(),
+            key_version: key.version,
             grantee_kind: kind.to_string(),
             grantee_id: grantee.to_string(),
             key_id: key_id.to_string(),
             wrapped,
             created_at: naive(now),
         };
-        let service = wrap(&identity, &parse_recipient(&current.recipient)?)?;
+        let service = match &key.service {
+            Some((key_id, wrapped)) if *key_id == current.key_id => wrapped.clone(),
+            _ => {
+                let to = parse_recipient(&current.recipient)?;
+                let wrapped = wrap(&key.identity, &to)?;
+                *self.current_hint.write().unwrap_or_else(|p| p.into_inner()) = Some((current.key_id.clone(), to));
+                wrapped
+            }
+        };
         grant("service", SERVICE_GRANTEE, &current.key_id, service).insert(conn)?;
-        if let Some((escrow_id, recipient)) = &self.escrow {
-            grant("escrow", escrow_id, escrow_id, wrap(&identity, recipient)?).insert(conn)?;
+        if let Some((escrow_id, wrapped)) = &key.escrow {
+            grant("escrow", escrow_id, escrow_id, wrapped.clone()).insert(conn)?;
         }
-        Ok(version)
+        // The first reads of a new case (the answer to its creation) need not unwrap what was
+        // just wrapped. Should the transaction roll back, the entry is never reached: every
+        // lookup starts from a stored `case_keys` row.
+        self.cache().put((key.case_id.clone(), key.version), key.identity.clone());
+        Ok(())
     }
 
     /// Encrypts `plaintext` for record `record_id` of `case_id`, to the case's newest key.

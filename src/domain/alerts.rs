@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{self, Entry};
 use crate::authz::{AccessPolicy, Action};
 use crate::clock::naive;
-use crate::crypto::{Crypto, Sealed};
+use crate::crypto::{Crypto, FreshKey, Sealed};
 use crate::db::models::{Alert, Case};
 use crate::db::DbConn;
 use crate::domain::cases::{self, check_country, open_opt, text_field, Caller, NewCase, Severity};
@@ -80,6 +80,62 @@ pub struct NewAlert {
 /// Longest narrative or message a defender may send, in characters.
 pub const MAX_NARRATIVE: usize = cases::MAX_TEXT;
 
+/// An alert checked and sealed ahead of its transaction ([`prepare`]): validation and all the
+/// X25519 work of intake (a new key, its wrapping, the sealing of every field) happen before
+/// the write lock is taken, so writers queue only for the inserts.
+#[derive(Clone)]
+pub struct PreparedAlert {
+    id: String,
+    key: FreshKey,
+    kind: AlertKind,
+    urgency: Severity,
+    country: String,
+    region: Option<String>,
+    consent_scope: String,
+    defender_id: Option<String>,
+    narrative: (String, Sealed),
+    safe_contact: Option<(String, Sealed)>,
+    occurred_on: Option<(String, Sealed)>,
+    reporter_name: Option<(String, Sealed)>,
+}
+
+/// Checks `input` and seals it to a new key of its own; no database work.
+pub fn prepare(crypto: &Crypto, input: NewAlert) -> Result<PreparedAlert, AppError> {
+    check_country(&input.country)?;
+    let region = input.region.as_deref().map(|r| text_field("region", r, 100)).transpose()?;
+    let narrative = text_field("narrative", &input.narrative, MAX_NARRATIVE)?;
+    let safe_contact = input.safe_contact.as_deref().map(|s| text_field("safe_contact", s, 2000)).transpose()?;
+    let reporter_name = input.reporter_name.as_deref().map(|s| text_field("reporter_name", s, 200)).transpose()?;
+    let consent_scope = cases::scope_json(&input.consent_scope)?;
+    let occurred_on = input.occurred_on.map(|d| d.format("%Y-%m-%d").to_string());
+    let id = new_id();
+    let key = crypto.fresh_key(&id, 1)?;
+    let seal = |record: &str, text: Option<String>| -> Result<Option<(String, Sealed)>, AppError> {
+        match text {
+            Some(t) => {
+                let sealed = key.seal(record, t.as_bytes())?;
+                Ok(Some((t, sealed)))
+            }
+            None => Ok(None),
+        }
+    };
+    let narrative_sealed = key.seal("narrative", narrative.as_bytes())?;
+    Ok(PreparedAlert {
+        narrative: (narrative, narrative_sealed),
+        safe_contact: seal("safe_contact", safe_contact)?,
+        occurred_on: seal("occurred_on", occurred_on)?,
+        reporter_name: seal("reporter_name", reporter_name)?,
+        id,
+        key,
+        kind: input.kind,
+        urgency: input.urgency,
+        country: input.country,
+        region,
+        consent_scope,
+        defender_id: input.defender_id,
+    })
+}
+
 /// Staff intake on behalf of a defender; the alert belongs to the caller's organisation.
 pub fn create(
     conn: &mut DbConn,
@@ -87,11 +143,11 @@ pub fn create(
     policy: &AccessPolicy,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
-    input: NewAlert,
-) -> Result<Alert, AppError> {
-    cases::check_defender(conn, policy, caller, input.defender_id.as_deref(), naive(now))?;
+    alert: &PreparedAlert,
+) -> Result<AlertDetail, AppError> {
+    cases::check_defender(conn, policy, caller, alert.defender_id.as_deref(), naive(now))?;
     let org = caller.user.organization_id.clone();
-    insert(conn, crypto, now, &org, "staff", Some(&caller.user.id), input)
+    insert(conn, crypto, now, &org, "staff", Some(&caller.user.id), alert)
 }
 
 /// An alert from the public form: no caller, no defender record, owned by the intake
@@ -101,14 +157,16 @@ pub fn create_from_form(
     crypto: &Crypto,
     now: DateTime<Utc>,
     organization_id: &str,
-    input: NewAlert,
-) -> Result<Alert, AppError> {
-    if input.defender_id.is_some() {
+    alert: &PreparedAlert,
+) -> Result<AlertDetail, AppError> {
+    if alert.defender_id.is_some() {
         return Err(AppError::internal(anyhow::anyhow!("a form alert names no defender record")));
     }
-    insert(conn, crypto, now, organization_id, "form", None, input)
+    insert(conn, crypto, now, organization_id, "form", None, alert)
 }
 
+/// Stores a prepared alert and its key; answers with what it stored, in clear, without
+/// opening what was just sealed.
 fn insert(
     conn: &mut DbConn,
     crypto: &Crypto,
@@ -116,35 +174,26 @@ fn insert(
     organization_id: &str,
     source: &str,
     created_by: Option<&str>,
-    input: NewAlert,
-) -> Result<Alert, AppError> {
-    check_country(&input.country)?;
-    let region = input.region.as_deref().map(|r| text_field("region", r, 100)).transpose()?;
-    let narrative = text_field("narrative", &input.narrative, MAX_NARRATIVE)?;
-    let safe_contact = input.safe_contact.as_deref().map(|s| text_field("safe_contact", s, 2000)).transpose()?;
-    let reporter_name = input.reporter_name.as_deref().map(|s| text_field("reporter_name", s, 200)).transpose()?;
-    let consent_scope = cases::scope_json(&input.consent_scope)?;
-    let id = new_id();
-    crypto.create_case_key(conn, &id, now)?;
-    let n = crypto.seal(conn, &id, "narrative", narrative.as_bytes())?;
-    let contact = cases::seal_opt(crypto, conn, &id, "safe_contact", safe_contact.as_deref())?;
-    let occurred = input.occurred_on.map(|d| d.format("%Y-%m-%d").to_string());
-    let occurred = cases::seal_opt(crypto, conn, &id, "occurred_on", occurred.as_deref())?;
-    let name = cases::seal_opt(crypto, conn, &id, "reporter_name", reporter_name.as_deref())?;
+    p: &PreparedAlert,
+) -> Result<AlertDetail, AppError> {
+    crypto.store_fresh_key(conn, &p.key, now)?;
+    let ct = |v: &Option<(String, Sealed)>| v.as_ref().map(|(_, s)| s.ciphertext.clone());
+    let clear = |v: &Option<(String, Sealed)>| v.as_ref().map(|(t, _)| t.clone());
+    let id = p.id.clone();
     let alert = Alert {
         id: id.clone(),
-        kind: input.kind.as_str().into(),
-        urgency: input.urgency.as_str().into(),
-        country: input.country,
-        region,
-        narrative_ct: n.ciphertext,
-        safe_contact_ct: contact.map(|c| c.ciphertext),
-        key_version: n.key_version,
-        consent_scope,
+        kind: p.kind.as_str().into(),
+        urgency: p.urgency.as_str().into(),
+        country: p.country.clone(),
+        region: p.region.clone(),
+        narrative_ct: p.narrative.1.ciphertext.clone(),
+        safe_contact_ct: ct(&p.safe_contact),
+        key_version: p.narrative.1.key_version,
+        consent_scope: p.consent_scope.clone(),
         status: AlertStatus::Received.as_str().into(),
         dismiss_reason_ct: None,
         owner_organization_id: organization_id.to_string(),
-        defender_id: input.defender_id,
+        defender_id: p.defender_id.clone(),
         case_id: None,
         source: source.into(),
         created_by: created_by.map(str::to_string),
@@ -152,13 +201,20 @@ fn insert(
         received_at: naive(now),
         triaged_at: None,
         updated_at: naive(now),
-        occurred_on_ct: occurred.map(|c| c.ciphertext),
-        reporter_name_ct: name.map(|c| c.ciphertext),
+        occurred_on_ct: ct(&p.occurred_on),
+        reporter_name_ct: ct(&p.reporter_name),
     };
     alert.insert(conn)?;
     let detail = serde_json::json!({ "kind": alert.kind, "urgency": alert.urgency, "source": source });
     audit::record(conn, now, Entry::new(created_by, "alert.create", "alert", Some(&id)).detail(detail))?;
-    Ok(alert)
+    Ok(AlertDetail {
+        alert,
+        narrative: p.narrative.0.clone(),
+        safe_contact: clear(&p.safe_contact),
+        dismiss_reason: None,
+        occurred_on: clear(&p.occurred_on),
+        reporter_name: clear(&p.reporter_name),
+    })
 }
 
 /// Loads an alert the caller may perform `action` on: her organisation's coordinators, or

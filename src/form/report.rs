@@ -390,10 +390,16 @@ async fn store(
 ) -> Result<Outcome, AppError> {
     let receipt = state.form.keys.receipt_for(&token);
     let st = state.clone();
-    // The Argon2id hash is CPU work: on a blocking thread, outside the transaction.
-    let lookup = {
+    // The Argon2id hash and the sealing are CPU work: on a blocking thread, outside the
+    // transaction.
+    let (lookup, alert) = {
         let receipt = receipt.clone();
-        web::block(move || st.form.keys.receipt_lookup(&receipt)).await.map_err(AppError::internal)??
+        web::block(move || -> Result<_, AppError> {
+            let lookup = st.form.keys.receipt_lookup(&receipt)?;
+            Ok((lookup, alerts::prepare(&st.crypto, alert)?))
+        })
+        .await
+        .map_err(AppError::internal)??
     };
     let st = state.clone();
     let digest = token.digest.clone();
@@ -404,7 +410,7 @@ async fn store(
                 return replayed(c, &first, now);
             }
             let Some(org) = st.form.organization(&st, c)? else { return Ok(Outcome::Closed) };
-            let a = alerts::create_from_form(c, &st.crypto, now, &org, alert)?;
+            let a = alerts::create_from_form(c, &st.crypto, now, &org, &alert)?.alert;
             FormSubmission { token_digest: digest.clone(), alert_id: a.id.clone(), created_at: naive(now) }
                 .insert(c)?;
             Receipt {

@@ -281,3 +281,34 @@ fn missing_key_file_with_grants_stops_start() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("restore the key file"), "{o:?}");
 }
+
+// Intake makes a case key before its transaction (`fresh_key`), outside the write lock. If
+// the service key is rotated in between (here by another process), storing it wraps the
+// identity again to the key now current, and the grant opens after the cache is dropped.
+db_test!(a_key_made_before_a_rotation_is_granted_to_the_new_current_key, |app| {
+    let st = app.state();
+    let warm = new_case(st);
+    let (first_key, _) = current_and_old_keys(&app);
+    let id = haven::domain::new_id();
+    let fresh = st.crypto.fresh_key(&id, 1).expect("fresh key");
+    let sealed = fresh.seal("narrative", b"made before the rotation").expect("seal");
+
+    let out = haven(&app.db, &[], &["keys", "rotate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (second_key, _) = current_and_old_keys(&app);
+    assert_ne!(first_key, second_key);
+
+    let now = st.clock.now();
+    let f = fresh.clone();
+    st.db.write_blocking(move |c| Ok(st.crypto.store_fresh_key(c, &f, now)?)).expect("store");
+    let grant = CaseKeyGrant::find(&mut st.db.get().unwrap(), &id, 1, "service", "service").unwrap().unwrap();
+    assert_eq!(grant.key_id, second_key, "wrapped again to the key current at commit");
+    st.crypto.forget(&id);
+    assert_eq!(open(st, &id, "narrative", &sealed).unwrap(), "made before the rotation");
+    assert_eq!(open(st, &warm, "r", &seal(st, &warm, "r", "older case")).unwrap(), "older case");
+
+    // Storing the same key twice (version 1 taken) is refused, not a second grant.
+    let now = st.clock.now();
+    let err = st.db.write_blocking(move |c| Ok(st.crypto.store_fresh_key(c, &fresh, now)?));
+    assert!(err.is_err(), "{err:?}");
+});
