@@ -60,29 +60,104 @@ impl<'a> Entry<'a> {
 }
 
 /// Appends one row to the chain. Call inside the transaction of the change it records.
-pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result<AuditEvent, AppError> {
-    db::lock_audit_chain(conn)?;
-    let last = AuditEvent::last(conn)?;
-    let (seq, prev_hash) = match last {
-        Some(l) => (l.seq + 1, l.hash),
-        None => (1, GENESIS.to_string()),
-    };
-    let mut ev = AuditEvent {
-        seq,
-        id: uuid::Uuid::now_v7().to_string(),
+///
+/// Inside [`crate::db::Db::write_blocking`] the row is only queued, and the queue is written at
+/// the end of the transaction, just before COMMIT ([`deferred`]): the chain's lock (an
+/// advisory lock on PostgreSQL, held until COMMIT) is then held for the audit inserts and the
+/// commit alone, not for the whole of the change.
+pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result<(), AppError> {
+    let row = Pending {
         occurred_at: naive(now),
         actor_id: entry.actor_id.map(str::to_string),
         action: entry.action.to_string(),
         subject_type: entry.subject_type.to_string(),
         subject_id: entry.subject_id.map(str::to_string),
-        outcome: entry.outcome.as_str().to_string(),
+        outcome: entry.outcome.as_str(),
         detail: entry.detail.map(|d| d.to_string()),
-        prev_hash,
-        hash: String::new(),
     };
-    ev.hash = row_hash(&ev);
-    ev.insert(conn)?;
-    Ok(ev)
+    let queued = PENDING.with(|p| match p.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(row.clone());
+            true
+        }
+        None => false,
+    });
+    if queued {
+        Ok(())
+    } else {
+        append(conn, vec![row])
+    }
+}
+
+/// A row waiting for the end of its transaction.
+#[derive(Clone)]
+struct Pending {
+    occurred_at: chrono::NaiveDateTime,
+    actor_id: Option<String>,
+    action: String,
+    subject_type: String,
+    subject_id: Option<String>,
+    outcome: &'static str,
+    detail: Option<String>,
+}
+
+thread_local! {
+    /// The rows recorded by the transaction running on this thread, if one defers them.
+    static PENDING: std::cell::RefCell<Option<Vec<Pending>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Restores the thread's previous queue (normally none) however the transaction ends, a
+/// panic included, so no row can leak into the next transaction on this thread.
+struct QueueScope(Option<Vec<Pending>>);
+
+impl Drop for QueueScope {
+    fn drop(&mut self) {
+        let outer = self.0.take();
+        PENDING.with(|p| *p.borrow_mut() = outer);
+    }
+}
+
+/// Runs `f` (the body of a transaction) with audit rows queued, then writes them, still inside
+/// the transaction. If `f` fails, its rows go with its rollback.
+pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, AppError>) -> Result<T, AppError> {
+    let scope = QueueScope(PENDING.with(|p| p.borrow_mut().replace(Vec::new())));
+    let out = f(conn);
+    let rows = PENDING.with(|p| p.borrow_mut().take()).unwrap_or_default();
+    drop(scope);
+    let out = out?;
+    if !rows.is_empty() {
+        append(conn, rows)?;
+    }
+    Ok(out)
+}
+
+/// Links `rows` to the end of the chain, in order.
+fn append(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
+    db::lock_audit_chain(conn)?;
+    let (mut seq, mut prev_hash) = match AuditEvent::last(conn)? {
+        Some(l) => (l.seq, l.hash),
+        None => (0, GENESIS.to_string()),
+    };
+    for row in rows {
+        seq += 1;
+        let mut ev = AuditEvent {
+            seq,
+            id: uuid::Uuid::now_v7().to_string(),
+            occurred_at: row.occurred_at,
+            actor_id: row.actor_id,
+            action: row.action,
+            subject_type: row.subject_type,
+            subject_id: row.subject_id,
+            outcome: row.outcome.to_string(),
+            detail: row.detail,
+            prev_hash,
+            hash: String::new(),
+        };
+        ev.hash = row_hash(&ev);
+        ev.insert(conn)?;
+        prev_hash = ev.hash;
+    }
+    Ok(())
 }
 
 /// SHA-256 over an unambiguous encoding (a JSON array) of every column but `hash`.

@@ -198,9 +198,9 @@ impl Db {
         match self.backend {
             Backend::Sqlite => {
                 let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-                sqlite_immediate_transaction(conn, f)
+                sqlite_immediate_transaction(conn, |c| crate::audit::deferred(c, f))
             }
-            Backend::Postgres => conn.transaction(f),
+            Backend::Postgres => conn.transaction(|c| crate::audit::deferred(c, f)),
         }
     }
 

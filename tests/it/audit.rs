@@ -201,3 +201,57 @@ db_test!(an_expected_head_catches_truncation_and_foreign_rows, |app| {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("outside the chain"), "{out}");
 });
+
+fn audit_rows(app: &TestApp) -> Vec<haven::db::models::AuditEvent> {
+    haven::db::models::AuditEvent::chunk_after(&mut app.state().db.get().unwrap(), 0, 10_000).unwrap()
+}
+
+// Inside a write transaction the rows are queued and written just before COMMIT (so that on
+// PostgreSQL the chain's lock is held only for that): written in the order recorded when the
+// transaction commits, not at all when it rolls back, and a panic leaves nothing queued.
+db_test!(a_transactions_rows_are_written_at_commit_in_order_or_not_at_all, |app| {
+    use haven::audit::{self, Entry};
+    let st = app.state();
+    let now = st.clock.now();
+    let before = audit_rows(&app).len();
+
+    let failed = st.db.write_blocking(move |c| {
+        audit::record(c, now, Entry::new(None, "test.first", "test", None))?;
+        audit::record(c, now, Entry::new(None, "test.second", "test", None))?;
+        Err::<(), _>(haven::error::AppError::conflict("test", "rolled back"))
+    });
+    assert!(failed.is_err());
+    assert_eq!(audit_rows(&app).len(), before, "a rolled-back transaction leaves no audit row");
+
+    st.db
+        .write_blocking(move |c| {
+            audit::record(c, now, Entry::new(None, "test.first", "test", None))?;
+            // Not yet written while the transaction runs.
+            assert_eq!(haven::db::models::AuditEvent::count(c)? as usize, before);
+            audit::record(c, now, Entry::new(None, "test.second", "test", None))?;
+            Ok(())
+        })
+        .expect("transaction");
+    let rows = audit_rows(&app);
+    let actions: Vec<&str> = rows[before..].iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["test.first", "test.second"]);
+
+    // A panic in the middle of a deferred body: nothing queued survives it on this thread.
+    let mut conn = st.db.get().unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = audit::deferred(&mut conn, |c| {
+            audit::record(c, now, Entry::new(None, "test.panicked", "test", None))?;
+            panic!("in the middle of a transaction");
+            #[allow(unreachable_code)]
+            Ok(())
+        });
+    }));
+    assert!(panicked.is_err());
+    // Outside any transaction a row is written at once.
+    audit::record(&mut conn, now, Entry::new(None, "test.alone", "test", None)).unwrap();
+    let rows = audit_rows(&app);
+    let actions: Vec<&str> = rows[before..].iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["test.first", "test.second", "test.alone"]);
+    let (code, out) = verify(&app);
+    assert_eq!(code, 0, "{out}");
+});
