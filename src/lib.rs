@@ -94,6 +94,19 @@ pub fn build_app(
         .wrap(security_headers())
 }
 
+/// Fixes glibc's mmap threshold at 1 MiB. glibc raises the threshold after the first large
+/// free, and from then on the Argon2 buffers (8–19 MiB per login, PIN or receipt check) come
+/// from per-thread arenas that keep the memory: peak RSS measured 509–528 MiB after a form
+/// load, against 46–63 MiB with the threshold fixed, at no measured cost in throughput.
+/// Call first thing in `main`, before any thread exists.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// Starts the HTTP server on an already bound listener. `handle_signals` is false in tests,
 /// which stop the server through its handle.
 pub fn server(

@@ -1,3 +1,4 @@
 fn main() {
+    haven::tune_allocator();
     std::process::exit(haven::cli::main());
 }

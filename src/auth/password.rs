@@ -14,11 +14,37 @@ pub const MIN_LEN: usize = 12;
 /// Long enough for any passphrase, short enough that hashing it is not a denial of service.
 pub const MAX_LEN: usize = 256;
 
+/// Runs `f`, an Argon2 computation, once fewer than one per core are running; waits
+/// otherwise. Each one holds 8–19 MiB while it runs: without a bound, a burst of logins or
+/// form submissions on the blocking pool's hundreds of threads would hold hundreds of MiB
+/// (and, beyond one per core, would only be slower, not faster).
+pub fn limited<T>(f: impl FnOnce() -> T) -> T {
+    static RUNNING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+    static FREED: std::sync::Condvar = std::sync::Condvar::new();
+    let max = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    {
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= max {
+            running = FREED.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+    }
+    // Released however `f` ends, a panic included.
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+            *running = running.saturating_sub(1);
+            FREED.notify_one();
+        }
+    }
+    let _release = Release;
+    f()
+}
+
 pub fn hash(password: &str) -> Result<String, AppError> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
+    limited(|| Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()))
         .map_err(|e| AppError::internal(anyhow::anyhow!("argon2 hash: {e}")))
 }
 
@@ -29,7 +55,7 @@ pub fn verify(password: &str, stored_hash: Option<&str>) -> bool {
     let dummy = DUMMY.get_or_init(|| hash("dummy password for timing").unwrap_or_default());
     let target = stored_hash.unwrap_or(dummy);
     let ok = match PasswordHash::new(target) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => limited(|| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()),
         Err(_) => false,
     };
     ok && stored_hash.is_some()
@@ -60,6 +86,33 @@ pub fn generate() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argon2_work_never_runs_more_than_once_per_core() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let max = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let (now, peak, done) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..4 * max + 3 {
+                s.spawn(|| {
+                    limited(|| {
+                        let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(running, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                });
+            }
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 4 * max + 3, "every caller ran");
+        assert!(peak.load(Ordering::SeqCst) <= max, "peak {} above {max}", peak.load(Ordering::SeqCst));
+        // A panicking computation gives its place back.
+        for _ in 0..max + 1 {
+            assert!(std::panic::catch_unwind(|| limited(|| panic!("inside"))).is_err());
+        }
+        assert_eq!(limited(|| 7), 7);
+    }
 
     #[test]
     fn hash_and_verify() {

@@ -108,9 +108,9 @@ impl FormKeys {
     /// The stored lookup of a normalised receipt (16 ASCII digits).
     pub fn receipt_lookup(&self, receipt: &str) -> Result<String, AppError> {
         let mut out = [0u8; 32];
-        Argon2::new_with_secret(&self.key, Algorithm::Argon2id, Version::V0x13, self.params.clone())
-            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?
-            .hash_password_into(receipt.as_bytes(), RECEIPT_SALT, &mut out)
+        let argon = Argon2::new_with_secret(&self.key, Algorithm::Argon2id, Version::V0x13, self.params.clone())
+            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
+        crate::auth::password::limited(|| argon.hash_password_into(receipt.as_bytes(), RECEIPT_SALT, &mut out))
             .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
         Ok(format!("v1:{}", hex::encode(out)))
     }
