@@ -85,7 +85,9 @@ pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result
     if queued {
         Ok(())
     } else {
-        append(conn, vec![row])
+        // Not inside write_blocking: a transaction of its own (a savepoint if the caller has
+        // one), so that the chain's lock covers reading the head and linking to it.
+        diesel::Connection::transaction(conn, |c| append(c, vec![row]))
     }
 }
 
@@ -118,7 +120,9 @@ impl Drop for QueueScope {
 }
 
 /// Runs `f` (the body of a transaction) with audit rows queued, then writes them, still inside
-/// the transaction. If `f` fails, its rows go with its rollback.
+/// the transaction. If `f` fails, its rows go with its rollback. Call it only inside a
+/// transaction (as `Db::write_blocking` does). The queue belongs to the thread: inside `f`,
+/// record only through `f`'s own connection.
 pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, AppError>) -> Result<T, AppError> {
     let scope = QueueScope(PENDING.with(|p| p.borrow_mut().replace(Vec::new())));
     let out = f(conn);

@@ -247,7 +247,7 @@ db_test!(a_transactions_rows_are_written_at_commit_in_order_or_not_at_all, |app|
         });
     }));
     assert!(panicked.is_err());
-    // Outside any transaction a row is written at once.
+    // Outside write_blocking a row is written in a transaction of its own, at once.
     audit::record(&mut conn, now, Entry::new(None, "test.alone", "test", None)).unwrap();
     let rows = audit_rows(&app);
     let actions: Vec<&str> = rows[before..].iter().map(|r| r.action.as_str()).collect();

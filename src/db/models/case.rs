@@ -64,6 +64,9 @@ pub struct CaseFilter {
     pub updated_since: Option<NaiveDateTime>,
 }
 
+/// Above this many live shares, a list's shared branch is a subquery rather than bound ids.
+const MAX_BOUND_SHARES: usize = 500;
+
 impl Case {
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(cases::table).values(self).execute(conn).map(|_| ())
@@ -173,6 +176,14 @@ impl Case {
                 let shared_ids: Vec<String> = shared().load(conn)?;
                 let other = if shared_ids.is_empty() {
                     Vec::new()
+                } else if shared_ids.len() > MAX_BOUND_SHARES {
+                    // Too many to bind one by one (SQLite allows 32,766 parameters).
+                    filtered()
+                        .filter(cases::owner_organization_id.ne(org.to_string()))
+                        .filter(cases::id.eq_any(shared()))
+                        .order(cases::id.desc())
+                        .limit(limit)
+                        .load(conn)?
                 } else {
                     filtered()
                         .filter(cases::owner_organization_id.ne(org.to_string()))
