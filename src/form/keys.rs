@@ -38,6 +38,11 @@ pub struct FormKeys {
     /// cannot fail.
     mac_key: Zeroizing<[u8; 64]>,
     params: Params,
+    /// Argon2 working memory (8 MiB each), kept for the next lookup: at most one per
+    /// computation allowed at once (`password::limited`), so at most one per core. Allocating
+    /// it afresh each time costs a page fault per 4 KiB, since glibc returns large buffers
+    /// to the system (`tune_allocator`).
+    memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
 }
 
 /// HMAC's key preparation: a key longer than the block is hashed, then zero-padded.
@@ -93,7 +98,7 @@ impl FormKeys {
         // stolen database useless; the cost only slows a search by someone who has both.
         let params = Params::new(8 * 1024, 2, 1, Some(32)).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
         let mac_key = hmac_block_key(&key);
-        Ok(FormKeys { key, mac_key, params })
+        Ok(FormKeys { key, mac_key, params, memory: std::sync::Mutex::new(Vec::new()) })
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
@@ -110,8 +115,15 @@ impl FormKeys {
         let mut out = [0u8; 32];
         let argon = Argon2::new_with_secret(&self.key, Algorithm::Argon2id, Version::V0x13, self.params.clone())
             .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
-        crate::auth::password::limited(|| argon.hash_password_into(receipt.as_bytes(), RECEIPT_SALT, &mut out))
-            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
+        crate::auth::password::limited(|| {
+            let pool = || self.memory.lock().unwrap_or_else(|p| p.into_inner());
+            let reused = pool().pop();
+            let mut blocks = reused.unwrap_or_else(|| vec![argon2::Block::default(); self.params.block_count()]);
+            let hashed = argon.hash_password_into_with_memory(receipt.as_bytes(), RECEIPT_SALT, &mut out, &mut blocks);
+            pool().push(blocks);
+            hashed
+        })
+        .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))?;
         Ok(format!("v1:{}", hex::encode(out)))
     }
 
