@@ -305,10 +305,24 @@ db_test!(a_key_made_before_a_rotation_is_granted_to_the_new_current_key, |app| {
     assert_eq!(grant.key_id, second_key, "wrapped again to the key current at commit");
     st.crypto.forget(&id);
     assert_eq!(open(st, &id, "narrative", &sealed).unwrap(), "made before the rotation");
-    assert_eq!(open(st, &warm, "r", &seal(st, &warm, "r", "older case")).unwrap(), "older case");
+    let older = seal(st, &warm, "r", "older case");
+    st.crypto.forget(&warm);
+    assert_eq!(open(st, &warm, "r", &older).unwrap(), "older case");
 
-    // Storing the same key twice (version 1 taken) is refused, not a second grant.
+    // The usual path: the key wrapped ahead of the transaction to the key still current.
+    let id2 = haven::domain::new_id();
+    let ahead = st.crypto.fresh_key(&id2, 1).expect("fresh key");
+    let sealed2 = ahead.seal("narrative", b"wrapped ahead").expect("seal");
+    let (now, a) = (st.clock.now(), ahead.clone());
+    st.db.write_blocking(move |c| Ok(st.crypto.store_fresh_key(c, &a, now)?)).expect("store");
+    let grant = CaseKeyGrant::find(&mut st.db.get().unwrap(), &id2, 1, "service", "service").unwrap().unwrap();
+    assert_eq!(grant.key_id, second_key);
+    st.crypto.forget(&id2);
+    assert_eq!(open(st, &id2, "narrative", &sealed2).unwrap(), "wrapped ahead");
+
+    // Storing the same key twice (version 1 taken) is refused by the version check, not a
+    // second grant.
     let now = st.clock.now();
-    let err = st.db.write_blocking(move |c| Ok(st.crypto.store_fresh_key(c, &fresh, now)?));
-    assert!(err.is_err(), "{err:?}");
+    let err = st.db.write_blocking(move |c| Ok(st.crypto.store_fresh_key(c, &fresh, now)?)).unwrap_err();
+    assert!(format!("{err:?}").contains("is not the next one"), "{err:?}");
 });
