@@ -135,13 +135,11 @@ pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, A
     Ok(out)
 }
 
-/// Links `rows` to the end of the chain, in order.
+/// Links `rows` to the end of the chain, in order: the lock, the head, one insert.
 fn append(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
     db::lock_audit_chain(conn)?;
-    let (mut seq, mut prev_hash) = match AuditEvent::last(conn)? {
-        Some(l) => (l.seq, l.hash),
-        None => (0, GENESIS.to_string()),
-    };
+    let (mut seq, mut prev_hash) = AuditEvent::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+    let mut linked = Vec::with_capacity(rows.len());
     for row in rows {
         seq += 1;
         let mut ev = AuditEvent {
@@ -158,9 +156,10 @@ fn append(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
             hash: String::new(),
         };
         ev.hash = row_hash(&ev);
-        ev.insert(conn)?;
-        prev_hash = ev.hash;
+        prev_hash = ev.hash.clone();
+        linked.push(ev);
     }
+    AuditEvent::insert_all(conn, &linked)?;
     Ok(())
 }
 

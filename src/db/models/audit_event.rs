@@ -27,16 +27,34 @@ impl AuditEvent {
         diesel::insert_into(audit_events::table).values(self).execute(conn).map(|_| ())
     }
 
-    pub fn last(conn: &mut DbConn) -> QueryResult<Option<AuditEvent>> {
-        // max(seq), then that row, rather than `ORDER BY seq DESC LIMIT ?`: SQLite re-plans a
-        // statement with a bound LIMIT on every execution, and this runs in every write.
-        let newest: Option<i64> = audit_events::table.select(diesel::dsl::max(audit_events::seq)).get_result(conn)?;
-        let Some(seq) = newest else { return Ok(None) };
-        audit_events::table
-            .filter(audit_events::seq.eq(seq))
-            .select(AuditEvent::as_select())
-            .get_result(conn)
-            .optional()
+    /// The chain's head: `(seq, hash)` of the newest row.
+    pub fn head(conn: &mut DbConn) -> QueryResult<Option<(i64, String)>> {
+        let newest =
+            audit_events::table.order(audit_events::seq.desc()).select((audit_events::seq, audit_events::hash));
+        match conn {
+            // SQLite re-plans a statement with a bound LIMIT on every execution, and this runs
+            // in every write: max(seq), then that row.
+            DbConn::Sqlite(c) => {
+                let max: Option<i64> = audit_events::table.select(diesel::dsl::max(audit_events::seq)).get_result(c)?;
+                let Some(seq) = max else { return Ok(None) };
+                audit_events::table
+                    .filter(audit_events::seq.eq(seq))
+                    .select((audit_events::seq, audit_events::hash))
+                    .get_result(c)
+                    .optional()
+            }
+            // PostgreSQL: one round trip, while the chain's lock is held.
+            DbConn::Postgres(c) => newest.first(c).optional(),
+        }
+    }
+
+    /// Inserts rows: in one statement on PostgreSQL (one round trip while the chain's lock is
+    /// held), one by one on SQLite (no round trips there).
+    pub fn insert_all(conn: &mut DbConn, rows: &[AuditEvent]) -> QueryResult<()> {
+        match conn {
+            DbConn::Postgres(c) => diesel::insert_into(audit_events::table).values(rows).execute(c).map(|_| ()),
+            DbConn::Sqlite(_) => rows.iter().try_for_each(|r| r.insert(conn)),
+        }
     }
 
     pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
