@@ -146,13 +146,22 @@ pub fn spawn_worker(state: actix_web::web::Data<AppState>, stop: Arc<AtomicBool>
         .unwrap_or_else(|e| panic!("cannot start the escalation thread: {e}"))
 }
 
-const ENGINE_BATCH: i64 = 500;
+/// Escalations per engine transaction. Each one holds SQLite's write lock (about 0.1 ms per
+/// escalation here), so the batch is small enough that intake waits a few milliseconds at
+/// most; a backlog is worked through batch after batch.
+const ENGINE_BATCH: i64 = 100;
+/// At most this many batches per interval (a backlog of 20,000 due steps).
+const ENGINE_BATCHES: usize = 200;
 const SEND_BATCH: i64 = 50;
 
 fn work_once(state: &AppState) {
-    for _ in 0..20 {
+    for _ in 0..ENGINE_BATCHES {
         match engine::run_due(state, state.clock.now(), ENGINE_BATCH) {
-            Ok(r) if r.claimed as i64 == ENGINE_BATCH => continue,
+            Ok(r) if r.claimed as i64 == ENGINE_BATCH => {
+                // Let waiting requests take the write lock between batches.
+                std::thread::yield_now();
+                continue;
+            }
             Ok(r) => {
                 if r.steps_fired > 0 {
                     tracing::info!(steps = r.steps_fired, messages = r.messages, "escalation steps fired");
