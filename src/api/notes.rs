@@ -32,14 +32,11 @@ pub struct NoteView {
 
 fn view(c: &mut DbConn, st: &AppState, n: CaseNote) -> Result<NoteView, AppError> {
     let body = cases::open_note(c, &st.crypto, &n)?;
-    Ok(NoteView {
-        id: n.id,
-        case_id: n.case_id,
-        author_id: n.author_id,
-        kind: n.kind,
-        body,
-        created_at: ts(n.created_at),
-    })
+    Ok(view_with(n, body))
+}
+
+fn view_with(n: CaseNote, body: String) -> NoteView {
+    NoteView { id: n.id, case_id: n.case_id, author_id: n.author_id, kind: n.kind, body, created_at: ts(n.created_at) }
 }
 
 pub async fn create(
@@ -89,7 +86,8 @@ pub async fn list(
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::NoteList, now)?;
             let rows = CaseNote::page(c, &case.id, cursor.as_deref(), limit + 1)?;
             let page = Page::from_rows(rows, limit, |n| n.id.clone());
-            let items = page.items.into_iter().map(|n| view(c, &st, n)).collect::<Result<Vec<_>, _>>()?;
+            let bodies = cases::open_notes(c, &st.crypto, &case.id, &page.items)?;
+            let items = page.items.into_iter().zip(bodies).map(|(n, body)| view_with(n, body)).collect();
             Ok(Page { items, next_cursor: page.next_cursor })
         })
         .await?;

@@ -639,6 +639,20 @@ pub fn add_note(
     Ok(note)
 }
 
+/// The bodies of a page of one case's notes, in order (each key version read once).
+pub fn open_notes(
+    conn: &mut DbConn,
+    crypto: &Crypto,
+    case_id: &str,
+    notes: &[CaseNote],
+) -> Result<Vec<String>, AppError> {
+    let sealed: Vec<Sealed> =
+        notes.iter().map(|n| Sealed { ciphertext: n.body_ct.clone(), key_version: n.key_version }).collect();
+    let records: Vec<(&str, &Sealed)> = notes.iter().zip(&sealed).map(|(n, s)| (n.id.as_str(), s)).collect();
+    let plain = crypto.open_all(conn, case_id, &records)?;
+    Ok(plain.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+}
+
 pub fn open_note(conn: &mut DbConn, crypto: &Crypto, note: &CaseNote) -> Result<String, AppError> {
     let plain = crypto.open(
         conn,
