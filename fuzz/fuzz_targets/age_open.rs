@@ -1,12 +1,13 @@
 //! Opening a sealed record: whatever bytes sit in a ciphertext column must fail to open
 //! cleanly, never panic, hang or allocate without bound.
 //!
-//! haven's `Crypto::open` is `age::decrypt(case_identity, ciphertext)` followed by the
-//! private `unframe`; `unwrap_with` (a wrapped case key) is `age::decrypt` followed by
-//! `x25519::Identity::from_str` on the plaintext. `unframe`, `unwrap_with` and `Crypto::open`
-//! are not public (and `open` needs a database), so this target runs the library calls those
-//! functions make, with the same age version and features as haven:
-//! - `age::decrypt` with an X25519 identity on the input;
+//! haven's `Crypto::open` loads the case identity, then opens the record: format 2
+//! (`HVS2`, XChaCha20-Poly1305 under a key derived from the identity) or an age file from
+//! before it, then checks the frame. `haven::crypto::open_record_with` is that second half,
+//! run here on the input. `unwrap_with` (a wrapped case key) is `age::decrypt` followed by
+//! `x25519::Identity::from_str` on the plaintext; it is not public, so this target also runs
+//! the library calls it makes, with the same age version and features as haven:
+//! - `open_record_with` and `age::decrypt` with an X25519 identity on the input;
 //! - on success, the plaintext parsed as an age identity, as `unwrap_with` does;
 //! - the input parsed as an age recipient, as `parse_recipient` does with a stored one.
 #![no_main]
@@ -30,6 +31,8 @@ fn identity() -> &'static x25519::Identity {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Whatever the bytes, an answer (almost always Unreadable), never a panic or a hang.
+    let _ = haven::crypto::open_record_with(identity(), "case", 1, "record", data);
     if let Ok(plain) = age::decrypt(identity(), data) {
         if let Ok(text) = std::str::from_utf8(&plain) {
             let _ = x25519::Identity::from_str(text);
