@@ -75,24 +75,21 @@ pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result
         outcome: entry.outcome.as_str(),
         detail: entry.detail.map(|d| d.to_string()),
     };
-    let queued = PENDING.with(|p| match p.borrow_mut().as_mut() {
-        Some(queue) => {
-            queue.push(row.clone());
-            true
+    let mut row = Some(row);
+    PENDING.with(|p| {
+        if let Some(queue) = p.borrow_mut().as_mut() {
+            queue.extend(row.take());
         }
-        None => false,
     });
-    if queued {
-        Ok(())
-    } else {
+    match row {
+        None => Ok(()),
         // Not inside write_blocking: a transaction of its own (a savepoint if the caller has
         // one), so that the chain's lock covers reading the head and linking to it.
-        diesel::Connection::transaction(conn, |c| append(c, vec![row]))
+        Some(row) => diesel::Connection::transaction(conn, |c| append(c, vec![row])),
     }
 }
 
 /// A row waiting for the end of its transaction.
-#[derive(Clone)]
 struct Pending {
     occurred_at: chrono::NaiveDateTime,
     actor_id: Option<String>,

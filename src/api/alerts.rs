@@ -134,23 +134,23 @@ pub async fn create(
     body: web::Json<AlertCreate>,
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
-    let body = std::sync::Arc::new(body.into_inner());
-    let hash = request_hash(&state.jwt, &*body)?;
+    let body = body.into_inner();
+    let hash = request_hash(&state.jwt, &body)?;
     let now = state.clock.now();
     // Validation and sealing (all the X25519 work) on a blocking thread, before the write
     // transaction: writers then queue only for the inserts.
     let prepared = {
-        let (st, body) = (state.clone(), body.clone());
+        let st = state.clone();
         web::block(move || {
             let input = NewAlert {
                 kind: body.kind,
                 urgency: body.urgency,
-                country: body.country.clone(),
-                region: body.region.clone(),
-                narrative: body.narrative.clone(),
-                safe_contact: body.safe_contact.clone(),
-                consent_scope: body.consent_scope.clone(),
-                defender_id: body.defender_id.clone(),
+                country: body.country,
+                region: body.region,
+                narrative: body.narrative,
+                safe_contact: body.safe_contact,
+                consent_scope: body.consent_scope,
+                defender_id: body.defender_id,
                 occurred_on: None,
                 reporter_name: None,
             };

@@ -14,6 +14,11 @@ pub const MIN_LEN: usize = 12;
 /// Long enough for any passphrase, short enough that hashing it is not a denial of service.
 pub const MAX_LEN: usize = 256;
 
+/// How many Argon2 computations may run at once: one per core (read once: on Linux the
+/// answer comes from cgroup files).
+static MAX_ARGON2: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8));
+
 /// Runs `f`, an Argon2 computation, once fewer than one per core are running; waits
 /// otherwise. Each one holds 8–19 MiB while it runs: without a bound, a burst of logins or
 /// form submissions on the blocking pool's hundreds of threads would hold hundreds of MiB
@@ -21,7 +26,7 @@ pub const MAX_LEN: usize = 256;
 pub fn limited<T>(f: impl FnOnce() -> T) -> T {
     static RUNNING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
     static FREED: std::sync::Condvar = std::sync::Condvar::new();
-    let max = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let max = *MAX_ARGON2;
     {
         let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
         while *running >= max {
@@ -90,7 +95,7 @@ mod tests {
     #[test]
     fn argon2_work_never_runs_more_than_once_per_core() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let max = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let max = *MAX_ARGON2;
         let (now, peak, done) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
         std::thread::scope(|s| {
             for _ in 0..4 * max + 3 {

@@ -142,10 +142,6 @@ impl FreshKey {
         let ciphertext = seal_with(&self.identity, &self.case_id, self.version, record_id, plaintext)?;
         Ok(Sealed { ciphertext, key_version: self.version })
     }
-
-    pub fn seal_opt(&self, record_id: &str, plaintext: Option<&str>) -> Result<Option<Sealed>, CryptoError> {
-        plaintext.map(|p| self.seal(record_id, p.as_bytes())).transpose()
-    }
 }
 
 fn frame(case_id: &str, record_id: &str, plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
@@ -199,6 +195,18 @@ fn data_key(identity: &x25519::Identity, case_id: &str, version: i32) -> Result<
     Ok(key)
 }
 
+/// The AEAD of one version of a case's key, over its data key.
+fn record_cipher(
+    identity: &x25519::Identity,
+    case_id: &str,
+    version: i32,
+) -> Result<chacha20poly1305::XChaCha20Poly1305, CryptoError> {
+    use chacha20poly1305::aead::KeyInit;
+    let key = data_key(identity, case_id, version)?;
+    chacha20poly1305::XChaCha20Poly1305::new_from_slice(key.as_slice())
+        .map_err(|_| CryptoError::KeyRing("data key length".into()))
+}
+
 fn associated_data(version: i32) -> [u8; 8] {
     let mut aad = [0u8; 8];
     aad[..4].copy_from_slice(SEALED_MAGIC);
@@ -214,11 +222,9 @@ fn seal_with(
     record_id: &str,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::aead::{Aead, Payload};
     use rand::RngCore;
-    let key = data_key(identity, case_id, version)?;
-    let cipher = chacha20poly1305::XChaCha20Poly1305::new_from_slice(key.as_slice())
-        .map_err(|_| CryptoError::KeyRing("data key length".into()))?;
+    let cipher = record_cipher(identity, case_id, version)?;
     // A random 192-bit nonce: no counter to keep, and no collision in any realistic number
     // of records under one key.
     let mut nonce = [0u8; NONCE_LEN];
@@ -235,38 +241,8 @@ fn seal_with(
     Ok(out)
 }
 
-/// Opens a record sealed by `seal_with`, or an age file from before format 2.
-fn open_with(
-    identity: &x25519::Identity,
-    case_id: &str,
-    version: i32,
-    record_id: &str,
-    ciphertext: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-    let framed = match ciphertext.strip_prefix(SEALED_MAGIC.as_slice()) {
-        Some(rest) => {
-            if rest.len() < NONCE_LEN {
-                return Err(CryptoError::Unreadable);
-            }
-            let (nonce, sealed) = rest.split_at(NONCE_LEN);
-            let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| CryptoError::Unreadable)?;
-            let key = data_key(identity, case_id, version)?;
-            let cipher = chacha20poly1305::XChaCha20Poly1305::new_from_slice(key.as_slice())
-                .map_err(|_| CryptoError::KeyRing("data key length".into()))?;
-            let aad = associated_data(version);
-            let plain = cipher
-                .decrypt(&chacha20poly1305::XNonce::from(nonce), Payload { msg: sealed, aad: &aad })
-                .map_err(|_| CryptoError::Unreadable)?;
-            Zeroizing::new(plain)
-        }
-        None => Zeroizing::new(age::decrypt(identity, ciphertext).map_err(|_| CryptoError::Unreadable)?),
-    };
-    unframe(&framed, case_id, record_id).ok_or(CryptoError::Unreadable)
-}
-
-/// Opens one record with a given case identity, exactly as [`Crypto::open`] does once it has
-/// the key: for the fuzz target `fuzz/fuzz_targets/age_open.rs`, which has no database.
+/// Opens a record sealed by `seal_with`, or an age file from before format 2. Public (hidden)
+/// for the fuzz target `fuzz/fuzz_targets/age_open.rs`, which has no database.
 #[doc(hidden)]
 pub fn open_record_with(
     identity: &x25519::Identity,
@@ -275,7 +251,19 @@ pub fn open_record_with(
     record_id: &str,
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    open_with(identity, case_id, version, record_id, ciphertext)
+    use chacha20poly1305::aead::{Aead, Payload};
+    let framed = match ciphertext.strip_prefix(SEALED_MAGIC.as_slice()) {
+        Some(rest) => {
+            let (nonce, sealed) = rest.split_first_chunk::<NONCE_LEN>().ok_or(CryptoError::Unreadable)?;
+            let aad = associated_data(version);
+            let plain = record_cipher(identity, case_id, version)?
+                .decrypt(&chacha20poly1305::XNonce::from(*nonce), Payload { msg: sealed, aad: &aad })
+                .map_err(|_| CryptoError::Unreadable)?;
+            Zeroizing::new(plain)
+        }
+        None => Zeroizing::new(age::decrypt(identity, ciphertext).map_err(|_| CryptoError::Unreadable)?),
+    };
+    unframe(&framed, case_id, record_id).ok_or(CryptoError::Unreadable)
 }
 
 fn parse_recipient(s: &str) -> Result<x25519::Recipient, CryptoError> {
@@ -381,7 +369,7 @@ impl Crypto {
     pub fn create_case_key(&self, conn: &mut DbConn, case_id: &str, now: DateTime<Utc>) -> Result<i32, CryptoError> {
         let version = CaseKey::latest(conn, case_id)?.map_or(1, |k| k.key_version + 1);
         let fresh = self.fresh_key(case_id, version)?;
-        self.store_fresh_key(conn, &fresh, now)?;
+        self.insert_key(conn, &fresh, now)?;
         // The caller seals the new case's first records next, in this transaction: they need
         // not unwrap what was just wrapped. Should the transaction roll back, the entry is never
         // reached: every lookup starts from a stored `case_keys` row.
@@ -412,13 +400,18 @@ impl Crypto {
     /// wrapped again here only if the current service key changed since `fresh_key` (a
     /// rotation); a version that another writer took first is a conflict.
     pub fn store_fresh_key(&self, conn: &mut DbConn, key: &FreshKey, now: DateTime<Utc>) -> Result<(), CryptoError> {
-        db::lock_key_ring_shared(conn)?;
-        let current =
-            ServiceKey::current(conn)?.ok_or_else(|| CryptoError::KeyRing("no current service key".into()))?;
         let expected = CaseKey::latest(conn, &key.case_id)?.map_or(1, |k| k.key_version + 1);
         if expected != key.version {
             return Err(CryptoError::KeyRing(format!("case key version {} is not the next one", key.version)));
         }
+        self.insert_key(conn, key, now)
+    }
+
+    /// Inserts a key whose version the caller has checked, and its grants.
+    fn insert_key(&self, conn: &mut DbConn, key: &FreshKey, now: DateTime<Utc>) -> Result<(), CryptoError> {
+        db::lock_key_ring_shared(conn)?;
+        let current =
+            ServiceKey::current(conn)?.ok_or_else(|| CryptoError::KeyRing("no current service key".into()))?;
         CaseKey {
             case_id: key.case_id.clone(),
             key_version: key.version,
@@ -480,7 +473,7 @@ impl Crypto {
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let key = CaseKey::find(conn, case_id, sealed.key_version)?.ok_or(CryptoError::NoKey)?;
         let identity = self.case_identity(conn, &key)?;
-        open_with(&identity, case_id, sealed.key_version, record_id, &sealed.ciphertext)
+        open_record_with(&identity, case_id, sealed.key_version, record_id, &sealed.ciphertext)
     }
 
     /// Opens several records of one case (a page of notes) with one read of each key version
@@ -504,7 +497,7 @@ impl Crypto {
                     id
                 }
             };
-            out.push(open_with(&identity, case_id, version, record_id, &sealed.ciphertext)?);
+            out.push(open_record_with(&identity, case_id, version, record_id, &sealed.ciphertext)?);
         }
         Ok(out)
     }
@@ -575,11 +568,11 @@ mod tests {
         let sealed = seal_with(&id, "case-1", 1, "note-1", b"she was followed home").unwrap();
         assert!(sealed.starts_with(SEALED_MAGIC));
         assert!(!sealed.windows(8).any(|w| w == b"followed"), "no plaintext in the ciphertext");
-        assert_eq!(&*open_with(&id, "case-1", 1, "note-1", &sealed).unwrap(), b"she was followed home");
+        assert_eq!(&*open_record_with(&id, "case-1", 1, "note-1", &sealed).unwrap(), b"she was followed home");
         // A fresh nonce every time: the same record sealed twice differs.
         assert_ne!(sealed, seal_with(&id, "case-1", 1, "note-1", b"she was followed home").unwrap());
         let refused = |identity: &x25519::Identity, case: &str, version: i32, record: &str, ct: &[u8]| {
-            matches!(open_with(identity, case, version, record, ct), Err(CryptoError::Unreadable))
+            matches!(open_record_with(identity, case, version, record, ct), Err(CryptoError::Unreadable))
         };
         assert!(refused(&other, "case-1", 1, "note-1", &sealed), "another case key");
         assert!(refused(&id, "case-2", 1, "note-1", &sealed), "another case");
@@ -603,10 +596,10 @@ mod tests {
         let id = x25519::Identity::generate();
         let framed = frame("case-1", "note-1", b"written in 2026-11").unwrap();
         let legacy = age::encrypt(&id.to_public(), &framed).unwrap();
-        assert_eq!(&*open_with(&id, "case-1", 1, "note-1", &legacy).unwrap(), b"written in 2026-11");
-        assert!(matches!(open_with(&id, "case-1", 1, "note-2", &legacy), Err(CryptoError::Unreadable)));
+        assert_eq!(&*open_record_with(&id, "case-1", 1, "note-1", &legacy).unwrap(), b"written in 2026-11");
+        assert!(matches!(open_record_with(&id, "case-1", 1, "note-2", &legacy), Err(CryptoError::Unreadable)));
         let other = x25519::Identity::generate();
-        assert!(matches!(open_with(&other, "case-1", 1, "note-1", &legacy), Err(CryptoError::Unreadable)));
+        assert!(matches!(open_record_with(&other, "case-1", 1, "note-1", &legacy), Err(CryptoError::Unreadable)));
     }
 
     #[test]

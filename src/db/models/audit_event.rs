@@ -29,8 +29,6 @@ impl AuditEvent {
 
     /// The chain's head: `(seq, hash)` of the newest row.
     pub fn head(conn: &mut DbConn) -> QueryResult<Option<(i64, String)>> {
-        let newest =
-            audit_events::table.order(audit_events::seq.desc()).select((audit_events::seq, audit_events::hash));
         match conn {
             // SQLite re-plans a statement with a bound LIMIT on every execution, and this runs
             // in every write: max(seq), then that row.
@@ -44,7 +42,11 @@ impl AuditEvent {
                     .optional()
             }
             // PostgreSQL: one round trip, while the chain's lock is held.
-            DbConn::Postgres(c) => newest.first(c).optional(),
+            DbConn::Postgres(c) => audit_events::table
+                .order(audit_events::seq.desc())
+                .select((audit_events::seq, audit_events::hash))
+                .first(c)
+                .optional(),
         }
     }
 

@@ -176,21 +176,15 @@ impl Case {
                 let shared_ids: Vec<String> = shared().load(conn)?;
                 let other = if shared_ids.is_empty() {
                     Vec::new()
-                } else if shared_ids.len() > MAX_BOUND_SHARES {
-                    // Too many to bind one by one (SQLite allows 32,766 parameters).
-                    filtered()
-                        .filter(cases::owner_organization_id.ne(org.to_string()))
-                        .filter(cases::id.eq_any(shared()))
-                        .order(cases::id.desc())
-                        .limit(limit)
-                        .load(conn)?
                 } else {
-                    filtered()
-                        .filter(cases::owner_organization_id.ne(org.to_string()))
-                        .filter(cases::id.eq_any(shared_ids))
-                        .order(cases::id.desc())
-                        .limit(limit)
-                        .load(conn)?
+                    let q = filtered().filter(cases::owner_organization_id.ne(org.to_string()));
+                    let q = if shared_ids.len() > MAX_BOUND_SHARES {
+                        // Too many to bind one by one (SQLite allows 32,766 parameters).
+                        q.filter(cases::id.eq_any(shared()))
+                    } else {
+                        q.filter(cases::id.eq_any(shared_ids))
+                    };
+                    q.order(cases::id.desc()).limit(limit).load(conn)?
                 };
                 if !other.is_empty() {
                     own.extend(other);
