@@ -79,9 +79,7 @@ pub async fn create(
     let body = body.into_inner();
     let password = crate::auth::password::generate();
     let pw = password.clone();
-    let hash = web::block(move || crate::auth::password::hash(&pw))
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))??;
+    let hash = crate::auth::password::off_thread(move || crate::auth::password::hash(&pw)).await??;
     let now = state.clock.now();
     let user = state
         .db

@@ -1,5 +1,5 @@
 //! Password hashing (argon2id, the crate's default parameters: m=19 MiB, t=2, p=1) and the
-//! password rules. Hashing is slow on purpose: callers run it on a blocking thread.
+//! password rules. Hashing is slow on purpose: request handlers run it through `off_thread`.
 
 use std::sync::OnceLock;
 
@@ -47,6 +47,18 @@ pub fn limited<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Runs `f`, which does Argon2 work, on a blocking thread once one of the places (one per
+/// core) is free. The wait is asynchronous: a burst of logins or form posts queues here, in
+/// order, and not on the blocking pool, whose threads every other request's database work
+/// needs. `limited` inside `f` still holds the bound if a request is dropped while its
+/// computation runs (its place is then given back early).
+pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    static PLACES: std::sync::LazyLock<tokio::sync::Semaphore> =
+        std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(*MAX_ARGON2));
+    let _place = PLACES.acquire().await.map_err(|e| AppError::internal(anyhow::anyhow!("argon2 places: {e}")))?;
+    actix_web::web::block(f).await.map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))
+}
+
 pub fn hash(password: &str) -> Result<String, AppError> {
     let salt = SaltString::generate(&mut OsRng);
     limited(|| Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()))
@@ -92,8 +104,12 @@ pub fn generate() -> String {
 mod tests {
     use super::*;
 
+    /// The two tests of the Argon2 bound share its count: one at a time.
+    static BOUND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn argon2_work_never_runs_more_than_once_per_core() {
+        let _one = BOUND.lock().unwrap_or_else(|p| p.into_inner());
         use std::sync::atomic::{AtomicUsize, Ordering};
         let max = *MAX_ARGON2;
         let (now, peak, done) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
@@ -119,6 +135,54 @@ mod tests {
             assert!(std::panic::catch_unwind(|| limited(|| panic!("inside"))).is_err());
         }
         assert_eq!(limited(|| 7), 7);
+    }
+
+    /// Argon2 work waiting for its place must not sit on a blocking thread: in a runtime
+    /// with one blocking thread more than there are places, twice as many computations as
+    /// places are started and held; other blocking work must still get the spare thread.
+    #[test]
+    fn argon2_work_waits_for_its_place_without_a_thread() {
+        use std::sync::{Arc, Condvar, Mutex};
+        let _one = BOUND.lock().unwrap_or_else(|p| p.into_inner());
+        let max = *MAX_ARGON2;
+        let rt =
+            tokio::runtime::Builder::new_current_thread().max_blocking_threads(max + 1).enable_time().build().unwrap();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        rt.block_on(async {
+            let mut held = Vec::new();
+            for _ in 0..2 * max {
+                let (gate, started) = (gate.clone(), started.clone());
+                held.push(tokio::spawn(off_thread(move || {
+                    limited(|| {
+                        started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let (open, cv) = &*gate;
+                        let mut open = open.lock().unwrap();
+                        while !*open {
+                            open = cv.wait(open).unwrap();
+                        }
+                        7
+                    })
+                })));
+            }
+            // Every place taken (the other computations queue behind them).
+            while started.load(std::sync::atomic::Ordering::SeqCst) < max {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let other = tokio::time::timeout(std::time::Duration::from_secs(10), actix_web::web::block(|| 42)).await;
+            assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), max, "only one computation per place ran");
+            {
+                let (open, cv) = &*gate;
+                *open.lock().unwrap() = true;
+                cv.notify_all();
+            }
+            assert!(matches!(other, Ok(Ok(42))), "other blocking work waited behind queued Argon2 work");
+            for h in held {
+                assert_eq!(h.await.unwrap().unwrap(), 7);
+            }
+            assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 2 * max);
+        });
     }
 
     #[test]

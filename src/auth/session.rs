@@ -54,9 +54,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let pw = password.to_string();
-    let ok = actix_web::web::block(move || crate::auth::password::verify(&pw, stored.as_deref()))
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))?;
+    let ok = crate::auth::password::off_thread(move || crate::auth::password::verify(&pw, stored.as_deref())).await?;
     let now = state.clock.now();
     let user = match user {
         Some(u) if ok && u.active => u,
@@ -198,14 +196,13 @@ pub async fn change_password(
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
     let (stored, cur, newp) = (user.password_hash.clone(), current.to_string(), new.to_string());
-    let hashed = actix_web::web::block(move || {
+    let hashed = crate::auth::password::off_thread(move || {
         if !crate::auth::password::verify(&cur, Some(&stored)) {
             return Ok(None);
         }
         crate::auth::password::hash(&newp).map(Some)
     })
-    .await
-    .map_err(|e| AppError::internal(anyhow::anyhow!("blocking pool: {e}")))??;
+    .await??;
     let now = state.clock.now();
     let (uid, sid) = (user.id.clone(), session_id.to_string());
     let Some(hash) = hashed else {

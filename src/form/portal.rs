@@ -14,6 +14,7 @@ use super::decode::Fields;
 use super::i18n::{Lang, Text, CHECKIN_HOURS};
 use super::keys::{normalize_pin, normalize_receipt, TokenError};
 use super::{error_page, html, notice, read_body, redirect, Choice, Chrome};
+use crate::auth::password;
 use crate::clock::naive;
 use crate::db::models::{Alert, Message, Receipt};
 use crate::domain::messages::{self, FROM_DEFENDER, MAX_MESSAGE, MAX_SHOWN};
@@ -292,10 +293,9 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
     // Checked before any hashing: a 10,000-character "receipt" costs nothing.
     let Some(receipt) = normalize_receipt(f.raw("receipt")) else { return wrong(&state) };
     let st = state.clone();
-    let lookup = match web::block(move || st.form.keys.receipt_lookup(&receipt)).await {
+    let lookup = match password::off_thread(move || st.form.keys.receipt_lookup(&receipt)).await {
         Ok(Ok(l)) => l,
-        Ok(Err(e)) => return error_page(&req, &state, lang, e),
-        Err(e) => return error_page(&req, &state, lang, AppError::internal(e)),
+        Ok(Err(e)) | Err(e) => return error_page(&req, &state, lang, e),
     };
     let now = state.clock.now();
     let days = i64::from(state.config.form.receipt_days);
@@ -483,8 +483,8 @@ fn check_pin(receipt: &Receipt, typed: &str) -> PinCheck {
     let Some(safe_hash) = &receipt.safe_pin_hash else { return PinCheck::Safe };
     let Some(pin) = normalize_pin(typed) else { return PinCheck::Wrong };
     // Both are always checked, so the time taken does not tell which one matched.
-    let safe = crate::auth::password::verify(&pin, Some(safe_hash));
-    let duress = crate::auth::password::verify(&pin, receipt.duress_pin_hash.as_deref());
+    let safe = password::verify(&pin, Some(safe_hash));
+    let duress = password::verify(&pin, receipt.duress_pin_hash.as_deref());
     match (safe, duress) {
         (_, true) => PinCheck::Duress,
         (true, false) => PinCheck::Safe,
@@ -493,7 +493,7 @@ fn check_pin(receipt: &Receipt, typed: &str) -> PinCheck {
 }
 
 async fn check_pin_blocking(receipt: Receipt, typed: String) -> Result<PinCheck, AppError> {
-    web::block(move || check_pin(&receipt, &typed)).await.map_err(AppError::internal)
+    password::off_thread(move || check_pin(&receipt, &typed)).await
 }
 
 async fn raise_duress(state: &web::Data<AppState>, alert_id: String, now: DateTime<Utc>) -> Result<(), AppError> {
@@ -598,14 +598,10 @@ pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
     if pin == duress {
         return errors(Flash { pins_error: Some(t.err_pin_same), ..Default::default() }).await;
     }
-    let hashed = web::block(move || {
-        Ok::<_, AppError>((crate::auth::password::hash(&pin)?, crate::auth::password::hash(&duress)?))
-    })
-    .await;
-    let (safe_hash, duress_hash) = match hashed {
+    let hashed = password::off_thread(move || Ok::<_, AppError>((password::hash(&pin)?, password::hash(&duress)?)));
+    let (safe_hash, duress_hash) = match hashed.await {
         Ok(Ok(h)) => h,
-        Ok(Err(e)) => return error_page(&req, &state, lang, e),
-        Err(e) => return error_page(&req, &state, lang, AppError::internal(e)),
+        Ok(Err(e)) | Err(e) => return error_page(&req, &state, lang, e),
     };
     let before = p.receipt.safe_pin_hash.clone();
     act(req, state, lang, p.alert_id, now, move |c, _st, alert| {

@@ -394,12 +394,11 @@ async fn store(
     // transaction.
     let (lookup, alert) = {
         let receipt = receipt.clone();
-        web::block(move || -> Result<_, AppError> {
+        crate::auth::password::off_thread(move || -> Result<_, AppError> {
             let lookup = st.form.keys.receipt_lookup(&receipt)?;
             Ok((lookup, alerts::prepare(&st.crypto, alert)?))
         })
-        .await
-        .map_err(AppError::internal)??
+        .await??
     };
     let st = state.clone();
     let digest = token.digest.clone();
