@@ -157,6 +157,8 @@ fn database_unavailable(e: &diesel::result::Error) -> bool {
                 "disk i/o error",
                 "readonly database",
                 "database is locked",
+                // A lock or statement timeout, or an administrator's cancel: try again.
+                "canceling statement due to",
             ]
             .iter()
             .any(|needle| m.contains(needle))

@@ -370,6 +370,23 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
         }
         Ok(Outcome::AlreadySent) => notice(&req, &state, lang, StatusCode::CONFLICT, t.receipt_title, t.already_sent),
         Ok(Outcome::Closed) => notice(&req, &state, lang, StatusCode::SERVICE_UNAVAILABLE, t.err_title, t.err_closed),
+        Err(e) if actix_web::ResponseError::status_code(&e).is_server_error() => {
+            // Her account of what happened must not be lost to a database that is down for
+            // a moment: the form comes back filled in, with the same token, so sending it
+            // again cannot make a second alert even if this one was stored after all.
+            let status = actix_web::ResponseError::status_code(&e);
+            e.log_cause();
+            let mut p = page(&state, lang, token_text, now, values, errors);
+            p.notice = Some(t.err_not_stored);
+            let mut res = html(&req, status, &p);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                res.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from_static("30"),
+                );
+            }
+            res
+        }
         Err(e) => error_page(&req, &state, lang, e),
     }
 }

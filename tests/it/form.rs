@@ -240,6 +240,48 @@ db_test!(an_alert_filed_through_the_form_is_sealed_and_answered_with_a_receipt, 
     assert_eq!(count(&app, "receipts"), 1);
 });
 
+// The database cannot take the report (another holder keeps the lock past Haven's wait:
+// `busy_timeout` on SQLite, `lock_timeout` on PostgreSQL): a 503 with Retry-After, her
+// answers back in the form with the same token, and nothing stored; sent again once the
+// database is back, it is stored once.
+db_test!(a_report_the_database_cannot_store_comes_back_filled_in, |app| {
+    use diesel::connection::SimpleConnection;
+    let t = &haven::form::i18n::EN;
+    let page = app.get("/report", None);
+    let token = input_value(&page.text, "token");
+    let narrative = "They took my phone at the checkpoint, lantern-okapi-38";
+    let fields = alert_fields(&token, "en", narrative);
+
+    let mut holder = app.state().db.get().unwrap();
+    match &mut *holder {
+        haven::db::DbConn::Sqlite(c) => c.batch_execute("BEGIN EXCLUSIVE").unwrap(),
+        haven::db::DbConn::Postgres(c) => {
+            c.batch_execute("BEGIN; LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE").unwrap()
+        }
+    }
+    let r = post_form(&app, "/report", &fields);
+    match &mut *holder {
+        haven::db::DbConn::Sqlite(c) => c.batch_execute("COMMIT").unwrap(),
+        haven::db::DbConn::Postgres(c) => c.batch_execute("COMMIT").unwrap(),
+    }
+    drop(holder);
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.header("retry-after"), Some("30"));
+    assert_form_headers(&r);
+    let shown = unescape(&r.text);
+    assert!(shown.contains(t.err_not_stored), "says what happened: {shown}");
+    assert!(shown.contains(narrative), "her account is in the form again");
+    assert!(r.text.contains(r#"name="region" maxlength="100" value="Kisumu""#), "{}", r.text);
+    assert_eq!(input_value(&r.text, "token"), token, "the same token: sending again cannot make two alerts");
+    assert_eq!(count(&app, "alerts"), 0, "nothing half-stored");
+    assert_eq!(count(&app, "receipts"), 0);
+
+    let again = post_form(&app, "/report", &fields);
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(!element_text(&again.text, "receipt").is_empty());
+    assert_eq!(count(&app, "alerts"), 1);
+});
+
 db_test!(the_same_form_sent_twice_makes_one_alert, |app| {
     let page = app.get("/report", None);
     let token = input_value(&page.text, "token");
