@@ -2,7 +2,11 @@
 //!
 //! Every row is written inside the transaction of the change it records, and carries the
 //! SHA-256 of its own content plus the previous row's hash, so any edit, deletion or
-//! reordering is found by `haven audit verify`. Rows never hold case content, secrets,
+//! reordering is found by `haven audit verify`. On SQLite the row is linked into the chain
+//! inside that transaction. On PostgreSQL it commits with the change into `audit_pending`
+//! and is linked right after, by the same request, under the chain's lock, together with
+//! whatever else is waiting ([`link_pending`]): holding the lock through every change's
+//! COMMIT serialised all writes. Rows never hold case content, secrets,
 //! tokens or client addresses: `detail` is for non-sensitive facts like "role: officer".
 
 use chrono::{DateTime, Utc};
@@ -10,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{naive, utc};
-use crate::db::models::AuditEvent;
+use crate::db::models::{AuditEvent, AuditPending, NewAuditPending};
 use crate::db::{self, DbConn};
 use crate::error::AppError;
 
@@ -62,9 +66,7 @@ impl<'a> Entry<'a> {
 /// Appends one row to the chain. Call inside the transaction of the change it records.
 ///
 /// Inside [`crate::db::Db::write_blocking`] the row is only queued, and the queue is written at
-/// the end of the transaction, just before COMMIT ([`deferred`]): the chain's lock (an
-/// advisory lock on PostgreSQL, held until COMMIT) is then held for the audit inserts and the
-/// commit alone, not for the whole of the change.
+/// the end of the transaction, just before COMMIT ([`deferred`]).
 pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result<(), AppError> {
     let row = Pending {
         occurred_at: naive(now),
@@ -72,7 +74,7 @@ pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result
         action: entry.action.to_string(),
         subject_type: entry.subject_type.to_string(),
         subject_id: entry.subject_id.map(str::to_string),
-        outcome: entry.outcome.as_str(),
+        outcome: entry.outcome.as_str().to_string(),
         detail: entry.detail.map(|d| d.to_string()),
     };
     let mut row = Some(row);
@@ -90,19 +92,14 @@ pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result
 }
 
 /// A row waiting for the end of its transaction.
-struct Pending {
-    occurred_at: chrono::NaiveDateTime,
-    actor_id: Option<String>,
-    action: String,
-    subject_type: String,
-    subject_id: Option<String>,
-    outcome: &'static str,
-    detail: Option<String>,
-}
+type Pending = NewAuditPending;
 
 thread_local! {
     /// The rows recorded by the transaction running on this thread, if one defers them.
     static PENDING: std::cell::RefCell<Option<Vec<Pending>>> = const { std::cell::RefCell::new(None) };
+    /// PostgreSQL: the `audit_pending` ids this thread's last transaction wrote, to be linked
+    /// once it has committed ([`take_to_link`]).
+    static TO_LINK: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Restores the thread's previous queue (normally none) however the transaction ends, a
@@ -120,6 +117,10 @@ impl Drop for QueueScope {
 /// the transaction. If `f` fails, its rows go with its rollback. Call it only inside a
 /// transaction (as `Db::write_blocking` does). The queue belongs to the thread: inside `f`,
 /// record only through `f`'s own connection.
+///
+/// SQLite: the rows are linked into the chain here. PostgreSQL: they are written to
+/// `audit_pending` (no lock), and the caller links them once the transaction has committed:
+/// `take_to_link`, then `link_after_commit`.
 pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, AppError>) -> Result<T, AppError> {
     let scope = QueueScope(PENDING.with(|p| p.borrow_mut().replace(Vec::new())));
     let out = f(conn);
@@ -127,14 +128,84 @@ pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, A
     drop(scope);
     let out = out?;
     if !rows.is_empty() {
-        append(conn, rows)?;
+        match conn {
+            DbConn::Postgres(pg) => {
+                let ids = AuditPending::insert_all(pg, &rows)?;
+                TO_LINK.with(|t| t.borrow_mut().extend(ids));
+            }
+            DbConn::Sqlite(_) => append(conn, rows)?,
+        }
     }
     Ok(out)
+}
+
+/// The `audit_pending` ids left by this thread's transactions since the last call (call it
+/// after every transaction run with `deferred`, committed or not).
+pub fn take_to_link() -> Vec<i64> {
+    TO_LINK.with(|t| std::mem::take(&mut *t.borrow_mut()))
+}
+
+/// After a commit: links `mine` (this transaction's waiting rows) and everything waiting with
+/// them, unless another writer's link has taken them already. On return they are in the chain.
+pub fn link_after_commit(conn: &mut DbConn, mine: &[i64]) -> Result<(), AppError> {
+    let DbConn::Postgres(pg) = conn else { return Ok(()) };
+    if mine.is_empty() || !AuditPending::any_waiting(pg, mine)? {
+        return Ok(());
+    }
+    link_pending(conn).map(|_| ())
+}
+
+/// How many waiting rows one link transaction takes.
+const LINK_BATCH: i64 = 1000;
+
+/// Links every row waiting in `audit_pending` into the chain, oldest first, in transactions
+/// of up to `LINK_BATCH` rows under the chain's lock; returns how many. Rows written by one
+/// transaction stay in their order. Nothing waits on SQLite.
+pub fn link_pending(conn: &mut DbConn) -> Result<usize, AppError> {
+    if !matches!(conn, DbConn::Postgres(_)) {
+        return Ok(0);
+    }
+    let mut linked = 0;
+    loop {
+        let n = diesel::Connection::transaction(conn, |c| -> Result<usize, AppError> {
+            db::lock_audit_chain(c)?;
+            let rows = match c {
+                DbConn::Postgres(pg) => AuditPending::take(pg, LINK_BATCH)?,
+                DbConn::Sqlite(_) => return Ok(0),
+            };
+            let n = rows.len();
+            if n > 0 {
+                let rows = rows
+                    .into_iter()
+                    .map(|r| Pending {
+                        occurred_at: r.occurred_at,
+                        actor_id: r.actor_id,
+                        action: r.action,
+                        subject_type: r.subject_type,
+                        subject_id: r.subject_id,
+                        outcome: r.outcome,
+                        detail: r.detail,
+                    })
+                    .collect();
+                link(c, rows)?;
+            }
+            Ok(n)
+        })?;
+        linked += n;
+        if (n as i64) < LINK_BATCH {
+            return Ok(linked);
+        }
+    }
 }
 
 /// Links `rows` to the end of the chain, in order: the lock, the head, one insert.
 fn append(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
     db::lock_audit_chain(conn)?;
+    link(conn, rows)
+}
+
+/// `append` once the chain's lock is held.
+fn link(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
     let (mut seq, mut prev_hash) = AuditEvent::head(conn)?.unwrap_or((0, GENESIS.to_string()));
     let mut linked = Vec::with_capacity(rows.len());
     for row in rows {
@@ -147,7 +218,7 @@ fn append(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
             action: row.action,
             subject_type: row.subject_type,
             subject_id: row.subject_id,
-            outcome: row.outcome.to_string(),
+            outcome: row.outcome,
             detail: row.detail,
             prev_hash,
             hash: String::new(),

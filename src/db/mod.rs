@@ -200,7 +200,19 @@ impl Db {
                 let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
                 sqlite_immediate_transaction(conn, |c| crate::audit::deferred(c, f))
             }
-            Backend::Postgres => conn.transaction(|c| crate::audit::deferred(c, f)),
+            Backend::Postgres => {
+                let out = conn.transaction(|c| crate::audit::deferred(c, f));
+                let mine = crate::audit::take_to_link();
+                if out.is_ok() {
+                    // The change is committed and its audit rows with it; linking them into
+                    // the chain can fail (a dropped connection) without undoing either: the
+                    // next write, or the next start, links them.
+                    if let Err(e) = crate::audit::link_after_commit(conn, &mine) {
+                        tracing::warn!(error = %e, "audit rows committed, not linked yet: the next write links them");
+                    }
+                }
+                out
+            }
         }
     }
 

@@ -255,3 +255,77 @@ db_test!(a_transactions_rows_are_written_at_commit_in_order_or_not_at_all, |app|
     let (code, out) = verify(&app);
     assert_eq!(code, 0, "{out}");
 });
+
+fn waiting(app: &TestApp) -> i64 {
+    haven::db::models::AuditPending::count(&mut app.state().db.get().unwrap()).unwrap()
+}
+
+/// PostgreSQL: a change commits with its audit rows in `audit_pending`, without the chain's
+/// lock, and the same request links them right after. Many writers at once: every row is
+/// linked once, each transaction's rows in their order, nothing left waiting, the chain
+/// intact. Rows a crash left between commit and link are reported by `audit verify` and
+/// linked by the next write, or by the next start.
+#[test]
+fn postgres_rows_commit_with_their_change_and_are_linked_right_after() {
+    use haven::audit::{self, Entry};
+    let Some(app) = TestApp::start(crate::harness::Backend::Postgres) else { return };
+    let st = app.state();
+    let now = st.clock.now();
+    let before = audit_rows(&app).len();
+
+    std::thread::scope(|s| {
+        for w in 0..8 {
+            s.spawn(move || {
+                for i in 0..25 {
+                    st.db
+                        .write_blocking(move |c| {
+                            let tag = json!({ "w": w, "i": i });
+                            audit::record(c, now, Entry::new(None, "test.first", "test", None).detail(tag.clone()))?;
+                            audit::record(c, now, Entry::new(None, "test.second", "test", None).detail(tag))?;
+                            Ok(())
+                        })
+                        .expect("write");
+                }
+            });
+        }
+    });
+    let rows = audit_rows(&app);
+    assert_eq!(rows.len(), before + 400, "every row linked, once");
+    assert_eq!(waiting(&app), 0, "nothing left waiting");
+    let mut seen = std::collections::HashMap::new();
+    for r in &rows[before..] {
+        let tag = r.detail.clone().expect("tag");
+        let first = seen.insert(tag.clone(), r.action.clone());
+        match r.action.as_str() {
+            "test.first" => assert!(first.is_none(), "{tag} linked twice"),
+            "test.second" => assert_eq!(first.as_deref(), Some("test.first"), "{tag}: its first row comes before"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(seen.len(), 200);
+    let (code, out) = verify(&app);
+    assert_eq!(code, 0, "{out}");
+
+    // A crash between a commit and its link: the rows wait, durable.
+    let orphans = "INSERT INTO audit_pending (occurred_at, action, subject_type, outcome) VALUES \
+                   ('2026-11-30 10:00:00', 'test.orphan1', 'test', 'success'), \
+                   ('2026-11-30 10:00:01', 'test.orphan2', 'test', 'success')";
+    app.sql(orphans);
+    let (code, out) = verify(&app);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 event(s) committed and waiting to be linked"), "{out}");
+    // The next write links them, before its own row.
+    st.db.write_blocking(move |c| audit::record(c, now, Entry::new(None, "test.after", "test", None))).unwrap();
+    let rows = audit_rows(&app);
+    let last: Vec<&str> = rows[rows.len() - 3..].iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(last, ["test.orphan1", "test.orphan2", "test.after"]);
+    assert_eq!(waiting(&app), 0);
+    // So does the next start.
+    app.sql(orphans);
+    st.prepare().expect("start");
+    assert_eq!(waiting(&app), 0);
+    assert_eq!(audit_rows(&app).last().unwrap().action, "test.orphan2");
+    let (code, out) = verify(&app);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("waiting"), "{out}");
+}
