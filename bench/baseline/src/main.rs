@@ -6,9 +6,10 @@
 //! Everything the storage sees is set up as Haven sets it up (src/db/mod.rs): an r2d2 pool of
 //! `DB_MAX_CONNECTIONS` (default 8, clamped to 1..=8 on SQLite as Haven does), opened on
 //! demand, with `busy_timeout = 10000; journal_mode = WAL; synchronous = NORMAL;
-//! foreign_keys = ON` on SQLite and `SET TIME ZONE 'UTC'; lock_timeout; statement_timeout` on
-//! PostgreSQL; on SQLite one in-process write lock plus `BEGIN IMMEDIATE`; the database work
-//! runs in `web::block`. No encryption, no audit, no escalation, no auth.
+//! foreign_keys = ON` on SQLite and `SET TIME ZONE 'UTC'; lock_timeout; statement_timeout;
+//! random_page_cost` on PostgreSQL; on SQLite one in-process write lock plus `BEGIN
+//! IMMEDIATE`; the database work runs in `web::block`. No encryption, no audit, no
+//! escalation, no auth.
 //!
 //! Environment: DATABASE_URL (`sqlite:///path` or `postgres://…`, as Haven's), BIND
 //! (default 127.0.0.1:8090), DB_MAX_CONNECTIONS (8), WORKERS (0: one per core, as Haven).
@@ -82,8 +83,11 @@ impl r2d2::ManageConnection for Manager {
             }
             Target::Postgres(url) => {
                 let mut c = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
-                c.batch_execute("SET TIME ZONE 'UTC'; SET lock_timeout = '15s'; SET statement_timeout = '60s'")
-                    .map_err(Error::QueryError)?;
+                c.batch_execute(
+                    "SET TIME ZONE 'UTC'; SET lock_timeout = '15s'; SET statement_timeout = '60s'; \
+                     SET random_page_cost = 1.1",
+                )
+                .map_err(Error::QueryError)?;
                 Ok(Conn::Postgres(c))
             }
         }
