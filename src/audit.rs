@@ -3,10 +3,11 @@
 //! Every row is written inside the transaction of the change it records, and carries the
 //! SHA-256 of its own content plus the previous row's hash, so any edit, deletion or
 //! reordering is found by `haven audit verify`. On SQLite the row is linked into the chain
-//! inside that transaction. On PostgreSQL it commits with the change into `audit_pending`
-//! and is linked right after, by the same request, under the chain's lock, together with
-//! whatever else is waiting ([`link_pending`]): holding the lock through every change's
-//! COMMIT serialised all writes. Rows never hold case content, secrets,
+//! inside that transaction. On PostgreSQL it commits with the change into `audit_pending`,
+//! and is linked right after, under the chain's lock, together with whatever else is
+//! waiting ([`try_link_pending`], run by one writer of the process at a time: see
+//! `Db::write_blocking`). Holding the lock through every change's COMMIT serialised all
+//! writes on PostgreSQL. Rows never hold case content, secrets,
 //! tokens or client addresses: `detail` is for non-sensitive facts like "role: officer".
 
 use chrono::{DateTime, Utc};
@@ -97,9 +98,9 @@ type Pending = NewAuditPending;
 thread_local! {
     /// The rows recorded by the transaction running on this thread, if one defers them.
     static PENDING: std::cell::RefCell<Option<Vec<Pending>>> = const { std::cell::RefCell::new(None) };
-    /// PostgreSQL: the `audit_pending` ids this thread's last transaction wrote, to be linked
-    /// once it has committed ([`take_to_link`]).
-    static TO_LINK: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// PostgreSQL: whether this thread's last transaction wrote rows to `audit_pending`
+    /// ([`take_wrote_pending`]).
+    static WROTE_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Restores the thread's previous queue (normally none) however the transaction ends, a
@@ -119,8 +120,8 @@ impl Drop for QueueScope {
 /// record only through `f`'s own connection.
 ///
 /// SQLite: the rows are linked into the chain here. PostgreSQL: they are written to
-/// `audit_pending` (no lock), and the caller links them once the transaction has committed:
-/// `take_to_link`, then `link_after_commit`.
+/// `audit_pending` (no lock), and the caller links them once the transaction has committed
+/// (`take_wrote_pending`, then `try_link_pending`).
 pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, AppError>) -> Result<T, AppError> {
     let scope = QueueScope(PENDING.with(|p| p.borrow_mut().replace(Vec::new())));
     let out = f(conn);
@@ -130,8 +131,8 @@ pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, A
     if !rows.is_empty() {
         match conn {
             DbConn::Postgres(pg) => {
-                let ids = AuditPending::insert_all(pg, &rows)?;
-                TO_LINK.with(|t| t.borrow_mut().extend(ids));
+                AuditPending::insert_all(pg, &rows)?;
+                WROTE_PENDING.with(|w| w.set(true));
             }
             DbConn::Sqlite(_) => append(conn, rows)?,
         }
@@ -139,39 +140,44 @@ pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, A
     Ok(out)
 }
 
-/// The `audit_pending` ids left by this thread's transactions since the last call (call it
-/// after every transaction run with `deferred`, committed or not).
-pub fn take_to_link() -> Vec<i64> {
-    TO_LINK.with(|t| std::mem::take(&mut *t.borrow_mut()))
-}
-
-/// After a commit: links `mine` (this transaction's waiting rows) and everything waiting with
-/// them, unless another writer's link has taken them already. On return they are in the chain.
-pub fn link_after_commit(conn: &mut DbConn, mine: &[i64]) -> Result<(), AppError> {
-    let DbConn::Postgres(pg) = conn else { return Ok(()) };
-    if mine.is_empty() || !AuditPending::any_waiting(pg, mine)? {
-        return Ok(());
-    }
-    link_pending(conn).map(|_| ())
+/// Whether this thread's transactions wrote rows to `audit_pending` since the last call
+/// (call it after every transaction run with `deferred`, committed or not).
+pub fn take_wrote_pending() -> bool {
+    WROTE_PENDING.with(|w| w.replace(false))
 }
 
 /// How many waiting rows one link transaction takes.
 const LINK_BATCH: i64 = 1000;
 
 /// Links every row waiting in `audit_pending` into the chain, oldest first, in transactions
-/// of up to `LINK_BATCH` rows under the chain's lock; returns how many. Rows written by one
-/// transaction stay in their order. Nothing waits on SQLite.
+/// of up to `LINK_BATCH` rows under the chain's lock, waiting for the lock if another link
+/// holds it; returns how many. Rows written by one transaction stay in their order. Nothing
+/// waits on SQLite. For readers, the engine's passes and the start.
 pub fn link_pending(conn: &mut DbConn) -> Result<usize, AppError> {
+    link_waiting(conn, true).map(|n| n.unwrap_or(0))
+}
+
+/// `link_pending` for writers: `None` at once if another process holds the chain's lock (its
+/// link, or the next one, takes the rows).
+pub fn try_link_pending(conn: &mut DbConn) -> Result<Option<usize>, AppError> {
+    link_waiting(conn, false)
+}
+
+fn link_waiting(conn: &mut DbConn, wait: bool) -> Result<Option<usize>, AppError> {
     if !matches!(conn, DbConn::Postgres(_)) {
-        return Ok(0);
+        return Ok(Some(0));
     }
     let mut linked = 0;
     loop {
-        let n = diesel::Connection::transaction(conn, |c| -> Result<usize, AppError> {
-            db::lock_audit_chain(c)?;
+        let n = diesel::Connection::transaction(conn, |c| -> Result<Option<usize>, AppError> {
+            if wait {
+                db::lock_audit_chain(c)?;
+            } else if !db::try_lock_audit_chain(c)? {
+                return Ok(None);
+            }
             let rows = match c {
                 DbConn::Postgres(pg) => AuditPending::take(pg, LINK_BATCH)?,
-                DbConn::Sqlite(_) => return Ok(0),
+                DbConn::Sqlite(_) => return Ok(Some(0)),
             };
             let n = rows.len();
             if n > 0 {
@@ -189,11 +195,17 @@ pub fn link_pending(conn: &mut DbConn) -> Result<usize, AppError> {
                     .collect();
                 link(c, rows)?;
             }
-            Ok(n)
+            Ok(Some(n))
         })?;
-        linked += n;
-        if (n as i64) < LINK_BATCH {
-            return Ok(linked);
+        match n {
+            None if linked == 0 => return Ok(None),
+            None => return Ok(Some(linked)),
+            Some(n) => {
+                linked += n;
+                if (n as i64) < LINK_BATCH {
+                    return Ok(Some(linked));
+                }
+            }
         }
     }
 }

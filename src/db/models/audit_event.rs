@@ -111,14 +111,9 @@ pub struct NewAuditPending {
 }
 
 impl AuditPending {
-    /// Stores rows to be linked later, in one statement; returns their ids.
-    pub fn insert_all(conn: &mut diesel::PgConnection, rows: &[NewAuditPending]) -> QueryResult<Vec<i64>> {
-        diesel::insert_into(audit_pending::table).values(rows).returning(audit_pending::id).get_results(conn)
-    }
-
-    /// Whether any of these rows is still waiting.
-    pub fn any_waiting(conn: &mut diesel::PgConnection, ids: &[i64]) -> QueryResult<bool> {
-        diesel::select(diesel::dsl::exists(audit_pending::table.filter(audit_pending::id.eq_any(ids)))).get_result(conn)
+    /// Stores rows to be linked later, in one statement.
+    pub fn insert_all(conn: &mut diesel::PgConnection, rows: &[NewAuditPending]) -> QueryResult<()> {
+        diesel::insert_into(audit_pending::table).values(rows).execute(conn).map(|_| ())
     }
 
     /// Takes up to `limit` waiting rows, oldest first, out of the table (the caller links them
