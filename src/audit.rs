@@ -2,12 +2,7 @@
 //!
 //! Every row is written inside the transaction of the change it records, and carries the
 //! SHA-256 of its own content plus the previous row's hash, so any edit, deletion or
-//! reordering is found by `haven audit verify`. On SQLite the row is linked into the chain
-//! inside that transaction. On PostgreSQL it commits with the change into `audit_pending`,
-//! and is linked right after, under the chain's lock, together with whatever else is
-//! waiting ([`try_link_pending`], run by one writer of the process at a time: see
-//! `Db::write_blocking`). Holding the lock through every change's COMMIT serialised all
-//! writes on PostgreSQL. Rows never hold case content, secrets,
+//! reordering is found by `haven audit verify`. Rows never hold case content, secrets,
 //! tokens or client addresses: `detail` is for non-sensitive facts like "role: officer".
 
 use chrono::{DateTime, Utc};
@@ -15,7 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{naive, utc};
-use crate::db::models::{AuditEvent, AuditPending, NewAuditPending};
+use crate::db::models::AuditEvent;
 use crate::db::{self, DbConn};
 use crate::error::AppError;
 
@@ -67,7 +62,9 @@ impl<'a> Entry<'a> {
 /// Appends one row to the chain. Call inside the transaction of the change it records.
 ///
 /// Inside [`crate::db::Db::write_blocking`] the row is only queued, and the queue is written at
-/// the end of the transaction, just before COMMIT ([`deferred`]).
+/// the end of the transaction, just before COMMIT ([`deferred`]): the chain's lock (an
+/// advisory lock on PostgreSQL, held until COMMIT) is then held for the audit inserts and the
+/// commit alone, not for the whole of the change.
 pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result<(), AppError> {
     let row = Pending {
         occurred_at: naive(now),
@@ -75,7 +72,7 @@ pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result
         action: entry.action.to_string(),
         subject_type: entry.subject_type.to_string(),
         subject_id: entry.subject_id.map(str::to_string),
-        outcome: entry.outcome.as_str().to_string(),
+        outcome: entry.outcome.as_str(),
         detail: entry.detail.map(|d| d.to_string()),
     };
     let mut row = Some(row);
@@ -93,14 +90,19 @@ pub fn record(conn: &mut DbConn, now: DateTime<Utc>, entry: Entry<'_>) -> Result
 }
 
 /// A row waiting for the end of its transaction.
-type Pending = NewAuditPending;
+struct Pending {
+    occurred_at: chrono::NaiveDateTime,
+    actor_id: Option<String>,
+    action: String,
+    subject_type: String,
+    subject_id: Option<String>,
+    outcome: &'static str,
+    detail: Option<String>,
+}
 
 thread_local! {
     /// The rows recorded by the transaction running on this thread, if one defers them.
     static PENDING: std::cell::RefCell<Option<Vec<Pending>>> = const { std::cell::RefCell::new(None) };
-    /// PostgreSQL: whether this thread's last transaction wrote rows to `audit_pending`
-    /// ([`take_wrote_pending`]).
-    static WROTE_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Restores the thread's previous queue (normally none) however the transaction ends, a
@@ -118,10 +120,6 @@ impl Drop for QueueScope {
 /// the transaction. If `f` fails, its rows go with its rollback. Call it only inside a
 /// transaction (as `Db::write_blocking` does). The queue belongs to the thread: inside `f`,
 /// record only through `f`'s own connection.
-///
-/// SQLite: the rows are linked into the chain here. PostgreSQL: they are written to
-/// `audit_pending` (no lock), and the caller links them once the transaction has committed
-/// (`take_wrote_pending`, then `try_link_pending`).
 pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, AppError>) -> Result<T, AppError> {
     let scope = QueueScope(PENDING.with(|p| p.borrow_mut().replace(Vec::new())));
     let out = f(conn);
@@ -129,95 +127,14 @@ pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, A
     drop(scope);
     let out = out?;
     if !rows.is_empty() {
-        match conn {
-            DbConn::Postgres(pg) => {
-                AuditPending::insert_all(pg, &rows)?;
-                WROTE_PENDING.with(|w| w.set(true));
-            }
-            DbConn::Sqlite(_) => append(conn, rows)?,
-        }
+        append(conn, rows)?;
     }
     Ok(out)
-}
-
-/// Whether this thread's transactions wrote rows to `audit_pending` since the last call
-/// (call it after every transaction run with `deferred`, committed or not).
-pub fn take_wrote_pending() -> bool {
-    WROTE_PENDING.with(|w| w.replace(false))
-}
-
-/// How many waiting rows one link transaction takes.
-const LINK_BATCH: i64 = 1000;
-
-/// Links every row waiting in `audit_pending` into the chain, oldest first, in transactions
-/// of up to `LINK_BATCH` rows under the chain's lock, waiting for the lock if another link
-/// holds it; returns how many. Rows written by one transaction stay in their order. Nothing
-/// waits on SQLite. For readers, the engine's passes and the start.
-pub fn link_pending(conn: &mut DbConn) -> Result<usize, AppError> {
-    link_waiting(conn, true).map(|n| n.unwrap_or(0))
-}
-
-/// `link_pending` for writers: `None` at once if another process holds the chain's lock (its
-/// link, or the next one, takes the rows).
-pub fn try_link_pending(conn: &mut DbConn) -> Result<Option<usize>, AppError> {
-    link_waiting(conn, false)
-}
-
-fn link_waiting(conn: &mut DbConn, wait: bool) -> Result<Option<usize>, AppError> {
-    if !matches!(conn, DbConn::Postgres(_)) {
-        return Ok(Some(0));
-    }
-    let mut linked = 0;
-    loop {
-        let n = diesel::Connection::transaction(conn, |c| -> Result<Option<usize>, AppError> {
-            if wait {
-                db::lock_audit_chain(c)?;
-            } else if !db::try_lock_audit_chain(c)? {
-                return Ok(None);
-            }
-            let rows = match c {
-                DbConn::Postgres(pg) => AuditPending::take(pg, LINK_BATCH)?,
-                DbConn::Sqlite(_) => return Ok(Some(0)),
-            };
-            let n = rows.len();
-            if n > 0 {
-                let rows = rows
-                    .into_iter()
-                    .map(|r| Pending {
-                        occurred_at: r.occurred_at,
-                        actor_id: r.actor_id,
-                        action: r.action,
-                        subject_type: r.subject_type,
-                        subject_id: r.subject_id,
-                        outcome: r.outcome,
-                        detail: r.detail,
-                    })
-                    .collect();
-                link(c, rows)?;
-            }
-            Ok(Some(n))
-        })?;
-        match n {
-            None if linked == 0 => return Ok(None),
-            None => return Ok(Some(linked)),
-            Some(n) => {
-                linked += n;
-                if (n as i64) < LINK_BATCH {
-                    return Ok(Some(linked));
-                }
-            }
-        }
-    }
 }
 
 /// Links `rows` to the end of the chain, in order: the lock, the head, one insert.
 fn append(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
     db::lock_audit_chain(conn)?;
-    link(conn, rows)
-}
-
-/// `append` once the chain's lock is held.
-fn link(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
     let (mut seq, mut prev_hash) = AuditEvent::head(conn)?.unwrap_or((0, GENESIS.to_string()));
     let mut linked = Vec::with_capacity(rows.len());
     for row in rows {
@@ -230,7 +147,7 @@ fn link(conn: &mut DbConn, rows: Vec<Pending>) -> Result<(), AppError> {
             action: row.action,
             subject_type: row.subject_type,
             subject_id: row.subject_id,
-            outcome: row.outcome,
+            outcome: row.outcome.to_string(),
             detail: row.detail,
             prev_hash,
             hash: String::new(),

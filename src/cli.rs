@@ -502,7 +502,7 @@ fn audit_verify(config: Config, expect_head: Option<&str>) -> i32 {
             return 2;
         }
     };
-    let run = || -> anyhow::Result<(Verdict, Option<crate::db::models::AuditEvent>, i64)> {
+    let run = || -> anyhow::Result<(Verdict, Option<crate::db::models::AuditEvent>)> {
         let st = state(config)?;
         st.db
             .read_blocking(|c| {
@@ -511,12 +511,12 @@ fn audit_verify(config: Config, expect_head: Option<&str>) -> i32 {
                     Some((seq, _)) => crate::db::models::AuditEvent::chunk_after(c, seq - 1, 1)?.into_iter().next(),
                     None => None,
                 };
-                Ok((verdict, anchor, crate::db::models::AuditPending::count(c)?))
+                Ok((verdict, anchor))
             })
             .map_err(err)
     };
     match run() {
-        Ok((Verdict::Intact { rows, head }, anchor, waiting)) => {
+        Ok((Verdict::Intact { rows, head }, anchor)) => {
             if let Some((seq, hash)) = &expected {
                 let ok = anchor.as_ref().is_some_and(|a| a.seq == *seq && &a.hash == hash);
                 if !ok {
@@ -528,14 +528,9 @@ fn audit_verify(config: Config, expect_head: Option<&str>) -> i32 {
             if let Some((seq, hash)) = head {
                 println!("head: {seq}:{hash}");
             }
-            if waiting > 0 {
-                // Committed with their changes, not yet in the chain (a crash or a lost
-                // connection between the two): the next write or start links them.
-                println!("{waiting} event(s) committed and waiting to be linked (the next write or start links them)");
-            }
             0
         }
-        Ok((Verdict::Broken { seq, reason, rows_checked }, _, _)) => {
+        Ok((Verdict::Broken { seq, reason, rows_checked }, _)) => {
             println!("audit chain BROKEN at event #{seq}: {reason} ({rows_checked} event(s) before it verified)");
             1
         }

@@ -66,11 +66,6 @@ impl AppState {
     pub fn prepare(&self) -> anyhow::Result<usize> {
         let ran = self.db.migrate()?;
         self.crypto.sync(&self.db)?;
-        // Audit rows a crash left between their commit and their link (PostgreSQL).
-        let linked = self.db.read_blocking(crate::audit::link_pending).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if linked > 0 {
-            tracing::info!(rows = linked, "linked audit rows left waiting by an earlier run");
-        }
         Ok(ran)
     }
 }

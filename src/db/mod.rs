@@ -152,23 +152,7 @@ pub struct Db {
     /// SQLite allows one writer; taking this lock before `BEGIN` keeps two writers in this
     /// process from deadlocking on the upgrade from read to write lock.
     write_lock: Arc<Mutex<()>>,
-    /// PostgreSQL: who links the audit rows waiting in `audit_pending` (`link_audit`).
-    linking: Arc<Linking>,
 }
-
-/// One writer of the process links waiting audit rows at a time; the others leave theirs to
-/// it and do not wait.
-#[derive(Default)]
-struct Linking {
-    /// A writer is linking.
-    busy: std::sync::atomic::AtomicBool,
-    /// Rows were committed since the running link began (or one was refused the lock).
-    dirty: std::sync::atomic::AtomicBool,
-}
-
-/// Rounds one writer links at most before it answers its own request; rows left after that
-/// go with the next write, the engine's next pass or the next reader of the trail.
-const LINK_ROUNDS: usize = 3;
 
 impl Db {
     /// Connects (creating the SQLite file and its directory if needed) without migrating.
@@ -199,7 +183,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(Manager { target })
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        Ok(Db { pool, backend, write_lock: Arc::new(Mutex::new(())), linking: Arc::default() })
+        Ok(Db { pool, backend, write_lock: Arc::new(Mutex::new(())) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -223,46 +207,7 @@ impl Db {
                 let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
                 sqlite_immediate_transaction(conn, |c| crate::audit::deferred(c, f))
             }
-            Backend::Postgres => {
-                let out = conn.transaction(|c| crate::audit::deferred(c, f));
-                if crate::audit::take_wrote_pending() && out.is_ok() {
-                    self.link_audit(conn);
-                }
-                out
-            }
-        }
-    }
-
-    /// After a commit that left audit rows in `audit_pending` (PostgreSQL): links them and
-    /// whatever else waits, unless another writer of this process is linking, which then
-    /// takes them in its next round; so no write waits for the chain's lock. The change and
-    /// its rows are committed either way: a failure here (a dropped connection) only leaves
-    /// them waiting for the next write, the engine's next pass or the next start.
-    fn link_audit(&self, conn: &mut DbConn) {
-        use std::sync::atomic::Ordering::SeqCst;
-        let l = &self.linking;
-        l.dirty.store(true, SeqCst);
-        for _ in 0..LINK_ROUNDS {
-            if !l.dirty.load(SeqCst) || l.busy.compare_exchange(false, true, SeqCst, SeqCst).is_err() {
-                return;
-            }
-            l.dirty.store(false, SeqCst);
-            let linked = crate::audit::try_link_pending(conn);
-            l.busy.store(false, SeqCst);
-            match linked {
-                Ok(Some(_)) => {}
-                // Another instance is linking: the rows committed after its start are for
-                // the next write here.
-                Ok(None) => {
-                    l.dirty.store(true, SeqCst);
-                    return;
-                }
-                Err(e) => {
-                    l.dirty.store(true, SeqCst);
-                    tracing::warn!(error = %e, "audit rows committed, not linked yet: the next write links them");
-                    return;
-                }
-            }
+            Backend::Postgres => conn.transaction(|c| crate::audit::deferred(c, f)),
         }
     }
 
@@ -377,23 +322,6 @@ pub fn lock_accounts(conn: &mut DbConn) -> QueryResult<()> {
 /// Serialises writers of the audit chain until the end of the current transaction.
 pub fn lock_audit_chain(conn: &mut DbConn) -> QueryResult<()> {
     pg_lock(conn, "SELECT pg_advisory_xact_lock($1)", AUDIT_CHAIN_LOCK)
-}
-
-#[derive(diesel::QueryableByName)]
-struct Got {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    got: bool,
-}
-
-/// `lock_audit_chain` without waiting: false if another transaction holds it (true on SQLite).
-pub fn try_lock_audit_chain(conn: &mut DbConn) -> QueryResult<bool> {
-    match conn {
-        DbConn::Postgres(pg) => diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS got")
-            .bind::<diesel::sql_types::BigInt, _>(AUDIT_CHAIN_LOCK)
-            .get_result::<Got>(pg)
-            .map(|g| g.got),
-        DbConn::Sqlite(_) => Ok(true),
-    }
 }
 
 /// Taken (shared) by every transaction that wraps a case key with the current service key,

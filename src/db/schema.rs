@@ -63,19 +63,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    audit_pending (id) {
-        id -> BigInt,
-        occurred_at -> Timestamp,
-        actor_id -> Nullable<Text>,
-        action -> Text,
-        subject_type -> Text,
-        subject_id -> Nullable<Text>,
-        outcome -> Text,
-        detail -> Nullable<Text>,
-    }
-}
-
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -255,7 +242,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     audit_events,
-    audit_pending,
     service_keys,
     case_keys,
     case_key_grants,

@@ -174,10 +174,6 @@ fn work_once(state: &AppState) {
             }
         }
     }
-    // Audit rows that busy writers or a dropped connection left waiting (PostgreSQL).
-    if let Err(e) = state.db.read_blocking(crate::audit::link_pending) {
-        tracing::warn!(error = %e, "linking waiting audit rows failed; retrying next interval");
-    }
     for _ in 0..20 {
         match engine::send_due(state, state.clock.now(), SEND_BATCH) {
             Ok(r) if r.claimed as i64 == SEND_BATCH => continue,

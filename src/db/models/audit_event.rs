@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{audit_events, audit_pending};
+use crate::db::schema::audit_events;
 use crate::db::DbConn;
 
 /// One audit row. `hash` covers every other column and `prev_hash`, so editing, deleting
@@ -80,56 +80,5 @@ impl AuditEvent {
             q = q.filter(audit_events::seq.lt(b));
         }
         q.limit(limit).load(conn)
-    }
-}
-
-/// An audit row committed with its change and not yet linked into the chain (PostgreSQL;
-/// see `crate::audit::link_pending`).
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
-#[diesel(table_name = audit_pending)]
-pub struct AuditPending {
-    pub id: i64,
-    pub occurred_at: NaiveDateTime,
-    pub actor_id: Option<String>,
-    pub action: String,
-    pub subject_type: String,
-    pub subject_id: Option<String>,
-    pub outcome: String,
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = audit_pending)]
-pub struct NewAuditPending {
-    pub occurred_at: NaiveDateTime,
-    pub actor_id: Option<String>,
-    pub action: String,
-    pub subject_type: String,
-    pub subject_id: Option<String>,
-    pub outcome: String,
-    pub detail: Option<String>,
-}
-
-impl AuditPending {
-    /// Stores rows to be linked later, in one statement.
-    pub fn insert_all(conn: &mut diesel::PgConnection, rows: &[NewAuditPending]) -> QueryResult<()> {
-        diesel::insert_into(audit_pending::table).values(rows).execute(conn).map(|_| ())
-    }
-
-    /// Takes up to `limit` waiting rows, oldest first, out of the table (the caller links them
-    /// in the same transaction, under the chain's lock).
-    pub fn take(conn: &mut diesel::PgConnection, limit: i64) -> QueryResult<Vec<AuditPending>> {
-        let mut rows: Vec<AuditPending> = diesel::sql_query(
-            "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1) \
-             RETURNING id, occurred_at, actor_id, action, subject_type, subject_id, outcome, detail",
-        )
-        .bind::<diesel::sql_types::BigInt, _>(limit)
-        .load(conn)?;
-        rows.sort_by_key(|r| r.id);
-        Ok(rows)
-    }
-
-    pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
-        audit_pending::table.count().get_result(conn)
     }
 }

@@ -22,7 +22,7 @@ pub mod session;
 pub mod user;
 
 pub use alert::Alert;
-pub use audit_event::{AuditEvent, AuditPending, NewAuditPending};
+pub use audit_event::AuditEvent;
 pub use case::{Case, CaseAssignee, CaseShare, CaseTransition};
 pub use case_key::{CaseKey, CaseKeyGrant};
 pub use case_note::CaseNote;
