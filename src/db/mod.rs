@@ -393,7 +393,8 @@ pub fn claim_due_outbox(
     macro_rules! query {
         () => {
             o::outbox
-                .filter(o::status.eq("pending"))
+                // A literal, for the partial index outbox_due (see Escalation::active_for).
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("outbox.status = 'pending'"))
                 .filter(o::next_attempt_at.le(now))
                 .order(o::next_attempt_at.asc())
                 .limit(limit)
