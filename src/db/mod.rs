@@ -358,6 +358,15 @@ pub fn next_case_number(conn: &mut DbConn, year: i32) -> QueryResult<i32> {
     Ok(row.last_number)
 }
 
+/// A fixed condition written into the SQL (`"escalations.status = 'active'"`), for a query
+/// that a partial index with that condition must serve: diesel binds `.eq("active")` as a
+/// parameter, and a prepared statement's generic plan cannot prove `status = $1` implies
+/// the index's `status = 'active'`. (PostgreSQL then walked another index over every
+/// escalation for each alert: 21,803 rows, 21–40 ms, against 0.06 ms.) Only constant text.
+pub fn literal(condition: &'static str) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>(condition)
+}
+
 /// Locks and returns up to `limit` escalations due at `now`, oldest first. On PostgreSQL the
 /// rows are taken `FOR UPDATE SKIP LOCKED`, so instances running the same pass at once each
 /// get different rows; SQLite has one writer at a time already. Call inside `write_blocking`.
@@ -393,8 +402,7 @@ pub fn claim_due_outbox(
     macro_rules! query {
         () => {
             o::outbox
-                // A literal, for the partial index outbox_due (see Escalation::active_for).
-                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("outbox.status = 'pending'"))
+                .filter(literal("outbox.status = 'pending'")) // the partial index outbox_due
                 .filter(o::next_attempt_at.le(now))
                 .order(o::next_attempt_at.asc())
                 .limit(limit)

@@ -227,15 +227,25 @@ pub fn error_page(req: &HttpRequest, state: &AppState, lang: Lang, e: AppError) 
         _ => t.err_generic,
     };
     let mut res = notice(req, state, lang, status, t.err_title, text);
-    if let AppError::TooManyRequests { retry_after_secs } = e {
-        if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
-    }
+    set_retry_after(&mut res, &e);
     res
+}
+
+/// The `Retry-After` of a page answering `e`: the throttle's wait, or 30 s when the service
+/// is unavailable for a moment.
+pub fn set_retry_after(res: &mut HttpResponse, e: &AppError) {
+    let value = match e {
+        AppError::TooManyRequests { retry_after_secs } => {
+            header::HeaderValue::from_str(&retry_after_secs.to_string()).ok()
+        }
+        _ if actix_web::ResponseError::status_code(e) == StatusCode::SERVICE_UNAVAILABLE => {
+            Some(header::HeaderValue::from_static("30"))
+        }
+        _ => None,
+    };
+    if let Some(v) = value {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
 }
 
 /// Reads a form body: only `application/x-www-form-urlencoded`, at most `MAX_FORM_BODY`

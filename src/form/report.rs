@@ -379,12 +379,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
             let mut p = page(&state, lang, token_text, now, values, errors);
             p.notice = Some(t.err_not_stored);
             let mut res = html(&req, status, &p);
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                res.headers_mut().insert(
-                    actix_web::http::header::RETRY_AFTER,
-                    actix_web::http::header::HeaderValue::from_static("30"),
-                );
-            }
+            super::set_retry_after(&mut res, &e);
             res
         }
         Err(e) => error_page(&req, &state, lang, e),

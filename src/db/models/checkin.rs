@@ -74,8 +74,7 @@ impl Checkin {
     /// Pending check-ins whose time has passed and whose miss has not been signalled yet.
     pub fn newly_missed(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<Checkin>> {
         checkins::table
-            // A literal, for the partial index checkins_due_idx (see Escalation::active_for).
-            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("checkins.status = 'pending'"))
+            .filter(crate::db::literal("checkins.status = 'pending'")) // the partial index checkins_due_idx
             .filter(checkins::missed_at.is_null())
             .filter(checkins::due_at.le(now))
             .order(checkins::due_at.asc())

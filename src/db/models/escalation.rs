@@ -87,11 +87,7 @@ impl Escalation {
             .filter(escalations::policy_id.eq(policy_id))
             .filter(escalations::subject_kind.eq(subject_kind))
             .filter(escalations::subject_id.eq(subject_id))
-            // A literal, not a bound value: only then can the planner use the partial index
-            // escalations_one_active (a prepared statement's generic plan cannot prove
-            // `status = $4` implies `status = 'active'`; at 20,000 active escalations
-            // PostgreSQL read ~3,400 rows per alert through another index).
-            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("escalations.status = 'active'"))
+            .filter(crate::db::literal("escalations.status = 'active'")) // the partial index escalations_one_active
             .select(Escalation::as_select())
             .get_result(conn)
             .optional()
