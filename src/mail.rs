@@ -2,18 +2,20 @@
 //! data directory for development. Mails carry a case reference, a rule's description and an
 //! acknowledgement link, never case content.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
-use lettre::{FileTransport, Message, SmtpTransport, Transport};
+use lettre::{Message, SmtpTransport, Transport};
 
 use crate::config::Config;
 
 pub enum Mailer {
     Smtp(SmtpTransport),
-    File(FileTransport),
+    /// `<data_dir>/mail`: one `.eml` file per mail, readable by Haven's user only.
+    File(PathBuf),
 }
 
 /// One mail ready to go.
@@ -39,7 +41,7 @@ impl Mailer {
         if config.smtp_url.is_empty() {
             let dir = config.data_dir.join("mail");
             create_private_dir(&dir)?;
-            return Ok(Mailer::File(FileTransport::new(dir)));
+            return Ok(Mailer::File(dir));
         }
         let builder = SmtpTransport::from_url(config.smtp_url.expose()).map_err(|_| anyhow::anyhow!("bad smtp_url"))?;
         Ok(Mailer::Smtp(builder.timeout(Some(timeout)).build()))
@@ -59,7 +61,8 @@ impl Mailer {
             .map_err(|e| format!("building the message: {e}"))?;
         match self {
             Mailer::Smtp(t) => t.send(&message).map(|_| ()).map_err(|e| smtp_error(&e)),
-            Mailer::File(t) => t.send(&message).map(|_| ()).map_err(|e| format!("writing the mail file: {e}")),
+            Mailer::File(dir) => write_private(dir, &mail.message_id, &message.formatted())
+                .map_err(|e| format!("writing the mail file: {}", e.kind())),
         }
     }
 }
@@ -80,6 +83,33 @@ fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
         Some(code) => format!("{kind} ({code})"),
         None => kind.to_string(),
     }
+}
+
+/// Writes one mail as `<dir>/<message id>.eml`, mode 0600 whatever the umask: written to a
+/// temporary name first and renamed, so a reader never sees half a mail and a retry of the
+/// same message replaces its earlier file instead of adding a second.
+fn write_private(dir: &Path, message_id: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let name: String =
+        message_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    #[cfg(unix)]
+    {
+        // `mode` only applies to a new file: a leftover temporary keeps its old mode.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, dir.join(format!("{name}.eml")))
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

@@ -38,7 +38,8 @@ pub struct CheckinView {
     pub id: String,
     pub case_id: String,
     pub due_at: String,
-    /// pending, confirmed or cancelled. A pending one past `due_at` is missed and escalating.
+    /// pending, missed (past `due_at` with no answer: the engine found it and it escalates),
+    /// confirmed or cancelled.
     pub status: String,
     /// The officer who asked for it; null when the defender asked on the status page.
     pub created_by: Option<String>,
@@ -61,7 +62,8 @@ impl From<Checkin> for CheckinView {
             id: c.id,
             case_id: c.case_id,
             due_at: ts(c.due_at),
-            status: c.status,
+            // Stored as pending with `missed_at`: she can still confirm a missed check-in.
+            status: if c.status == "pending" && c.missed_at.is_some() { "missed".into() } else { c.status },
             created_by: c.created_by,
             source: c.source,
             closed_by: c.closed_by,
@@ -127,6 +129,7 @@ pub async fn close(
             let checkin = find_or(c, &id, "checkin_not_found", Checkin::find)?;
             case_of(c, &st, &who, &checkin.case_id, Action::CheckinClose, "checkin_not_found")?;
             checkins::close(c, now, &who, &checkin, status)?;
+            crate::escalation::settle_case(c, &st.escalation.rules(), now, &checkin.case_id)?;
             Ok(find_or(c, &id, "checkin_not_found", Checkin::find)?.into())
         })
         .await?;

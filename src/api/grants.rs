@@ -246,6 +246,7 @@ pub async fn decide(
                 b.reason.as_deref(),
             )?;
             let g = Grant::find(c, &id)?.ok_or(AppError::NotFound("grant_not_found"))?;
+            crate::escalation::settle_case(c, &st.escalation.rules(), now, &g.case_id)?;
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;

@@ -252,6 +252,7 @@ pub async fn update(
             plans::update_plan(c, &st.crypto, now, &who, &case, &plan, expected, input)?;
             let plan = SecurityPlan::find(c, &id)?.ok_or(AppError::NotFound("plan_not_found"))?;
             crate::escalation::refresh(c, &st, now, "plan.created", "plan", &plan.id)?;
+            crate::escalation::settle_case(c, &st.escalation.rules(), now, &plan.case_id)?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
         .await?;
@@ -326,6 +327,7 @@ pub async fn update_measure(
             plans::update_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, &m, expected, input)?;
             let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
             crate::escalation::refresh(c, &st, now, "measure.created", "measure", &m.id)?;
+            crate::escalation::settle_case(c, &st.escalation.rules(), now, &m.case_id)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;

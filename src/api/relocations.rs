@@ -334,6 +334,7 @@ pub async fn update_relocation(
                 plan_id: b.plan_id,
             };
             rel::update_relocation(c, &st.crypto, now, &who, &case, &r, expected, input)?;
+            crate::escalation::settle_case(c, &st.escalation.rules(), now, &case.id)?;
             let fresh = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             Ok(rel::relocation_detail(c, &st.crypto, fresh)?.into())
         })
@@ -454,6 +455,7 @@ pub async fn update_visa(
             )?;
             let before = v.status.clone();
             let v = find_or(c, &id, "visa_not_found", Visa::find)?;
+            crate::escalation::settle_case(c, &st.escalation.rules(), now, &v.case_id)?;
             if v.status == "submitted" && before != "submitted" {
                 crate::escalation::fire(c, &st, now, "visa.submitted", "visa", &v.id)?;
             }

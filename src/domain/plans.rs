@@ -104,7 +104,8 @@ pub struct PlanUpdate {
 
 /// Edits a plan or moves its status. Approval is given alone (not with edits), by a
 /// coordinator of the organisation that owns the case, and never by the plan's author.
-/// Editing an approved plan sends it back to review.
+/// Rewording an approved plan's summary sends it back to review; moving its review date
+/// does not (the approved measures are the same).
 #[allow(clippy::too_many_arguments)]
 pub fn update_plan(
     conn: &mut DbConn,
@@ -159,8 +160,7 @@ pub fn update_plan(
         }
         changes.summary_ct = Some(Some(sealed.ciphertext));
     }
-    let edited = input.summary.is_some() || input.review_by.is_some();
-    if edited && input.status.is_none() && from == PlanStatus::Approved {
+    if input.summary.is_some() && input.status.is_none() && from == PlanStatus::Approved {
         send_back_to_review(&mut changes);
     }
     if !SecurityPlan::update_versioned(conn, &plan.id, plan.version, &changes, naive(now))? {
@@ -178,10 +178,17 @@ fn send_back_to_review(changes: &mut PlanChanges) {
 }
 
 /// A change to a plan's measures is a change to the plan: its version moves (so an
-/// approver's If-Match notices), and an approved plan goes back to review.
-fn measures_changed(conn: &mut DbConn, plan: &SecurityPlan, now: DateTime<Utc>) -> Result<(), AppError> {
+/// approver's If-Match notices). An approved plan goes back to review only when what was
+/// approved changes (`reworded`: a measure added, dropped or reworded), not when work on a
+/// measure progresses or its owner or date moves.
+fn measures_changed(
+    conn: &mut DbConn,
+    plan: &SecurityPlan,
+    now: DateTime<Utc>,
+    reworded: bool,
+) -> Result<(), AppError> {
     let mut changes = PlanChanges::default();
-    if plan.status == PlanStatus::Approved.as_str() {
+    if reworded && plan.status == PlanStatus::Approved.as_str() {
         send_back_to_review(&mut changes);
     }
     if !SecurityPlan::update_versioned(conn, &plan.id, plan.version, &changes, naive(now))? {
@@ -286,7 +293,7 @@ pub fn add_measure(
         updated_at: naive(now),
     };
     m.insert(conn)?;
-    measures_changed(conn, plan, now)?;
+    measures_changed(conn, plan, now, true)?;
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "measure.create", "measure", Some(&id)))?;
     Ok(m)
 }
@@ -357,7 +364,8 @@ pub fn update_measure(
     if !PlanMeasure::update_versioned(conn, &m.id, m.version, &changes, naive(now))? {
         return Err(AppError::PreconditionFailed);
     }
-    measures_changed(conn, plan, now)?;
+    let reworded = input.description.is_some() || input.status == Some(MeasureStatus::Dropped);
+    measures_changed(conn, plan, now, reworded)?;
     let detail = serde_json::json!({ "status": input.status.map(|s| s.as_str()) });
     audit::record(
         conn,

@@ -388,8 +388,8 @@ pub fn backoff(attempts: i32) -> Duration {
 
 /// One sender pass over at most `limit` due outbox messages. Each message is leased on its
 /// own, just before it is sent, so a slow SMTP server cannot let another instance take over
-/// messages still waiting in this pass. Mail whose escalation has ended meanwhile (an
-/// acknowledgement during an SMTP outage) is cancelled, not sent.
+/// messages still waiting in this pass. Mail whose escalation was acknowledged or stopped by
+/// its `stop_when` meanwhile (during an SMTP outage, say) is cancelled, not sent.
 pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<SendReport, AppError> {
     let lease = Duration::seconds(state.config.mail_timeout_seconds as i64 * 4 + 60);
     let mut report = SendReport::default();
@@ -398,9 +398,12 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
             let Some(mut m) = crate::db::claim_due_outbox(c, naive(now), 1)?.into_iter().next() else {
                 return Ok(None);
             };
-            let running: Option<String> =
-                escalations::table.find(&m.escalation_id).select(escalations::status).get_result(c).optional()?;
-            if running.as_deref() != Some("active") {
+            let chain: Option<(String, Option<String>)> = escalations::table
+                .find(&m.escalation_id)
+                .select((escalations::status, escalations::ended_reason))
+                .get_result(c)
+                .optional()?;
+            if !still_wanted(chain.as_ref().map(|(s, r)| (s.as_str(), r.as_deref()))) {
                 diesel::update(outbox::table.find(&m.id)).set(outbox::status.eq("cancelled")).execute(c)?;
                 return Ok(Some(None));
             }
@@ -428,7 +431,7 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
             Some(Some(m)) => m,
         };
         report.claimed += 1;
-        let link = format!("{}/ack/{}", state.config.public_url, ack_token(state, &m.id)?);
+        let link = format!("{}/ack/{}", state.config.public_base(), ack_token(state, &m.id)?);
         let body = format!(
             "{}\nAcknowledge (stops this escalation for everyone): {link}\n\nThis mail carries no case details on \
              purpose; sign in to Haven to see the case.\n",
@@ -464,6 +467,19 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
         }
     }
     Ok(report)
+}
+
+/// Whether mail already written for a chain is still to be delivered. Only someone handling
+/// it (an acknowledgement) or its reason going away (`stop_when`) makes mail unwanted. A chain
+/// that ended because its last step fired (`completed`) has just written the most senior
+/// recipient's mail, which must go out.
+fn still_wanted(chain: Option<(&str, Option<&str>)>) -> bool {
+    match chain {
+        None => false,
+        Some(("acknowledged", _)) => false,
+        Some((_, Some("stop_when"))) => false,
+        Some(_) => true,
+    }
 }
 
 /// The acknowledgement token of one outbox message: its id and an HMAC over it. Nothing is
@@ -524,7 +540,14 @@ pub fn inspect_link(conn: &mut DbConn, state: &AppState, token: &str, now: DateT
     Ok(AckLink::Valid(Box::new(m), Box::new(esc)))
 }
 
-/// Acknowledges a running escalation (no more steps fire); false if it had already ended.
+/// Whether an escalation still waits for someone to take it: running, or every step sent
+/// and nobody has answered yet.
+pub fn awaits_acknowledgement(esc: &Escalation) -> bool {
+    esc.status == "active" || esc.status == "completed"
+}
+
+/// Acknowledges an escalation nobody has taken yet (no more steps fire); false if it was
+/// acknowledged already or stopped.
 pub fn acknowledge(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -532,7 +555,7 @@ pub fn acknowledge(
     by: Option<&str>,
     via: &str,
 ) -> Result<bool, AppError> {
-    let running = esc.status == "active";
+    let running = awaits_acknowledgement(esc);
     if running {
         let changes = EscalationChanges {
             status: Some("acknowledged".into()),

@@ -100,6 +100,44 @@ pub fn fire(
     engine::start(conn, &state.escalation.rules(), now, event, kind, id)
 }
 
+/// Ends, in the caller's transaction, every running escalation of this case (its own and its
+/// records': their rules all see `case.*`) whose `stop_when` now holds. Every change a rule
+/// can see calls this, so an escalation never outlives its reason until its next step falls
+/// due. Returns how many ended.
+pub fn settle_case(conn: &mut DbConn, rules: &Rules, now: DateTime<Utc>, case_id: &str) -> Result<usize, AppError> {
+    let running = crate::db::models::Escalation::running_for_case(conn, case_id)?;
+    settle(conn, rules, now, running)
+}
+
+/// `settle_case` for an alert that is not (or not yet) in a case.
+pub fn settle_alert(conn: &mut DbConn, rules: &Rules, now: DateTime<Utc>, alert_id: &str) -> Result<usize, AppError> {
+    // One lookup per alert rule, each through the partial index `escalations_one_active`.
+    let mut running = Vec::new();
+    for p in rules.policies.iter().filter(|p| p.on.starts_with("alert.")) {
+        running.extend(crate::db::models::Escalation::active_for(conn, &p.id, "alert", alert_id)?);
+    }
+    settle(conn, rules, now, running)
+}
+
+fn settle(
+    conn: &mut DbConn,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    running: Vec<crate::db::models::Escalation>,
+) -> Result<usize, AppError> {
+    let mut ended = 0;
+    for esc in running {
+        // A policy this instance does not know is left to the engine (see `engine::advance`).
+        let Some(stop) = rules.get(&esc.policy_id).and_then(|p| p.stop_when.as_ref()) else { continue };
+        let Some(subject) = subject::load(conn, &esc.subject_kind, &esc.subject_id)? else { continue };
+        if let Ok(true) = stop.eval(&subject.vars, now) {
+            crate::db::models::Escalation::end(conn, &esc.id, "stopped", "stop_when", crate::clock::naive(now))?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 /// After a subject's dates changed (a plan's review date, a measure's due date): its
 /// date-anchored chains end and `event`'s rules start again on the new dates. Chains that
 /// are not anchored to a date go on untouched.

@@ -548,12 +548,17 @@ pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         Ok(PinCheck::Duress) => thanks(),
         Ok(PinCheck::Safe) => {
             let (alert_id, now) = (p.alert_id.clone(), p.now);
+            let rules = state.escalation.rules();
             let r = state
                 .db
                 .write(move |c| {
                     let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
                     let (_, case) = portal::state_of(c, &alert)?;
-                    portal::confirm_safe(c, now, case.as_ref(), &alert)
+                    let n = portal::confirm_safe(c, now, case.as_ref(), &alert)?;
+                    if let Some(case) = &case {
+                        crate::escalation::settle_case(c, &rules, now, &case.id)?;
+                    }
+                    Ok(n)
                 })
                 .await;
             match r {

@@ -214,11 +214,12 @@ mail_test!(workflow_acknowledgement_stops_the_chain_and_links_expire, |app, sink
         json!({ "to": "acknowledged" }),
     );
     assert_eq!(r.status, 200, "{r:?}");
+    // The transition itself ends the chain, in its own transaction.
+    let stopped = escalations(&app, &d.coord.token, "stopped");
+    assert_eq!(stopped[0]["ended_reason"], "stop_when");
     app.clock.advance(Duration::minutes(16));
     let r = pass(&app);
-    assert_eq!((r.claimed, r.steps_fired, r.ended), (1, 0, 1), "stop_when re-checked at claim");
-    let stopped = escalations(&app, &d.coord.fresh(&app), "stopped");
-    assert_eq!(stopped[0]["ended_reason"], "stop_when");
+    assert_eq!((r.claimed, r.steps_fired), (0, 0), "nothing left for the engine");
     assert_eq!(sink.mails().len(), 2);
     // A link older than ack_link_hours has expired.
     app.clock.advance(Duration::hours(73));
@@ -701,9 +702,10 @@ mail_test!(a_missed_checkin_escalates_until_confirmed, |app, sink| {
         json!({ "status": "confirmed" }),
     );
     assert_eq!(r.status, 200, "{r:?}");
+    // The confirmation ended the chain itself: the engine finds nothing left to do.
     app.clock.advance(Duration::minutes(31));
     let r = pass(&app);
-    assert_eq!((r.claimed, r.steps_fired), (1, 0));
+    assert_eq!((r.claimed, r.steps_fired), (0, 0));
     assert_eq!(missed_mail("protection-duty@example.org"), 0);
 });
 
@@ -781,7 +783,12 @@ crate::db_test!(without_smtp_mail_is_written_to_files_in_the_data_dir, |app| {
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        for f in &files {
+            let mode = std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{:?} is {mode:o}", f.path());
+        }
     }
+    assert!(files.iter().all(|f| f.path().extension().is_some_and(|e| e == "eml")), "no temporary left behind");
 });
 
 crate::db_test!(org_targets_must_name_an_organisation, |app| {
@@ -800,3 +807,203 @@ crate::db_test!(org_targets_must_name_an_organisation, |app| {
     );
     assert!(haven::escalation::check_targets(&st.db, &rules(&d.org)).is_ok());
 });
+
+/// Two steps, no repeat: the second is the chain's last.
+const TWO_STEPS: &str = r#"
+[[policy]]
+id = "two-steps"
+description = "A test chain ended."
+on = "case.opened"
+when = 'case.severity == "critical"'
+stop_when = 'case.acknowledged || case.status == "closed"'
+  [[policy.step]]
+  after = "0m"
+  notify = ["role:coordinator"]
+  [[policy.step]]
+  after = "10m"
+  notify = ["email:lead@example.org"]
+"#;
+
+mail_test!(the_last_step_of_a_chain_is_delivered_and_its_link_still_works, |app, sink| {
+    app.state().escalation.replace_from_texts(&[("escalation.toml".into(), TWO_STEPS.into())]).expect("rules");
+    let d = desk(&app);
+    let case = new_case(&app, &d, "critical", "s");
+    pass(&app);
+    assert_eq!(sink.to(&d.coord.email).len(), 1);
+    app.clock.advance(Duration::minutes(10));
+    let r = pass(&app);
+    assert_eq!((r.steps_fired, r.ended), (1, 1), "{r:?}");
+    let lead = sink.to("lead@example.org");
+    assert_eq!(lead.len(), 1, "the most senior recipient's mail goes out, though the chain has no step left");
+    let coord = d.coord.fresh(&app);
+    let done = escalations(&app, &coord, "completed");
+    assert_eq!((done.len(), done[0]["case_id"].clone()), (1, case["id"].clone()));
+    assert!(escalations(&app, &coord, "active").is_empty());
+
+    // Nobody has taken it yet: the link still offers to acknowledge, in one sentence.
+    let page = app.get(&lead[0].ack_path(), None);
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.text.contains("<form method=\"post\">") && page.text.contains("A test chain ended."), "{}", page.text);
+    assert!(!page.text.contains(".."), "{}", page.text);
+    // The coordinator takes it from her first mail.
+    let first = sink.to(&d.coord.email)[0].ack_path();
+    let r = app.request("POST", &first, None, None);
+    assert!(r.status == 200 && r.text.contains("stopped"), "{r:?}");
+    let acked = escalations(&app, &coord, "acknowledged");
+    assert_eq!(acked[0]["acknowledged_by"], json!(d.coord.id));
+    // The lead's link now says who took it and when, and offers nothing to press.
+    for r in [app.get(&lead[0].ack_path(), None), app.request("POST", &lead[0].ack_path(), None, None)] {
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.text.contains("acknowledged by <strong>Test coordinator</strong>"), "{}", r.text);
+        assert!(r.text.contains(&app.clock.now().format("%Y-%m-%d at %H:%M UTC").to_string()), "{}", r.text);
+        assert!(!r.text.contains("<form"), "{}", r.text);
+    }
+    let _ = &d.org;
+});
+
+mail_test!(escalations_end_in_the_change_that_removes_their_reason, |app, sink| {
+    let d = desk(&app);
+    let coord = d.coord.token.clone();
+    let t = Some(d.officer.token.as_str());
+    let running =
+        |policy: &str| escalations(&app, &d.coord.token, "active").iter().filter(|e| e["policy_id"] == policy).count();
+    let stopped_by_reason = |policy: &str| {
+        escalations(&app, &d.coord.token, "stopped")
+            .iter()
+            .any(|e| e["policy_id"] == policy && e["ended_reason"] == "stop_when")
+    };
+
+    // Triage ends the untriaged-alert chain at once, not when its next step falls due.
+    let alert = json!({ "kind": "threat_received", "urgency": "critical", "country": "CO", "narrative": "n", "consent_scope": [] });
+    let a = app.post("/api/v1/alerts", Some(&coord), alert);
+    assert_eq!(a.status, 201, "{a:?}");
+    assert_eq!(running("critical-alert-untriaged"), 1);
+    let r = app.post(
+        &format!("/api/v1/alerts/{}/triage", id_of(&a.json())),
+        Some(&coord),
+        json!({ "new_case": { "severity": "medium" } }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(running("critical-alert-untriaged"), 0);
+    assert!(stopped_by_reason("critical-alert-untriaged"));
+
+    let case = new_case(&app, &d, "medium", "s");
+    let base = format!("/api/v1/cases/{}", id_of(&case));
+    // A grant decision.
+    let grant = json!({ "category": "transport", "currency": "EUR", "amount_requested": 10_000, "purpose": "bus" });
+    let g = app.post(&format!("{base}/grants"), t, grant);
+    assert_eq!(g.status, 201, "{g:?}");
+    assert_eq!(running("grant-undecided-72h"), 1);
+    let r = app.patch(
+        &format!("/api/v1/grants/{}", id_of(&g.json())),
+        Some(&coord),
+        json!({ "status": "approved", "amount_approved": 10_000 }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(running("grant-undecided-72h"), 0);
+    assert!(stopped_by_reason("grant-undecided-72h"));
+
+    // A visa that moves on from `submitted`.
+    let in_days = |n: i64| (app.clock.now() + Duration::days(n)).to_rfc3339();
+    let reloc = json!({ "kind": "international", "destination_country": "ES", "destination_city": "Madrid",
+        "host_organization": "h", "beneficiaries": ["her"], "starts_on": in_days(40), "ends_on": in_days(100) });
+    let rl = app.post(&format!("{base}/relocations"), t, reloc);
+    assert_eq!(rl.status, 201, "{rl:?}");
+    let visa = app.post(
+        &format!("/api/v1/relocations/{}/visas", id_of(&rl.json())),
+        t,
+        json!({ "country": "ES", "visa_type": "humanitarian", "applicant": "her" }),
+    );
+    let vpath = format!("/api/v1/visas/{}", id_of(&visa.json()));
+    assert_eq!(app.patch(&vpath, t, json!({ "status": "submitted" })).status, 200);
+    assert_eq!(running("visa-pending-14-days"), 1);
+    assert_eq!(app.patch(&vpath, t, json!({ "status": "approved" })).status, 200);
+    assert_eq!(running("visa-pending-14-days"), 0);
+    assert!(stopped_by_reason("visa-pending-14-days"));
+
+    // A measure done after it fell due.
+    let plan = app.post(&format!("{base}/plans"), t, json!({ "review_by": in_days(60) }));
+    let measure =
+        json!({ "category": "digital", "kind": "prevention", "description": "new phone", "due_at": in_days(1) });
+    let m = app.post(&format!("/api/v1/plans/{}/measures", id_of(&plan.json())), t, measure);
+    assert_eq!(m.status, 201, "{m:?}");
+    assert_eq!(running("measure-overdue"), 1);
+    app.clock.advance(Duration::days(1));
+    pass(&app);
+    assert_eq!(with_subject(&sink.to(&d.officer.email), "measure is past its due date").len(), 1);
+    let (officer, coord) = (d.officer.fresh(&app), d.coord.fresh(&app));
+    let r = app.patch(&format!("/api/v1/measures/{}", id_of(&m.json())), Some(&officer), json!({ "status": "done" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    let running =
+        |policy: &str| escalations(&app, &coord, "active").iter().filter(|e| e["policy_id"] == policy).count();
+    assert_eq!(running("measure-overdue"), 0);
+
+    // A check-in: `missed` once the engine has found it so, ended when she is confirmed safe.
+    let cpath = format!("{base}/checkins");
+    let due = (app.clock.now() + Duration::minutes(30)).to_rfc3339();
+    let k = app.post(&cpath, Some(&officer), json!({ "due_at": due }));
+    assert_eq!(k.status, 201, "{k:?}");
+    assert_eq!(k.json()["status"], "pending");
+    app.clock.advance(Duration::minutes(31));
+    assert_eq!(pass(&app).missed_checkins, 1);
+    let (officer, coord) = (d.officer.fresh(&app), d.coord.fresh(&app));
+    let running =
+        |policy: &str| escalations(&app, &coord, "active").iter().filter(|e| e["policy_id"] == policy).count();
+    let listed = app.get(&cpath, Some(&officer)).json();
+    assert_eq!(listed["items"][0]["status"], "missed", "{listed}");
+    assert_eq!(running("checkin-missed"), 1);
+    let r = app.post(
+        &format!("/api/v1/checkins/{}/close", id_of(&k.json())),
+        Some(&officer),
+        json!({ "status": "confirmed" }),
+    );
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("confirmed")), "{r:?}");
+    assert_eq!(running("checkin-missed"), 0);
+    assert!(escalations(&app, &coord, "active").is_empty(), "nothing is left running");
+});
+
+mail_test!(a_backdated_visa_counts_from_the_day_it_was_submitted, |app, sink| {
+    let d = desk(&app);
+    let case = new_case(&app, &d, "medium", "s");
+    let t = Some(d.officer.token.as_str());
+    let day = |n: i64| (app.clock.now() + Duration::days(n)).to_rfc3339();
+    let reloc = json!({ "kind": "international", "destination_country": "ES", "destination_city": "Madrid",
+        "host_organization": "h", "beneficiaries": ["her"], "starts_on": day(40), "ends_on": day(100) });
+    let rl = app.post(&format!("/api/v1/cases/{}/relocations", id_of(&case)), t, reloc);
+    let visa = app.post(
+        &format!("/api/v1/relocations/{}/visas", id_of(&rl.json())),
+        t,
+        json!({ "country": "ES", "visa_type": "humanitarian", "applicant": "her" }),
+    );
+    // Recorded today, submitted 20 days ago: 14 days have passed already.
+    let r = app.patch(
+        &format!("/api/v1/visas/{}", id_of(&visa.json())),
+        t,
+        json!({ "status": "submitted", "on": day(-20) }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    pass(&app);
+    let mails = with_subject(&sink.to(&d.officer.email), "visa application").len();
+    assert_eq!(mails, 1, "the 14-day step is due at once");
+    let e = escalations(&app, &d.coord.token, "active");
+    let visa_chain = e.iter().find(|e| e["policy_id"] == "visa-pending-14-days").expect("running");
+    let started: chrono::DateTime<chrono::Utc> = visa_chain["started_at"].as_str().unwrap().parse().unwrap();
+    assert!((app.clock.now() - started) >= Duration::days(20) - Duration::minutes(1), "{visa_chain}");
+});
+
+#[test]
+fn ack_links_follow_the_listen_address_when_public_url_is_unset() {
+    let sink = SmtpSink::start();
+    let db = TestDb::new(Backend::Sqlite).expect("sqlite db");
+    let url = sink.url();
+    let app = TestApp::start_with(db, move |c| {
+        c.smtp_url = Secret::new(url);
+        c.bind = "127.0.0.1:9137".into();
+        c.public_url = String::new();
+    });
+    let d = desk(&app);
+    new_case(&app, &d, "critical", "s");
+    pass(&app);
+    let mail = &sink.to(&d.coord.email)[0];
+    assert!(mail.text().contains("http://127.0.0.1:9137/ack/"), "{}", mail.text());
+}

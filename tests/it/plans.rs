@@ -200,3 +200,56 @@ db_test!(plan_and_measure_text_is_sealed, |app| {
     assert!(stored.contains(pid));
     assert!(!stored.contains(&canary));
 });
+
+db_test!(progress_on_a_measure_keeps_the_plan_approved, |app| {
+    let c = team(&app);
+    let plan = new_plan(&app, &c, "Change routes; lawyer on call");
+    let pid = plan["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/plans/{pid}");
+    let r = app.post(
+        &format!("{path}/measures"),
+        Some(&c.officer),
+        json!({ "category": "travel", "kind": "prevention", "description": "vary the route home", "due_at": in_days(5) }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let mid = r.json()["id"].as_str().unwrap().to_string();
+    let mpath = format!("/api/v1/measures/{mid}");
+    assert_eq!(app.patch(&path, Some(&c.second_coord), json!({ "status": "approved" })).status, 200);
+    let approved = |why: &str| {
+        let p = app.get(&path, Some(&c.coord)).json();
+        assert_eq!(p["status"], "approved", "{why}: {p}");
+        assert!(p["approved_by"].is_string(), "{why}: {p}");
+    };
+    // Work on what was approved is not a change to the plan.
+    let r = app.patch(&mpath, Some(&c.officer), json!({ "status": "in_progress" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    approved("a measure in progress");
+    assert_eq!(app.patch(&mpath, Some(&c.officer), json!({ "due_at": in_days(9) })).status, 200);
+    approved("a measure's date moved");
+    assert_eq!(app.patch(&path, Some(&c.coord), json!({ "review_by": in_days(60) })).status, 200);
+    approved("a new review date");
+    assert_eq!(app.patch(&mpath, Some(&c.officer), json!({ "status": "done" })).status, 200);
+    approved("a measure done");
+
+    // Rewording what was approved sends it back to review.
+    let r = app.post(
+        &format!("{path}/measures"),
+        Some(&c.officer),
+        json!({ "category": "legal", "kind": "response", "description": "call the lawyer" }),
+    );
+    let second = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&path, Some(&c.coord)).json()["status"], "under_review", "a measure added");
+    assert_eq!(app.patch(&path, Some(&c.second_coord), json!({ "status": "approved" })).status, 200);
+    let r =
+        app.patch(&format!("/api/v1/measures/{second}"), Some(&c.officer), json!({ "description": "call the bar" }));
+    assert_eq!(r.status, 200);
+    assert_eq!(app.get(&path, Some(&c.coord)).json()["status"], "under_review", "a measure reworded");
+    assert_eq!(app.patch(&path, Some(&c.second_coord), json!({ "status": "approved" })).status, 200);
+    let r = app.patch(
+        &format!("/api/v1/measures/{second}"),
+        Some(&c.officer),
+        json!({ "status": "dropped", "reason": "not needed" }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(app.get(&path, Some(&c.coord)).json()["status"], "under_review", "a measure dropped");
+});

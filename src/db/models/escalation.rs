@@ -113,6 +113,16 @@ impl Escalation {
             .load(conn)
     }
 
+    /// The running escalations of a case and its records, whole.
+    pub fn running_for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Escalation>> {
+        escalations::table
+            .filter(escalations::case_id.eq(case_id))
+            .filter(crate::db::literal("escalations.status = 'active'"))
+            .order(escalations::id.asc())
+            .select(Escalation::as_select())
+            .load(conn)
+    }
+
     pub fn update(conn: &mut DbConn, id: &str, changes: &EscalationChanges, now: NaiveDateTime) -> QueryResult<()> {
         diesel::update(escalations::table.find(id))
             .set((changes, escalations::updated_at.eq(now)))
