@@ -58,7 +58,9 @@ pub struct Config {
     pub smtp_url: Secret,
     /// The From of escalation mail.
     pub mail_from: String,
-    /// The base of acknowledgement links in mail, as users reach Haven.
+    /// The base of acknowledgement links in mail, as users reach Haven. Empty: `http://` and
+    /// `bind` (`localhost` for an unspecified address such as 0.0.0.0); behind a proxy or TLS,
+    /// set it.
     pub public_url: String,
     /// How often each instance runs the escalation engine and the mail sender.
     pub escalation_interval_ms: u64,
@@ -100,8 +102,14 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
+    /// Failures of one account over all addresses within the window: a high bound, so that
+    /// a stranger alone cannot lock her out.
     pub max_failures_per_account: u32,
+    /// Failures from one address over all accounts within the window.
     pub max_failures_per_address: u32,
+    /// Failures of one account from one address before each further attempt waits, 30 s
+    /// and doubling up to the window.
+    pub free_failures_per_account_and_address: u32,
     pub window_seconds: u64,
     /// Behind a reverse proxy every client has the proxy's address; with this set, the
     /// address is the last one the proxy appended to `X-Forwarded-For`. Leave false when
@@ -159,7 +167,7 @@ impl Default for Config {
             key_cache_capacity: 1024,
             smtp_url: Secret::default(),
             mail_from: "Haven <haven@localhost>".into(),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: String::new(),
             escalation_interval_ms: 5000,
             mail_timeout_seconds: 30,
             mail_deadline_hours: 72,
@@ -200,8 +208,9 @@ impl Default for AdminConfig {
 impl Default for LoginConfig {
     fn default() -> Self {
         LoginConfig {
-            max_failures_per_account: 5,
+            max_failures_per_account: 100,
             max_failures_per_address: 20,
+            free_failures_per_account_and_address: 5,
             window_seconds: 900,
             trust_forwarded_for: false,
         }
@@ -241,6 +250,18 @@ impl Config {
     pub fn from_process(file: Option<&Path>) -> Result<Config, String> {
         let env_file = std::env::var_os("HAVEN_CONFIG").map(PathBuf::from);
         Config::load(file.or(env_file.as_deref()), std::env::vars())
+    }
+
+    /// Where users reach Haven: `public_url`, or else the address Haven listens on.
+    pub fn public_base(&self) -> String {
+        if !self.public_url.is_empty() {
+            return self.public_url.clone();
+        }
+        match self.bind.parse::<SocketAddr>() {
+            Ok(a) if a.ip().is_unspecified() => format!("http://localhost:{}", a.port()),
+            Ok(a) => format!("http://{a}"),
+            Err(_) => format!("http://{}", self.bind),
+        }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -292,8 +313,13 @@ impl Config {
                 self.admin.organization_country
             ));
         }
-        if self.login.max_failures_per_account == 0 || self.login.max_failures_per_address == 0 {
-            return Err("login.max_failures_* must be at least 1".into());
+        if self.login.max_failures_per_account == 0
+            || self.login.max_failures_per_address == 0
+            || self.login.free_failures_per_account_and_address == 0
+        {
+            return Err(
+                "login.max_failures_* and login.free_failures_per_account_and_address must be at least 1".into()
+            );
         }
         if !self.escrow_recipient.is_empty() && !self.escrow_recipient.starts_with("age1") {
             return Err("escrow_recipient must be an age X25519 public key (age1…)".into());
@@ -304,8 +330,9 @@ impl Config {
         self.mail_from
             .parse::<lettre::message::Mailbox>()
             .map_err(|_| format!("mail_from: `{}` is not a mailbox like Haven <haven@example.org>", self.mail_from))?;
-        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://"))
-            || self.public_url.ends_with('/')
+        if !self.public_url.is_empty()
+            && (!(self.public_url.starts_with("https://") || self.public_url.starts_with("http://"))
+                || self.public_url.ends_with('/'))
         {
             return Err("public_url must start with https:// (or http://) and not end with /".into());
         }
@@ -439,6 +466,22 @@ mod tests {
         let ok = Config::load(None, env(&[("HAVEN_SMTP_URL", "smtp://u:p@mail.example.org:587?tls=required")]));
         assert!(ok.is_ok(), "{ok:?}");
         assert!(Config::load(None, env(&[("HAVEN_SMTP_URL", "smtps://mail.example.org:465")])).is_ok());
+    }
+
+    #[test]
+    fn ack_links_follow_bind_unless_public_url_is_set() {
+        let c = Config::load(None, env(&[("HAVEN_BIND", "127.0.0.1:9123")])).unwrap();
+        assert_eq!(c.public_base(), "http://127.0.0.1:9123");
+        let c = Config::load(None, env(&[("HAVEN_BIND", "0.0.0.0:9000")])).unwrap();
+        assert_eq!(c.public_base(), "http://localhost:9000");
+        let c = Config::load(None, env(&[("HAVEN_BIND", "[::]:9000")])).unwrap();
+        assert_eq!(c.public_base(), "http://localhost:9000");
+        let c = Config::load(
+            None,
+            env(&[("HAVEN_BIND", "0.0.0.0:9000"), ("HAVEN_PUBLIC_URL", "https://haven.example.org")]),
+        )
+        .unwrap();
+        assert_eq!(c.public_base(), "https://haven.example.org");
     }
 
     #[test]
