@@ -65,10 +65,12 @@ impl From<&Defender> for DefenderListItem {
 pub struct DefenderView {
     #[serde(flatten)]
     pub item: DefenderListItem,
-    pub profile: Profile,
+    /// Null for a reader who may see the record but not the profile: a partner organisation's
+    /// member who is not assigned, when the share does not include the profile.
+    pub profile: Option<Profile>,
 }
 
-fn respond(status: StatusCode, d: &Defender, profile: Profile) -> HttpResponse {
+fn respond(status: StatusCode, d: &Defender, profile: Option<Profile>) -> HttpResponse {
     crate::api::with_etag(status, d.version, DefenderView { item: d.into(), profile })
 }
 
@@ -102,7 +104,7 @@ pub async fn create(
         Ok(((d, profile), id))
     })
     .await?;
-    Ok(respond(StatusCode::CREATED, &d, profile))
+    Ok(respond(StatusCode::CREATED, &d, Some(profile)))
 }
 
 /// The caller's organisation's defenders (coordinators), newest first.
@@ -135,7 +137,12 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
                 Action::DefenderRead,
                 now,
             )?;
-            let profile = defenders::open_profile(&st.crypto, c, &d)?;
+            let caller = Caller { user: &auth.user, role: auth.role };
+            let profile = if defenders::may_read_profile(c, &caller, &d, now)? {
+                Some(defenders::open_profile(&st.crypto, c, &d)?)
+            } else {
+                None
+            };
             Ok((d, profile))
         })
         .await?;
@@ -167,7 +174,7 @@ pub async fn update(
             defenders::update(c, &st.crypto, now, &who, &d, expected, input)?;
             let d = Defender::find(c, &id)?.ok_or(AppError::NotFound("defender_not_found"))?;
             let profile = defenders::open_profile(&st.crypto, c, &d)?;
-            Ok((d, profile))
+            Ok((d, Some(profile)))
         })
         .await?;
     Ok(respond(StatusCode::OK, &d, profile))

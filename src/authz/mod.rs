@@ -23,6 +23,7 @@ pub enum Action {
     UserCreate,
     UserList,
     UserUpdate,
+    UserResetPassword,
     AuditRead,
     CaseCreate,
     CaseList,
@@ -82,7 +83,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 64] = [
+    pub const PROTECTED: [Action; 65] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -91,6 +92,7 @@ impl Action {
         Action::UserCreate,
         Action::UserList,
         Action::UserUpdate,
+        Action::UserResetPassword,
         Action::AuditRead,
         Action::CaseCreate,
         Action::CaseList,
@@ -221,6 +223,7 @@ impl Action {
             Action::UserCreate => "user.create",
             Action::UserList => "user.list",
             Action::UserUpdate => "user.update",
+            Action::UserResetPassword => "user.reset_password",
             Action::AuditRead => "audit.read",
             Action::CaseCreate => "case.create",
             Action::CaseList => "case.list",
@@ -298,6 +301,7 @@ impl Action {
                 | Action::OrganizationCreate
                 | Action::UserCreate
                 | Action::UserUpdate
+                | Action::UserResetPassword
                 | Action::CaseCreate
                 | Action::CaseUpdate
                 | Action::CaseTransition
@@ -362,13 +366,32 @@ impl Relation {
 struct AccessFile {
     actions: HashMap<String, Vec<String>>,
     relations: HashMap<String, Vec<String>>,
+    #[serde(default)]
+    shares: SharesFile,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharesFile {
+    /// How far ahead a share may end: a longer one must be renewed with a new consent.
+    max_days: u32,
+}
+
+impl Default for SharesFile {
+    fn default() -> Self {
+        SharesFile { max_days: DEFAULT_SHARE_MAX_DAYS }
+    }
+}
+
+/// A share's longest life when the access policy names none.
+pub const DEFAULT_SHARE_MAX_DAYS: u32 = 365;
 
 /// Role rules and case-relation rules, loaded once and checked complete at start.
 #[derive(Debug, Clone)]
 pub struct AccessPolicy {
     allowed: HashMap<Action, HashSet<Role>>,
     on_object: HashMap<Action, HashSet<Relation>>,
+    share_max_days: u32,
 }
 
 pub const DEFAULT_ACCESS_POLICY: &str = include_str!("../../policies/access.toml");
@@ -410,13 +433,21 @@ impl AccessPolicy {
         if let Some(missing) = Action::ON_OBJECT.into_iter().find(|a| !on_object.contains_key(a)) {
             return Err(format!("access policy: no relations rule for `{}`", missing.as_str()));
         }
-        Ok(AccessPolicy { allowed, on_object })
+        if !(1..=3650).contains(&file.shares.max_days) {
+            return Err("access policy: shares.max_days must be from 1 to 3650".into());
+        }
+        Ok(AccessPolicy { allowed, on_object, share_max_days: file.shares.max_days })
     }
 
     /// `<dir>/access.toml` when it exists, otherwise the rules built into the binary.
     pub fn load(dir: Option<&Path>) -> Result<Self, String> {
         let (text, from) = crate::policy::read(dir, "access.toml", DEFAULT_ACCESS_POLICY)?;
         Self::parse(&text).map_err(|e| format!("{from}: {e}"))
+    }
+
+    /// How many days ahead a share may end at most.
+    pub fn share_max_days(&self) -> u32 {
+        self.share_max_days
     }
 
     pub fn permits(&self, role: Role, action: Action) -> bool {

@@ -162,6 +162,7 @@ diesel::table! {
         expires_at -> Timestamp,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        includes_profile -> Bool,
     }
 }
 

@@ -6,11 +6,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
-use crate::authz::{AccessPolicy, Action};
+use crate::authz::{AccessPolicy, Action, Relation};
 use crate::clock::naive;
 use crate::crypto::{Crypto, Sealed};
 use crate::db::models::defender::DefenderChanges;
-use crate::db::models::{Case, Defender};
+use crate::db::models::{Case, CaseShare, Defender};
 use crate::db::DbConn;
 use crate::domain::cases::{self, check_country, text_field, Caller};
 use crate::domain::new_id;
@@ -149,6 +149,34 @@ pub fn load_for(
     let linked = Case::for_defender(conn, &d.id)?;
     let rel = cases::owner_or_case_reader(conn, policy, caller, &d.owner_organization_id, linked, now)?;
     cases::enforce(policy.decide_on_object(&rel, action), d, "defender_not_found")
+}
+
+/// Whether the caller may open the defender's sealed profile (legal name, contacts, location,
+/// dependants): her organisation's coordinators and the assignees of one of her cases; in a
+/// partner organisation, anyone else only while a live share of one of her cases includes the
+/// profile. Reading the rest of the record (pseudonym, country, networks) needs less.
+pub fn may_read_profile(
+    conn: &mut DbConn,
+    caller: &Caller<'_>,
+    d: &Defender,
+    now: NaiveDateTime,
+) -> Result<bool, AppError> {
+    if caller.role == crate::domain::Role::Coordinator && caller.user.organization_id == d.owner_organization_id {
+        return Ok(true);
+    }
+    for case in Case::for_defender(conn, &d.id)? {
+        let rel = cases::relations(conn, caller, &case, now)?;
+        if rel.contains(&Relation::OwnerCoordinator) || rel.contains(&Relation::Assignee) {
+            return Ok(true);
+        }
+        if rel.contains(&Relation::SharedOrg)
+            && CaseShare::find(conn, &case.id, &caller.user.organization_id)?
+                .is_some_and(|s| s.is_live(now) && s.includes_profile)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 pub struct DefenderUpdate {

@@ -902,3 +902,100 @@ db_test!(a_coordinators_list_merges_her_cases_and_shared_ones_across_pages, |app
     let (_, partner_coord) = login_as(&app, Role::Coordinator, &w.partner_org);
     assert_eq!(list_all(&app, &partner_coord, "").len(), 7);
 });
+
+db_test!(shares_last_at_most_the_policy_and_renewal_needs_a_new_consent, |app| {
+    let w = world(&app);
+    let id = new_case(&app, &w.owner_coord, case_body())["id"].as_str().unwrap().to_string();
+    let share = |token: &str, consent: &str, expires_at: String| {
+        app.post(
+            &format!("/api/v1/cases/{id}/shares"),
+            Some(token),
+            json!({ "organization_id": w.partner_org, "consent_reference": consent, "expires_at": expires_at }),
+        )
+    };
+    let days = |n: i64| (haven::clock::Clock::now(&app.clock) + chrono::Duration::days(n)).to_rfc3339();
+    for forever in ["9999-12-31T00:00:00Z".to_string(), days(366)] {
+        let r = share(&w.owner_coord, "signed 2026-11-20", forever.clone());
+        assert_eq!((r.status, r.code().as_str()), (422, "share_too_long"), "{forever}: {r:?}");
+        assert!(r.json()["message"].as_str().unwrap().contains("365 days"), "{r:?}");
+    }
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer)).status, 404, "nothing shared");
+    assert_eq!(share(&w.owner_coord, "signed 2026-11-20", days(300)).status, 200);
+    assert_eq!(share(&w.owner_coord, "signed 2026-11-20", days(200)).status, 200, "shortened on the same consent");
+
+    // 200 days on: the same consent carries the share to day 365 of that consent, no further.
+    app.clock.advance(chrono::Duration::days(200));
+    let (_, coord) = login_as(&app, Role::Coordinator, &w.owner_org);
+    assert_eq!(share(&coord, "signed 2026-11-20", days(150)).status, 200);
+    let r = share(&coord, "signed 2026-11-20", days(200));
+    assert_eq!((r.status, r.code().as_str()), (422, "renewal_needs_consent"), "{r:?}");
+    let r = share(&coord, "renewed by phone 2027-06-09", days(200));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["shares"][0]["consent_reference"], "renewed by phone 2027-06-09");
+    let audit = app.get("/api/v1/audit?limit=200", Some(&app.admin_token())).json();
+    let shares: Vec<&Value> =
+        audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "case.share").collect();
+    assert_eq!(shares.len(), 4, "every accepted share is audited: {shares:?}");
+    assert!(shares.iter().all(|e| e["detail"]["expires_at"].is_string()), "{shares:?}");
+});
+
+db_test!(a_partner_reads_the_defender_profile_only_when_the_share_includes_it, |app| {
+    let w = world(&app);
+    let (partner_assignee_id, partner_assignee) = login_as(&app, Role::Officer, &w.partner_org);
+    let d = app.post(
+        "/api/v1/defenders",
+        Some(&w.owner_coord),
+        json!({ "pseudonym": "Luz", "country": "CO", "profile": { "legal_name": "Luz Marina Pérez", "location_detail": "Barrio San José" } }),
+    );
+    assert_eq!(d.status, 201, "{d:?}");
+    let defender = d.json()["id"].as_str().unwrap().to_string();
+    let mut body = case_body();
+    body["defender_id"] = json!(defender);
+    let id = new_case(&app, &w.owner_coord, body)["id"].as_str().unwrap().to_string();
+    let share = |consent: &str, extra: Value| {
+        let mut b =
+            json!({ "organization_id": w.partner_org, "consent_reference": consent, "expires_at": expires_in(30) });
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let r = app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), b);
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json()
+    };
+    let case = share("signed 2026-11-20", json!({}));
+    assert_eq!(case["shares"][0]["includes_profile"], false);
+    for user in [&w.assigned_officer_id, &partner_assignee_id] {
+        let r = app.post(&format!("/api/v1/cases/{id}/assignees"), Some(&w.owner_coord), json!({ "user_id": user }));
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let path = format!("/api/v1/defenders/{defender}");
+    let profile_of = |t: &str| {
+        let r = app.get(&path, Some(t));
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json()["profile"].clone()
+    };
+    // Her own organisation's coordinator and assignee, and a partner assignee, read it all.
+    for t in [&w.owner_coord, &w.assigned_officer, &partner_assignee] {
+        assert_eq!(profile_of(t)["legal_name"], "Luz Marina Pérez");
+    }
+    // A partner officer who is not assigned sees the record, not who she is or where.
+    let r = app.get(&path, Some(&w.sharing_officer));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["pseudonym"], "Luz");
+    assert!(r.json()["profile"].is_null(), "{r:?}");
+    assert!(!r.text.contains("Luz Marina") && !r.text.contains("San José"), "{}", r.text);
+    // Once the share includes the profile, she may.
+    let case = share("signed 2026-11-20", json!({ "include_profile": true }));
+    assert_eq!(case["shares"][0]["includes_profile"], true);
+    assert_eq!(profile_of(&w.sharing_officer)["location_detail"], "Barrio San José");
+    let audit = app.get("/api/v1/audit?limit=200", Some(&w.admin)).json();
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "case.share" && e["detail"]["includes_profile"] == true),
+        "the profile scope is audited"
+    );
+    // Narrowed again: gone on the next request.
+    share("signed 2026-11-20", json!({ "include_profile": false }));
+    assert!(profile_of(&w.sharing_officer).is_null());
+});

@@ -294,6 +294,8 @@ pub struct CaseShare {
     pub expires_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// Whether the partner organisation may also read the defender's sealed profile.
+    pub includes_profile: bool,
 }
 
 impl CaseShare {

@@ -1,0 +1,1 @@
+ALTER TABLE case_shares DROP COLUMN includes_profile;
