@@ -35,6 +35,9 @@ pub struct AlertCreate {
 pub struct NewCaseSpec {
     pub severity: Option<Severity>,
     pub summary: Option<String>,
+    /// The defender record the new case is about (one of your organisation's); a form alert
+    /// comes without one.
+    pub defender_id: Option<String>,
 }
 
 /// Exactly one of `case_id` (attach) or `new_case` (promote).
@@ -253,6 +256,7 @@ where
             let who = Caller { user: &auth.user, role: auth.role };
             let alert = alerts::load_for(c, &st.access, &who, &id, action, naive(now))?;
             change(c, &st, &who, &alert)?;
+            crate::escalation::settle_alert(c, &st.escalation.rules(), now, &id)?;
             let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
             alerts::detail(c, &st.crypto, alert)
         })
@@ -271,7 +275,7 @@ pub async fn triage(
     let target = match body.into_inner() {
         TriageRequest { case_id: Some(id), new_case: None } => TriageTarget::ExistingCase(id),
         TriageRequest { case_id: None, new_case: Some(spec) } => {
-            TriageTarget::NewCase { severity: spec.severity, summary: spec.summary }
+            TriageTarget::NewCase { severity: spec.severity, summary: spec.summary, defender_id: spec.defender_id }
         }
         _ => return Err(AppError::bad_request("invalid_body", "give exactly one of case_id or new_case")),
     };

@@ -36,6 +36,9 @@ pub struct CasePatch {
     pub severity: Option<Severity>,
     pub country: Option<String>,
     pub summary: Option<String>,
+    /// Links the case to a defender record of the case's organisation (coordinators only):
+    /// a case opened from the web form starts without one.
+    pub defender_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -59,6 +62,10 @@ pub struct ShareRequest {
     pub expires_at: DateTime<Utc>,
     /// Required to share outside the defender's consent scope; recorded sealed and audited.
     pub override_reason: Option<String>,
+    /// Whether the partner organisation may also read the defender's sealed profile (legal
+    /// name, contacts, location, dependants). Without it only her assignees there may.
+    #[serde(default)]
+    pub include_profile: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +120,7 @@ pub struct ShareView {
     pub expires_at: String,
     pub revoked_at: Option<String>,
     pub live: bool,
+    pub includes_profile: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -166,6 +174,7 @@ fn view(d: CaseDetail, now: chrono::NaiveDateTime, owner_view: bool) -> CaseView
                 expires_at: ts(s.expires_at),
                 revoked_at: s.revoked_at.map(ts),
                 live: s.is_live(now),
+                includes_profile: s.includes_profile,
             })
             .collect(),
         transitions: d
@@ -235,6 +244,7 @@ where
             let case = cases::load_for(c, &st.access, &who, &id, action, naive(now))?;
             cases::check_version(&case, expected)?;
             change(c, &st, &who, &case)?;
+            crate::escalation::settle_case(c, &st.escalation.rules(), now, &case.id)?;
             let fresh = Case::find(c, &case.id)?.ok_or(AppError::NotFound("case_not_found"))?;
             cases::detail(c, &st.crypto, fresh)
         })
@@ -346,20 +356,15 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();
-    if b.severity.is_none() && b.country.is_none() && b.summary.is_none() {
-        return Err(AppError::bad_request("nothing_to_change", "give severity, country and/or summary"));
+    if b.severity.is_none() && b.country.is_none() && b.summary.is_none() && b.defender_id.is_none() {
+        return Err(AppError::bad_request("nothing_to_change", "give severity, country, summary and/or defender_id"));
     }
     let now = state.clock.now();
     change_case(state, auth, path.into_inner(), Action::CaseUpdate, expected, move |c, st, who, case| {
         let raised = b.severity.is_some_and(|s| cases::Severity::parse(&case.severity).is_some_and(|old| s > old));
-        cases::update(
-            c,
-            &st.crypto,
-            now,
-            who,
-            case,
-            CaseUpdate { severity: b.severity, country: b.country, summary: b.summary },
-        )?;
+        let input =
+            CaseUpdate { severity: b.severity, country: b.country, summary: b.summary, defender_id: b.defender_id };
+        cases::update(c, &st.crypto, &st.access, now, who, case, input)?;
         if raised {
             crate::escalation::fire(c, st, now, "case.severity_raised", "case", &case.id)?;
         }
@@ -428,8 +433,9 @@ pub async fn share(
             consent_reference: b.consent_reference,
             expires_at: b.expires_at,
             override_reason: b.override_reason,
+            include_profile: b.include_profile,
         };
-        cases::share(c, &st.crypto, now, who, case, input).map(|_| ())
+        cases::share(c, &st.crypto, &st.access, now, who, case, input).map(|_| ())
     })
     .await
 }

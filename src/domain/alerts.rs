@@ -261,7 +261,7 @@ pub fn detail(conn: &mut DbConn, crypto: &Crypto, alert: Alert) -> Result<AlertD
 
 /// Where a triaged alert goes.
 pub enum TriageTarget {
-    NewCase { severity: Option<Severity>, summary: Option<String> },
+    NewCase { severity: Option<Severity>, summary: Option<String>, defender_id: Option<String> },
     ExistingCase(String),
 }
 
@@ -314,7 +314,13 @@ pub fn triage(
             }
             case
         }
-        TriageTarget::NewCase { severity, summary } => {
+        TriageTarget::NewCase { severity, summary, defender_id } => {
+            if defender_id.is_some() && alert.defender_id.is_some() && defender_id != alert.defender_id {
+                return Err(AppError::unprocessable(
+                    "defender_mismatch",
+                    "the alert already concerns another defender",
+                ));
+            }
             let consent: Vec<OrganizationKind> =
                 serde_json::from_str(&alert.consent_scope).map_err(AppError::internal)?;
             let urgency = match alert.urgency.as_str() {
@@ -328,7 +334,7 @@ pub fn triage(
                 country: alert.country.clone(),
                 consent_scope: consent,
                 summary,
-                defender_id: alert.defender_id.clone(),
+                defender_id: defender_id.or_else(|| alert.defender_id.clone()),
             };
             cases::create(conn, crypto, policy, now, caller, input)?
         }

@@ -140,7 +140,7 @@ pub struct Caller<'a> {
     pub role: Role,
 }
 
-fn relations(
+pub(crate) fn relations(
     conn: &mut DbConn,
     caller: &Caller<'_>,
     case: &Case,
@@ -212,6 +212,27 @@ pub fn check_defender(
             }),
         None => Ok(()),
     }
+}
+
+/// `check_defender` for linking a case of `case_org`: the defender must also belong to the
+/// case's own organisation, so a partner's coordinator assigned to the case cannot tie one
+/// of her own organisation's defenders to it.
+pub fn check_defender_for(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    defender_id: &str,
+    case_org: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    check_defender(conn, policy, caller, Some(defender_id), now)?;
+    if caller.user.organization_id != case_org {
+        return Err(AppError::unprocessable(
+            "unknown_defender",
+            "defender_id does not name a defender of the case's organization",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the caller may read this case (for defenders and alerts linked to it).
@@ -372,11 +393,13 @@ pub struct CaseUpdate {
     pub severity: Option<Severity>,
     pub country: Option<String>,
     pub summary: Option<String>,
+    pub defender_id: Option<String>,
 }
 
 pub fn update(
     conn: &mut DbConn,
     crypto: &Crypto,
+    policy: &AccessPolicy,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     case: &Case,
@@ -385,11 +408,15 @@ pub fn update(
     if let Some(c) = &input.country {
         check_country(c)?;
     }
+    if let Some(d) = input.defender_id.as_deref() {
+        check_defender_for(conn, policy, caller, d, &case.owner_organization_id, naive(now))?;
+    }
     let summary = input.summary.as_deref().map(|s| text_field("summary", s, MAX_TEXT)).transpose()?;
     let sealed = seal_opt(crypto, conn, &case.id, "summary", summary.as_deref())?;
     let changes = CaseChanges {
         severity: input.severity.map(|s| s.as_str().to_string()),
         country: input.country.clone(),
+        defender_id: input.defender_id.clone().map(Some),
         summary_ct: sealed.as_ref().map(|s| Some(s.ciphertext.clone())),
         summary_key_version: sealed.as_ref().map(|s| Some(s.key_version)),
         ..Default::default()
@@ -398,6 +425,9 @@ pub fn update(
         return Err(AppError::PreconditionFailed);
     }
     let mut fields = Vec::new();
+    if input.defender_id.is_some() {
+        fields.push("defender".into());
+    }
     if let Some(s) = input.severity {
         fields.push(format!("severity:{}->{}", case.severity, s.as_str()));
     }
@@ -537,13 +567,17 @@ pub struct NewShare {
     pub consent_reference: String,
     pub expires_at: DateTime<Utc>,
     pub override_reason: Option<String>,
+    pub include_profile: bool,
 }
 
 /// Shares a case with another organisation, within the defender's consent scope. A share
 /// outside it needs a documented override reason (sealed, and audited as an override).
+/// A share lasts at most the policy's `shares.max_days`; extending one is a renewal and
+/// needs a new consent reference, since the defender's consent is what it rests on.
 pub fn share(
     conn: &mut DbConn,
     crypto: &Crypto,
+    policy: &AccessPolicy,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     case: &Case,
@@ -561,6 +595,27 @@ pub fn share(
     crate::domain::check_date("expires_at", input.expires_at)?;
     if input.expires_at <= now {
         return Err(AppError::unprocessable("invalid_expiry", "expires_at must be in the future"));
+    }
+    // A share on one consent lasts at most `max_days` from the day that consent was first
+    // used: changing it (its scope, an earlier end) keeps that day; going past it is a
+    // renewal, which rests on a new consent.
+    let max_days = policy.share_max_days();
+    let max = chrono::Duration::days(i64::from(max_days));
+    let same_consent = CaseShare::find(conn, &case.id, &org.id)?.filter(|s| s.consent_reference == consent_reference);
+    let since = same_consent.as_ref().map_or(naive(now), |s| s.created_at);
+    if input.expires_at > now + max {
+        return Err(AppError::unprocessable(
+            "share_too_long",
+            format!("expires_at may be at most {max_days} days ahead; renew the share with a new consent_reference"),
+        ));
+    }
+    if naive(input.expires_at) > since + max {
+        return Err(AppError::unprocessable(
+            "renewal_needs_consent",
+            format!(
+                "a share lasts at most {max_days} days on one consent: give the new consent_reference that renews it"
+            ),
+        ));
     }
     let scope: Vec<String> = serde_json::from_str(&case.consent_scope).map_err(AppError::internal)?;
     let within = scope.contains(&org.kind);
@@ -581,12 +636,18 @@ pub fn share(
         override_reason_ct: sealed.as_ref().map(|s| s.ciphertext.clone()),
         override_key_version: sealed.as_ref().map(|s| s.key_version),
         expires_at: naive(input.expires_at),
-        created_at: naive(now),
+        created_at: since,
         revoked_at: None,
+        includes_profile: input.include_profile,
     };
     share.upsert(conn)?;
     Case::touch(conn, &case.id, naive(now))?;
-    let detail = serde_json::json!({ "organization_id": org.id, "consent_override": !within });
+    let detail = serde_json::json!({
+        "organization_id": org.id,
+        "consent_override": !within,
+        "includes_profile": input.include_profile,
+        "expires_at": input.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "case.share", "case", Some(&case.id)).detail(detail))?;
     Ok(share)
 }

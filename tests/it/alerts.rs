@@ -352,3 +352,57 @@ db_test!(alerts_stay_within_their_organisation_and_go_with_a_shredded_case, |app
     let r = app.get(&format!("/api/v1/alerts/{bid}"), Some(&t.coord));
     assert_eq!((r.status, r.code().as_str()), (410, "case_shredded"));
 });
+
+db_test!(a_defender_record_is_linked_to_a_case_at_triage_or_later, |app| {
+    let t = team(&app);
+    let defender = |coord: &str| {
+        let r = app.post("/api/v1/defenders", Some(coord), defender_body("Rose Wanjiru"));
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let (rose, foreign) = (defender(&t.coord), defender(&t.other_coord));
+    let alert = || {
+        let r = app.post("/api/v1/alerts", Some(&t.coord), alert_body());
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    // At triage: into a new case about her.
+    let a = alert();
+    let r = app.post(
+        &format!("/api/v1/alerts/{a}/triage"),
+        Some(&t.coord),
+        json!({ "new_case": { "defender_id": foreign } }),
+    );
+    assert_eq!((r.status, r.code().as_str()), (422, "unknown_defender"), "another organisation's defender");
+    let r =
+        app.post(&format!("/api/v1/alerts/{a}/triage"), Some(&t.coord), json!({ "new_case": { "defender_id": rose } }));
+    assert_eq!(r.status, 200, "{r:?}");
+    let case = r.json()["case_id"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&format!("/api/v1/cases/{case}"), Some(&t.coord)).json()["defender_id"], rose.as_str());
+
+    // Later: a case opened without a defender record gets one.
+    let b = alert();
+    let r = app.post(&format!("/api/v1/alerts/{b}/triage"), Some(&t.coord), json!({ "new_case": {} }));
+    let case = r.json()["case_id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/cases/{case}");
+    assert!(app.get(&path, Some(&t.coord)).json()["defender_id"].is_null());
+    let r = app.post(&format!("{path}/assignees"), Some(&t.coord), json!({ "user_id": t.officer_id }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(app.get(&format!("/api/v1/defenders/{rose}"), Some(&t.officer)).status, 404, "not yet hers to read");
+    // Within need-to-know: an assigned officer may not link defenders, nor may anyone link
+    // another organisation's.
+    let r = app.patch(&path, Some(&t.officer), json!({ "defender_id": rose }));
+    assert_eq!((r.status, r.code().as_str()), (422, "unknown_defender"), "{r:?}");
+    let r = app.patch(&path, Some(&t.coord), json!({ "defender_id": foreign }));
+    assert_eq!((r.status, r.code().as_str()), (422, "unknown_defender"), "{r:?}");
+    let r = app.patch(&path, Some(&t.coord), json!({ "defender_id": "not-an-id" }));
+    assert_eq!(r.status, 422, "{r:?}");
+    let r = app.patch(&path, Some(&t.coord), json!({ "defender_id": rose }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["defender_id"], rose.as_str());
+    assert_eq!(app.get(&format!("/api/v1/defenders/{rose}"), Some(&t.officer)).status, 200, "now she may");
+    let audit = app.get("/api/v1/audit?limit=200", Some(&t.admin)).json();
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "case.update"
+        && e["subject_id"] == case.as_str()
+        && e["detail"]["changed"] == json!(["defender"])));
+});
