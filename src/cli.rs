@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::audit::Verdict;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::db::models::Organization;
+use crate::db::models::{Organization, User};
 use crate::domain::accounts::{self, Bootstrap, NewOrganization, NewUser};
 use crate::domain::{OrganizationKind, Role};
 use crate::state::AppState;
@@ -127,6 +127,11 @@ enum OrgCommand {
 enum UserCommand {
     /// Create an account and print its one-time password.
     Create(UserCreateArgs),
+    /// Give an account a new one-time password and print it; ends all her sessions.
+    ResetPassword {
+        /// The account's email address.
+        email: String,
+    },
 }
 
 #[derive(Args)]
@@ -155,9 +160,19 @@ enum AuditCommand {
     },
 }
 
+/// Targets that log a request's concrete path (with its ids) at debug level: actix's
+/// extractors ("Failed to deserialize Json … Request path: /api/v1/cases/<id>/…"). They are
+/// held at `info` whatever the filter asks for; Haven's own access log names route patterns.
+const PATH_LOGGING_TARGETS: &[&str] = &["actix_web::types", "actix_web::request_data", "actix_web::extract"];
+
 fn init_logging(filter: &str, format: &str) {
-    let filter =
+    let mut filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for target in PATH_LOGGING_TARGETS {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = if format == "json" {
@@ -183,6 +198,7 @@ pub fn main() -> i32 {
         Command::Migrate => migrate(config),
         Command::Org(cmd) => org(config, cmd),
         Command::User(UserCommand::Create(args)) => user_create(config, args),
+        Command::User(UserCommand::ResetPassword { email }) => user_reset_password(config, &email),
         Command::Audit(AuditCommand::Verify { expect_head }) => return audit_verify(config, expect_head.as_deref()),
         Command::Keys(cmd) => keys(config, cmd),
         Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
@@ -223,17 +239,19 @@ fn err(e: crate::error::AppError) -> anyhow::Error {
 fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind.clone();
     let workers = config.workers;
+    // Everything that can fail comes before the first admin is made: a start that fails
+    // (a busy port, a bad rule) must not use up the one-time password it would print.
+    let listener = std::net::TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let st = state(config)?;
     let ran = st.prepare()?;
     if ran > 0 {
         tracing::info!(count = ran, "applied database migrations");
     }
-    print_bootstrap(&st)?;
-    let listener = std::net::TcpListener::bind(&bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
-    println!("Haven is listening on http://{}", listener.local_addr()?);
     let rules = st.escalation.rules();
     crate::escalation::check_targets(&st.db, &rules).map_err(|e| anyhow::anyhow!("escalation rules: {e}"))?;
-    tracing::info!(policies = rules.policies.len(), tests = rules.tests_passed, "escalation rules loaded");
+    log_rule_sources(&st.config.policies_dir, &rules);
+    print_bootstrap(&st)?;
+    println!("Haven is listening on http://{}", listener.local_addr()?);
     let data = web::Data::new(st);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let worker = crate::escalation::spawn_worker(data.clone(), stop.clone());
@@ -245,6 +263,26 @@ fn serve(config: Config) -> anyhow::Result<()> {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = worker.join();
     Ok(())
+}
+
+/// The start log says which rules are in force and where they come from: a missing
+/// `policies/` directory means the rules built into the binary, which a newcomer should know.
+fn log_rule_sources(dir: &std::path::Path, rules: &crate::escalation::Rules) {
+    if !dir.is_dir() {
+        tracing::warn!(
+            policies_dir = %dir.display(),
+            "no policies directory: the built-in access, risk, funding and escalation rules are in force"
+        );
+    }
+    for name in ["access.toml", "risk.toml", "funding.toml"] {
+        tracing::info!(from = %crate::policy::source(Some(dir), name), "policy loaded");
+    }
+    tracing::info!(
+        policies = rules.policies.len(),
+        tests = rules.tests_passed,
+        from = %rules.sources.join(", "),
+        "escalation rules loaded"
+    );
 }
 
 /// SIGHUP re-reads the escalation rules; a bad file is logged and the rules in force stay.
@@ -488,6 +526,27 @@ fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
     println!("created {} account {} ({})", user.role, user.email, user.id);
     println!("one-time password: {password}");
     println!("It is shown only now; the account must change it at first login.");
+    Ok(())
+}
+
+fn user_reset_password(config: Config, email: &str) -> anyhow::Result<()> {
+    let st = state(config)?;
+    st.prepare()?;
+    let password = crate::auth::password::generate();
+    let hash = crate::auth::password::hash(&password).map_err(err)?;
+    let now = st.clock.now();
+    let email = email.to_string();
+    let lookup = email.clone();
+    let user = st
+        .db
+        .write_blocking(move |c| match User::find_by_email(c, &lookup)? {
+            Some(user) => accounts::reset_password(c, now, None, &user.id, hash).map(Some),
+            None => Ok(None),
+        })
+        .map_err(err)?
+        .ok_or_else(|| anyhow::anyhow!("no account has the email address {email}"))?;
+    println!("new one-time password for {} ({}): {password}", user.email, user.id);
+    println!("It is shown only now; her sessions have ended and she must change it at her next login.");
     Ok(())
 }
 

@@ -128,6 +128,8 @@ pub fn table() -> Vec<RouteDef> {
         def(M::PATCH, "/api/v1/users/{id}", A::UserUpdate, us::update)
             .body::<us::UserPatch>()
             .returns::<us::UserView>(200),
+        def(M::POST, "/api/v1/users/{id}/reset-password", A::UserResetPassword, us::reset_password)
+            .returns::<us::PasswordReset>(200),
         def(M::GET, "/api/v1/audit", A::AuditRead, audit::list).returns_page::<audit::AuditView>(),
         def(M::POST, "/api/v1/cases", A::CaseCreate, ca::create).body::<ca::CaseCreate>().returns::<ca::CaseView>(201),
         def(M::GET, "/api/v1/cases", A::CaseList, ca::list).returns_page::<ca::CaseListItem>(),

@@ -129,3 +129,28 @@ pub async fn update(
         .await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
+
+/// A new one-time password, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PasswordReset {
+    pub one_time_password: String,
+}
+
+/// `POST /api/v1/users/{id}/reset-password`: a new one-time password for an account that lost
+/// its own; her sessions end at once and she must change it at her next login.
+pub async fn reset_password(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    if !crate::domain::accounts::is_id(&id) {
+        return Err(AppError::NotFound("user_not_found"));
+    }
+    let password = crate::auth::password::generate();
+    let pw = password.clone();
+    let hash = crate::auth::password::off_thread(move || crate::auth::password::hash(&pw)).await??;
+    let now = state.clock.now();
+    state.db.write(move |c| accounts::reset_password(c, now, Some(&auth.user.id), &id, hash)).await?;
+    Ok(HttpResponse::Ok().json(PasswordReset { one_time_password: password }))
+}

@@ -119,7 +119,16 @@ mod tests {
                     limited(|| {
                         let running = now.fetch_add(1, Ordering::SeqCst) + 1;
                         peak.fetch_max(running, Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        // Hold the place until a second computation runs beside this one (or
+                        // long enough that one would have, had the bound allowed it): the
+                        // check below then does not depend on how busy the machine is.
+                        let waited = std::time::Instant::now();
+                        while now.load(Ordering::SeqCst) < max.min(2)
+                            && waited.elapsed() < std::time::Duration::from_secs(2)
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        peak.fetch_max(now.load(Ordering::SeqCst), Ordering::SeqCst);
                         now.fetch_sub(1, Ordering::SeqCst);
                         done.fetch_add(1, Ordering::SeqCst);
                     })

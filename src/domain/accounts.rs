@@ -179,6 +179,34 @@ pub fn update_user(
     User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))
 }
 
+/// Gives an account a new one-time password (already hashed, outside the transaction): for a
+/// forgotten password or a first start whose printed password was lost. Every session of the
+/// account ends at once, she must change the password at her next login, and the reset is
+/// audited (never the password).
+pub fn reset_password(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: Option<&str>,
+    id: &str,
+    password_hash: String,
+) -> Result<User, AppError> {
+    if !is_id(id) {
+        return Err(AppError::NotFound("user_not_found"));
+    }
+    let user = User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))?;
+    let changes = UserChanges {
+        password_hash: Some(password_hash),
+        must_change_password: Some(true),
+        updated_at: Some(naive(now)),
+        ..Default::default()
+    };
+    User::update(conn, &user.id, &changes)?;
+    let ended = Session::revoke_all_for_user(conn, &user.id, None, naive(now), "password_reset")?;
+    let detail = serde_json::json!({ "sessions_ended": ended, "by": if actor.is_some() { "api" } else { "cli" } });
+    audit::record(conn, now, Entry::new(actor, "user.reset_password", "user", Some(&user.id)).detail(detail))?;
+    User::find(conn, id)?.ok_or(AppError::NotFound("user_not_found"))
+}
+
 fn active_admins(conn: &mut DbConn) -> Result<i64, AppError> {
     use diesel::prelude::*;
     Ok(users::table

@@ -8,6 +8,14 @@ pub mod risk;
 use std::path::Path;
 
 /// A policy file's text: from `dir` if present there, else the built-in copy.
+/// Where `name` is read from: its path in `dir`, or the copy built into the binary.
+pub fn source(dir: Option<&Path>, name: &str) -> String {
+    match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
+        Some(p) => p.display().to_string(),
+        None => format!("built-in {name}"),
+    }
+}
+
 pub fn read(dir: Option<&Path>, name: &str, builtin: &'static str) -> Result<(String, String), String> {
     match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
         Some(p) => std::fs::read_to_string(&p)

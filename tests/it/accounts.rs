@@ -162,3 +162,38 @@ db_test!(the_last_admin_cannot_be_removed, |app| {
     let t2 = token_of(&app.login(&email2, &pw2));
     assert_eq!(app.get("/api/v1/users", Some(&t2)).status, 200);
 });
+
+db_test!(an_admin_resets_a_lost_password_and_her_sessions_end, |app| {
+    let admin = app.admin_token();
+    let org = app.admin_org();
+    let (id, email, pw) = app.user(Role::Officer, &org);
+    let officer = token_of(&app.login(&email, &pw));
+    assert_eq!(app.get("/api/v1/me", Some(&officer)).status, 200);
+    let path = format!("/api/v1/users/{id}/reset-password");
+    // Only admins, and only accounts that exist.
+    assert_eq!(app.post(&path, Some(&officer), json!(null)).status, 403);
+    let r = app.post("/api/v1/users/01a20000-0000-7000-8000-00000000dead/reset-password", Some(&admin), json!(null));
+    assert_eq!((r.status, r.code().as_str()), (404, "user_not_found"));
+    assert_eq!(app.post("/api/v1/users/nope/reset-password", Some(&admin), json!(null)).status, 404);
+
+    let r = app.post(&path, Some(&admin), json!(null));
+    assert_eq!(r.status, 200, "{r:?}");
+    let otp = r.json()["one_time_password"].as_str().expect("one-time password").to_string();
+    assert!(otp.len() >= 12);
+    assert_eq!(app.get("/api/v1/me", Some(&officer)).status, 401, "her sessions ended");
+    let old = app.post("/api/v1/auth/login", None, json!({ "email": email, "password": pw }));
+    assert_eq!(old.status, 401, "the old password no longer works");
+    let fresh = token_of(&app.login(&email, &otp));
+    let me = app.get("/api/v1/me", Some(&fresh)).json();
+    assert_eq!(me["must_change_password"], true);
+    let audit = app.get("/api/v1/audit?limit=200", Some(&admin)).json();
+    let reset = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "user.reset_password" && e["subject_id"] == id.as_str())
+        .cloned()
+        .expect("the reset is audited");
+    assert_eq!(reset["detail"]["sessions_ended"], 1, "{reset}");
+    assert!(!audit.to_string().contains(&otp), "never the password");
+});

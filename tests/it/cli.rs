@@ -153,6 +153,79 @@ fn first_start_on_a_fresh_directory() {
     }
 }
 
+/// A first start on a busy port fails before it makes the admin, so the next start still
+/// prints the one-time password; and `user reset-password` is the way back in after all.
+#[test]
+fn a_failed_first_start_keeps_the_way_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let start = |bind: &str| {
+        Command::new(env!("CARGO_BIN_EXE_haven"))
+            .current_dir(dir.path())
+            .env("HAVEN_BIND", bind)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let failed = start(&busy.local_addr().unwrap().to_string()).wait_with_output().unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("cannot listen on"), "{failed:?}");
+    assert!(!stdout(&failed).contains("password"), "no admin made: {failed:?}");
+    drop(busy);
+
+    let mut child = start("127.0.0.1:0");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut password = None;
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(p) = line.trim().strip_prefix("password: ") {
+            password = Some(p.trim().to_string());
+        }
+        if let Some(u) = line.strip_prefix("Haven is listening on ") {
+            base = Some(u.trim().to_string());
+            break;
+        }
+    }
+    let (password, base) = (password.expect("the second start prints the password"), base.expect("listening"));
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let login = |pw: &str| {
+        agent
+            .post(format!("{base}/api/v1/auth/login"))
+            .send_json(json!({ "email": "admin@haven.invalid", "password": pw }))
+            .unwrap()
+            .status()
+    };
+    assert_eq!(login(&password), 200);
+
+    // Lost it anyway: the command line gives a new one, while the service runs.
+    let o = Command::new(env!("CARGO_BIN_EXE_haven"))
+        .current_dir(dir.path())
+        .args(["user", "reset-password", "Admin@Haven.invalid"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    let fresh = out
+        .lines()
+        .find_map(|l| l.split_once("): ").map(|(_, p)| p.trim().to_string()))
+        .expect("new one-time password printed");
+    assert_eq!(login(&password), 401, "the old password is gone");
+    assert_eq!(login(&fresh), 200);
+    let o = Command::new(env!("CARGO_BIN_EXE_haven"))
+        .current_dir(dir.path())
+        .args(["user", "reset-password", "nobody@haven.invalid"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no account has the email address"), "{o:?}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains(&password) && !log.contains(&fresh), "passwords never reach the log");
+}
+
 #[test]
 fn sqlite_backend_is_chosen_by_url() {
     let db = TestDb::new(Backend::Sqlite).unwrap();
@@ -249,6 +322,11 @@ fn the_log_of_a_case_flow_holds_no_content_or_secrets() {
     assert!(alert["id"].is_string(), "{alert}");
     let read = call("GET", &format!("/api/v1/cases/{id}/notes"), Some(&t), json!(null));
     assert_eq!(read["items"][0]["body"], format!("note {canary}"), "the flow really ran");
+    // Refused bodies and queries: actix's extractors log the concrete path at debug level.
+    let bad = call("POST", &format!("/api/v1/cases/{id}/relocations"), Some(&t), json!({ "nope": 1 }));
+    assert_eq!(bad["error"], "invalid_body", "{bad}");
+    let bad = call("GET", &format!("/api/v1/cases/{id}/notes?limit=many"), Some(&t), json!(null));
+    assert_eq!(bad["error"], "invalid_query", "{bad}");
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
