@@ -220,9 +220,17 @@ impl ResponseError for AppError {
             AppError::InvalidTransition { allowed, .. } => Some(allowed.as_slice()),
             _ => None,
         };
-        res.json(ErrorBody { error: self.code(), message: &self.message(), allowed })
+        let mut res = res.json(ErrorBody { error: self.code(), message: &self.message(), allowed });
+        if let AppError::Forbidden(code) = self {
+            res.extensions_mut().insert(Refused(code));
+        }
+        res
     }
 }
+
+/// Left on a 403 response for the auth guard, which audits object-level refusals.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused(pub &'static str);
 
 /// Turns actix's extractor failures (bad JSON, oversized body, bad query or path) into our
 /// error shape. serde's message names the offending field but never echoes its value.

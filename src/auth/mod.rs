@@ -79,10 +79,56 @@ pub async fn guard(
     };
     match authed {
         Ok(a) => {
+            let (uid, action) = (a.user.id.clone(), a.action);
             req.extensions_mut().insert(a);
-            next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+            let res = next.call(req).await?;
+            // Her role may do this, but not on this object (an officer triaging an alert she
+            // may only read): the handler answered 403, and the refusal is audited here, once
+            // for every route. Other 403s (a wrong current password) audit themselves.
+            if res.status() == actix_web::http::StatusCode::FORBIDDEN
+                && res.response().extensions().get::<crate::error::Refused>().is_some_and(|r| r.0 == "forbidden")
+            {
+                let subject = res.request().match_info().get("id").filter(|i| crate::domain::accounts::is_id(i));
+                let subject = subject.map(str::to_string);
+                let kind = res.request().match_pattern().as_deref().map_or("route", subject_kind);
+                let at = state.clock.now();
+                let written = state
+                    .db
+                    .write(move |c| {
+                        let e =
+                            Entry::new(Some(&uid), action.as_str(), kind, subject.as_deref()).outcome(Outcome::Denied);
+                        audit::record(c, at, e)
+                    })
+                    .await;
+                if let Err(e) = written {
+                    // The answer stays a refusal; the missing row is an operator's matter.
+                    tracing::error!(error = %e, action = action.as_str(), "could not audit a refused request");
+                }
+            }
+            Ok(res.map_into_boxed_body())
         }
         Err(e) => Ok(req.error_response(e)),
+    }
+}
+
+/// The kind of object a route pattern's `{id}` names: `/api/v1/cases/{id}/plans` → `case`.
+fn subject_kind(pattern: &str) -> &'static str {
+    let before = pattern.split("/{id}").next().and_then(|p| p.rsplit('/').next()).unwrap_or("");
+    match before {
+        "cases" => "case",
+        "alerts" => "alert",
+        "defenders" => "defender",
+        "users" => "user",
+        "assessments" => "assessment",
+        "plans" => "plan",
+        "measures" => "measure",
+        "grants" => "grant",
+        "relocations" => "relocation",
+        "visas" => "visa",
+        "psychosocial" => "care",
+        "checkins" => "checkin",
+        "escalations" => "escalation",
+        _ => "route",
     }
 }
 
@@ -128,19 +174,15 @@ async fn authenticate(state: &web::Data<AppState>, token: &str, action: Action) 
         return Err(AppError::Forbidden("password_change_required"));
     }
     if !state.access.permits(role, action) {
-        if action.is_mutation() {
-            let (uid, at) = (user.id.clone(), state.clock.now());
-            state
-                .db
-                .write(move |c| {
-                    audit::record(
-                        c,
-                        at,
-                        Entry::new(Some(&uid), action.as_str(), "route", None).outcome(Outcome::Denied),
-                    )
-                })
-                .await?;
-        }
+        // Refused reads are audited like refused writes: someone looking where her role may
+        // not is as much the auditor's business as someone trying to change it.
+        let (uid, at) = (user.id.clone(), state.clock.now());
+        state
+            .db
+            .write(move |c| {
+                audit::record(c, at, Entry::new(Some(&uid), action.as_str(), "route", None).outcome(Outcome::Denied))
+            })
+            .await?;
         return Err(AppError::Forbidden("forbidden"));
     }
     Ok(Authed { user, role, session_id: session.id, action })

@@ -287,50 +287,6 @@ impl Action {
     pub fn allowed_before_password_change(self) -> bool {
         matches!(self, Action::AuthLogout | Action::MeRead | Action::MePasswordChange)
     }
-
-    /// Actions that change state: a refusal of one is itself audited.
-    pub fn is_mutation(self) -> bool {
-        matches!(
-            self,
-            Action::AuthLogout
-                | Action::EscalationAck
-                | Action::CheckinCreate
-                | Action::CheckinClose
-                | Action::MessageSend
-                | Action::MePasswordChange
-                | Action::OrganizationCreate
-                | Action::UserCreate
-                | Action::UserUpdate
-                | Action::UserResetPassword
-                | Action::CaseCreate
-                | Action::CaseUpdate
-                | Action::CaseTransition
-                | Action::CaseAssign
-                | Action::CaseUnassign
-                | Action::CaseShare
-                | Action::CaseUnshare
-                | Action::NoteCreate
-                | Action::DefenderCreate
-                | Action::DefenderUpdate
-                | Action::AlertCreate
-                | Action::AlertTriage
-                | Action::AlertDismiss
-                | Action::AssessmentCreate
-                | Action::PlanCreate
-                | Action::PlanUpdate
-                | Action::MeasureCreate
-                | Action::MeasureUpdate
-                | Action::GrantRequest
-                | Action::GrantDecide
-                | Action::DisbursementCreate
-                | Action::RelocationRequest
-                | Action::RelocationUpdate
-                | Action::VisaCreate
-                | Action::VisaUpdate
-                | Action::CareCreate
-                | Action::CareUpdate
-        )
-    }
 }
 
 /// How a user stands to one object. Need-to-know: with no relation that allows reading it,

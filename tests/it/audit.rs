@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use haven::domain::Role;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::db_test;
 use crate::harness::{token_of, TestApp};
@@ -58,10 +58,12 @@ db_test!(auditors_page_through_the_trail_and_coordinators_cannot, |app| {
     let coordinator = token_of(&app.login(&c_email, &c_pw));
     assert_eq!(app.get("/api/v1/audit", Some(&coordinator)).status, 403);
 
+    assert_eq!(app.get("/api/v1/audit", Some(&auditor)).status, 200);
+    let admin = app.admin_token();
     let mut seqs = Vec::new();
     let mut path = "/api/v1/audit?limit=3".to_string();
     loop {
-        let page = app.get(&path, Some(&auditor));
+        let page = app.get(&path, Some(&admin));
         assert_eq!(page.status, 200, "{page:?}");
         let page = page.json();
         seqs.extend(page["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
@@ -74,6 +76,7 @@ db_test!(auditors_page_through_the_trail_and_coordinators_cannot, |app| {
     let expected: Vec<i64> = (1..=seqs[0]).rev().collect();
     assert_eq!(seqs, expected, "newest first, no gaps, no repeats");
     assert_eq!(app.get("/api/v1/audit?cursor=abc", Some(&auditor)).status, 400);
+    assert_eq!(app.get("/api/v1/audit?cursor=-1", Some(&auditor)).status, 400);
 });
 
 db_test!(verify_finds_an_edited_row, |app| {
@@ -254,4 +257,91 @@ db_test!(a_transactions_rows_are_written_at_commit_in_order_or_not_at_all, |app|
     assert_eq!(actions, ["test.first", "test.second", "test.alone"]);
     let (code, out) = verify(&app);
     assert_eq!(code, 0, "{out}");
+});
+
+db_test!(an_auditor_reads_her_organisations_trail_and_filters_it, |app| {
+    let admin = app.admin_token();
+    let org = |name: &str, kind: &str| {
+        let r = app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": kind, "country": "CO" }));
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let (un, embassy) = (org("UN Human Rights Office", "un_agency"), org("Embassy of Ireland", "embassy"));
+    let login = |role: Role, org: &str| {
+        let (id, email, pw) = app.user(role, org);
+        (id, token_of(&app.login(&email, &pw)))
+    };
+    let (un_coord_id, un_coord) = login(Role::Coordinator, &un);
+    let (_, emb_coord) = login(Role::Coordinator, &embassy);
+    let (_, un_auditor) = login(Role::Auditor, &un);
+    let (_, emb_auditor) = login(Role::Auditor, &embassy);
+    let case = |t: &str| {
+        let r = app.post(
+            "/api/v1/cases",
+            Some(t),
+            json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] }),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let (un_case, emb_case) = (case(&un_coord), case(&emb_coord));
+    let r = app.post(
+        "/api/v1/alerts",
+        Some(&emb_coord),
+        json!({ "kind": "surveillance", "urgency": "high", "country": "CO", "narrative": "n", "consent_scope": [] }),
+    );
+    let emb_alert = r.json()["id"].as_str().unwrap().to_string();
+    let trail = |t: &str, query: &str| {
+        let r = app.get(&format!("/api/v1/audit?limit=200{query}"), Some(t));
+        assert_eq!(r.status, 200, "{query}: {r:?}");
+        r.json()["items"].as_array().unwrap().clone()
+    };
+    let mentions = |items: &[Value], id: &str| items.iter().any(|e| e["subject_id"] == id || e["actor_id"] == id);
+    let un_view = trail(&un_auditor, "");
+    assert!(mentions(&un_view, &un_case), "her organisation's case");
+    assert!(!mentions(&un_view, &emb_case) && !mentions(&un_view, &emb_alert), "not the embassy's: {un_view:?}");
+    let emb_view = trail(&emb_auditor, "");
+    assert!(mentions(&emb_view, &emb_case) && mentions(&emb_view, &emb_alert));
+    assert!(!mentions(&emb_view, &un_case));
+    let all = trail(&admin, "");
+    assert!(mentions(&all, &un_case) && mentions(&all, &emb_case), "admins see everything");
+
+    // Filters, alone and together.
+    let only = |items: &[Value], key: &str, v: &str| !items.is_empty() && items.iter().all(|e| e[key] == v);
+    assert!(only(&trail(&admin, &format!("&actor={un_coord_id}")), "actor_id", &un_coord_id));
+    assert!(only(&trail(&admin, "&action=case.create"), "action", "case.create"));
+    let cases = trail(&admin, "&action=case.");
+    assert!(cases.iter().all(|e| e["action"].as_str().unwrap().starts_with("case.")), "{cases:?}");
+    assert!(only(&trail(&admin, &format!("&subject={emb_alert}")), "subject_id", &emb_alert));
+    assert_eq!(trail(&un_auditor, &format!("&subject={emb_alert}")).len(), 0, "the scope holds under a filter");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(trail(&admin, &format!("&from={today}&to={today}")).len(), all.len());
+    assert_eq!(trail(&admin, "&to=2020-01-01").len(), 0);
+    assert_eq!(trail(&admin, "&from=2999-01-01T00:00:00Z").len(), 0);
+    for bad in ["&outcome=maybe", "&from=yesterday", "&actor=x%27%20OR%201=1", "&action=case%25", "&colour=red"] {
+        let r = app.get(&format!("/api/v1/audit?{bad}"), Some(&admin));
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+    }
+
+    // Refused reads are audited like refused writes: by role, and on one object.
+    assert_eq!(app.get("/api/v1/cases", Some(&un_auditor)).status, 403);
+    let (_, officer) = login(Role::Officer, &embassy);
+    assert_eq!(app.get("/api/v1/alerts", Some(&officer)).status, 403);
+    let r = app.post(
+        &format!("/api/v1/cases/{un_case}/shares"),
+        Some(&un_coord),
+        json!({ "organization_id": embassy, "consent_reference": "c", "expires_at": (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339() }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(app.get(&format!("/api/v1/cases/{un_case}"), Some(&officer)).status, 200, "shared with her");
+    let body = json!({ "threats": [], "reassess_by": (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339() });
+    let r = app.post(&format!("/api/v1/cases/{un_case}/assessments"), Some(&officer), body);
+    assert_eq!(r.status, 403, "a partner reads, does not assess: {r:?}");
+    let on_case = trail(&un_auditor, &format!("&subject={un_case}&outcome=denied"));
+    assert!(
+        on_case.iter().any(|e| e["action"] == "assessment.create" && e["subject_type"] == "case"),
+        "the case's organisation sees who was refused on it: {on_case:?}"
+    );
+    let denied = trail(&admin, "&outcome=denied");
+    assert!(denied.iter().any(|e| e["action"] == "case.list"), "{denied:?}");
+    assert!(denied.iter().any(|e| e["action"] == "alert.list"), "{denied:?}");
 });

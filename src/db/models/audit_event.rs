@@ -73,12 +73,80 @@ impl AuditEvent {
             .load(conn)
     }
 
-    /// Newest first, before `before_seq` if given.
-    pub fn page_desc(conn: &mut DbConn, before_seq: Option<i64>, limit: i64) -> QueryResult<Vec<AuditEvent>> {
+    /// Newest first, before `before_seq` if given, within `filter`.
+    pub fn page_desc(
+        conn: &mut DbConn,
+        filter: &AuditFilter,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> QueryResult<Vec<AuditEvent>> {
+        use crate::db::schema::{alerts, cases, defenders, users};
         let mut q = audit_events::table.select(AuditEvent::as_select()).order(audit_events::seq.desc()).into_boxed();
         if let Some(b) = before_seq {
             q = q.filter(audit_events::seq.lt(b));
         }
+        if let Some(org) = &filter.organization_id {
+            // What her organisation's people did, and what anyone did to its cases, alerts
+            // and defenders (a partner's officer on a shared case, a defender on the form).
+            let members = users::table.filter(users::organization_id.eq(org.clone())).select(users::id.nullable());
+            let own_cases =
+                cases::table.filter(cases::owner_organization_id.eq(org.clone())).select(cases::id.nullable());
+            let own_alerts =
+                alerts::table.filter(alerts::owner_organization_id.eq(org.clone())).select(alerts::id.nullable());
+            let own_defenders = defenders::table
+                .filter(defenders::owner_organization_id.eq(org.clone()))
+                .select(defenders::id.nullable());
+            q = q.filter(
+                audit_events::actor_id
+                    .eq_any(members)
+                    .or(audit_events::subject_type.eq("case").and(audit_events::subject_id.eq_any(own_cases)))
+                    .or(audit_events::subject_type.eq("alert").and(audit_events::subject_id.eq_any(own_alerts)))
+                    .or(audit_events::subject_type.eq("defender").and(audit_events::subject_id.eq_any(own_defenders))),
+            );
+        }
+        if let Some(a) = &filter.actor_id {
+            q = q.filter(audit_events::actor_id.eq(a.clone()));
+        }
+        match &filter.action {
+            Some(ActionFilter::Exact(a)) => q = q.filter(audit_events::action.eq(a.clone())),
+            Some(ActionFilter::Prefix(p)) => q = q.filter(audit_events::action.like(format!("{p}%"))),
+            None => {}
+        }
+        if let Some(s) = &filter.subject_id {
+            q = q.filter(audit_events::subject_id.eq(s.clone()));
+        }
+        if let Some(o) = &filter.outcome {
+            q = q.filter(audit_events::outcome.eq(o.clone()));
+        }
+        if let Some(f) = filter.from {
+            q = q.filter(audit_events::occurred_at.ge(f));
+        }
+        if let Some(t) = filter.to {
+            q = q.filter(audit_events::occurred_at.lt(t));
+        }
         q.limit(limit).load(conn)
     }
+}
+
+/// `action=case.share` matches that action; `action=case.` every action of cases.
+#[derive(Debug, Clone)]
+pub enum ActionFilter {
+    Exact(String),
+    /// Letters, digits, `_` and `.` only, so it is safe inside LIKE.
+    Prefix(String),
+}
+
+/// Which audit rows a reader asked for, and may see.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// An auditor's scope: her organisation's events. None for admins: everything.
+    pub organization_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: Option<ActionFilter>,
+    pub subject_id: Option<String>,
+    pub outcome: Option<String>,
+    /// From this time on (inclusive).
+    pub from: Option<NaiveDateTime>,
+    /// Before this time (exclusive).
+    pub to: Option<NaiveDateTime>,
 }
