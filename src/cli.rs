@@ -37,6 +37,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The defenders' web form.
+    #[command(subcommand)]
+    Form(FormCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -124,6 +127,17 @@ enum OrgCommand {
 }
 
 #[derive(Subcommand)]
+enum FormCommand {
+    /// Show which organisation receives the form's alerts and whether the form is open; with
+    /// --org, make that organisation the receiver (it must have an active coordinator).
+    Intake {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserCommand {
     /// Create an account and print its one-time password.
     Create(UserCreateArgs),
@@ -199,6 +213,7 @@ pub fn main() -> i32 {
         Command::Org(cmd) => org(config, cmd),
         Command::User(UserCommand::Create(args)) => user_create(config, args),
         Command::User(UserCommand::ResetPassword { email }) => user_reset_password(config, &email),
+        Command::Form(FormCommand::Intake { org }) => form_intake(config, org.as_deref()),
         Command::Audit(AuditCommand::Verify { expect_head }) => return audit_verify(config, expect_head.as_deref()),
         Command::Keys(cmd) => keys(config, cmd),
         Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
@@ -251,6 +266,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     crate::escalation::check_targets(&st.db, &rules).map_err(|e| anyhow::anyhow!("escalation rules: {e}"))?;
     log_rule_sources(&st.config.policies_dir, &rules);
     print_bootstrap(&st)?;
+    log_intake(&st)?;
     println!("Haven is listening on http://{}", listener.local_addr()?);
     let data = web::Data::new(st);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -262,6 +278,21 @@ fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = worker.join();
+    Ok(())
+}
+
+/// The start log says whether the web form takes alerts, and if not why and what to do: a
+/// newcomer's first report must not vanish into an organisation nobody reads.
+fn log_intake(st: &AppState) -> anyhow::Result<()> {
+    let cfg = st.config.clone();
+    let status = st.db.read_blocking(move |c| crate::domain::intake::status(c, &cfg)).map_err(err)?;
+    match status.explain() {
+        None => tracing::info!(source = status.source().as_str(), "the web form is open"),
+        Some(why) => {
+            tracing::warn!("{why}");
+            println!("Note: {why}.");
+        }
+    }
     Ok(())
 }
 
@@ -526,6 +557,34 @@ fn user_create(config: Config, args: UserCreateArgs) -> anyhow::Result<()> {
     println!("created {} account {} ({})", user.role, user.email, user.id);
     println!("one-time password: {password}");
     println!("It is shown only now; the account must change it at first login.");
+    Ok(())
+}
+
+fn form_intake(config: Config, org: Option<&str>) -> anyhow::Result<()> {
+    let st = state(config)?;
+    st.prepare()?;
+    let now = st.clock.now();
+    let cfg = st.config.clone();
+    let wanted = org.map(str::to_string);
+    let status = st
+        .db
+        .write_blocking(move |c| {
+            if let Some(w) = &wanted {
+                crate::domain::intake::set(c, now, None, w)?;
+            }
+            crate::domain::intake::status(c, &cfg)
+        })
+        .map_err(err)?;
+    match (&status, status.explain()) {
+        (crate::domain::intake::Intake::Open { organization, .. }, _) => println!(
+            "the web form is open: its alerts go to {} ({}), chosen by {}",
+            organization.name,
+            organization.id,
+            status.source().as_str()
+        ),
+        (_, Some(why)) => println!("{why}"),
+        (_, None) => {}
+    }
     Ok(())
 }
 

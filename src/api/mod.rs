@@ -15,6 +15,7 @@ pub mod defenders;
 pub mod escalations;
 pub mod grants;
 pub mod health;
+pub mod intake;
 pub mod me;
 pub mod messages;
 pub mod notes;
@@ -130,6 +131,10 @@ pub fn table() -> Vec<RouteDef> {
             .returns::<us::UserView>(200),
         def(M::POST, "/api/v1/users/{id}/reset-password", A::UserResetPassword, us::reset_password)
             .returns::<us::PasswordReset>(200),
+        def(M::GET, "/api/v1/form/intake", A::FormIntakeRead, intake::show).returns::<intake::IntakeView>(200),
+        def(M::PUT, "/api/v1/form/intake", A::FormIntakeUpdate, intake::update)
+            .body::<intake::IntakeChange>()
+            .returns::<intake::IntakeView>(200),
         def(M::GET, "/api/v1/audit", A::AuditRead, audit::list).returns_page::<audit::AuditView>(),
         def(M::POST, "/api/v1/cases", A::CaseCreate, ca::create).body::<ca::CaseCreate>().returns::<ca::CaseView>(201),
         def(M::GET, "/api/v1/cases", A::CaseList, ca::list).returns_page::<ca::CaseListItem>(),

@@ -24,6 +24,8 @@ pub enum Action {
     UserList,
     UserUpdate,
     UserResetPassword,
+    FormIntakeRead,
+    FormIntakeUpdate,
     AuditRead,
     CaseCreate,
     CaseList,
@@ -83,7 +85,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 65] = [
+    pub const PROTECTED: [Action; 67] = [
         Action::AuthLogout,
         Action::MeRead,
         Action::MePasswordChange,
@@ -93,6 +95,8 @@ impl Action {
         Action::UserList,
         Action::UserUpdate,
         Action::UserResetPassword,
+        Action::FormIntakeRead,
+        Action::FormIntakeUpdate,
         Action::AuditRead,
         Action::CaseCreate,
         Action::CaseList,
@@ -224,6 +228,8 @@ impl Action {
             Action::UserList => "user.list",
             Action::UserUpdate => "user.update",
             Action::UserResetPassword => "user.reset_password",
+            Action::FormIntakeRead => "form.intake_read",
+            Action::FormIntakeUpdate => "form.intake_update",
             Action::AuditRead => "audit.read",
             Action::CaseCreate => "case.create",
             Action::CaseList => "case.list",

@@ -238,6 +238,7 @@ diesel::joinable!(case_notes -> cases (case_id));
 diesel::joinable!(case_shares -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    service_settings,
     organizations,
     users,
     sessions,
@@ -514,6 +515,15 @@ diesel::table! {
         key_version -> Integer,
         author_id -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_settings (key) {
+        key -> Text,
+        value -> Text,
+        updated_by -> Nullable<Text>,
+        updated_at -> Timestamp,
     }
 }
 

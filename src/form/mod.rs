@@ -16,7 +16,6 @@ mod report;
 pub use report::FIELDS as REPORT_FIELDS;
 
 use std::io::Write;
-use std::sync::RwLock;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -39,7 +38,6 @@ const STYLESHEET: &str = include_str!("form.css");
 pub struct FormState {
     pub keys: keys::FormKeys,
     pub guard: guard::Guard,
-    organization: RwLock<Option<String>>,
 }
 
 impl FormState {
@@ -50,31 +48,13 @@ impl FormState {
                 config.form.reports_per_address_per_hour,
                 config.form.receipt_failures_per_address,
             ),
-            organization: RwLock::new(None),
         })
     }
 
-    /// The organisation that receives form alerts (by id or exact name; by default the one
-    /// made on first start), or None if it does not exist (the form is then closed).
+    /// The organisation that receives form alerts, or None while the form is closed (see
+    /// `domain::intake`: no such organisation, or nobody there who could read them).
     pub fn organization(&self, state: &AppState, conn: &mut crate::db::DbConn) -> Result<Option<String>, AppError> {
-        if let Some(id) = self.organization.read().unwrap_or_else(|p| p.into_inner()).clone() {
-            return Ok(Some(id));
-        }
-        use crate::db::models::Organization;
-        let want = if state.config.form.organization.is_empty() {
-            state.config.admin.organization_name.as_str()
-        } else {
-            state.config.form.organization.as_str()
-        };
-        let found = match Organization::find(conn, want)? {
-            Some(o) => Some(o),
-            None => Organization::find_by_name(conn, want)?,
-        };
-        let id = found.map(|o| o.id);
-        if let Some(id) = &id {
-            *self.organization.write().unwrap_or_else(|p| p.into_inner()) = Some(id.clone());
-        }
-        Ok(id)
+        Ok(crate::domain::intake::status(conn, &state.config)?.open_for().map(str::to_string))
     }
 }
 

@@ -178,8 +178,10 @@ fn a_failed_first_start_keeps_the_way_in() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut password = None;
     let mut base = None;
+    let mut closed_note = false;
     for line in lines.by_ref() {
         let line = line.unwrap();
+        closed_note |= line.starts_with("Note: the web form is closed");
         if let Some(p) = line.trim().strip_prefix("password: ") {
             password = Some(p.trim().to_string());
         }
@@ -189,6 +191,7 @@ fn a_failed_first_start_keeps_the_way_in() {
         }
     }
     let (password, base) = (password.expect("the second start prints the password"), base.expect("listening"));
+    assert!(closed_note, "the start says the form is closed and why");
     let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
     let login = |pw: &str| {
         agent
@@ -198,6 +201,34 @@ fn a_failed_first_start_keeps_the_way_in() {
             .status()
     };
     assert_eq!(login(&password), 200);
+
+    // Nobody could read a report yet: the form is closed, and everything says why.
+    let status = |path: &str| agent.get(format!("{base}{path}")).call().unwrap().status();
+    assert_eq!(status("/report"), 503);
+    let ready: serde_json::Value = agent.get(format!("{base}/readyz")).call().unwrap().body_mut().read_json().unwrap();
+    assert_eq!(ready["form"], "closed", "{ready}");
+    let haven =
+        |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_haven")).current_dir(dir.path()).args(args).output().unwrap();
+    let o = haven(&["form", "intake"]);
+    assert!(stdout(&o).contains("has no active coordinator"), "{o:?}");
+    let o = haven(&["form", "intake", "--org", "Haven administration"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no active coordinator"), "{o:?}");
+    let o = haven(&[
+        "user",
+        "create",
+        "--email",
+        "coord@first.test",
+        "--name",
+        "C",
+        "--role",
+        "coordinator",
+        "--org",
+        "Haven administration",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(status("/report"), 200, "open as soon as someone can read it");
+    let o = haven(&["form", "intake", "--org", "Haven administration"]);
+    assert!(o.status.success() && stdout(&o).contains("the web form is open"), "{o:?}");
 
     // Lost it anyway: the command line gives a new one, while the service runs.
     let o = Command::new(env!("CARGO_BIN_EXE_haven"))

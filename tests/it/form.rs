@@ -753,6 +753,14 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
             }
         }
         let base = base.expect("listening line");
+        // The form opens once someone can read what it receives.
+        let o = Command::new(env!("CARGO_BIN_EXE_haven"))
+            .envs(db.env())
+            .args(["user", "create", "--email", "intake@log.test", "--name", "I", "--role", "coordinator"])
+            .args(["--org", "Haven administration"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
         let (addr, ua) = ("203.0.113.77", "Mozilla/5.0 (HavenUA-4471; Android 9)");
         let get = |path: &str| {

@@ -218,6 +218,29 @@ impl TestApp {
                 haven::domain::accounts::bootstrap(c, state.clock.now(), &admin, haven::auth::password::hash)
             })
             .expect("bootstrap");
+        // The web form takes alerts only while someone can read them: a coordinator in the
+        // organisation made on first start (what a real first setup does next), so that tests
+        // of the form find it open. tests/it/intake.rs covers the form without one.
+        state
+            .db
+            .write_blocking(|c| {
+                let Some(org) = haven::db::models::Organization::find_by_name(c, &admin.organization_name)? else {
+                    return Ok(());
+                };
+                // A second app on the same database (a restore, a second instance) has it.
+                if haven::db::models::User::find_by_email(c, "intake-coordinator@haven.test")?.is_some() {
+                    return Ok(());
+                }
+                let input = haven::domain::accounts::NewUser {
+                    email: "intake-coordinator@haven.test".into(),
+                    name: "Intake coordinator".into(),
+                    role: haven::domain::Role::Coordinator,
+                    organization_id: org.id,
+                };
+                let hash = haven::auth::password::hash("intake coordinator password")?;
+                haven::domain::accounts::create_user(c, state.clock.now(), None, input, hash, false).map(|_| ())
+            })
+            .expect("intake coordinator");
         let state = web::Data::new(state);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

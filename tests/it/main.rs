@@ -16,6 +16,7 @@ mod faults;
 mod form;
 mod grants;
 mod http_basics;
+mod intake;
 mod jwt_attacks;
 mod migrations;
 mod openapi;

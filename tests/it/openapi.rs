@@ -43,7 +43,7 @@ fn openapi_covers_every_route_and_only_those() {
         if r.action != Action::Public {
             assert!(op["description"].as_str().unwrap().contains(r.action.as_str()));
         }
-        let takes_body = matches!(r.method.as_str(), "POST" | "PATCH")
+        let takes_body = matches!(r.method.as_str(), "POST" | "PATCH" | "PUT")
             && !matches!(r.action, Action::AuthLogout | Action::EscalationAck | Action::UserResetPassword);
         assert_eq!(op["requestBody"].is_object(), takes_body, "{} {}: request body", r.method, r.path);
         for p in r.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {

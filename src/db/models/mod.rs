@@ -19,6 +19,7 @@ pub mod risk_assessment;
 pub mod security_plan;
 pub mod service_key;
 pub mod session;
+pub mod setting;
 pub mod user;
 
 pub use alert::Alert;
@@ -39,4 +40,5 @@ pub use risk_assessment::RiskAssessment;
 pub use security_plan::{PlanMeasure, SecurityPlan};
 pub use service_key::ServiceKey;
 pub use session::{RefreshToken, Session};
+pub use setting::Setting;
 pub use user::User;
