@@ -345,6 +345,23 @@ impl TestApp {
         let mut conn = self.state().db.get().expect("connection");
         conn.batch_execute(sql).expect("sql");
     }
+
+    /// `SELECT COUNT(*) FROM <from>`, where `from` may carry a WHERE clause.
+    pub fn count(&self, from: &str) -> i64 {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.state().db.get().expect("connection");
+        let q = format!("SELECT COUNT(*) AS n FROM {from}");
+        let rows: Vec<N> = match &mut *conn {
+            haven::db::DbConn::Sqlite(c) => diesel::sql_query(q).load(c).expect("count"),
+            haven::db::DbConn::Postgres(c) => diesel::sql_query(q).load(c).expect("count"),
+        };
+        rows[0].n
+    }
 }
 
 pub fn token_of(login: &Value) -> String {

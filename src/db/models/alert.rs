@@ -4,7 +4,8 @@ use diesel::prelude::*;
 use crate::db::schema::alerts;
 use crate::db::DbConn;
 
-/// Raw intake. The narrative and safe-contact details are sealed with the alert's own key.
+/// Raw intake. The narrative, region and safe-contact details are sealed with the alert's
+/// own key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = alerts)]
 pub struct Alert {
@@ -12,7 +13,6 @@ pub struct Alert {
     pub kind: String,
     pub urgency: String,
     pub country: String,
-    pub region: Option<String>,
     pub narrative_ct: Vec<u8>,
     pub safe_contact_ct: Option<Vec<u8>>,
     pub key_version: i32,
@@ -32,6 +32,8 @@ pub struct Alert {
     pub occurred_on_ct: Option<Vec<u8>>,
     /// The name or pseudonym she gave on the form, sealed.
     pub reporter_name_ct: Option<Vec<u8>>,
+    /// The region or city she gave, sealed (free text, as precise as she chose).
+    pub region_ct: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]

@@ -39,15 +39,14 @@ pub struct RelocationChanges {
 }
 
 /// A visa application for one beneficiary of a relocation; the applicant and the handling
-/// organisation are sealed in `details_ct`.
+/// organisation are sealed in `details_ct`, the country and the visa type (which give the
+/// destination away) in `country_ct` and `visa_type_ct`, all with the case key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = visas)]
 pub struct Visa {
     pub id: String,
     pub relocation_id: String,
     pub case_id: String,
-    pub country: String,
-    pub visa_type: String,
     pub details_ct: Vec<u8>,
     pub key_version: i32,
     pub status: String,
@@ -58,6 +57,8 @@ pub struct Visa {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub country_ct: Option<Vec<u8>>,
+    pub visa_type_ct: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
