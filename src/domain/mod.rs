@@ -29,6 +29,7 @@ pub mod checkins;
 pub mod country;
 pub mod defenders;
 pub mod grants;
+pub mod legacy;
 pub mod messages;
 pub mod plans;
 pub mod portal;

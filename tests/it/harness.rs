@@ -362,6 +362,21 @@ impl TestApp {
         };
         rows[0].n
     }
+
+    /// Stops this app, runs `between` on its database with nothing else connected (an
+    /// upgrade, a restore), and starts it again on the same database and key files.
+    pub fn restart(mut self, between: impl FnOnce(&TestDb)) -> TestApp {
+        let placeholder = TestDb {
+            backend: self.db.backend,
+            dir: tempfile::tempdir().expect("temp dir"),
+            url: String::new(),
+            _schema: None,
+        };
+        let db = std::mem::replace(&mut self.db, placeholder);
+        drop(self);
+        between(&db);
+        TestApp::start_with(db, |_| {})
+    }
 }
 
 pub fn token_of(login: &Value) -> String {

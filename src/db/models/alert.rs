@@ -104,6 +104,25 @@ impl Alert {
         Ok(n == 1)
     }
 
+    /// Up to `limit` alerts whose region is still in clear (stored before it was sealed):
+    /// (id, key version, region).
+    pub fn legacy_regions(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(String, i32, String)>> {
+        alerts::table
+            .filter(alerts::region.is_not_null())
+            .order(alerts::id.asc())
+            .select((alerts::id, alerts::key_version, alerts::region.assume_not_null()))
+            .limit(limit)
+            .load(conn)
+    }
+
+    /// Replaces an alert's region in clear by its ciphertext (`None` when its key is gone).
+    pub fn seal_legacy_region(conn: &mut DbConn, id: &str, region_ct: Option<&[u8]>) -> QueryResult<()> {
+        diesel::update(alerts::table.find(id))
+            .set((alerts::region.eq(None::<String>), alerts::region_ct.eq(region_ct)))
+            .execute(conn)
+            .map(|_| ())
+    }
+
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Alert>> {
         alerts::table.filter(alerts::case_id.eq(case_id)).order(alerts::id.asc()).select(Alert::as_select()).load(conn)
     }

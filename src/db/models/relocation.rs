@@ -155,6 +155,47 @@ impl Visa {
     }
 }
 
+/// A visa whose country or type is still in clear (stored before they were sealed).
+#[derive(Debug, Queryable)]
+pub struct LegacyVisa {
+    pub id: String,
+    pub case_id: String,
+    pub key_version: i32,
+    pub country: Option<String>,
+    pub visa_type: Option<String>,
+}
+
+impl Visa {
+    /// Up to `limit` visas with a country or type still in clear.
+    pub fn legacy_clear(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<LegacyVisa>> {
+        visas::table
+            .filter(visas::country.is_not_null().or(visas::visa_type.is_not_null()))
+            .order(visas::id.asc())
+            .select((visas::id, visas::case_id, visas::key_version, visas::country, visas::visa_type))
+            .limit(limit)
+            .load(conn)
+    }
+
+    /// Replaces a visa's country and type in clear by their ciphertexts (`None` when the
+    /// case's keys are gone).
+    pub fn seal_legacy(
+        conn: &mut DbConn,
+        id: &str,
+        country_ct: Option<&[u8]>,
+        visa_type_ct: Option<&[u8]>,
+    ) -> QueryResult<()> {
+        diesel::update(visas::table.find(id))
+            .set((
+                visas::country.eq(None::<String>),
+                visas::visa_type.eq(None::<String>),
+                visas::country_ct.eq(country_ct),
+                visas::visa_type_ct.eq(visa_type_ct),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+}
+
 impl PsychosocialCare {
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<PsychosocialCare>> {
         psychosocial_care::table
