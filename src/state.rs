@@ -61,11 +61,20 @@ impl AppState {
         })
     }
 
-    /// Applies pending migrations and reconciles the key file with the database; returns the
-    /// number of migrations applied. Everything but `haven migrate` calls this before work.
+    /// Applies pending migrations, reconciles the key file with the database and seals what
+    /// older versions stored in clear (`domain::legacy`); returns the number of migrations
+    /// applied. Everything but `haven migrate` calls this before work.
     pub fn prepare(&self) -> anyhow::Result<usize> {
         let ran = self.db.migrate()?;
         self.crypto.sync(&self.db)?;
+        let sealed = crate::domain::legacy::seal_clear_fields(&self.db, &self.crypto)?;
+        if sealed != Default::default() {
+            tracing::info!(
+                alerts = sealed.alerts,
+                visas = sealed.visas,
+                "sealed alert regions and visa countries and types stored in clear by an older version"
+            );
+        }
         Ok(ran)
     }
 }

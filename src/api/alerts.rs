@@ -23,6 +23,7 @@ pub struct AlertCreate {
     pub kind: AlertKind,
     pub urgency: Severity,
     pub country: String,
+    /// Region or city, in her words (sealed; shown only when one alert is read).
     pub region: Option<String>,
     pub narrative: String,
     pub safe_contact: Option<String>,
@@ -71,7 +72,6 @@ pub struct AlertListItem {
     pub kind: String,
     pub urgency: String,
     pub country: String,
-    pub region: Option<String>,
     pub status: String,
     pub source: String,
     pub case_id: Option<String>,
@@ -89,7 +89,6 @@ impl From<&Alert> for AlertListItem {
             kind: a.kind.clone(),
             urgency: a.urgency.clone(),
             country: a.country.clone(),
-            region: a.region.clone(),
             status: a.status.clone(),
             source: a.source.clone(),
             case_id: a.case_id.clone(),
@@ -106,6 +105,8 @@ impl From<&Alert> for AlertListItem {
 pub struct AlertView {
     #[serde(flatten)]
     pub item: AlertListItem,
+    /// Region or city, in her words. Sealed, so not in the list.
+    pub region: Option<String>,
     pub narrative: String,
     pub safe_contact: Option<String>,
     pub dismiss_reason: Option<String>,
@@ -121,6 +122,7 @@ fn respond(status: StatusCode, d: AlertDetail) -> HttpResponse {
         d.alert.version,
         AlertView {
             item: (&d.alert).into(),
+            region: d.region,
             narrative: d.narrative,
             safe_contact: d.safe_contact,
             dismiss_reason: d.dismiss_reason,
@@ -185,7 +187,8 @@ pub async fn create(
     Ok(respond(StatusCode::CREATED, detail))
 }
 
-/// The caller's organisation's alerts (coordinators), newest first; never the narrative.
+/// The caller's organisation's alerts (coordinators), newest first; nothing sealed (no
+/// narrative, region or contact details), so a page opens no ciphertext.
 pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,

@@ -17,7 +17,7 @@ use crate::domain::cases::{self, Caller};
 use crate::domain::relocation::{
     self as rel, CareDetails, CareModality, CareUpdate, NewCare, NewRelocation, NewVisa, ReferralStatus,
     RelocationDetail, RelocationDetails, RelocationKind, RelocationStatus, RelocationUpdate, VisaDetails, VisaStatus,
-    VisaUpdate,
+    VisaTerms, VisaUpdate,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -54,8 +54,9 @@ pub struct RelocationPatch {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VisaCreate {
-    /// ISO 3166-1 alpha-2.
+    /// ISO 3166-1 alpha-2 (sealed: it gives the destination away).
     pub country: String,
+    /// Sealed, like the country.
     pub visa_type: String,
     pub applicant: String,
     pub handling_organization: Option<String>,
@@ -143,12 +144,11 @@ pub struct RelocationList {
     pub items: Vec<RelocationView>,
 }
 
+/// A visa as lists show it: without its (sealed) country and type.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VisaView {
+pub struct VisaListItem {
     pub id: String,
     pub relocation_id: String,
-    pub country: String,
-    pub visa_type: String,
     #[serde(flatten)]
     pub details: VisaDetails,
     pub status: String,
@@ -160,15 +160,23 @@ pub struct VisaView {
     pub version: i32,
 }
 
-fn visa_view(v: Visa, details: VisaDetails) -> VisaView {
-    VisaView {
+/// One visa, with its country and type.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VisaView {
+    #[serde(flatten)]
+    pub item: VisaListItem,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub visa_type: String,
+}
+
+fn visa_item(v: Visa, details: VisaDetails) -> VisaListItem {
+    VisaListItem {
         allowed_transitions: VisaStatus::parse(&v.status)
             .map(|s| s.next().iter().map(|x| x.as_str()).collect())
             .unwrap_or_default(),
         id: v.id,
         relocation_id: v.relocation_id,
-        country: v.country,
-        visa_type: v.visa_type,
         details,
         status: v.status,
         submitted_on: v.submitted_on.map(ts),
@@ -181,7 +189,11 @@ fn visa_view(v: Visa, details: VisaDetails) -> VisaView {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VisaList {
-    pub items: Vec<VisaView>,
+    pub items: Vec<VisaListItem>,
+}
+
+fn visa_view(v: Visa, details: VisaDetails, terms: VisaTerms) -> VisaView {
+    VisaView { item: visa_item(v, details), country: terms.country, visa_type: terms.visa_type }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -359,7 +371,7 @@ pub async fn create_visa(
             let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             case_of(c, &st, &who, &r.case_id, Action::VisaCreate, "relocation_not_found")?;
             let details = VisaDetails { applicant: b.applicant, handling_organization: b.handling_organization };
-            let v = rel::apply_visa(
+            let (v, terms) = rel::apply_visa(
                 c,
                 &st.crypto,
                 now,
@@ -367,10 +379,10 @@ pub async fn create_visa(
                 &r,
                 NewVisa { country: b.country, visa_type: b.visa_type, details: details.clone() },
             )?;
-            Ok(visa_view(v, details))
+            Ok(visa_view(v, details, terms))
         })
         .await?;
-    Ok(with_etag(StatusCode::CREATED, view.version, view))
+    Ok(with_etag(StatusCode::CREATED, view.item.version, view))
 }
 
 pub async fn list_visas(
@@ -394,7 +406,7 @@ pub async fn list_visas(
             )?;
             Visa::for_relocation(c, &r.id)?
                 .into_iter()
-                .map(|v| rel::visa_details(c, &st.crypto, &v).map(|d| visa_view(v, d)))
+                .map(|v| rel::visa_details(c, &st.crypto, &v).map(|d| visa_item(v, d)))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -421,10 +433,11 @@ pub async fn show_visa(
                 "visa_not_found",
             )?;
             let d = rel::visa_details(c, &st.crypto, &v)?;
-            Ok(visa_view(v, d))
+            let terms = rel::visa_terms(c, &st.crypto, &v)?;
+            Ok(visa_view(v, d, terms))
         })
         .await?;
-    Ok(with_etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.item.version, view))
 }
 
 pub async fn update_visa(
@@ -460,10 +473,11 @@ pub async fn update_visa(
                 crate::escalation::fire(c, &st, now, "visa.submitted", "visa", &v.id)?;
             }
             let d = rel::visa_details(c, &st.crypto, &v)?;
-            Ok(visa_view(v, d))
+            let terms = rel::visa_terms(c, &st.crypto, &v)?;
+            Ok(visa_view(v, d, terms))
         })
         .await?;
-    Ok(with_etag(StatusCode::OK, view.version, view))
+    Ok(with_etag(StatusCode::OK, view.item.version, view))
 }
 
 pub async fn create_care(

@@ -462,6 +462,23 @@ impl Crypto {
         Ok(Sealed { ciphertext, key_version: key.key_version })
     }
 
+    /// As [`Crypto::seal`], to version `key_version` of the case's key rather than the newest:
+    /// for a field added later to a record whose other fields (and their one stored key
+    /// version) were sealed earlier.
+    pub fn seal_to_version(
+        &self,
+        conn: &mut DbConn,
+        case_id: &str,
+        key_version: i32,
+        record_id: &str,
+        plaintext: &[u8],
+    ) -> Result<Sealed, CryptoError> {
+        let key = CaseKey::find(conn, case_id, key_version)?.ok_or(CryptoError::NoKey)?;
+        let identity = self.case_identity(conn, &key)?;
+        let ciphertext = seal_with(&identity, case_id, key_version, record_id, plaintext)?;
+        Ok(Sealed { ciphertext, key_version })
+    }
+
     /// Decrypts what `seal` produced for this very case and record; anything else (another
     /// record's ciphertext, a flipped byte, a truncation) is `Unreadable`, never partial text.
     pub fn open(

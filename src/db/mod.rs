@@ -266,6 +266,23 @@ impl Db {
         reverted.map_err(|e| anyhow::anyhow!("migration revert failed: {e}"))
     }
 
+    /// Rewrites storage after plaintext in `tables` was replaced in place, so that the old
+    /// bytes do not linger where a copy of the files would find them: SQLite's freed pages
+    /// and cells (`VACUUM`) and its WAL (checkpointed and truncated); PostgreSQL's dead row
+    /// versions (`VACUUM FULL` of those tables). Outside any transaction; a one-off at the
+    /// start that sealed them, as it locks the tables while it runs.
+    pub fn reclaim(&self, tables: &[&str]) -> anyhow::Result<()> {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let done = match &mut *conn {
+            DbConn::Sqlite(c) => c.batch_execute("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);"),
+            // One statement: VACUUM refuses to run in the implicit transaction of several.
+            DbConn::Postgres(c) => c.batch_execute(&format!("VACUUM FULL {}", tables.join(", "))),
+        };
+        done.map_err(|e| anyhow::anyhow!("reclaiming space: {e}"))
+    }
+
     /// True when the database answers and no migration is pending.
     pub fn ready(&self) -> Result<bool, AppError> {
         let mut conn = self.get()?;

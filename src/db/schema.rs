@@ -211,6 +211,8 @@ diesel::table! {
         kind -> Text,
         urgency -> Text,
         country -> Text,
+        /// Plaintext from before 2026-12-04-000014, emptied at start once sealed into
+        /// `region_ct`; only `domain::legacy` reads it.
         region -> Nullable<Text>,
         narrative_ct -> Binary,
         safe_contact_ct -> Nullable<Binary>,
@@ -229,6 +231,7 @@ diesel::table! {
         updated_at -> Timestamp,
         occurred_on_ct -> Nullable<Binary>,
         reporter_name_ct -> Nullable<Binary>,
+        region_ct -> Nullable<Binary>,
     }
 }
 
@@ -388,8 +391,10 @@ diesel::table! {
         id -> Text,
         relocation_id -> Text,
         case_id -> Text,
-        country -> Text,
-        visa_type -> Text,
+        /// Plaintext from before 2026-12-04-000014, emptied at start once sealed into
+        /// `country_ct` and `visa_type_ct`; only `domain::legacy` reads them.
+        country -> Nullable<Text>,
+        visa_type -> Nullable<Text>,
         details_ct -> Binary,
         key_version -> Integer,
         status -> Text,
@@ -400,6 +405,8 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        country_ct -> Nullable<Binary>,
+        visa_type_ct -> Nullable<Binary>,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Alerts: raw intake, sealed with a key of their own until triage turns them into (or
-//! attaches them to) a case, in one transaction.
+//! attaches them to) a case, in one transaction. Everything she wrote in her own words (the
+//! narrative, the region, how to reach her) is sealed; lists and escalation rules see only the
+//! kind, urgency, country code and status.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -90,10 +92,10 @@ pub struct PreparedAlert {
     kind: AlertKind,
     urgency: Severity,
     country: String,
-    region: Option<String>,
     consent_scope: String,
     defender_id: Option<String>,
     narrative: (String, Sealed),
+    region: Option<(String, Sealed)>,
     safe_contact: Option<(String, Sealed)>,
     occurred_on: Option<(String, Sealed)>,
     reporter_name: Option<(String, Sealed)>,
@@ -122,6 +124,7 @@ pub fn prepare(crypto: &Crypto, input: NewAlert) -> Result<PreparedAlert, AppErr
     let narrative_sealed = key.seal("narrative", narrative.as_bytes())?;
     Ok(PreparedAlert {
         narrative: (narrative, narrative_sealed),
+        region: seal("region", region)?,
         safe_contact: seal("safe_contact", safe_contact)?,
         occurred_on: seal("occurred_on", occurred_on)?,
         reporter_name: seal("reporter_name", reporter_name)?,
@@ -130,7 +133,6 @@ pub fn prepare(crypto: &Crypto, input: NewAlert) -> Result<PreparedAlert, AppErr
         kind: input.kind,
         urgency: input.urgency,
         country: input.country,
-        region,
         consent_scope,
         defender_id: input.defender_id,
     })
@@ -185,7 +187,6 @@ fn insert(
         kind: p.kind.as_str().into(),
         urgency: p.urgency.as_str().into(),
         country: p.country.clone(),
-        region: p.region.clone(),
         narrative_ct: p.narrative.1.ciphertext.clone(),
         safe_contact_ct: ct(&p.safe_contact),
         key_version: p.narrative.1.key_version,
@@ -203,6 +204,7 @@ fn insert(
         updated_at: naive(now),
         occurred_on_ct: ct(&p.occurred_on),
         reporter_name_ct: ct(&p.reporter_name),
+        region_ct: ct(&p.region),
     };
     alert.insert(conn)?;
     let detail = serde_json::json!({ "kind": alert.kind, "urgency": alert.urgency, "source": source });
@@ -210,6 +212,7 @@ fn insert(
     Ok(AlertDetail {
         alert,
         narrative: p.narrative.0.clone(),
+        region: clear(&p.region),
         safe_contact: clear(&p.safe_contact),
         dismiss_reason: None,
         occurred_on: clear(&p.occurred_on),
@@ -242,6 +245,7 @@ pub fn load_for(
 pub struct AlertDetail {
     pub alert: Alert,
     pub narrative: String,
+    pub region: Option<String>,
     pub safe_contact: Option<String>,
     pub dismiss_reason: Option<String>,
     pub occurred_on: Option<String>,
@@ -252,11 +256,12 @@ pub fn detail(conn: &mut DbConn, crypto: &Crypto, alert: Alert) -> Result<AlertD
     let v = Some(alert.key_version);
     let narrative =
         open_opt(crypto, conn, &alert.id, "narrative", &Some(alert.narrative_ct.clone()), v)?.unwrap_or_default();
+    let region = open_opt(crypto, conn, &alert.id, "region", &alert.region_ct, v)?;
     let safe_contact = open_opt(crypto, conn, &alert.id, "safe_contact", &alert.safe_contact_ct, v)?;
     let dismiss_reason = open_opt(crypto, conn, &alert.id, "dismiss_reason", &alert.dismiss_reason_ct, v)?;
     let occurred_on = open_opt(crypto, conn, &alert.id, "occurred_on", &alert.occurred_on_ct, v)?;
     let reporter_name = open_opt(crypto, conn, &alert.id, "reporter_name", &alert.reporter_name_ct, v)?;
-    Ok(AlertDetail { alert, narrative, safe_contact, dismiss_reason, occurred_on, reporter_name })
+    Ok(AlertDetail { alert, narrative, region, safe_contact, dismiss_reason, occurred_on, reporter_name })
 }
 
 /// Where a triaged alert goes.

@@ -30,6 +30,7 @@ pub mod country;
 pub mod defenders;
 pub mod grants;
 pub mod intake;
+pub mod legacy;
 pub mod messages;
 pub mod plans;
 pub mod portal;

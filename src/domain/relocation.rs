@@ -1,6 +1,7 @@
 //! Relocation support: relocation requests, visa applications per relocation, and
 //! psychosocial care. What identifies where she goes, with whom and who cares for her is
-//! sealed with the case key.
+//! sealed with the case key, a visa's country and type included (they name the destination);
+//! escalation rules see only statuses and dates.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -301,6 +302,19 @@ pub struct NewVisa {
     pub details: VisaDetails,
 }
 
+/// A visa's country (ISO 3166-1 alpha-2) and type, sealed apart from the details so that
+/// lists of visas need not open them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisaTerms {
+    pub country: String,
+    pub visa_type: String,
+}
+
+/// The record id a visa's field is sealed under (the details use the visa's id).
+pub fn visa_record(visa_id: &str, field: &str) -> String {
+    format!("{visa_id}:{field}")
+}
+
 pub fn apply_visa(
     conn: &mut DbConn,
     crypto: &Crypto,
@@ -308,7 +322,7 @@ pub fn apply_visa(
     caller: &Caller<'_>,
     r: &Relocation,
     input: NewVisa,
-) -> Result<Visa, AppError> {
+) -> Result<(Visa, VisaTerms), AppError> {
     if matches!(r.status.as_str(), "completed" | "cancelled") {
         return Err(AppError::conflict("relocation_closed", "the relocation is completed or cancelled"));
     }
@@ -320,12 +334,18 @@ pub fn apply_visa(
     }
     let id = new_id();
     let sealed = seal_json(crypto, conn, &r.case_id, &id, &input.details)?;
+    // To the version the details went to: a visa opens all its fields with its one version.
+    let mut seal_field = |field: &str, text: &str| {
+        crypto.seal_to_version(conn, &r.case_id, sealed.key_version, &visa_record(&id, field), text.as_bytes())
+    };
+    let country_ct = seal_field("country", &input.country)?.ciphertext;
+    let visa_type_ct = seal_field("visa_type", &visa_type)?.ciphertext;
     let v = Visa {
         id: id.clone(),
         relocation_id: r.id.clone(),
         case_id: r.case_id.clone(),
-        country: input.country,
-        visa_type,
+        country_ct: Some(country_ct),
+        visa_type_ct: Some(visa_type_ct),
         details_ct: sealed.ciphertext,
         key_version: sealed.key_version,
         status: VisaStatus::Preparing.as_str().into(),
@@ -339,7 +359,7 @@ pub fn apply_visa(
     };
     v.insert(conn)?;
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "visa.create", "visa", Some(&id)))?;
-    Ok(v)
+    Ok((v, VisaTerms { country: input.country, visa_type }))
 }
 
 pub struct VisaUpdate {
@@ -401,6 +421,17 @@ pub fn update_visa(
 
 pub fn visa_details(conn: &mut DbConn, crypto: &Crypto, v: &Visa) -> Result<VisaDetails, AppError> {
     open_json(crypto, conn, &v.case_id, &v.id, &v.details_ct, v.key_version)
+}
+
+/// Opens a visa's country and type, for a read of that one visa. Empty only for a visa
+/// stored before they were sealed whose case was shredded before the upgrade (its details
+/// do not open either).
+pub fn visa_terms(conn: &mut DbConn, crypto: &Crypto, v: &Visa) -> Result<VisaTerms, AppError> {
+    let mut open = |field: &str, ct: &Option<Vec<u8>>| {
+        crate::domain::cases::open_opt(crypto, conn, &v.case_id, &visa_record(&v.id, field), ct, Some(v.key_version))
+            .map(Option::unwrap_or_default)
+    };
+    Ok(VisaTerms { country: open("country", &v.country_ct)?, visa_type: open("visa_type", &v.visa_type_ct)? })
 }
 
 // ---------------------------------------------------------------- psychosocial care

@@ -78,7 +78,8 @@ const SCHEMA: &[(&str, &[(&str, FieldType)])] = &[
         ],
     ),
     ("relocation", &[("kind", Str), ("status", Str), ("starts_on", Time), ("ends_on", Time), ("created_at", Time)]),
-    ("visa", &[("status", Str), ("country", Str), ("visa_type", Str), ("submitted_on", Time), ("created_at", Time)]),
+    // Not the visa's country or type: they are sealed (they give the destination away).
+    ("visa", &[("status", Str), ("submitted_on", Time), ("created_at", Time)]),
     (
         "grant",
         &[("status", Str), ("category", Str), ("currency", Str), ("amount_requested", Int), ("created_at", Time)],
@@ -292,8 +293,6 @@ pub fn load(conn: &mut DbConn, kind: &str, id: &str) -> Result<Option<Subject>, 
             let Some(v) = Visa::find(conn, id)? else { return Ok(None) };
             let fields = map(vec![
                 ("status", s(&v.status)),
-                ("country", s(&v.country)),
-                ("visa_type", s(&v.visa_type)),
                 ("submitted_on", v.submitted_on.map(utc).unwrap_or(zero(Time))),
                 ("created_at", utc(v.created_at)),
             ]);
@@ -331,4 +330,19 @@ pub fn load(conn: &mut DbConn, kind: &str, id: &str) -> Result<Option<Subject>, 
         reference: case.reference.clone(),
         case: Some(case),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_see_no_sealed_field() {
+        // A visa's country and type give the sealed destination away; an alert's region is
+        // her own words.
+        for (var, field) in [("visa", "country"), ("visa", "visa_type"), ("alert", "region")] {
+            assert_eq!(field_type(var, field), None, "{var}.{field}");
+        }
+        assert_eq!(field_type("visa", "status"), Some(Str));
+    }
 }

@@ -290,6 +290,32 @@ db_test!(narrative_and_legal_name_are_never_stored_in_clear, |app| {
     assert!(!stored.contains(&canary), "canary found in the database");
 });
 
+db_test!(canary_in_region_is_never_stored_in_clear_nor_listed, |app| {
+    let t = team(&app);
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let mut a = alert_body();
+    a["region"] = json!(format!("Popayán {canary}"));
+    let r = app.post("/api/v1/alerts", Some(&t.coord), a);
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()["region"], format!("Popayán {canary}"));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // One alert read opens it; a list carries nothing sealed.
+    let shown = app.get(&format!("/api/v1/alerts/{id}"), Some(&t.coord)).json();
+    assert_eq!(shown["region"], format!("Popayán {canary}"));
+    let list = app.get("/api/v1/alerts", Some(&t.coord));
+    assert_eq!(list.json()["items"][0]["id"], id.as_str());
+    assert!(list.json()["items"][0].get("region").is_none(), "{list:?}");
+    assert!(!list.text.contains(&canary));
+    // Triage keeps it with the alert.
+    let r = app.post(&format!("/api/v1/alerts/{id}/triage"), Some(&t.coord), json!({ "new_case": {} }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["region"], format!("Popayán {canary}"));
+    assert_eq!(app.count(&format!("alerts WHERE id = '{id}' AND region_ct IS NOT NULL AND region IS NULL")), 1);
+    let stored = everything_stored(&app);
+    assert!(stored.contains(&id), "the dump sees the alert row");
+    assert!(!stored.contains(&canary), "canary found in the database");
+});
+
 db_test!(alerts_stay_within_their_organisation_and_go_with_a_shredded_case, |app| {
     let t = team(&app);
     // The other desk's coordinator is assigned to this desk's case through a share...

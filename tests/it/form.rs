@@ -232,9 +232,10 @@ db_test!(an_alert_filed_through_the_form_is_sealed_and_answered_with_a_receipt, 
     // The critical alert started its escalation like a staff alert would.
     assert_eq!(count(&app, "escalations WHERE policy_id = 'critical-alert-untriaged'"), 1);
 
-    // Nothing readable at rest: not the narrative, the name, the contact, nor the receipt.
+    // Nothing readable at rest: not the narrative, the name, the contact, the region, nor
+    // the receipt.
     let stored = everything_stored(&app);
-    for secret in ["zebra-quartz-71", "Amani W.", "700 111222", digits.as_str()] {
+    for secret in ["zebra-quartz-71", "Amani W.", "700 111222", "Kisumu", digits.as_str()] {
         assert!(!stored.contains(secret), "{secret} stored in clear");
     }
     assert_eq!(count(&app, "receipts"), 1);

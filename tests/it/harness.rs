@@ -368,6 +368,38 @@ impl TestApp {
         let mut conn = self.state().db.get().expect("connection");
         conn.batch_execute(sql).expect("sql");
     }
+
+    /// `SELECT COUNT(*) FROM <from>`, where `from` may carry a WHERE clause.
+    pub fn count(&self, from: &str) -> i64 {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.state().db.get().expect("connection");
+        let q = format!("SELECT COUNT(*) AS n FROM {from}");
+        let rows: Vec<N> = match &mut *conn {
+            haven::db::DbConn::Sqlite(c) => diesel::sql_query(q).load(c).expect("count"),
+            haven::db::DbConn::Postgres(c) => diesel::sql_query(q).load(c).expect("count"),
+        };
+        rows[0].n
+    }
+
+    /// Stops this app, runs `between` on its database with nothing else connected (an
+    /// upgrade, a restore), and starts it again on the same database and key files.
+    pub fn restart(mut self, between: impl FnOnce(&TestDb)) -> TestApp {
+        let placeholder = TestDb {
+            backend: self.db.backend,
+            dir: tempfile::tempdir().expect("temp dir"),
+            url: String::new(),
+            _schema: None,
+        };
+        let db = std::mem::replace(&mut self.db, placeholder);
+        drop(self);
+        between(&db);
+        TestApp::start_with(db, |_| {})
+    }
 }
 
 pub fn token_of(login: &Value) -> String {

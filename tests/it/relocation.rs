@@ -201,6 +201,45 @@ db_test!(relocation_visa_and_care_details_are_sealed, |app| {
     assert!(!everything_stored(&app).contains(&canary));
 });
 
+db_test!(canary_in_visa_type_and_country_is_never_stored_in_clear_nor_listed, |app| {
+    let c = team(&app);
+    let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
+    let reloc = app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.officer), relocation_body());
+    let vpath = format!("/api/v1/relocations/{}/visas", reloc.json()["id"].as_str().unwrap());
+    let visa = json!({ "country": "ES", "visa_type": format!("humanitarian {canary}"), "applicant": "her" });
+    let r = app.post(&vpath, Some(&c.officer), visa);
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        (r.json()["country"].clone(), r.json()["visa_type"].clone()),
+        (json!("ES"), json!(format!("humanitarian {canary}")))
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // A read of the visa opens them, so does its update; the list does not carry them.
+    let shown = app.get(&format!("/api/v1/visas/{id}"), Some(&c.partner)).json();
+    assert_eq!(
+        (shown["country"].clone(), shown["visa_type"].clone()),
+        (json!("ES"), json!(format!("humanitarian {canary}")))
+    );
+    let r = app.patch(&format!("/api/v1/visas/{id}"), Some(&c.officer), json!({ "status": "submitted" }));
+    assert_eq!((r.status, r.json()["visa_type"].clone()), (200, json!(format!("humanitarian {canary}"))), "{r:?}");
+    let list = app.get(&vpath, Some(&c.officer));
+    let item = &list.json()["items"][0];
+    assert_eq!((item["id"].as_str(), item["applicant"].as_str()), (Some(id.as_str()), Some("her")));
+    assert!(item.get("country").is_none() && item.get("visa_type").is_none(), "{list:?}");
+    assert!(!list.text.contains(&canary));
+    // The two-letter code cannot be a canary in a dump: its column is empty, its ciphertext there.
+    assert_eq!(
+        app.count(&format!(
+            "visas WHERE id = '{id}' AND country IS NULL AND visa_type IS NULL \
+             AND country_ct IS NOT NULL AND visa_type_ct IS NOT NULL"
+        )),
+        1
+    );
+    let stored = everything_stored(&app);
+    assert!(stored.contains(&id), "the dump sees the visa row");
+    assert!(!stored.contains(&canary), "canary found in the database");
+});
+
 db_test!(every_relocation_and_visa_transition, |app| {
     let c = team(&app);
     let reloc_legal: &[(&str, &str)] = &[

@@ -4,7 +4,8 @@ use diesel::prelude::*;
 use crate::db::schema::alerts;
 use crate::db::DbConn;
 
-/// Raw intake. The narrative and safe-contact details are sealed with the alert's own key.
+/// Raw intake. The narrative, region and safe-contact details are sealed with the alert's
+/// own key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = alerts)]
 pub struct Alert {
@@ -12,7 +13,6 @@ pub struct Alert {
     pub kind: String,
     pub urgency: String,
     pub country: String,
-    pub region: Option<String>,
     pub narrative_ct: Vec<u8>,
     pub safe_contact_ct: Option<Vec<u8>>,
     pub key_version: i32,
@@ -32,6 +32,8 @@ pub struct Alert {
     pub occurred_on_ct: Option<Vec<u8>>,
     /// The name or pseudonym she gave on the form, sealed.
     pub reporter_name_ct: Option<Vec<u8>>,
+    /// The region or city she gave, sealed (free text, as precise as she chose).
+    pub region_ct: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +102,25 @@ impl Alert {
             .set((alerts::urgency.eq("critical"), alerts::version.eq(alerts::version + 1), alerts::updated_at.eq(now)))
             .execute(conn)?;
         Ok(n == 1)
+    }
+
+    /// Up to `limit` alerts whose region is still in clear (stored before it was sealed):
+    /// (id, key version, region).
+    pub fn legacy_regions(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(String, i32, String)>> {
+        alerts::table
+            .filter(alerts::region.is_not_null())
+            .order(alerts::id.asc())
+            .select((alerts::id, alerts::key_version, alerts::region.assume_not_null()))
+            .limit(limit)
+            .load(conn)
+    }
+
+    /// Replaces an alert's region in clear by its ciphertext (`None` when its key is gone).
+    pub fn seal_legacy_region(conn: &mut DbConn, id: &str, region_ct: Option<&[u8]>) -> QueryResult<()> {
+        diesel::update(alerts::table.find(id))
+            .set((alerts::region.eq(None::<String>), alerts::region_ct.eq(region_ct)))
+            .execute(conn)
+            .map(|_| ())
     }
 
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Alert>> {

@@ -39,15 +39,14 @@ pub struct RelocationChanges {
 }
 
 /// A visa application for one beneficiary of a relocation; the applicant and the handling
-/// organisation are sealed in `details_ct`.
+/// organisation are sealed in `details_ct`, the country and the visa type (which give the
+/// destination away) in `country_ct` and `visa_type_ct`, all with the case key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = visas)]
 pub struct Visa {
     pub id: String,
     pub relocation_id: String,
     pub case_id: String,
-    pub country: String,
-    pub visa_type: String,
     pub details_ct: Vec<u8>,
     pub key_version: i32,
     pub status: String,
@@ -58,6 +57,8 @@ pub struct Visa {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub country_ct: Option<Vec<u8>>,
+    pub visa_type_ct: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -151,6 +152,47 @@ impl Visa {
 
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Visa>> {
         visas::table.filter(visas::case_id.eq(case_id)).order(visas::id.asc()).select(Visa::as_select()).load(conn)
+    }
+}
+
+/// A visa whose country or type is still in clear (stored before they were sealed).
+#[derive(Debug, Queryable)]
+pub struct LegacyVisa {
+    pub id: String,
+    pub case_id: String,
+    pub key_version: i32,
+    pub country: Option<String>,
+    pub visa_type: Option<String>,
+}
+
+impl Visa {
+    /// Up to `limit` visas with a country or type still in clear.
+    pub fn legacy_clear(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<LegacyVisa>> {
+        visas::table
+            .filter(visas::country.is_not_null().or(visas::visa_type.is_not_null()))
+            .order(visas::id.asc())
+            .select((visas::id, visas::case_id, visas::key_version, visas::country, visas::visa_type))
+            .limit(limit)
+            .load(conn)
+    }
+
+    /// Replaces a visa's country and type in clear by their ciphertexts (`None` when the
+    /// case's keys are gone).
+    pub fn seal_legacy(
+        conn: &mut DbConn,
+        id: &str,
+        country_ct: Option<&[u8]>,
+        visa_type_ct: Option<&[u8]>,
+    ) -> QueryResult<()> {
+        diesel::update(visas::table.find(id))
+            .set((
+                visas::country.eq(None::<String>),
+                visas::visa_type.eq(None::<String>),
+                visas::country_ct.eq(country_ct),
+                visas::visa_type_ct.eq(visa_type_ct),
+            ))
+            .execute(conn)
+            .map(|_| ())
     }
 }
 
