@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, ts};
+use crate::api::{case_of, find_or, ts, PageQuery};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
@@ -68,12 +68,6 @@ pub struct AssessmentView {
     pub content: Content,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AssessmentList {
-    /// Every version, newest first.
-    pub items: Vec<AssessmentSummary>,
-}
-
 pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
@@ -101,19 +95,27 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
-pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// Every version, newest first, paged.
+pub async fn list(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let now = naive(state.clock.now());
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::AssessmentList, now)?;
-            Ok(RiskAssessment::for_case(c, &case.id)?.iter().map(AssessmentSummary::from).collect())
+            query
+                .page_in(RiskAssessment::for_case(c, &case.id)?, |a| &a.id)?
+                .try_map(|a| Ok(AssessmentSummary::from(&a)))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(AssessmentList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, ts};
+use crate::api::{case_of, find_or, ts, PageQuery};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::db::models::Checkin;
@@ -51,11 +51,6 @@ pub struct CheckinView {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CheckinList {
-    pub items: Vec<CheckinView>,
-}
-
 impl From<Checkin> for CheckinView {
     fn from(c: Checkin) -> Self {
         CheckinView {
@@ -95,18 +90,24 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
-pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// Latest time first, paged.
+pub async fn list(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = case_of(c, &st, &who, &case_id, Action::CheckinList, "case_not_found")?;
-            Ok(Checkin::for_case(c, &case.id)?.into_iter().map(CheckinView::from).collect())
+            query.page_in(Checkin::for_case(c, &case.id)?, |k| &k.id)?.try_map(|k| Ok(CheckinView::from(k)))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(CheckinList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn close(

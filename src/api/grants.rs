@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, if_match, ts, with_etag};
+use crate::api::{case_of, find_or, if_match, ts, with_etag, PageQuery};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
@@ -103,12 +103,6 @@ impl From<GrantDetail> for GrantView {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct GrantList {
-    /// Newest first.
-    pub items: Vec<GrantView>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DisbursementView {
     pub id: String,
     pub grant_id: String,
@@ -131,11 +125,6 @@ impl From<Disbursement> for DisbursementView {
             created_at: ts(d.created_at),
         }
     }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DisbursementList {
-    pub items: Vec<DisbursementView>,
 }
 
 fn respond(status: StatusCode, view: GrantView) -> HttpResponse {
@@ -185,22 +174,27 @@ pub async fn create(
     Ok(respond(StatusCode::CREATED, view))
 }
 
-pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// Newest first, paged.
+pub async fn list(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let now = naive(state.clock.now());
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::GrantList, now)?;
-            Grant::for_case(c, &case.id)?
-                .into_iter()
-                .map(|g| grants::detail(c, &st.crypto, g).map(GrantView::from))
-                .collect::<Result<Vec<_>, _>>()
+            query
+                .page_in(Grant::for_case(c, &case.id)?, |g| &g.id)?
+                .try_map(|g| grants::detail(c, &st.crypto, g).map(GrantView::from))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(GrantList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -274,20 +268,22 @@ pub async fn disburse(
     Ok(HttpResponse::Created().json(view))
 }
 
+/// Oldest first (the order they were paid in), paged.
 pub async fn disbursements(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let (g, _) =
                 load_grant(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::DisbursementList)?;
-            Ok(Disbursement::for_grant(c, &g.id)?.into_iter().map(DisbursementView::from).collect())
+            query.page_in(Disbursement::for_grant(c, &g.id)?, |d| &d.id)?.try_map(|d| Ok(DisbursementView::from(d)))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(DisbursementList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }

@@ -4,13 +4,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, idempotency_key, idempotent, request_hash, ts};
+use crate::api::{case_of, idempotency_key, idempotent, request_hash, ts, PageQuery};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::db::models::Message;
 use crate::db::DbConn;
 use crate::domain::cases::Caller;
-use crate::domain::messages::{self, MAX_SHOWN};
+use crate::domain::messages;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -34,12 +34,6 @@ pub struct MessageView {
     pub author_id: Option<String>,
     pub body: String,
     pub created_at: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MessageList {
-    /// Oldest first; at most the newest 200.
-    pub items: Vec<MessageView>,
 }
 
 fn view(c: &mut DbConn, st: &AppState, m: Message) -> Result<MessageView, AppError> {
@@ -82,16 +76,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
-pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// Both directions, newest first, paged.
+pub async fn list(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = case_of(c, &st, &who, &case_id, Action::MessageList, "case_not_found")?;
-            Message::for_case(c, &case.id, MAX_SHOWN)?.into_iter().map(|m| view(c, &st, m)).collect()
+            query.page_in(Message::for_case(c, &case.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(MessageList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }

@@ -182,13 +182,13 @@ pub fn table() -> Vec<RouteDef> {
             .body::<assessments::AssessmentCreate>()
             .returns::<assessments::AssessmentView>(201),
         def(M::GET, "/api/v1/cases/{id}/assessments", A::AssessmentList, assessments::list)
-            .returns::<assessments::AssessmentList>(200),
+            .returns_page::<assessments::AssessmentSummary>(),
         def(M::GET, "/api/v1/assessments/{id}", A::AssessmentRead, assessments::show)
             .returns::<assessments::AssessmentView>(200),
         def(M::POST, "/api/v1/cases/{id}/plans", A::PlanCreate, plans::create)
             .body::<plans::PlanCreate>()
             .returns::<plans::PlanView>(201),
-        def(M::GET, "/api/v1/cases/{id}/plans", A::PlanList, plans::list).returns::<plans::PlanList>(200),
+        def(M::GET, "/api/v1/cases/{id}/plans", A::PlanList, plans::list).returns_page::<plans::PlanView>(),
         def(M::GET, "/api/v1/plans/{id}", A::PlanRead, plans::show).returns::<plans::PlanView>(200),
         def(M::PATCH, "/api/v1/plans/{id}", A::PlanUpdate, plans::update)
             .body::<plans::PlanPatch>()
@@ -202,7 +202,7 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/cases/{id}/grants", A::GrantRequest, grants::create)
             .body::<grants::GrantCreate>()
             .returns::<grants::GrantView>(201),
-        def(M::GET, "/api/v1/cases/{id}/grants", A::GrantList, grants::list).returns::<grants::GrantList>(200),
+        def(M::GET, "/api/v1/cases/{id}/grants", A::GrantList, grants::list).returns_page::<grants::GrantView>(),
         def(M::GET, "/api/v1/grants/{id}", A::GrantRead, grants::show).returns::<grants::GrantView>(200),
         def(M::PATCH, "/api/v1/grants/{id}", A::GrantDecide, grants::decide)
             .body::<grants::GrantPatch>()
@@ -211,12 +211,12 @@ pub fn table() -> Vec<RouteDef> {
             .body::<grants::DisbursementCreate>()
             .returns::<grants::DisbursementView>(201),
         def(M::GET, "/api/v1/grants/{id}/disbursements", A::DisbursementList, grants::disbursements)
-            .returns::<grants::DisbursementList>(200),
+            .returns_page::<grants::DisbursementView>(),
         def(M::POST, "/api/v1/cases/{id}/relocations", A::RelocationRequest, rl::create_relocation)
             .body::<rl::RelocationCreate>()
             .returns::<rl::RelocationView>(201),
         def(M::GET, "/api/v1/cases/{id}/relocations", A::RelocationList, rl::list_relocations)
-            .returns::<rl::RelocationList>(200),
+            .returns_page::<rl::RelocationView>(),
         def(M::GET, "/api/v1/relocations/{id}", A::RelocationRead, rl::show_relocation)
             .returns::<rl::RelocationView>(200),
         def(M::PATCH, "/api/v1/relocations/{id}", A::RelocationUpdate, rl::update_relocation)
@@ -225,7 +225,7 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/relocations/{id}/visas", A::VisaCreate, rl::create_visa)
             .body::<rl::VisaCreate>()
             .returns::<rl::VisaView>(201),
-        def(M::GET, "/api/v1/relocations/{id}/visas", A::VisaList, rl::list_visas).returns::<rl::VisaList>(200),
+        def(M::GET, "/api/v1/relocations/{id}/visas", A::VisaList, rl::list_visas).returns_page::<rl::VisaListItem>(),
         def(M::GET, "/api/v1/visas/{id}", A::VisaRead, rl::show_visa).returns::<rl::VisaView>(200),
         def(M::PATCH, "/api/v1/visas/{id}", A::VisaUpdate, rl::update_visa)
             .body::<rl::VisaPatch>()
@@ -233,7 +233,7 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/cases/{id}/psychosocial", A::CareCreate, rl::create_care)
             .body::<rl::CareCreate>()
             .returns::<rl::CareView>(201),
-        def(M::GET, "/api/v1/cases/{id}/psychosocial", A::CareList, rl::list_care).returns::<rl::CareList>(200),
+        def(M::GET, "/api/v1/cases/{id}/psychosocial", A::CareList, rl::list_care).returns_page::<rl::CareView>(),
         def(M::GET, "/api/v1/psychosocial/{id}", A::CareRead, rl::show_care).returns::<rl::CareView>(200),
         def(M::PATCH, "/api/v1/psychosocial/{id}", A::CareUpdate, rl::update_care)
             .body::<rl::CarePatch>()
@@ -244,7 +244,7 @@ pub fn table() -> Vec<RouteDef> {
             .body::<checkins::CheckinCreate>()
             .returns::<checkins::CheckinView>(201),
         def(M::GET, "/api/v1/cases/{id}/checkins", A::CheckinList, checkins::list)
-            .returns::<checkins::CheckinList>(200),
+            .returns_page::<checkins::CheckinView>(),
         def(M::POST, "/api/v1/checkins/{id}/close", A::CheckinClose, checkins::close)
             .body::<checkins::CheckinClose>()
             .returns::<checkins::CheckinView>(200),
@@ -252,7 +252,7 @@ pub fn table() -> Vec<RouteDef> {
             .body::<messages::MessageCreate>()
             .returns::<messages::MessageView>(201),
         def(M::GET, "/api/v1/cases/{id}/messages", A::MessageList, messages::list)
-            .returns::<messages::MessageList>(200),
+            .returns_page::<messages::MessageView>(),
         def(M::GET, "/api/v1/escalations", A::EscalationList, escalations::list)
             .returns_page::<escalations::EscalationView>(),
         def(M::POST, "/api/v1/escalations/{id}/ack", A::EscalationAck, escalations::ack)
@@ -312,12 +312,50 @@ impl PageQuery {
         }
     }
 
+    /// The id to continue after: a `next_cursor` this service gave, which is always a
+    /// UUID. Anything else is a 400, never a silent first page.
     pub fn cursor(&self) -> Result<Option<&str>, AppError> {
         match self.cursor.as_deref() {
             None | Some("") => Ok(None),
-            Some(c) if c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => Ok(Some(c)),
-            Some(_) => Err(AppError::bad_request("invalid_cursor", "cursor is not valid")),
+            Some(c) if is_uuid(c) => Ok(Some(c)),
+            Some(_) => Err(invalid_cursor()),
         }
+    }
+
+    /// One page of a list held in memory, `rows` already in the list's order: the lists of
+    /// one case's records (plans, grants, check-ins, …), which are small and loaded whole,
+    /// page exactly like the lists paged in SQL. Only the page's rows are then opened
+    /// (decrypted) by the caller. A cursor naming no row of this list is a 400.
+    pub fn page_in<T>(&self, rows: Vec<T>, id_of: impl Fn(&T) -> &str) -> Result<Page<T>, AppError> {
+        let limit = self.limit()? as usize;
+        let start = match self.cursor()? {
+            None => 0,
+            Some(c) => rows.iter().position(|r| id_of(r) == c).map(|i| i + 1).ok_or_else(invalid_cursor)?,
+        };
+        let more = rows.len() > start + limit;
+        let items: Vec<T> = rows.into_iter().skip(start).take(limit).collect();
+        let next_cursor = if more { items.last().map(|r| id_of(r).to_string()) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn invalid_cursor() -> AppError {
+    AppError::bad_request("invalid_cursor", "cursor is not valid: pass the next_cursor of the previous page")
+}
+
+/// `8-4-4-4-12` hexadecimal digits, the shape of every id Haven makes.
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+impl<T> Page<T> {
+    /// The same page with its items turned into views (opening sealed content, say).
+    pub fn try_map<U>(self, f: impl FnMut(T) -> Result<U, AppError>) -> Result<Page<U>, AppError> {
+        Ok(Page { items: self.items.into_iter().map(f).collect::<Result<_, _>>()?, next_cursor: self.next_cursor })
     }
 }
 

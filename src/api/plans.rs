@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, if_match, ts, with_etag};
+use crate::api::{case_of, find_or, if_match, ts, with_etag, PageQuery};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
@@ -132,12 +132,6 @@ pub struct PlanView {
     pub measures: Vec<MeasureView>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PlanList {
-    /// Newest first.
-    pub items: Vec<PlanView>,
-}
-
 impl From<PlanDetail> for PlanView {
     fn from(d: PlanDetail) -> Self {
         let p = d.plan;
@@ -197,22 +191,27 @@ pub async fn create(
     Ok(with_etag(StatusCode::CREATED, view.version, view))
 }
 
-pub async fn list(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// Newest first, paged.
+pub async fn list(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let now = naive(state.clock.now());
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::PlanList, now)?;
-            SecurityPlan::for_case(c, &case.id)?
-                .into_iter()
-                .map(|p| plans::plan_detail(c, &st.crypto, p, now).map(PlanView::from))
-                .collect::<Result<Vec<_>, _>>()
+            query
+                .page_in(SecurityPlan::for_case(c, &case.id)?, |p| &p.id)?
+                .try_map(|p| plans::plan_detail(c, &st.crypto, p, now).map(PlanView::from))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(PlanList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, AppError> {

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, if_match, ts, with_etag};
+use crate::api::{case_of, find_or, if_match, ts, with_etag, PageQuery};
 use crate::auth::Authed;
 use crate::authz::Action;
 use crate::clock::naive;
@@ -139,11 +139,6 @@ impl From<RelocationDetail> for RelocationView {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RelocationList {
-    pub items: Vec<RelocationView>,
-}
-
 /// A visa as lists show it: without its (sealed) country and type.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VisaListItem {
@@ -187,11 +182,6 @@ fn visa_item(v: Visa, details: VisaDetails) -> VisaListItem {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VisaList {
-    pub items: Vec<VisaListItem>,
-}
-
 fn visa_view(v: Visa, details: VisaDetails, terms: VisaTerms) -> VisaView {
     VisaView { item: visa_item(v, details), country: terms.country, visa_type: terms.visa_type }
 }
@@ -228,11 +218,6 @@ fn care_view(c: PsychosocialCare, details: CareDetails) -> CareView {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CareList {
-    pub items: Vec<CareView>,
-}
-
 pub async fn create_relocation(
     auth: Authed,
     state: web::Data<AppState>,
@@ -264,25 +249,26 @@ pub async fn create_relocation(
     Ok(with_etag(StatusCode::CREATED, view.version, view))
 }
 
+/// Newest first, paged.
 pub async fn list_relocations(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = case_of(c, &st, &who, &case_id, Action::RelocationList, "case_not_found")?;
-            Relocation::for_case(c, &case.id)?
-                .into_iter()
-                .map(|r| rel::relocation_detail(c, &st.crypto, r).map(RelocationView::from))
-                .collect::<Result<Vec<_>, _>>()
+            query
+                .page_in(Relocation::for_case(c, &case.id)?, |r| &r.id)?
+                .try_map(|r| rel::relocation_detail(c, &st.crypto, r).map(RelocationView::from))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(RelocationList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn show_relocation(
@@ -385,14 +371,16 @@ pub async fn create_visa(
     Ok(with_etag(StatusCode::CREATED, view.item.version, view))
 }
 
+/// Oldest first (the order they were applied for), paged.
 pub async fn list_visas(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
@@ -404,13 +392,12 @@ pub async fn list_visas(
                 Action::VisaList,
                 "relocation_not_found",
             )?;
-            Visa::for_relocation(c, &r.id)?
-                .into_iter()
-                .map(|v| rel::visa_details(c, &st.crypto, &v).map(|d| visa_item(v, d)))
-                .collect::<Result<Vec<_>, _>>()
+            query
+                .page_in(Visa::for_relocation(c, &r.id)?, |v| &v.id)?
+                .try_map(|v| rel::visa_details(c, &st.crypto, &v).map(|d| visa_item(v, d)))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(VisaList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn show_visa(
@@ -509,14 +496,16 @@ pub async fn create_care(
     Ok(with_etag(StatusCode::CREATED, view.version, view))
 }
 
+/// Newest first, paged.
 pub async fn list_care(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();
-    let items = state
+    let page = state
         .db
         .read(move |c| {
             let case = case_of(
@@ -527,13 +516,12 @@ pub async fn list_care(
                 Action::CareList,
                 "case_not_found",
             )?;
-            PsychosocialCare::for_case(c, &case.id)?
-                .into_iter()
-                .map(|x| rel::care_details(c, &st.crypto, &x).map(|d| care_view(x, d)))
-                .collect::<Result<Vec<_>, _>>()
+            query
+                .page_in(PsychosocialCare::for_case(c, &case.id)?, |x| &x.id)?
+                .try_map(|x| rel::care_details(c, &st.crypto, &x).map(|d| care_view(x, d)))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(CareList { items }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn show_care(

@@ -437,13 +437,20 @@ db_test!(the_receipt_portal_carries_messages_both_ways_and_check_ins, |app| {
     // Her message notified the assignees (no content in the mail), through the engine.
     assert_eq!(count(&app, "escalations WHERE policy_id = 'defender-message'"), 1);
 
-    // Staff read both directions, oldest first.
+    // Staff read both directions, newest first, paged like every list.
     let list = app.get(&format!("/api/v1/cases/{case_id}/messages"), Some(&officer)).json();
     let bodies: Vec<&str> = list["items"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(
         bodies,
-        vec!["They came back today", "We have read your alert. Are you somewhere safe tonight?", "Yes, with my sister"]
+        vec!["Yes, with my sister", "We have read your alert. Are you somewhere safe tonight?", "They came back today"]
     );
+    assert!(list["next_cursor"].is_null());
+    let first = app.get(&format!("/api/v1/cases/{case_id}/messages?limit=2"), Some(&officer)).json();
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let rest = app.get(&format!("/api/v1/cases/{case_id}/messages?limit=2&cursor={cursor}"), Some(&officer)).json();
+    assert_eq!(rest["items"][0]["body"], "They came back today");
+    assert!(rest["next_cursor"].is_null());
     assert_eq!(list["items"][0]["direction"], "from_defender");
     assert!(list["items"][0]["author_id"].is_null());
     // Need-to-know: another organisation's coordinator, and a partner the case is shared

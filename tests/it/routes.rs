@@ -72,3 +72,74 @@ fn every_route_declares_a_known_action_and_paths_are_unique() {
     let public: Vec<_> = routes.iter().filter(|r| r.action == Action::Public).map(|r| r.path).collect();
     assert_eq!(public, ["/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/auth/login", "/api/v1/auth/refresh"]);
 }
+
+db_test!(every_list_pages_the_same_way, |app| {
+    let t = crate::harness::team(&app);
+    let case = &t.case_id;
+    let admin = app.admin_token();
+    // Three check-ins, read one at a time: each once, then no cursor.
+    let path = format!("/api/v1/cases/{case}/checkins");
+    for h in 1..=3 {
+        let due = (chrono::Utc::now() + chrono::Duration::hours(h)).to_rfc3339();
+        assert_eq!(app.post(&path, Some(&t.coord), json!({ "due_at": due })).status, 201);
+    }
+    let mut seen = Vec::new();
+    let mut next = format!("{path}?limit=1");
+    loop {
+        let page = app.get(&next, Some(&t.coord));
+        assert_eq!(page.status, 200, "{page:?}");
+        let page = page.json();
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+        seen.push(page["items"][0]["id"].as_str().unwrap().to_string());
+        match page["next_cursor"].as_str() {
+            Some(c) => next = format!("{path}?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+
+    // One grant with a disbursement's list, one relocation with a visa's list.
+    let g = app.post(
+        &format!("/api/v1/cases/{case}/grants"),
+        Some(&t.coord),
+        json!({ "category": "legal", "currency": "EUR", "amount_requested": 1000, "purpose": "lawyer", "other_funders": [] }),
+    );
+    assert_eq!(g.status, 201, "{g:?}");
+    let grant = g.json()["id"].as_str().unwrap().to_string();
+    let r = app.post(
+        &format!("/api/v1/cases/{case}/relocations"),
+        Some(&t.coord),
+        json!({ "kind": "international", "destination_country": "ES", "beneficiaries": ["her"],
+            "starts_on": "2027-02-01T00:00:00Z", "ends_on": "2027-06-01T00:00:00Z" }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let relocation = r.json()["id"].as_str().unwrap().to_string();
+    let lists = [
+        "/api/v1/cases".to_string(),
+        "/api/v1/alerts".into(),
+        "/api/v1/defenders".into(),
+        "/api/v1/organizations".into(),
+        "/api/v1/escalations".into(),
+        format!("/api/v1/cases/{case}/notes"),
+        format!("/api/v1/cases/{case}/assessments"),
+        format!("/api/v1/cases/{case}/plans"),
+        format!("/api/v1/cases/{case}/grants"),
+        format!("/api/v1/grants/{grant}/disbursements"),
+        format!("/api/v1/cases/{case}/relocations"),
+        format!("/api/v1/relocations/{relocation}/visas"),
+        format!("/api/v1/cases/{case}/psychosocial"),
+        format!("/api/v1/cases/{case}/checkins"),
+        format!("/api/v1/cases/{case}/messages"),
+    ];
+    for list in lists.iter().map(String::as_str).chain(["/api/v1/users", "/api/v1/audit"]) {
+        let who = if list == "/api/v1/users" || list == "/api/v1/audit" { &admin } else { &t.coord };
+        let r = app.get(list, Some(who));
+        assert_eq!(r.status, 200, "{list}: {r:?}");
+        assert!(r.json()["items"].is_array() && r.json().get("next_cursor").is_some(), "{list}: {}", r.text);
+        for bad in ["cursor=garbage", "cursor=x%00", "limit=0", "limit=201", "limit=ten"] {
+            let r = app.get(&format!("{list}?{bad}"), Some(who));
+            assert_eq!(r.status, 400, "{list}?{bad}: {r:?}");
+        }
+    }
+});

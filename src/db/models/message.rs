@@ -34,10 +34,14 @@ impl Message {
         Message::for_alerts(conn, &[alert_id.to_string()], limit)
     }
 
-    /// The messages of every alert triaged into a case, oldest first, at most `limit`.
-    pub fn for_case(conn: &mut DbConn, case_id: &str, limit: i64) -> QueryResult<Vec<Message>> {
+    /// The messages of every alert triaged into a case, newest first.
+    pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Message>> {
         let ids: Vec<String> = alerts::table.filter(alerts::case_id.eq(case_id)).select(alerts::id).load(conn)?;
-        Message::for_alerts(conn, &ids, limit)
+        messages::table
+            .filter(messages::alert_id.eq_any(&ids))
+            .order((messages::created_at.desc(), messages::id.desc()))
+            .select(Message::as_select())
+            .load(conn)
     }
 
     fn for_alerts(conn: &mut DbConn, alert_ids: &[String], limit: i64) -> QueryResult<Vec<Message>> {
