@@ -55,8 +55,9 @@ pub struct DismissRequest {
     pub reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlertListQuery {
     pub status: Option<AlertStatus>,
     pub kind: Option<AlertKind>,

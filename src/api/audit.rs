@@ -45,8 +45,9 @@ impl From<AuditEvent> for AuditView {
 }
 
 /// `GET /api/v1/audit`: the page and the filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub cursor: Option<String>,
     pub limit: Option<u32>,
@@ -63,7 +64,7 @@ pub struct AuditQuery {
     pub to: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Success,

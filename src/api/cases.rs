@@ -68,8 +68,9 @@ pub struct ShareRequest {
     pub include_profile: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CaseListQuery {
     pub status: Option<CaseStatus>,
     pub severity: Option<Severity>,

@@ -13,8 +13,9 @@ use crate::error::AppError;
 use crate::escalation::engine;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EscalationListQuery {
     /// `active` (default), `acknowledged`, `stopped`, `completed` or `all`.
     pub status: Option<String>,

@@ -45,6 +45,8 @@ pub struct RouteDef {
     pub request: Option<SchemaFn>,
     /// Its success status and body (None: no body).
     pub response: Option<(u16, Option<SchemaFn>)>,
+    /// The query parameters it takes, for the OpenAPI description.
+    pub query: Option<fn() -> Vec<utoipa::openapi::path::Parameter>>,
     route: actix_web::Route,
 }
 
@@ -55,7 +57,7 @@ where
     F::Output: Responder + 'static,
 {
     let route = web::route().method(method.clone()).to(handler);
-    RouteDef { method, path, action, request: None, response: None, route }
+    RouteDef { method, path, action, request: None, response: None, query: None, route }
 }
 
 fn schema_of<T: utoipa::ToSchema>(
@@ -65,6 +67,10 @@ fn schema_of<T: utoipa::ToSchema>(
     let name = T::name().into_owned();
     out.push((name.clone(), T::schema()));
     name
+}
+
+fn params_of<T: utoipa::IntoParams>() -> Vec<utoipa::openapi::path::Parameter> {
+    T::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query))
 }
 
 fn page_of<T: utoipa::ToSchema>(
@@ -85,8 +91,14 @@ impl RouteDef {
         self.response = Some((status, Some(schema_of::<T>)));
         self
     }
+    /// A page of `T`; takes `limit` and `cursor` unless `query` names a fuller set.
     fn returns_page<T: utoipa::ToSchema>(mut self) -> Self {
         self.response = Some((200, Some(page_of::<T>)));
+        self.query = self.query.or(Some(params_of::<PageQuery>));
+        self
+    }
+    fn query<T: utoipa::IntoParams>(mut self) -> Self {
+        self.query = Some(params_of::<T>);
         self
     }
     fn no_content(mut self) -> Self {
@@ -125,7 +137,7 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/users", A::UserCreate, us::create)
             .body::<us::UserCreate>()
             .returns::<us::UserCreated>(201),
-        def(M::GET, "/api/v1/users", A::UserList, us::list).returns_page::<us::UserView>(),
+        def(M::GET, "/api/v1/users", A::UserList, us::list).query::<us::UserListQuery>().returns_page::<us::UserView>(),
         def(M::PATCH, "/api/v1/users/{id}", A::UserUpdate, us::update)
             .body::<us::UserPatch>()
             .returns::<us::UserView>(200),
@@ -135,9 +147,13 @@ pub fn table() -> Vec<RouteDef> {
         def(M::PUT, "/api/v1/form/intake", A::FormIntakeUpdate, intake::update)
             .body::<intake::IntakeChange>()
             .returns::<intake::IntakeView>(200),
-        def(M::GET, "/api/v1/audit", A::AuditRead, audit::list).returns_page::<audit::AuditView>(),
+        def(M::GET, "/api/v1/audit", A::AuditRead, audit::list)
+            .query::<audit::AuditQuery>()
+            .returns_page::<audit::AuditView>(),
         def(M::POST, "/api/v1/cases", A::CaseCreate, ca::create).body::<ca::CaseCreate>().returns::<ca::CaseView>(201),
-        def(M::GET, "/api/v1/cases", A::CaseList, ca::list).returns_page::<ca::CaseListItem>(),
+        def(M::GET, "/api/v1/cases", A::CaseList, ca::list)
+            .query::<ca::CaseListQuery>()
+            .returns_page::<ca::CaseListItem>(),
         def(M::GET, "/api/v1/cases/{id}", A::CaseRead, ca::show).returns::<ca::CaseView>(200),
         def(M::PATCH, "/api/v1/cases/{id}", A::CaseUpdate, ca::update)
             .body::<ca::CasePatch>()
@@ -170,7 +186,9 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/alerts", A::AlertCreate, al::create)
             .body::<al::AlertCreate>()
             .returns::<al::AlertView>(201),
-        def(M::GET, "/api/v1/alerts", A::AlertList, al::list).returns_page::<al::AlertListItem>(),
+        def(M::GET, "/api/v1/alerts", A::AlertList, al::list)
+            .query::<al::AlertListQuery>()
+            .returns_page::<al::AlertListItem>(),
         def(M::GET, "/api/v1/alerts/{id}", A::AlertRead, al::show).returns::<al::AlertView>(200),
         def(M::POST, "/api/v1/alerts/{id}/triage", A::AlertTriage, al::triage)
             .body::<al::TriageRequest>()
@@ -254,6 +272,7 @@ pub fn table() -> Vec<RouteDef> {
         def(M::GET, "/api/v1/cases/{id}/messages", A::MessageList, messages::list)
             .returns_page::<messages::MessageView>(),
         def(M::GET, "/api/v1/escalations", A::EscalationList, escalations::list)
+            .query::<escalations::EscalationListQuery>()
             .returns_page::<escalations::EscalationView>(),
         def(M::POST, "/api/v1/escalations/{id}/ack", A::EscalationAck, escalations::ack)
             .returns::<escalations::EscalationView>(200),
@@ -274,19 +293,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         let (mine, rest): (Vec<RouteDef>, Vec<RouteDef>) = defs.into_iter().partition(|d| d.path == path);
         defs = rest;
         let actions = RouteActions(mine.iter().map(|d| (d.method.clone(), d.action)).collect());
+        let allow: String = mine.iter().map(|d| d.method.as_str()).collect::<Vec<_>>().join(", ");
         let mut resource = web::resource(path);
         for d in mine {
             resource = resource.route(d.route);
         }
         let resource = resource
-            .default_service(web::to(method_not_allowed))
+            .default_service(web::to(move || method_not_allowed(allow.clone())))
             .wrap(from_fn(move |req, next| crate::auth::guard(actions.clone(), req, next)));
         cfg.service(resource);
     }
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed)
+/// 405 with the `Allow` header RFC 9110 asks for: the methods this path does have.
+async fn method_not_allowed(allow: String) -> actix_web::HttpResponse {
+    let mut res = actix_web::ResponseError::error_response(&AppError::MethodNotAllowed);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    res
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
@@ -294,10 +319,13 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
 }
 
 /// `?cursor=…&limit=…` for list endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 200; 50 if not given.
     pub limit: Option<u32>,
 }
 

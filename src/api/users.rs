@@ -26,8 +26,9 @@ pub struct UserPatch {
     pub active: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     pub cursor: Option<String>,
     pub limit: Option<u32>,

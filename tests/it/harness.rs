@@ -313,7 +313,9 @@ impl TestApp {
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
             .collect();
         let text = res.body_mut().read_to_string().unwrap_or_default();
-        Resp { status, headers, text }
+        let resp = Resp { status, headers, text };
+        crate::contract::check(method, path, &resp);
+        resp
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Resp {

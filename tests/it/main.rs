@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod cases;
 mod cli;
+mod contract;
 mod crypto;
 mod escalation;
 mod faults;

@@ -20,7 +20,7 @@ fn refs(v: &Value, out: &mut Vec<String>) {
 
 #[test]
 fn openapi_covers_every_route_and_only_those() {
-    let doc = serde_json::to_value(haven::api::openapi::document()).unwrap();
+    let doc = haven::api::openapi::document_json();
     assert_eq!(doc["openapi"], "3.1.0");
     let table = haven::api::table();
     let mut documented = 0;
@@ -69,5 +69,48 @@ fn openapi_covers_every_route_and_only_those() {
 db_test!(openapi_is_served_without_a_token, |app| {
     let r = app.get("/api/v1/openapi.json", None);
     assert_eq!(r.status, 200);
-    assert_eq!(r.json(), serde_json::to_value(haven::api::openapi::document()).unwrap());
+    assert_eq!(r.json(), haven::api::openapi::document_json());
+});
+
+#[test]
+fn query_parameters_and_error_answers_are_documented() {
+    let doc = haven::api::openapi::document_json();
+    let names = |path: &str| -> Vec<String> {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for p in ["limit", "cursor", "status", "severity", "country", "assigned_to_me"] {
+        assert!(names("/api/v1/cases").contains(&p.to_string()), "cases list: {p}");
+    }
+    for p in ["actor", "action", "subject", "outcome", "from", "to"] {
+        assert!(names("/api/v1/audit").contains(&p.to_string()), "audit: {p}");
+    }
+    for path in ["/api/v1/cases/{id}/checkins", "/api/v1/cases/{id}/messages", "/api/v1/grants/{id}/disbursements"] {
+        assert_eq!(names(path), ["cursor", "limit"], "{path}");
+    }
+    let answers = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect()
+    };
+    let patch = answers("/api/v1/cases/{id}", "patch");
+    for s in ["200", "400", "401", "403", "404", "405", "409", "412", "413", "415", "422"] {
+        assert!(patch.contains(&s.to_string()), "PATCH case: {s} in {patch:?}");
+    }
+    // No flattened response is left as an allOf that nothing could satisfy.
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        assert!(schema.get("allOf").is_none(), "{name} is still an allOf");
+    }
+}
+
+crate::db_test!(a_405_says_which_methods_there_are, |app| {
+    let t = app.admin_token();
+    let r = app.request("DELETE", "/api/v1/me", Some(&t), None);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+    let r = app.request("PUT", "/api/v1/cases", Some(&t), None);
+    assert_eq!(r.header("allow"), Some("POST, GET"));
 });
