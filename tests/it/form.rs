@@ -659,7 +659,11 @@ db_test!(the_duress_pin_as_the_current_pin_looks_like_a_change_and_raises_the_al
         assert_eq!(r.status, real.status, "{pin}");
         assert_eq!(r.text, real.text, "{pin}: the same page as her real PIN");
         assert_eq!(duress_events(&app), n, "{pin} raises the alarm");
-        assert_eq!(without_token(&open_portal(&app, &receipt).text), after_real, "{pin}: the status page opens as usual");
+        assert_eq!(
+            without_token(&open_portal(&app, &receipt).text),
+            after_real,
+            "{pin}: the status page opens as usual"
+        );
     }
     // He changes them again with his "current" PIN: saved, alarm, and the newest ones work.
     let again = [("lang", "en"), ("t", t.as_str()), ("current", "1111"), ("new_pin", "3333"), ("duress_pin", "4444")];
