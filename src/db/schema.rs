@@ -501,6 +501,8 @@ diesel::table! {
         last_used_at -> Timestamp,
         safe_pin_hash -> Nullable<Text>,
         duress_pin_hash -> Nullable<Text>,
+        decoy_safe_pin_hash -> Nullable<Text>,
+        decoy_duress_pin_hash -> Nullable<Text>,
     }
 }
 

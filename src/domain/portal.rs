@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{self, Entry};
 use crate::clock::naive;
-use crate::db::models::{Alert, Case, Checkin};
+use crate::db::models::{Alert, Case, Checkin, Receipt};
 use crate::db::DbConn;
 use crate::domain::cases::Severity;
 use crate::domain::new_id;
@@ -126,5 +126,22 @@ pub fn duress(conn: &mut DbConn, state: &AppState, now: DateTime<Utc>, alert: &A
             crate::escalation::fire(conn, state, now, "alert.duress", "alert", &alert.id)?;
         }
     }
+    Ok(())
+}
+
+/// The PINs she was made to set after giving the duress PIN as the current one (already
+/// hashed): kept apart as decoys, so that whoever forced the change finds that they work,
+/// while each use of them raises the duress alarm again. Her real PINs stay as they were;
+/// a later forced change replaces the decoys.
+pub fn set_decoy_pins(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    alert: &Alert,
+    receipt: &Receipt,
+    safe_hash: &str,
+    duress_hash: &str,
+) -> Result<(), AppError> {
+    Receipt::set_decoy_pins(conn, &receipt.lookup, safe_hash, duress_hash)?;
+    audit::record(conn, now, Entry::new(None, "receipt.decoy_pins_set", "alert", Some(&alert.id)))?;
     Ok(())
 }

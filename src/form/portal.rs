@@ -479,15 +479,21 @@ enum PinCheck {
 }
 
 /// Argon2id checks, slow on purpose: run on a blocking thread, outside any transaction.
+/// The decoy PINs (set under duress) count as the duress PIN, unless the PIN is also her
+/// real one (she chose it again later): her own PIN never raises the alarm.
 fn check_pin(receipt: &Receipt, typed: &str) -> PinCheck {
     let Some(safe_hash) = &receipt.safe_pin_hash else { return PinCheck::Safe };
     let Some(pin) = normalize_pin(typed) else { return PinCheck::Wrong };
-    // Both are always checked, so the time taken does not tell which one matched.
+    // All four are always checked (a missing one against a dummy hash), so the time taken
+    // does not tell which one matched, nor whether there are decoys.
     let safe = password::verify(&pin, Some(safe_hash));
     let duress = password::verify(&pin, receipt.duress_pin_hash.as_deref());
-    match (safe, duress) {
-        (_, true) => PinCheck::Duress,
-        (true, false) => PinCheck::Safe,
+    let decoy_safe = password::verify(&pin, receipt.decoy_safe_pin_hash.as_deref());
+    let decoy_duress = password::verify(&pin, receipt.decoy_duress_pin_hash.as_deref());
+    match (safe, duress, decoy_safe || decoy_duress) {
+        (_, true, _) => PinCheck::Duress,
+        (true, false, _) => PinCheck::Safe,
+        (false, false, true) => PinCheck::Duress,
         _ => PinCheck::Wrong,
     }
 }
@@ -577,8 +583,9 @@ pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
 }
 
 /// Sets (or changes, with the current PIN) the check-in PIN and the duress PIN. The duress
-/// PIN given as the current one looks like a successful change, changes nothing, and
-/// raises the alarm.
+/// PIN (or a decoy) given as the current one raises the alarm and answers exactly as a real
+/// change would, errors included; the PINs given then become decoys (see
+/// `portal::set_decoy_pins`) and her real PINs stay as they were.
 pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
     let p = match posted(&req, &state, payload, &["lang", "t", "current", "new_pin", "duress_pin"]).await {
         Ok(p) => p,
@@ -589,10 +596,11 @@ pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         let (req, state, alert_id) = (req.clone(), state.clone(), p.alert_id.clone());
         async move { act(req, state, lang, alert_id, now, move |_, _, _| Ok(Next::Errors(flash))).await }
     };
+    let mut coerced = false;
     if p.receipt.safe_pin_hash.is_some() {
         match pin_gate(&req, &state, &p, "current").await {
             Err(page) => return page,
-            Ok(PinCheck::Duress) => return to_view(&req, &state, lang, &p.alert_id, Note::PinsSaved, now),
+            Ok(PinCheck::Duress) => coerced = true,
             Ok(PinCheck::Wrong) => return errors(Flash { pins_error: Some(t.err_pin), ..Default::default() }).await,
             Ok(PinCheck::Safe) => {}
         }
@@ -610,8 +618,12 @@ pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
     };
     let before = p.receipt.safe_pin_hash.clone();
     act(req, state, lang, p.alert_id, now, move |c, _st, alert| {
-        // Only if nobody changed the PINs since they were checked above.
         let current = Receipt::for_alert(c, &alert.id)?.ok_or(AppError::NotFound("alert_not_found"))?;
+        if coerced {
+            portal::set_decoy_pins(c, now, alert, &current, &safe_hash, &duress_hash)?;
+            return Ok(Next::View(Note::PinsSaved));
+        }
+        // Only if nobody changed the PINs since they were checked above.
         if current.safe_pin_hash != before {
             return Ok(Next::Errors(Flash { pins_error: Some(t.err_pin), ..Default::default() }));
         }

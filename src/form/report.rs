@@ -431,6 +431,8 @@ async fn store(
                 last_used_at: naive(now),
                 safe_pin_hash: None,
                 duress_pin_hash: None,
+                decoy_safe_pin_hash: None,
+                decoy_duress_pin_hash: None,
             }
             .insert(c)?;
             crate::escalation::fire(c, &st, now, "alert.received", "alert", &a.id)?;

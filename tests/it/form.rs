@@ -640,18 +640,61 @@ db_test!(the_duress_pin_as_the_current_pin_looks_like_a_change_and_raises_the_al
     let t = input_value(&p.text, "t");
     let set = [("lang", "en"), ("t", t.as_str()), ("new_pin", "2468"), ("duress_pin", "864213579753")];
     assert_eq!(post_form(&app, "/status/pins", &set).status, 200);
-    // Forced to change her PINs, she gives the duress PIN as the current one.
+    let duress_events = |app: &TestApp| count(app, "audit_events WHERE action = 'alert.duress'");
+    let without_token = |html: &str| html.replace(&input_value(html, "t"), "");
+
+    // Forced to change her PINs, she gives the duress PIN as the current one. A malformed
+    // new PIN gets the same error a real change would (and the alarm is raised).
+    let bad = [("lang", "en"), ("t", t.as_str()), ("current", "864213579753"), ("new_pin", "12"), ("duress_pin", "34")];
+    let r = post_form(&app, "/status/pins", &bad);
+    assert_eq!(r.status, 422);
+    assert_eq!(element_text(&r.text, "e-pins"), en.err_pin_format, "refused like a real change");
+    assert_eq!(duress_events(&app), 1);
     let forced =
         [("lang", "en"), ("t", t.as_str()), ("current", "864213579753"), ("new_pin", "1111"), ("duress_pin", "2222")];
     let r = post_form(&app, "/status/pins", &forced);
     assert_eq!(r.status, 200);
     assert_eq!(element_text(&r.text, "notice"), en.pins_saved, "looks like a change");
     assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal-untriaged'"), 1);
-    // Nothing changed: her real PIN still works, "1111" does not.
+    assert_eq!(duress_events(&app), 2);
+
+    // He tries the PINs he chose: each works as if real, and each raises the alarm again.
+    let real = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "2468")]);
+    assert_eq!(duress_events(&app), 2, "her real PIN raises nothing");
+    let after_real = without_token(&open_portal(&app, &receipt).text);
+    for (n, pin) in [(3, "1111"), (4, "2222")] {
+        let r = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", pin)]);
+        assert_eq!(r.status, real.status, "{pin}");
+        assert_eq!(r.text, real.text, "{pin}: the same page as her real PIN");
+        assert_eq!(duress_events(&app), n, "{pin} raises the alarm");
+        assert_eq!(
+            without_token(&open_portal(&app, &receipt).text),
+            after_real,
+            "{pin}: the status page opens as usual"
+        );
+    }
+    // He changes them again with his "current" PIN: saved, alarm, and the newest ones work.
+    let again = [("lang", "en"), ("t", t.as_str()), ("current", "1111"), ("new_pin", "3333"), ("duress_pin", "4444")];
+    let r = post_form(&app, "/status/pins", &again);
+    assert_eq!(r.status, 200);
+    assert_eq!(element_text(&r.text, "notice"), en.pins_saved);
+    assert_eq!(duress_events(&app), 5);
+    let r = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "3333")]);
+    assert_eq!(r.text, real.text);
+    assert_eq!(duress_events(&app), 6);
+
+    // Her real PINs never changed: 2468 confirms without alarm, and she can still change
+    // them with it; an unrelated PIN is still wrong.
     let ok = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "2468")]);
     assert_eq!(element_text(&ok.text, "notice"), en.thanks_text);
-    let wrong = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "1111")]);
+    let wrong = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "5555")]);
     assert_eq!(wrong.status, 422);
+    assert_eq!(duress_events(&app), 6);
+    let mine = [("lang", "en"), ("t", t.as_str()), ("current", "2468"), ("new_pin", "1357"), ("duress_pin", "8642")];
+    assert_eq!(element_text(&post_form(&app, "/status/pins", &mine).text, "notice"), en.pins_saved);
+    assert_eq!(duress_events(&app), 6);
+    assert_eq!(count(&app, "audit_events WHERE action = 'receipt.decoy_pins_set'"), 2);
+    assert!(!everything_stored(&app).contains("864213579753"));
 });
 
 db_test!(wrong_pins_lock_the_alert_but_the_duress_pin_still_raises_the_alarm, |app| {

@@ -14,6 +14,10 @@ pub struct Receipt {
     pub last_used_at: NaiveDateTime,
     pub safe_pin_hash: Option<String>,
     pub duress_pin_hash: Option<String>,
+    /// The PINs she was made to set after giving the duress PIN as the current one: each
+    /// use of them raises the duress alarm (see `domain::portal::set_decoy_pins`).
+    pub decoy_safe_pin_hash: Option<String>,
+    pub decoy_duress_pin_hash: Option<String>,
 }
 
 impl Receipt {
@@ -41,6 +45,14 @@ impl Receipt {
     pub fn set_pins(conn: &mut DbConn, lookup: &str, safe: &str, duress: &str) -> QueryResult<()> {
         diesel::update(receipts::table.find(lookup))
             .set((receipts::safe_pin_hash.eq(Some(safe)), receipts::duress_pin_hash.eq(Some(duress))))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Replaces the decoy PINs; the real ones are left as they are.
+    pub fn set_decoy_pins(conn: &mut DbConn, lookup: &str, safe: &str, duress: &str) -> QueryResult<()> {
+        diesel::update(receipts::table.find(lookup))
+            .set((receipts::decoy_safe_pin_hash.eq(Some(safe)), receipts::decoy_duress_pin_hash.eq(Some(duress))))
             .execute(conn)
             .map(|_| ())
     }
