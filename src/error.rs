@@ -13,9 +13,10 @@ use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Malformed input: bad JSON, unknown field, invalid value.
+    /// Malformed input: bad JSON, unknown field, invalid value. `field` is the path of the
+    /// field at fault (`threats[1].likelihood`) when there is one.
     #[error("{code}: {message}")]
-    BadRequest { code: &'static str, message: Cow<'static, str> },
+    BadRequest { code: &'static str, message: Cow<'static, str>, field: Option<Cow<'static, str>> },
     /// Missing, invalid, expired or revoked credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
@@ -30,8 +31,12 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("{code}: {message}")]
     Conflict { code: &'static str, message: Cow<'static, str> },
+    /// Well-formed but not acceptable: a value out of range, a date in the past.
     #[error("{code}: {message}")]
-    Unprocessable { code: &'static str, message: Cow<'static, str> },
+    Unprocessable { code: &'static str, message: Cow<'static, str>, field: Option<Cow<'static, str>> },
+    /// A body sent as something other than JSON.
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
     /// An `If-Match` that no longer matches: someone changed the object first.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -60,11 +65,14 @@ struct ErrorBody<'a> {
     /// For `invalid_transition`: the statuses that are allowed from here.
     #[serde(skip_serializing_if = "Option::is_none")]
     allowed: Option<&'a [&'static str]>,
+    /// For a bad or unacceptable value: the path of the field, e.g. `threats[1].likelihood`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::BadRequest { code, message: message.into() }
+        AppError::BadRequest { code, message: message.into(), field: None }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -72,7 +80,38 @@ impl AppError {
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        AppError::Unprocessable { code, message: message.into() }
+        AppError::Unprocessable { code, message: message.into(), field: None }
+    }
+
+    /// `invalid_field` for the field at `path`: "{path} {problem}", with `field` set.
+    pub fn invalid_field(path: impl Into<Cow<'static, str>>, problem: &str) -> Self {
+        let path = path.into();
+        AppError::Unprocessable {
+            code: "invalid_field",
+            message: format!("{path} {problem}").into(),
+            field: Some(path),
+        }
+    }
+
+    /// The same error, naming the field at fault.
+    pub fn at(self, path: impl Into<Cow<'static, str>>) -> Self {
+        match self {
+            AppError::BadRequest { code, message, .. } => {
+                AppError::BadRequest { code, message, field: Some(path.into()) }
+            }
+            AppError::Unprocessable { code, message, .. } => {
+                AppError::Unprocessable { code, message, field: Some(path.into()) }
+            }
+            other => other,
+        }
+    }
+
+    /// The field at fault, if the error names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::BadRequest { field, .. } | AppError::Unprocessable { field, .. } => field.as_deref(),
+            _ => None,
+        }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -99,6 +138,7 @@ impl AppError {
             AppError::NotFound(code) => code,
             AppError::Conflict { code, .. } => code,
             AppError::Unprocessable { code, .. } => code,
+            AppError::UnsupportedMediaType => "unsupported_content_type",
             AppError::Gone(code) => code,
             AppError::PreconditionFailed => "precondition_failed",
             AppError::InvalidTransition { .. } => "invalid_transition",
@@ -118,7 +158,16 @@ impl AppError {
             AppError::Forbidden("password_change_required") => {
                 Cow::Borrowed("choose a new password (POST /api/v1/me/password) before anything else")
             }
-            AppError::Forbidden(_) => Cow::Borrowed("you are not allowed to do this"),
+            AppError::Forbidden("approval_by_author") => {
+                Cow::Borrowed("a plan is approved by a coordinator other than its author")
+            }
+            AppError::Forbidden("approval_needs_coordinator") => {
+                Cow::Borrowed("only a coordinator of the case's own organisation may approve this")
+            }
+            AppError::Forbidden("decision_needs_coordinator") => Cow::Borrowed("only a coordinator may decide a grant"),
+            AppError::Forbidden("wrong_password") => Cow::Borrowed("the current password is not correct"),
+            AppError::Forbidden(_) => Cow::Borrowed("your role does not allow this, or not on this record"),
+            AppError::UnsupportedMediaType => Cow::Borrowed("send the body as Content-Type: application/json"),
             AppError::MethodNotAllowed => Cow::Borrowed("method not allowed on this resource"),
             AppError::NotFound(_) => Cow::Borrowed("not found"),
             AppError::Gone(_) => Cow::Borrowed("this record is no longer available"),
@@ -194,6 +243,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AppError::InvalidTransition { .. } => StatusCode::CONFLICT,
@@ -220,7 +270,8 @@ impl ResponseError for AppError {
             AppError::InvalidTransition { allowed, .. } => Some(allowed.as_slice()),
             _ => None,
         };
-        let mut res = res.json(ErrorBody { error: self.code(), message: &self.message(), allowed });
+        let body = ErrorBody { error: self.code(), message: &self.message(), allowed, field: self.field() };
+        let mut res = res.json(body);
         if let AppError::Forbidden(code) = self {
             res.extensions_mut().insert(Refused(code));
         }
@@ -232,70 +283,6 @@ impl ResponseError for AppError {
 #[derive(Debug, Clone, Copy)]
 pub struct Refused(pub &'static str);
 
-/// Turns actix's extractor failures (bad JSON, oversized body, bad query or path) into our
-/// error shape. serde's message names the offending field but never echoes its value.
-pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
-    use actix_web::error::JsonPayloadError as J;
-    match err {
-        J::Overflow { .. } | J::OverflowKnownLength { .. } => AppError::PayloadTooLarge,
-        J::ContentType => AppError::bad_request("unsupported_content_type", "expected Content-Type: application/json"),
-        J::Deserialize(e) => {
-            AppError::bad_request("invalid_body", format!("invalid request body: {}", serde_message(&e)))
-        }
-        _ => AppError::bad_request("invalid_body", "request body could not be read"),
-    }
-}
-
-pub fn query_error(err: actix_web::error::QueryPayloadError) -> AppError {
-    let msg = match &err {
-        actix_web::error::QueryPayloadError::Deserialize(e) => without_values(&e.to_string()),
-        _ => "malformed".to_string(),
-    };
-    AppError::bad_request("invalid_query", format!("invalid query string: {msg}"))
-}
-
-/// serde names what it did not accept in backticks (`unknown variant \`x\``): drop the
-/// first quoted value, which is the client's input, and keep what was expected.
-fn without_values(msg: &str) -> String {
-    for lead in ["unknown variant `", "unknown field `"] {
-        if let Some(rest) = msg.strip_prefix(lead) {
-            let after = rest.split_once('`').map(|(_, a)| a).unwrap_or("");
-            let kind = lead.trim_end_matches(" `");
-            return format!("{kind}{after}");
-        }
-    }
-    msg.to_string()
-}
-
 pub fn path_error(_err: actix_web::error::PathError) -> AppError {
     AppError::NotFound("not_found")
-}
-
-/// serde_json's message without the "at line 1 column 37" tail and without echoing values:
-/// an invalid-type message quotes the value given, which could be a password.
-fn serde_message(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let msg = full.split(" at line ").next().unwrap_or(&full);
-    if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
-        // "invalid type: string \"hunter2\", expected a boolean" -> keep only what was expected
-        match msg.rsplit_once("expected ") {
-            Some((_, expected)) => format!("invalid value, expected {expected}"),
-            None => "invalid value".into(),
-        }
-    } else {
-        without_values(msg)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn client_values_are_not_echoed() {
-        assert_eq!(
-            super::without_values("unknown variant `Maria Lopez`, expected one of `low`, `high`"),
-            "unknown variant, expected one of `low`, `high`"
-        );
-        assert_eq!(super::without_values("unknown field `ssn`, expected `name`"), "unknown field, expected `name`");
-        assert_eq!(super::without_values("missing field `name`"), "missing field `name`");
-    }
 }

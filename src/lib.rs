@@ -30,7 +30,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, DefaultHeaders, Next};
 use actix_web::{web, App, HttpServer};
 
-use crate::error::{json_error, path_error, query_error};
+use crate::error::path_error;
 use crate::state::AppState;
 
 /// Headers on every response, errors included.
@@ -81,9 +81,7 @@ pub fn build_app(
     let limit = state.config.max_body_bytes;
     App::new()
         .app_data(state)
-        .app_data(web::JsonConfig::default().limit(limit).error_handler(|e, _| json_error(e).into()))
         .app_data(web::PayloadConfig::default().limit(limit))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(api::configure)
         .configure(escalation::ack::configure)

@@ -1,5 +1,6 @@
 //! `/api/v1/alerts`: staff intake, triage into cases, dismissal.
 
+use crate::api::extract::{Json, Query};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -22,6 +23,7 @@ use crate::state::AppState;
 pub struct AlertCreate {
     pub kind: AlertKind,
     pub urgency: Severity,
+    #[serde(deserialize_with = "crate::domain::country::upper")]
     pub country: String,
     /// Region or city, in her words (sealed; shown only when one alert is read).
     pub region: Option<String>,
@@ -61,6 +63,7 @@ pub struct DismissRequest {
 pub struct AlertListQuery {
     pub status: Option<AlertStatus>,
     pub kind: Option<AlertKind>,
+    #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     pub received_since: Option<DateTime<Utc>>,
     pub cursor: Option<String>,
@@ -137,7 +140,7 @@ pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<AlertCreate>,
+    body: Json<AlertCreate>,
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
     let body = body.into_inner();
@@ -193,14 +196,14 @@ pub async fn create(
 pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
-    query: web::Query<AlertListQuery>,
+    query: Query<AlertListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
     let page_q = PageQuery { cursor: q.cursor.clone(), limit: q.limit };
     let limit = page_q.limit()?;
     let cursor = page_q.cursor()?.map(str::to_string);
     if q.country.as_deref().is_some_and(|c| !crate::domain::country::is_valid(c)) {
-        return Err(AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code"));
+        return Err(AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code").at("country"));
     }
     if let Some(t) = q.received_since {
         crate::domain::check_date("received_since", t)
@@ -273,7 +276,7 @@ pub async fn triage(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<TriageRequest>,
+    body: Json<TriageRequest>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let target = match body.into_inner() {
@@ -300,7 +303,7 @@ pub async fn dismiss(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<DismissRequest>,
+    body: Json<DismissRequest>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let reason = body.into_inner().reason;

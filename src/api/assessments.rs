@@ -1,6 +1,7 @@
 //! Risk assessments of a case: `POST/GET /api/v1/cases/{id}/assessments`,
 //! `GET /api/v1/assessments/{id}`. Access follows the case.
 
+use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -72,7 +73,7 @@ pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<AssessmentCreate>,
+    body: Json<AssessmentCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let content = Content { threats: b.threats, vulnerabilities: b.vulnerabilities, capacities: b.capacities };
@@ -100,7 +101,7 @@ pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let now = naive(state.clock.now());

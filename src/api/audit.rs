@@ -1,3 +1,4 @@
+use crate::api::extract::Query;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -127,7 +128,7 @@ fn filter_of(q: &AuditQuery, auth: &Authed) -> Result<AuditFilter, AppError> {
 pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
+    query: Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
     let limit = PageQuery { cursor: None, limit: q.limit }.limit()?;

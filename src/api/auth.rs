@@ -1,3 +1,4 @@
+use crate::api::extract::Json;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -22,7 +23,7 @@ pub struct RefreshRequest {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     if body.email.len() > 254 || body.password.len() > crate::auth::password::MAX_LEN {
@@ -33,7 +34,7 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(pair))
 }
 
-pub async fn refresh(state: web::Data<AppState>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
+pub async fn refresh(state: web::Data<AppState>, body: Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
     if body.refresh_token.len() > 128 {
         return Err(AppError::Unauthorized("invalid_refresh_token"));
     }

@@ -1,6 +1,7 @@
 //! `/api/v1/cases`: cases, their workflow, assignees and shares. Need-to-know is decided
 //! per case by `domain::cases::load_for`; a case the caller may not read is a 404.
 
+use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CaseCreate {
     pub severity: Severity,
+    #[serde(deserialize_with = "crate::domain::country::upper")]
     pub country: String,
     /// Kinds of organisation the defender agreed may be told about her case.
     pub consent_scope: Vec<OrganizationKind>,
@@ -34,6 +36,7 @@ pub struct CaseCreate {
 #[serde(deny_unknown_fields)]
 pub struct CasePatch {
     pub severity: Option<Severity>,
+    #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     pub summary: Option<String>,
     /// Links the case to a defender record of the case's organisation (coordinators only):
@@ -74,6 +77,7 @@ pub struct ShareRequest {
 pub struct CaseListQuery {
     pub status: Option<CaseStatus>,
     pub severity: Option<Severity>,
+    #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     pub assigned_to_me: Option<bool>,
     pub updated_since: Option<DateTime<Utc>>,
@@ -257,7 +261,7 @@ pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<CaseCreate>,
+    body: Json<CaseCreate>,
 ) -> Result<HttpResponse, AppError> {
     let viewer = Viewer::of(&auth);
     let idem = idempotency_key(&req)?;
@@ -292,7 +296,7 @@ pub async fn create(
 pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
-    query: web::Query<CaseListQuery>,
+    query: Query<CaseListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
     let page_q = crate::api::PageQuery { cursor: q.cursor.clone(), limit: q.limit };
@@ -300,7 +304,9 @@ pub async fn list(
     let cursor = page_q.cursor()?.map(str::to_string);
     if let Some(c) = &q.country {
         if !crate::domain::country::is_valid(c) {
-            return Err(AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code"));
+            return Err(
+                AppError::bad_request("invalid_query", "country must be an ISO 3166-1 alpha-2 code").at("country")
+            );
         }
     }
     if let Some(t) = q.updated_since {
@@ -353,7 +359,7 @@ pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<CasePatch>,
+    body: Json<CasePatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -379,7 +385,7 @@ pub async fn transition(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<TransitionRequest>,
+    body: Json<TransitionRequest>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -395,7 +401,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<AssigneeRequest>,
+    body: Json<AssigneeRequest>,
 ) -> Result<HttpResponse, AppError> {
     let user_id = body.into_inner().user_id;
     let now = state.clock.now();
@@ -424,7 +430,7 @@ pub async fn share(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<ShareRequest>,
+    body: Json<ShareRequest>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let now = state.clock.now();

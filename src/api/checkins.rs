@@ -1,5 +1,6 @@
 //! `/api/v1/cases/{id}/checkins` and `/api/v1/checkins/{id}`: safety check-ins.
 
+use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -72,7 +73,7 @@ pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CheckinCreate>,
+    body: Json<CheckinCreate>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let due_at = body.into_inner().due_at;
@@ -95,7 +96,7 @@ pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();
@@ -114,7 +115,7 @@ pub async fn close(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CheckinClose>,
+    body: Json<CheckinClose>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let status = match body.into_inner().status {

@@ -1,5 +1,6 @@
 //! `/api/v1/defenders`: the protected people. Lists never carry the sealed profile.
 
+use crate::api::extract::{Json, Query};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct DefenderCreate {
     pub pseudonym: String,
+    #[serde(deserialize_with = "crate::domain::country::upper")]
     pub country: String,
     #[serde(default)]
     pub networks: Vec<String>,
@@ -28,6 +30,7 @@ pub struct DefenderCreate {
 #[serde(deny_unknown_fields)]
 pub struct DefenderPatch {
     pub pseudonym: Option<String>,
+    #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     pub networks: Option<Vec<String>>,
     /// Replaces the whole profile.
@@ -78,7 +81,7 @@ pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<DefenderCreate>,
+    body: Json<DefenderCreate>,
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
     let body = std::sync::Arc::new(body.into_inner());
@@ -108,11 +111,7 @@ pub async fn create(
 }
 
 /// The caller's organisation's defenders (coordinators), newest first.
-pub async fn list(
-    auth: Authed,
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(auth: Authed, state: web::Data<AppState>, query: Query<PageQuery>) -> Result<HttpResponse, AppError> {
     let limit = query.limit()?;
     let cursor = query.cursor()?.map(str::to_string);
     let org = auth.user.organization_id.clone();
@@ -154,7 +153,7 @@ pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<DefenderPatch>,
+    body: Json<DefenderPatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();

@@ -1,5 +1,6 @@
 //! `/api/v1/escalations`: the escalations a user may see, and acknowledging one.
 
+use crate::api::extract::Query;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -93,7 +94,7 @@ const STATUSES: &[&str] = &["active", "acknowledged", "stopped", "completed", "a
 pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
-    query: web::Query<EscalationListQuery>,
+    query: Query<EscalationListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
     let page_q = PageQuery { cursor: q.cursor.clone(), limit: q.limit };

@@ -1,6 +1,7 @@
 //! Funding grants of a case and their disbursements: `/api/v1/cases/{id}/grants`,
 //! `/api/v1/grants/{id}`, `/api/v1/grants/{id}/disbursements`. Access follows the case.
 
+use crate::api::extract::{Json, Query};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -148,7 +149,7 @@ pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<GrantCreate>,
+    body: Json<GrantCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let case_id = path.into_inner();
@@ -179,7 +180,7 @@ pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let now = naive(state.clock.now());
@@ -215,7 +216,7 @@ pub async fn decide(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<GrantPatch>,
+    body: Json<GrantPatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -251,7 +252,7 @@ pub async fn disburse(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<DisbursementCreate>,
+    body: Json<DisbursementCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let id = path.into_inner();
@@ -273,7 +274,7 @@ pub async fn disbursements(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let st = state.clone();

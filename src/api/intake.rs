@@ -1,5 +1,6 @@
 //! `/api/v1/form/intake`: which organisation receives the web form's alerts (admins).
 
+use crate::api::extract::Json;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +57,7 @@ pub async fn show(_auth: Authed, state: web::Data<AppState>) -> Result<HttpRespo
 pub async fn update(
     auth: Authed,
     state: web::Data<AppState>,
-    body: web::Json<IntakeChange>,
+    body: Json<IntakeChange>,
 ) -> Result<HttpResponse, AppError> {
     let wanted = body.into_inner().organization_id;
     if !crate::domain::accounts::is_id(&wanted) {

@@ -1,3 +1,4 @@
+use crate::api::extract::Json;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -21,7 +22,7 @@ pub struct PasswordChange {
 pub async fn change_password(
     auth: Authed,
     state: web::Data<AppState>,
-    body: web::Json<PasswordChange>,
+    body: Json<PasswordChange>,
 ) -> Result<HttpResponse, AppError> {
     if body.current_password.len() > crate::auth::password::MAX_LEN {
         return Err(AppError::Forbidden("wrong_password"));

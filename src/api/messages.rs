@@ -1,6 +1,7 @@
 //! `/api/v1/cases/{id}/messages`: messages to and from the defender, who reads and answers
 //! them on the status page with her receipt. Sealed with the case key.
 
+use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +54,7 @@ pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<MessageCreate>,
+    body: Json<MessageCreate>,
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
     let body = std::sync::Arc::new(body.into_inner());
@@ -81,7 +82,7 @@ pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();

@@ -13,6 +13,7 @@ pub mod cases;
 pub mod checkins;
 pub mod defenders;
 pub mod escalations;
+pub mod extract;
 pub mod grants;
 pub mod health;
 pub mod intake;

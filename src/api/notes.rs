@@ -1,5 +1,6 @@
 //! `/api/v1/cases/{id}/notes`: append-only notes sealed with the case key.
 
+use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +45,7 @@ pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<NoteCreate>,
+    body: Json<NoteCreate>,
 ) -> Result<HttpResponse, AppError> {
     let idem = idempotency_key(&req)?;
     let body = std::sync::Arc::new(body.into_inner());
@@ -72,7 +73,7 @@ pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let limit = query.limit()?;
     let cursor = query.cursor()?.map(str::to_string);

@@ -14,13 +14,14 @@ use utoipa::openapi::{
 
 use crate::authz::Action;
 
-/// Every error body: a stable code, a message, and for `invalid_transition` the allowed
-/// statuses.
+/// Every error body: a stable code, a message, for `invalid_transition` the allowed
+/// statuses, and for a bad value the path of its field (`threats[1].likelihood`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Error {
     pub error: String,
     pub message: String,
     pub allowed: Option<Vec<String>>,
+    pub field: Option<String>,
 }
 
 /// This document (an OpenAPI 3.1 object).

@@ -1,3 +1,4 @@
+use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,7 @@ use crate::state::AppState;
 pub struct OrganizationCreate {
     pub name: String,
     pub kind: OrganizationKind,
+    #[serde(deserialize_with = "crate::domain::country::upper")]
     pub country: String,
 }
 
@@ -35,7 +37,7 @@ impl From<Organization> for OrganizationView {
 pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
-    body: web::Json<OrganizationCreate>,
+    body: Json<OrganizationCreate>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let now = state.clock.now();
@@ -52,7 +54,7 @@ pub async fn create(
 pub async fn list(
     _auth: Authed,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let limit = query.limit()?;
     let cursor = query.cursor()?.map(str::to_string);

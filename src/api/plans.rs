@@ -1,6 +1,7 @@
 //! Security plans and their measures: `/api/v1/cases/{id}/plans`, `/api/v1/plans/{id}`,
 //! `/api/v1/plans/{id}/measures`, `/api/v1/measures/{id}`. Access follows the case.
 
+use crate::api::extract::{Json, Query};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -172,7 +173,7 @@ pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<PlanCreate>,
+    body: Json<PlanCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let case_id = path.into_inner();
@@ -196,7 +197,7 @@ pub async fn list(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let now = naive(state.clock.now());
@@ -232,7 +233,7 @@ pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<PlanPatch>,
+    body: Json<PlanPatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -262,7 +263,7 @@ pub async fn add_measure(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<MeasureCreate>,
+    body: Json<MeasureCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let plan_id = path.into_inner();
@@ -294,7 +295,7 @@ pub async fn update_measure(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<MeasurePatch>,
+    body: Json<MeasurePatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();

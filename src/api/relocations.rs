@@ -3,6 +3,7 @@
 //! `/api/v1/psychosocial/{id}`. Access follows the case; care records only to the owning
 //! coordinators and the assignees.
 
+use crate::api::extract::{Json, Query};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -27,6 +28,7 @@ use crate::state::AppState;
 pub struct RelocationCreate {
     pub kind: RelocationKind,
     /// ISO 3166-1 alpha-2 (sealed, with everything about where she goes).
+    #[serde(deserialize_with = "crate::domain::country::upper")]
     pub destination_country: String,
     pub destination_city: Option<String>,
     pub host_organization: Option<String>,
@@ -55,6 +57,7 @@ pub struct RelocationPatch {
 #[serde(deny_unknown_fields)]
 pub struct VisaCreate {
     /// ISO 3166-1 alpha-2 (sealed: it gives the destination away).
+    #[serde(deserialize_with = "crate::domain::country::upper")]
     pub country: String,
     /// Sealed, like the country.
     pub visa_type: String,
@@ -222,7 +225,7 @@ pub async fn create_relocation(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<RelocationCreate>,
+    body: Json<RelocationCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let case_id = path.into_inner();
@@ -254,7 +257,7 @@ pub async fn list_relocations(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();
@@ -301,7 +304,7 @@ pub async fn update_relocation(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<RelocationPatch>,
+    body: Json<RelocationPatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -344,7 +347,7 @@ pub async fn create_visa(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<VisaCreate>,
+    body: Json<VisaCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let id = path.into_inner();
@@ -376,7 +379,7 @@ pub async fn list_visas(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let st = state.clone();
@@ -432,7 +435,7 @@ pub async fn update_visa(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<VisaPatch>,
+    body: Json<VisaPatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();
@@ -471,7 +474,7 @@ pub async fn create_care(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CareCreate>,
+    body: Json<CareCreate>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let case_id = path.into_inner();
@@ -501,7 +504,7 @@ pub async fn list_care(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
     let st = state.clone();
@@ -555,7 +558,7 @@ pub async fn update_care(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<CarePatch>,
+    body: Json<CarePatch>,
 ) -> Result<HttpResponse, AppError> {
     let expected = if_match(&req)?;
     let b = body.into_inner();

@@ -1,3 +1,4 @@
+use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +76,7 @@ pub struct UserCreated {
 pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
-    body: web::Json<UserCreate>,
+    body: Json<UserCreate>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let password = crate::auth::password::generate();
@@ -96,7 +97,7 @@ pub async fn create(
 pub async fn list(
     _auth: Authed,
     state: web::Data<AppState>,
-    query: web::Query<UserListQuery>,
+    query: Query<UserListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
     let page_q = PageQuery { cursor: q.cursor, limit: q.limit };
@@ -116,7 +117,7 @@ pub async fn update(
     auth: Authed,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<UserPatch>,
+    body: Json<UserPatch>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     if body.role.is_none() && body.active.is_none() {

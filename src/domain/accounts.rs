@@ -31,7 +31,7 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     let n = name.chars().count();
     if n == 0 || n > 200 || name.chars().any(char::is_control) {
-        return Err(AppError::unprocessable("invalid_field", format!("{field} must be 1 to 200 printable characters")));
+        return Err(AppError::invalid_field(field, "must be 1 to 200 printable characters"));
     }
     Ok(name.to_string())
 }

@@ -103,7 +103,7 @@ pub struct PreparedAlert {
 
 /// Checks `input` and seals it to a new key of its own; no database work.
 pub fn prepare(crypto: &Crypto, input: NewAlert) -> Result<PreparedAlert, AppError> {
-    check_country(&input.country)?;
+    check_country("country", &input.country)?;
     let region = input.region.as_deref().map(|r| text_field("region", r, 100)).transpose()?;
     let narrative = text_field("narrative", &input.narrative, MAX_NARRATIVE)?;
     let safe_contact = input.safe_contact.as_deref().map(|s| text_field("safe_contact", s, 2000)).transpose()?;

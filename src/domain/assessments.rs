@@ -73,37 +73,40 @@ pub struct Content {
 /// (category, score) pairs, as the formula takes them.
 type Scores = Vec<(FactorCategory, u8)>;
 
-fn one_to_five(field: &'static str, v: u8) -> Result<(), AppError> {
+fn one_to_five(field: String, v: u8) -> Result<(), AppError> {
     if (1..=5).contains(&v) {
         Ok(())
     } else {
-        Err(AppError::unprocessable("invalid_field", format!("{field} must be from 1 to 5")))
+        Err(AppError::invalid_field(field, "must be from 1 to 5"))
     }
 }
 
-fn opt_text(field: &'static str, v: &Option<String>) -> Result<(), AppError> {
+fn opt_text(field: String, v: &Option<String>) -> Result<(), AppError> {
     v.as_deref().map(|t| text_field(field, t, 5000)).transpose().map(|_| ())
 }
 
 impl Content {
     fn validate(&self) -> Result<(), AppError> {
         if self.threats.is_empty() || self.threats.len() > 50 {
-            return Err(AppError::unprocessable("invalid_field", "an assessment has 1 to 50 threats"));
+            return Err(AppError::invalid_field("threats", "must hold 1 to 50 threats"));
         }
         if self.vulnerabilities.len() > 30 || self.capacities.len() > 30 {
-            return Err(AppError::unprocessable("invalid_field", "at most 30 vulnerabilities and 30 capacities"));
+            let list = if self.vulnerabilities.len() > 30 { "vulnerabilities" } else { "capacities" };
+            return Err(AppError::invalid_field(list, "may hold at most 30 entries"));
         }
-        for t in &self.threats {
-            text_field("threats.facts", &t.facts, 5000)?;
-            opt_text("threats.pattern", &t.pattern)?;
-            opt_text("threats.objective", &t.objective)?;
-            opt_text("threats.feasibility", &t.feasibility)?;
-            one_to_five("threats.likelihood", t.likelihood)?;
-            one_to_five("threats.impact", t.impact)?;
+        for (i, t) in self.threats.iter().enumerate() {
+            text_field(format!("threats[{i}].facts"), &t.facts, 5000)?;
+            opt_text(format!("threats[{i}].pattern"), &t.pattern)?;
+            opt_text(format!("threats[{i}].objective"), &t.objective)?;
+            opt_text(format!("threats[{i}].feasibility"), &t.feasibility)?;
+            one_to_five(format!("threats[{i}].likelihood"), t.likelihood)?;
+            one_to_five(format!("threats[{i}].impact"), t.impact)?;
         }
-        for f in self.vulnerabilities.iter().chain(&self.capacities) {
-            one_to_five("score", f.score)?;
-            opt_text("description", &f.description)?;
+        for (list, factors) in [("vulnerabilities", &self.vulnerabilities), ("capacities", &self.capacities)] {
+            for (i, f) in factors.iter().enumerate() {
+                one_to_five(format!("{list}[{i}].score"), f.score)?;
+                opt_text(format!("{list}[{i}].description"), &f.description)?;
+            }
         }
         Ok(())
     }

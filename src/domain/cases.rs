@@ -108,20 +108,24 @@ impl NoteKind {
 pub const MAX_TEXT: usize = 20_000;
 
 /// Free text: trimmed, 1 to `max` characters, no control characters but line breaks and tabs.
-pub fn text_field(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
+pub fn text_field(field: impl Into<std::borrow::Cow<'static, str>>, raw: &str, max: usize) -> Result<String, AppError> {
     let t = raw.trim();
     if t.is_empty() || t.chars().count() > max || t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
-        return Err(AppError::unprocessable("invalid_field", format!("{field} must be 1 to {max} characters")));
+        return Err(AppError::invalid_field(field, &format!("must be 1 to {max} characters")));
     }
     Ok(t.to_string())
 }
 
-pub fn check_country(c: &str) -> Result<(), AppError> {
+pub fn check_country(field: &'static str, c: &str) -> Result<(), AppError> {
     if country::is_valid(c) {
         Ok(())
     } else {
-        Err(AppError::unprocessable("invalid_country", "country must be an ISO 3166-1 alpha-2 code such as CO or KE"))
+        Err(AppError::unprocessable(
+            "invalid_country",
+            format!("{field} must be an ISO 3166-1 alpha-2 code such as CO or KE"),
+        )
+        .at(field))
     }
 }
 
@@ -321,7 +325,7 @@ pub fn create(
     caller: &Caller<'_>,
     input: NewCase,
 ) -> Result<Case, AppError> {
-    check_country(&input.country)?;
+    check_country("country", &input.country)?;
     check_defender(conn, policy, caller, input.defender_id.as_deref(), naive(now))?;
     let summary = input.summary.as_deref().map(|s| text_field("summary", s, MAX_TEXT)).transpose()?;
     let id = new_id();
@@ -406,7 +410,7 @@ pub fn update(
     input: CaseUpdate,
 ) -> Result<(), AppError> {
     if let Some(c) = &input.country {
-        check_country(c)?;
+        check_country("country", c)?;
     }
     if let Some(d) = input.defender_id.as_deref() {
         check_defender_for(conn, policy, caller, d, &case.owner_organization_id, naive(now))?;

@@ -13,6 +13,19 @@ pub fn is_valid(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) && CODES.split_whitespace().any(|c| c == code)
 }
 
+/// Reads a country code as ISO writes it: `co` and ` CO ` are `CO`. Whether it is a code at
+/// all is checked where it is used, with `is_valid`.
+pub fn upper<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    Ok(s.trim().to_ascii_uppercase())
+}
+
+/// `upper` for an optional field (with `#[serde(default)]`).
+pub fn upper_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = <Option<String> as serde::Deserialize>::deserialize(d)?;
+    Ok(s.map(|s| s.trim().to_ascii_uppercase()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

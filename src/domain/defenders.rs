@@ -49,15 +49,17 @@ impl Profile {
     fn validate(&self) -> Result<(), AppError> {
         text_field("legal_name", &self.legal_name, 200)?;
         if self.contact_channels.len() > 20 || self.dependants.len() > 30 {
-            return Err(AppError::unprocessable("invalid_field", "too many contact channels or dependants"));
+            let (list, max) =
+                if self.contact_channels.len() > 20 { ("contact_channels", 20) } else { ("dependants", 30) };
+            return Err(AppError::invalid_field(list, &format!("may hold at most {max} entries")));
         }
-        for c in &self.contact_channels {
-            text_field("contact_channels.channel", &c.channel, 50)?;
-            text_field("contact_channels.value", &c.value, 500)?;
+        for (i, c) in self.contact_channels.iter().enumerate() {
+            text_field(format!("contact_channels[{i}].channel"), &c.channel, 50)?;
+            text_field(format!("contact_channels[{i}].value"), &c.value, 500)?;
         }
-        for d in &self.dependants {
-            text_field("dependants.name", &d.name, 200)?;
-            text_field("dependants.relation", &d.relation, 100)?;
+        for (i, d) in self.dependants.iter().enumerate() {
+            text_field(format!("dependants[{i}].name"), &d.name, 200)?;
+            text_field(format!("dependants[{i}].relation"), &d.relation, 100)?;
         }
         if let Some(s) = &self.safe_contact_instructions {
             text_field("safe_contact_instructions", s, 2000)?;
@@ -71,9 +73,13 @@ impl Profile {
 
 fn networks_json(networks: &[String]) -> Result<String, AppError> {
     if networks.len() > 20 {
-        return Err(AppError::unprocessable("invalid_field", "at most 20 networks"));
+        return Err(AppError::invalid_field("networks", "may hold at most 20 entries"));
     }
-    let cleaned = networks.iter().map(|n| text_field("networks", n, 100)).collect::<Result<Vec<_>, _>>()?;
+    let cleaned = networks
+        .iter()
+        .enumerate()
+        .map(|(i, n)| text_field(format!("networks[{i}]"), n, 100))
+        .collect::<Result<Vec<_>, _>>()?;
     serde_json::to_string(&cleaned).map_err(AppError::internal)
 }
 
@@ -108,7 +114,7 @@ pub fn create(
     input: NewDefender,
 ) -> Result<Defender, AppError> {
     let pseudonym = text_field("pseudonym", &input.pseudonym, 100)?;
-    check_country(&input.country)?;
+    check_country("country", &input.country)?;
     let networks = networks_json(&input.networks)?;
     input.profile.validate()?;
     let id = new_id();
@@ -200,7 +206,7 @@ pub fn update(
     }
     let pseudonym = input.pseudonym.as_deref().map(|p| text_field("pseudonym", p, 100)).transpose()?;
     if let Some(c) = &input.country {
-        check_country(c)?;
+        check_country("country", c)?;
     }
     let networks = input.networks.as_deref().map(networks_json).transpose()?;
     let sealed = input.profile.as_ref().map(|p| seal_profile(crypto, conn, &d.id, p)).transpose()?;

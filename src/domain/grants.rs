@@ -106,10 +106,10 @@ pub fn request(
         }
     }
     if input.details.other_funders.len() > 20 {
-        return Err(AppError::unprocessable("invalid_field", "at most 20 other funders"));
+        return Err(AppError::invalid_field("other_funders", "may hold at most 20 entries"));
     }
-    for f in &input.details.other_funders {
-        text_field("other_funders", f, 200)?;
+    for (i, f) in input.details.other_funders.iter().enumerate() {
+        text_field(format!("other_funders[{i}]"), f, 200)?;
     }
     let id = new_id();
     let json = zeroize::Zeroizing::new(serde_json::to_vec(&input.details).map_err(AppError::internal)?);

@@ -101,7 +101,7 @@ pub struct RelocationDetails {
 
 impl RelocationDetails {
     fn validate(&self) -> Result<(), AppError> {
-        check_country(&self.destination_country)?;
+        check_country("destination_country", &self.destination_country)?;
         if let Some(c) = &self.destination_city {
             text_field("destination_city", c, 200)?;
         }
@@ -109,10 +109,10 @@ impl RelocationDetails {
             text_field("host_organization", h, 200)?;
         }
         if self.beneficiaries.is_empty() || self.beneficiaries.len() > 20 {
-            return Err(AppError::unprocessable("invalid_field", "a relocation has 1 to 20 beneficiaries"));
+            return Err(AppError::invalid_field("beneficiaries", "must hold 1 to 20 names"));
         }
-        for b in &self.beneficiaries {
-            text_field("beneficiaries", b, 200)?;
+        for (i, b) in self.beneficiaries.iter().enumerate() {
+            text_field(format!("beneficiaries[{i}]"), b, 200)?;
         }
         Ok(())
     }
@@ -326,7 +326,7 @@ pub fn apply_visa(
     if matches!(r.status.as_str(), "completed" | "cancelled") {
         return Err(AppError::conflict("relocation_closed", "the relocation is completed or cancelled"));
     }
-    check_country(&input.country)?;
+    check_country("country", &input.country)?;
     let visa_type = text_field("visa_type", &input.visa_type, 100)?;
     text_field("applicant", &input.details.applicant, 200)?;
     if let Some(h) = &input.details.handling_organization {
@@ -458,7 +458,7 @@ fn sessions(field: &'static str, n: i32) -> Result<i32, AppError> {
     if (0..=1000).contains(&n) {
         Ok(n)
     } else {
-        Err(AppError::unprocessable("invalid_field", format!("{field} must be from 0 to 1000")))
+        Err(AppError::invalid_field(field, "must be from 0 to 1000"))
     }
 }
 

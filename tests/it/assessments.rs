@@ -177,3 +177,60 @@ fn policies_check_reports_a_bad_file() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("risk.toml"), "{o:?}");
 }
+
+db_test!(errors_name_the_field_and_what_is_expected, |app| {
+    let (_, t) = coordinator(&app, "Precise NGO");
+    // A lowercase country code is read as ISO writes it.
+    let case = app.post("/api/v1/cases", Some(&t), json!({ "severity": "low", "country": "co", "consent_scope": [] }));
+    assert_eq!(case.status, 201, "{case:?}");
+    assert_eq!(case.json()["country"], "CO");
+    let r = app.post("/api/v1/cases", Some(&t), json!({ "severity": "low", "country": "zz", "consent_scope": [] }));
+    assert_eq!((r.status, r.code().as_str(), r.json()["field"].as_str()), (422, "invalid_country", Some("country")));
+    let id = case.json()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/cases/{id}/assessments");
+
+    // The second threat's likelihood is out of range: the path says which threat.
+    let mut body = assessment(4, 5, "letter at her door");
+    body["threats"][1]["likelihood"] = json!(9);
+    let r = app.post(&path, Some(&t), body);
+    assert_eq!((r.status, r.code().as_str()), (422, "invalid_field"), "{r:?}");
+    assert_eq!(r.json()["field"], "threats[1].likelihood");
+    assert_eq!(r.json()["message"], "threats[1].likelihood must be from 1 to 5");
+
+    // A wrong type, a wrong variant, an unknown and a missing field: each named.
+    let mut body = assessment(4, 5, "letter at her door");
+    body["threats"][0]["impact"] = json!("very high, she said");
+    let r = app.post(&path, Some(&t), body);
+    assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("threats[0].impact")), "{r:?}");
+    assert!(!r.text.contains("she said"), "the value is not echoed: {r:?}");
+    let mut body = assessment(4, 5, "letter at her door");
+    body["vulnerabilities"][1]["category"] = json!("neighbours");
+    let r = app.post(&path, Some(&t), body);
+    assert_eq!(r.json()["field"], "vulnerabilities[1].category", "{r:?}");
+    assert!(r.json()["message"].as_str().unwrap().contains("expected one of"), "{r:?}");
+    let mut body = assessment(4, 5, "letter at her door");
+    body["threats"][0]["severity"] = json!(3);
+    let r = app.post(&path, Some(&t), body);
+    assert_eq!(r.json()["field"], "threats[0].severity", "{r:?}");
+    let mut body = assessment(4, 5, "letter at her door");
+    body["threats"][1].as_object_mut().unwrap().remove("impact");
+    let r = app.post(&path, Some(&t), body);
+    assert_eq!(r.json()["field"], "threats[1].impact", "{r:?}");
+    assert_eq!(r.json()["message"], "threats[1].impact: is required");
+
+    // A body that is cut short says so, and names no field.
+    let r = app.raw("POST", &path, Some(&t), Some(("application/json", b"{\"threats\": [")));
+    assert_eq!((r.status, r.json()["message"].as_str()), (400, Some("the JSON body ends before it is complete")));
+    assert!(r.json().get("field").is_none(), "{r:?}");
+    // A form post is not JSON.
+    let r = app.raw("POST", &path, Some(&t), Some(("application/x-www-form-urlencoded", b"threats=1")));
+    assert_eq!((r.status, r.code().as_str()), (415, "unsupported_content_type"));
+
+    // A bad query value names its parameter.
+    let r = app.get("/api/v1/cases?status=sleeping", Some(&t));
+    assert_eq!((r.status, r.code().as_str(), r.json()["field"].as_str()), (400, "invalid_query", Some("status")));
+    assert!(!r.text.contains("sleeping"), "{r:?}");
+    let r = app.get("/api/v1/cases?country=co", Some(&t));
+    assert_eq!(r.status, 200, "a lowercase filter is read as ISO writes it: {r:?}");
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
+});

@@ -47,7 +47,11 @@ db_test!(client_mistakes_are_4xx_with_stable_codes, |app| {
     let r = app.raw("POST", "/api/v1/auth/login", None, Some(("application/json", b"{not json")));
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_body"));
     let r = app.raw("POST", "/api/v1/auth/login", None, Some(("text/plain", b"{}")));
-    assert_eq!((r.status, r.code().as_str()), (400, "unsupported_content_type"));
+    assert_eq!((r.status, r.code().as_str()), (415, "unsupported_content_type"));
+    let r = app.raw("POST", "/api/v1/auth/login", None, None);
+    assert_eq!((r.status, r.code().as_str()), (415, "unsupported_content_type"), "no Content-Type at all");
+    let r = app.raw("POST", "/api/v1/auth/login", None, Some(("application/json; charset=utf-8", b"{}")));
+    assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("email")), "{r:?}");
     let big = format!("{{\"name\":\"{}\",\"kind\":\"ngo\",\"country\":\"CO\"}}", "x".repeat(70 * 1024));
     let r = app.raw("POST", "/api/v1/organizations", Some(&t), Some(("application/json", big.as_bytes())));
     assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));

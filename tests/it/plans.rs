@@ -30,8 +30,10 @@ db_test!(plans_are_approved_by_another_coordinator, |app| {
 
     let r = status(&c.coord, "approved");
     assert_eq!((r.status, r.code().as_str()), (403, "approval_by_author"));
+    assert_eq!(r.json()["message"], "a plan is approved by a coordinator other than its author");
     let r = status(&c.officer, "approved");
     assert_eq!((r.status, r.code().as_str()), (403, "approval_needs_coordinator"));
+    assert_eq!(r.json()["message"], "only a coordinator of the case's own organisation may approve this");
     let r = status(&c.coord, "under_review");
     assert_eq!((r.status, r.code().as_str()), (409, "invalid_transition"));
     assert_eq!(r.json()["allowed"], json!(["approved"]));
