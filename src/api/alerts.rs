@@ -65,6 +65,9 @@ pub struct AlertListQuery {
     pub kind: Option<AlertKind>,
     #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    #[param(value_type = Option<String>)]
     pub received_since: Option<DateTime<Utc>>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,

@@ -25,6 +25,10 @@ pub struct AssessmentCreate {
     #[serde(default)]
     pub capacities: Vec<Factor>,
     /// When the risk must be assessed again.
+    ///
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::end")]
+    #[schema(value_type = String)]
     pub reassess_by: DateTime<Utc>,
 }
 

@@ -62,6 +62,9 @@ pub struct AssigneeRequest {
 pub struct ShareRequest {
     pub organization_id: String,
     pub consent_reference: String,
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::end")]
+    #[schema(value_type = String)]
     pub expires_at: DateTime<Utc>,
     /// Required to share outside the defender's consent scope; recorded sealed and audited.
     pub override_reason: Option<String>,
@@ -80,6 +83,9 @@ pub struct CaseListQuery {
     #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     pub assigned_to_me: Option<bool>,
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    #[param(value_type = Option<String>)]
     pub updated_since: Option<DateTime<Utc>>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,

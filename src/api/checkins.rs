@@ -18,6 +18,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CheckinCreate {
     /// When she is expected to have checked in.
+    ///
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::end")]
+    #[schema(value_type = String)]
     pub due_at: DateTime<Utc>,
 }
 

@@ -50,6 +50,9 @@ pub struct GrantPatch {
 pub struct DisbursementCreate {
     /// In minor units of the grant's currency.
     pub amount: i64,
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::start")]
+    #[schema(value_type = String)]
     pub paid_on: DateTime<Utc>,
     pub method: PaymentMethod,
 }

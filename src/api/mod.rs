@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod checkins;
+pub mod dates;
 pub mod defenders;
 pub mod escalations;
 pub mod extract;

@@ -25,6 +25,9 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct PlanCreate {
     pub summary: Option<String>,
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::end")]
+    #[schema(value_type = String)]
     pub review_by: DateTime<Utc>,
 }
 
@@ -34,6 +37,9 @@ pub struct PlanCreate {
 pub struct PlanPatch {
     pub status: Option<PlanStatus>,
     pub summary: Option<String>,
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::end_opt")]
+    #[schema(value_type = Option<String>)]
     pub review_by: Option<DateTime<Utc>>,
 }
 
@@ -45,6 +51,9 @@ pub struct MeasureCreate {
     pub description: String,
     /// A coordinator or officer; absent: the defender herself.
     pub owner_user_id: Option<String>,
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::end_opt")]
+    #[schema(value_type = Option<String>)]
     pub due_at: Option<DateTime<Utc>>,
     /// A threat (by position) of the case's latest risk assessment.
     pub threat_index: Option<i32>,
@@ -57,6 +66,9 @@ pub struct MeasurePatch {
     /// Required when dropping.
     pub reason: Option<String>,
     pub description: Option<String>,
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::end_opt")]
+    #[schema(value_type = Option<String>)]
     pub due_at: Option<DateTime<Utc>>,
     /// A user id, or null to give the measure to the defender.
     #[serde(default, deserialize_with = "serde_with_none::deserialize")]

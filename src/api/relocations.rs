@@ -34,7 +34,13 @@ pub struct RelocationCreate {
     pub host_organization: Option<String>,
     /// The defender and the dependants who go with her, by name.
     pub beneficiaries: Vec<String>,
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::start")]
+    #[schema(value_type = String)]
     pub starts_on: DateTime<Utc>,
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::start")]
+    #[schema(value_type = String)]
     pub ends_on: DateTime<Utc>,
     /// The journey's security plan, a plan of this case.
     pub plan_id: Option<String>,
@@ -48,7 +54,13 @@ pub struct RelocationPatch {
     pub reason: Option<String>,
     /// Replaces destination, host and beneficiaries.
     pub details: Option<RelocationDetails>,
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    #[schema(value_type = Option<String>)]
     pub starts_on: Option<DateTime<Utc>>,
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    #[schema(value_type = Option<String>)]
     pub ends_on: Option<DateTime<Utc>>,
     pub plan_id: Option<String>,
 }
@@ -70,8 +82,16 @@ pub struct VisaCreate {
 pub struct VisaPatch {
     pub status: VisaStatus,
     /// When the step happened (default: now).
+    ///
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    #[schema(value_type = Option<String>)]
     pub on: Option<DateTime<Utc>>,
     /// Required when issued.
+    ///
+    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    #[schema(value_type = Option<String>)]
     pub expires_on: Option<DateTime<Utc>>,
 }
 

@@ -345,3 +345,106 @@ db_test!(grants_can_pay_for_a_relocation_of_the_same_case, |app| {
         app.post(&format!("/api/v1/cases/{}/grants", other_case["id"].as_str().unwrap()), Some(&c.coord), grant(rid));
     assert_eq!(r.code(), "unknown_relocation");
 });
+
+db_test!(date_only_fields_take_a_day, |app| {
+    let c = team(&app);
+    let day = |d: i64| (chrono::Utc::now() + chrono::Duration::days(d)).format("%Y-%m-%d").to_string();
+    let (d10, d30, d100) = (day(10), day(30), day(100));
+
+    // Starts and moments are the day's first second; deadlines its last.
+    let mut body = relocation_body();
+    body["starts_on"] = json!(d10);
+    body["ends_on"] = json!(d100);
+    let r = app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.officer), body);
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(r.json()["starts_on"].as_str().unwrap().starts_with(&format!("{d10}T00:00:00")), "{r:?}");
+    assert!(r.json()["ends_on"].as_str().unwrap().starts_with(&format!("{d100}T00:00:00")), "{r:?}");
+    let rpath = format!("/api/v1/relocations/{}", r.json()["id"].as_str().unwrap());
+
+    let plan = app.post(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.officer), json!({ "review_by": d30 }));
+    assert_eq!(plan.status, 201, "{plan:?}");
+    assert!(plan.json()["review_by"].as_str().unwrap().starts_with(&format!("{d30}T23:59:59")), "{plan:?}");
+    let today = day(0);
+    let plan_path = format!("/api/v1/plans/{}", plan.json()["id"].as_str().unwrap());
+    let m =
+        json!({ "category": "physical", "kind": "prevention", "description": "bars on the windows", "due_at": today });
+    let r = app.post(&format!("{plan_path}/measures"), Some(&c.officer), m);
+    assert_eq!(r.status, 201, "a measure due today is due at the end of today: {r:?}");
+    assert!(r.json()["due_at"].as_str().unwrap().starts_with(&format!("{today}T23:59:59")), "{r:?}");
+
+    let r = app.post(&format!("/api/v1/cases/{}/checkins", c.case_id), Some(&c.officer), json!({ "due_at": today }));
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = app.post(
+        &format!("/api/v1/cases/{}/assessments", c.case_id),
+        Some(&c.officer),
+        json!({ "threats": [{ "facts": "a letter", "source_actor": "unknown", "public": false, "likelihood": 3, "impact": 3 }],
+                "reassess_by": d30 }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(r.json()["reassess_by"].as_str().unwrap().starts_with(&format!("{d30}T23:59:59")), "{r:?}");
+
+    let v = app.post(
+        &format!("{rpath}/visas"),
+        Some(&c.officer),
+        json!({ "country": "es", "visa_type": "humanitarian", "applicant": "the defender" }),
+    );
+    assert_eq!(v.status, 201, "{v:?}");
+    assert_eq!(v.json()["country"], "ES");
+    let vp = format!("/api/v1/visas/{}", v.json()["id"].as_str().unwrap());
+    let r = app.patch(&vp, Some(&c.officer), json!({ "status": "submitted", "on": today }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.json()["submitted_on"].as_str().unwrap().starts_with(&format!("{today}T00:00:00")), "{r:?}");
+    app.patch(&vp, Some(&c.officer), json!({ "status": "approved" }));
+    let r = app.patch(&vp, Some(&c.officer), json!({ "status": "issued", "expires_on": d100 }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.json()["expires_on"].as_str().unwrap().starts_with(&d100), "{r:?}");
+
+    // A day that is not one, or another format, names the field and what it takes.
+    let r = app.patch(&vp, Some(&c.officer), json!({ "status": "expired", "on": "31/12/2026" }));
+    assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("on")), "{r:?}");
+    assert!(r.json()["message"].as_str().unwrap().contains("expected a date (2027-01-15) or an RFC 3339 time"));
+    let r =
+        app.post(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.officer), json!({ "review_by": "2027-02-30" }));
+    assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("review_by")), "{r:?}");
+
+    let g = app.post(
+        &format!("/api/v1/cases/{}/grants", c.case_id),
+        Some(&c.officer),
+        json!({ "category": "physical_security", "currency": "EUR", "amount_requested": 1000, "purpose": "bars" }),
+    );
+    let gpath = format!("/api/v1/grants/{}", g.json()["id"].as_str().unwrap());
+    assert_eq!(app.patch(&gpath, Some(&c.coord), json!({ "status": "approved" })).status, 200);
+    let r = app.post(
+        &format!("{gpath}/disbursements"),
+        Some(&c.coord),
+        json!({ "amount": 500, "paid_on": today, "method": "cash" }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(r.json()["paid_on"].as_str().unwrap().starts_with(&format!("{today}T00:00:00")), "{r:?}");
+
+    // A share until a day lasts through that day.
+    let admin = app.admin_token();
+    let org = app
+        .post(
+            "/api/v1/organizations",
+            Some(&admin),
+            json!({ "name": "Day Embassy", "kind": "embassy", "country": "co" }),
+        )
+        .json();
+    assert_eq!(org["country"], "CO");
+    let share = json!({ "organization_id": org["id"], "consent_reference": "c2", "expires_at": d30 });
+    let r = app.post(&format!("/api/v1/cases/{}/shares", c.case_id), Some(&c.coord), share);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text.contains(&format!("{d30}T23:59:59")), "{r:?}");
+
+    // List filters take a day too.
+    let r = app.get(&format!("/api/v1/alerts?received_since={today}"), Some(&c.coord));
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = app.get(&format!("/api/v1/cases?updated_since={today}"), Some(&c.coord));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1, "the case changed today");
+    let r = app.get(&format!("/api/v1/cases?updated_since={}", day(1)), Some(&c.coord));
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 0, "nothing changed tomorrow");
+    let r = app.get("/api/v1/alerts?received_since=yesterday", Some(&c.coord));
+    assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("received_since")), "{r:?}");
+});
