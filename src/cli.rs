@@ -673,7 +673,7 @@ fn keys(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                     (_, _, false) => "MISSING",
                     _ => "old",
                 };
-                println!("{:<22} {:<8} {:>8}  {}", k.key.key_id, state, k.grants, crate::api::ts(k.key.created_at));
+                println!("{:<22} {:<8} {:>8}  {}", k.key.key_id, state, k.grants, crate::clock::ts(k.key.created_at));
             }
         }
         KeysCommand::Rotate { batch_size, pause_ms } => {

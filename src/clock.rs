@@ -53,3 +53,8 @@ pub fn naive(t: DateTime<Utc>) -> NaiveDateTime {
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(t, Utc)
 }
+
+/// Timestamps in answers (API, CLI, console): RFC 3339, UTC, to the microsecond.
+pub fn ts(t: NaiveDateTime) -> String {
+    utc(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -92,7 +92,7 @@ fn authorized(req: &HttpRequest, token: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    crate::auth::constant_time_eq(given.as_bytes(), token.as_bytes())
+    crate::crypto::constant_time_eq(given.as_bytes(), token.as_bytes())
 }
 
 pub async fn serve(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {

@@ -182,9 +182,7 @@ pub async fn create(
             }
             None => {
                 let caller = Caller { user: &auth.user, role: auth.role };
-                let d = alerts::create(c, &st.crypto, &st.access, now, &caller, &prepared)?;
-                crate::escalation::fire(c, &st, now, "alert.received", "alert", &d.alert.id)?;
-                d
+                alerts::create(c, &st.escalation.rules(), &st.crypto, &st.access, now, &caller, &prepared)?
             }
         };
         let id = detail.alert.id.clone();
@@ -266,7 +264,6 @@ where
             let who = Caller { user: &auth.user, role: auth.role };
             let alert = alerts::load_for(c, &st.access, &who, &id, action, naive(now))?;
             change(c, &st, &who, &alert)?;
-            crate::escalation::settle_alert(c, &st.escalation.rules(), now, &id)?;
             let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
             alerts::detail(c, &st.crypto, alert)
         })
@@ -290,13 +287,8 @@ pub async fn triage(
         _ => return Err(AppError::bad_request("invalid_body", "give exactly one of case_id or new_case")),
     };
     let now = state.clock.now();
-    let new_case = matches!(target, TriageTarget::NewCase { .. });
     change_alert(state, auth, path.into_inner(), Action::AlertTriage, move |c, st, who, alert| {
-        let case = alerts::triage(c, &st.crypto, &st.access, now, who, alert, expected, target)?;
-        if new_case {
-            crate::escalation::fire(c, st, now, "case.opened", "case", &case.id)?;
-        }
-        Ok(())
+        alerts::triage(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, alert, expected, target).map(|_| ())
     })
     .await
 }
@@ -312,7 +304,7 @@ pub async fn dismiss(
     let reason = body.into_inner().reason;
     let now = state.clock.now();
     change_alert(state, auth, path.into_inner(), Action::AlertDismiss, move |c, st, who, alert| {
-        alerts::dismiss(c, &st.crypto, now, who, alert, expected, &reason)
+        alerts::dismiss(c, &st.escalation.rules(), &st.crypto, now, who, alert, expected, &reason)
     })
     .await
 }

@@ -90,10 +90,18 @@ pub async fn create(
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::AssessmentCreate, naive(now))?;
-            let a = assessments::create(c, &st.crypto, &st.risk, now, &who, &case, &content, reassess_by)?;
+            let a = assessments::create(
+                c,
+                &st.escalation.rules(),
+                &st.crypto,
+                &st.risk,
+                now,
+                &who,
+                &case,
+                &content,
+                reassess_by,
+            )?;
             // The previous version is superseded now: its chains may end.
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &case.id)?;
-            crate::escalation::fire(c, &st, now, "assessment.created", "assessment", &a.id)?;
             Ok(AssessmentView { summary: (&a).into(), content })
         })
         .await?;

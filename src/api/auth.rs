@@ -29,7 +29,7 @@ pub async fn login(
     if body.email.len() > 254 || body.password.len() > crate::auth::password::MAX_LEN {
         return Err(AppError::Unauthorized("invalid_credentials"));
     }
-    let addr = client_addr(&req, state.config.login.trust_forwarded_for);
+    let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
     let pair = session::login(&state, &body.email, &body.password, addr).await?;
     Ok(HttpResponse::Ok().json(pair))
 }
@@ -45,23 +45,4 @@ pub async fn refresh(state: web::Data<AppState>, body: Json<RefreshRequest>) -> 
 pub async fn logout(auth: Authed, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     session::logout(&state, &auth.user.id, &auth.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The client's address for throttling (never stored or logged): the socket peer, or behind
-/// a trusted proxy the last `X-Forwarded-For` entry, the one that proxy added.
-pub fn client_addr(req: &HttpRequest, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| !v.is_empty())
-            .and_then(|v| v.parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.peer_addr().map(|a| a.ip())
 }

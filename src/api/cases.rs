@@ -255,7 +255,6 @@ where
             let case = cases::load_for(c, &st.access, &who, &id, action, naive(now))?;
             cases::check_version(&case, expected)?;
             change(c, &st, &who, &case)?;
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &case.id)?;
             let fresh = Case::find(c, &case.id)?.ok_or(AppError::NotFound("case_not_found"))?;
             cases::detail(c, &st.crypto, fresh)
         })
@@ -287,8 +286,8 @@ pub async fn create(
                     summary: body.summary.clone(),
                     defender_id: body.defender_id.clone(),
                 };
-                let case = cases::create(c, &st.crypto, &st.access, now, &caller(&auth), input)?;
-                crate::escalation::fire(c, &st, now, "case.opened", "case", &case.id)?;
+                let case =
+                    cases::create(c, &st.escalation.rules(), &st.crypto, &st.access, now, &caller(&auth), input)?;
                 case
             }
         };
@@ -374,13 +373,9 @@ pub async fn update(
     }
     let now = state.clock.now();
     change_case(state, auth, path.into_inner(), Action::CaseUpdate, expected, move |c, st, who, case| {
-        let raised = b.severity.is_some_and(|s| cases::Severity::parse(&case.severity).is_some_and(|old| s > old));
         let input =
             CaseUpdate { severity: b.severity, country: b.country, summary: b.summary, defender_id: b.defender_id };
-        cases::update(c, &st.crypto, &st.access, now, who, case, input)?;
-        if raised {
-            crate::escalation::fire(c, st, now, "case.severity_raised", "case", &case.id)?;
-        }
+        cases::update(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, case, input)?;
         Ok(())
     })
     .await
@@ -397,7 +392,7 @@ pub async fn transition(
     let b = body.into_inner();
     let now = state.clock.now();
     change_case(state, auth, path.into_inner(), Action::CaseTransition, expected, move |c, st, who, case| {
-        cases::transition(c, &st.crypto, now, who, case, b.to, b.reason.as_deref())
+        cases::transition(c, &st.escalation.rules(), &st.crypto, now, who, case, b.to, b.reason.as_deref())
     })
     .await
 }
@@ -411,8 +406,8 @@ pub async fn assign(
 ) -> Result<HttpResponse, AppError> {
     let user_id = body.into_inner().user_id;
     let now = state.clock.now();
-    change_case(state, auth, path.into_inner(), Action::CaseAssign, if_match(&req)?, move |c, _, who, case| {
-        cases::assign(c, now, who, case, &user_id)
+    change_case(state, auth, path.into_inner(), Action::CaseAssign, if_match(&req)?, move |c, st, who, case| {
+        cases::assign(c, &st.escalation.rules(), now, who, case, &user_id)
     })
     .await
 }
@@ -425,8 +420,8 @@ pub async fn unassign(
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, id, Action::CaseUnassign, if_match(&req)?, move |c, _, who, case| {
-        cases::unassign(c, now, who, case, &user_id)
+    change_case(state, auth, id, Action::CaseUnassign, if_match(&req)?, move |c, st, who, case| {
+        cases::unassign(c, &st.escalation.rules(), now, who, case, &user_id)
     })
     .await
 }
@@ -448,7 +443,7 @@ pub async fn share(
             override_reason: b.override_reason,
             include_profile: b.include_profile,
         };
-        cases::share(c, &st.crypto, &st.access, now, who, case, input).map(|_| ())
+        cases::share(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, case, input).map(|_| ())
     })
     .await
 }
@@ -461,8 +456,8 @@ pub async fn unshare(
 ) -> Result<HttpResponse, AppError> {
     let (id, org_id) = path.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, id, Action::CaseUnshare, if_match(&req)?, move |c, _, who, case| {
-        cases::unshare(c, now, who, case, &org_id)
+    change_case(state, auth, id, Action::CaseUnshare, if_match(&req)?, move |c, st, who, case| {
+        cases::unshare(c, &st.escalation.rules(), now, who, case, &org_id)
     })
     .await
 }

@@ -134,8 +134,7 @@ pub async fn close(
             let who = Caller { user: &auth.user, role: auth.role };
             let checkin = find_or(c, &id, "checkin_not_found", Checkin::find)?;
             case_of(c, &st, &who, &checkin.case_id, Action::CheckinClose, "checkin_not_found")?;
-            checkins::close(c, now, &who, &checkin, status)?;
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &checkin.case_id)?;
+            checkins::close(c, &st.escalation.rules(), now, &who, &checkin, status)?;
             Ok(find_or(c, &id, "checkin_not_found", Checkin::find)?.into())
         })
         .await?;

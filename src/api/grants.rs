@@ -170,8 +170,7 @@ pub async fn create(
                 amount_requested: b.amount_requested,
                 details: GrantDetails { purpose: b.purpose, other_funders: b.other_funders },
             };
-            let g = grants::request(c, &st.crypto, &st.funding, now, &who, &case, input)?;
-            crate::escalation::fire(c, &st, now, "grant.requested", "grant", &g.id)?;
+            let g = grants::request(c, &st.escalation.rules(), &st.crypto, &st.funding, now, &who, &case, input)?;
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;
@@ -233,6 +232,7 @@ pub async fn decide(
             let (g, _) = load_grant(c, &st, &who, &id, Action::GrantDecide)?;
             grants::decide(
                 c,
+                &st.escalation.rules(),
                 &st.crypto,
                 &st.funding,
                 now,
@@ -244,7 +244,6 @@ pub async fn decide(
                 b.reason.as_deref(),
             )?;
             let g = Grant::find(c, &id)?.ok_or(AppError::NotFound("grant_not_found"))?;
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &g.case_id)?;
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;

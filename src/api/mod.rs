@@ -537,7 +537,4 @@ pub fn case_of(
     })
 }
 
-/// Timestamps in responses: RFC 3339, UTC.
-pub fn ts(t: chrono::NaiveDateTime) -> String {
-    crate::clock::utc(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+pub use crate::clock::ts;

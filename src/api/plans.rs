@@ -196,8 +196,16 @@ pub async fn create(
         .write(move |c| {
             let who = Caller { user: &auth.user, role: auth.role };
             let case = cases::load_for(c, &st.access, &who, &case_id, Action::PlanCreate, naive(now))?;
-            let plan = plans::create_plan(c, &st.crypto, now, &who, &case, b.summary.as_deref(), b.review_by)?;
-            crate::escalation::fire(c, &st, now, "plan.created", "plan", &plan.id)?;
+            let plan = plans::create_plan(
+                c,
+                &st.escalation.rules(),
+                &st.crypto,
+                now,
+                &who,
+                &case,
+                b.summary.as_deref(),
+                b.review_by,
+            )?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
         .await?;
@@ -261,10 +269,8 @@ pub async fn update(
             let who = Caller { user: &auth.user, role: auth.role };
             let (plan, case) = load_plan(c, &st, &who, &id, Action::PlanUpdate)?;
             let input = PlanUpdate { status: b.status, summary: b.summary, review_by: b.review_by };
-            plans::update_plan(c, &st.crypto, now, &who, &case, &plan, expected, input)?;
+            plans::update_plan(c, &st.escalation.rules(), &st.crypto, now, &who, &case, &plan, expected, input)?;
             let plan = SecurityPlan::find(c, &id)?.ok_or(AppError::NotFound("plan_not_found"))?;
-            crate::escalation::refresh(c, &st, now, "plan.created", "plan", &plan.id)?;
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &plan.case_id)?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
         .await?;
@@ -294,8 +300,8 @@ pub async fn add_measure(
                 due_at: b.due_at,
                 threat_index: b.threat_index,
             };
-            let m = plans::add_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, input)?;
-            crate::escalation::fire(c, &st, now, "measure.created", "measure", &m.id)?;
+            let m =
+                plans::add_measure(c, &st.escalation.rules(), &st.crypto, &st.access, now, &who, &case, &plan, input)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;
@@ -336,10 +342,20 @@ pub async fn update_measure(
                 due_at: b.due_at,
                 owner_user_id: b.owner_user_id,
             };
-            plans::update_measure(c, &st.crypto, &st.access, now, &who, &case, &plan, &m, expected, input)?;
+            plans::update_measure(
+                c,
+                &st.escalation.rules(),
+                &st.crypto,
+                &st.access,
+                now,
+                &who,
+                &case,
+                &plan,
+                &m,
+                expected,
+                input,
+            )?;
             let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
-            crate::escalation::refresh(c, &st, now, "measure.created", "measure", &m.id)?;
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &m.case_id)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;

@@ -264,8 +264,7 @@ pub async fn create_relocation(
             };
             let input =
                 NewRelocation { kind: b.kind, details, starts_on: b.starts_on, ends_on: b.ends_on, plan_id: b.plan_id };
-            let r = rel::request_relocation(c, &st.crypto, now, &who, &case, input)?;
-            crate::escalation::fire(c, &st, now, "relocation.requested", "relocation", &r.id)?;
+            let r = rel::request_relocation(c, &st.escalation.rules(), &st.crypto, now, &who, &case, input)?;
             Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
         })
         .await?;
@@ -354,8 +353,7 @@ pub async fn update_relocation(
                 ends_on: b.ends_on,
                 plan_id: b.plan_id,
             };
-            rel::update_relocation(c, &st.crypto, now, &who, &case, &r, expected, input)?;
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &case.id)?;
+            rel::update_relocation(c, &st.escalation.rules(), &st.crypto, now, &who, &case, &r, expected, input)?;
             let fresh = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             Ok(rel::relocation_detail(c, &st.crypto, fresh)?.into())
         })
@@ -470,18 +468,14 @@ pub async fn update_visa(
             case_of(c, &st, &who, &v.case_id, Action::VisaUpdate, "visa_not_found")?;
             rel::update_visa(
                 c,
+                &st.escalation.rules(),
                 now,
                 &who,
                 &v,
                 expected,
                 VisaUpdate { status: b.status, on: b.on, expires_on: b.expires_on },
             )?;
-            let before = v.status.clone();
             let v = find_or(c, &id, "visa_not_found", Visa::find)?;
-            crate::escalation::settle_case(c, &st.escalation.rules(), now, &v.case_id)?;
-            if v.status == "submitted" && before != "submitted" {
-                crate::escalation::fire(c, &st, now, "visa.submitted", "visa", &v.id)?;
-            }
             let d = rel::visa_details(c, &st.crypto, &v)?;
             let terms = rel::visa_terms(c, &st.crypto, &v)?;
             Ok(visa_view(v, d, terms))

@@ -12,9 +12,23 @@ pub mod password;
 pub mod session;
 pub mod throttle;
 
-/// Equality that takes the same time wherever the inputs differ (tokens, MACs).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The client's address for throttling (never stored or logged): the socket peer, or behind
+/// a trusted proxy the last `X-Forwarded-For` entry, the one that proxy added.
+pub fn client_addr(req: &actix_web::HttpRequest, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .and_then(|v| v.parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
 }
 
 use std::future::{ready, Ready};

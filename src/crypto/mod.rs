@@ -15,6 +15,11 @@
 //!
 //! Never log plaintext, identities or wrapped keys; errors here carry no content.
 
+/// Equality that takes the same time wherever the inputs differ (tokens, MACs).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub mod keyring;
 pub mod ops;
 

@@ -15,6 +15,7 @@ use crate::db::DbConn;
 use crate::domain::cases::{self, check_country, open_opt, text_field, Caller, NewCase, Severity};
 use crate::domain::{new_id, OrganizationKind};
 use crate::error::AppError;
+use crate::escalation::Rules;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -141,6 +142,7 @@ pub fn prepare(crypto: &Crypto, input: NewAlert) -> Result<PreparedAlert, AppErr
 /// Staff intake on behalf of a defender; the alert belongs to the caller's organisation.
 pub fn create(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     policy: &AccessPolicy,
     now: DateTime<Utc>,
@@ -149,13 +151,14 @@ pub fn create(
 ) -> Result<AlertDetail, AppError> {
     cases::check_defender(conn, policy, caller, alert.defender_id.as_deref(), naive(now))?;
     let org = caller.user.organization_id.clone();
-    insert(conn, crypto, now, &org, "staff", Some(&caller.user.id), alert)
+    insert(conn, rules, crypto, now, &org, "staff", Some(&caller.user.id), alert)
 }
 
 /// An alert from the public form: no caller, no defender record, owned by the intake
 /// organisation. Audited with no actor, and nothing about the sender.
 pub fn create_from_form(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     organization_id: &str,
@@ -164,13 +167,15 @@ pub fn create_from_form(
     if alert.defender_id.is_some() {
         return Err(AppError::internal(anyhow::anyhow!("a form alert names no defender record")));
     }
-    insert(conn, crypto, now, organization_id, "form", None, alert)
+    insert(conn, rules, crypto, now, organization_id, "form", None, alert)
 }
 
 /// Stores a prepared alert and its key; answers with what it stored, in clear, without
 /// opening what was just sealed.
+#[allow(clippy::too_many_arguments)]
 fn insert(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     organization_id: &str,
@@ -209,6 +214,7 @@ fn insert(
     alert.insert(conn)?;
     let detail = serde_json::json!({ "kind": alert.kind, "urgency": alert.urgency, "source": source });
     audit::record(conn, now, Entry::new(created_by, "alert.create", "alert", Some(&id)).detail(detail))?;
+    crate::escalation::fire(conn, rules, now, crate::escalation::Event::AlertReceived, &id)?;
     Ok(AlertDetail {
         alert,
         narrative: p.narrative.0.clone(),
@@ -276,6 +282,7 @@ pub enum TriageTarget {
 #[allow(clippy::too_many_arguments)]
 pub fn triage(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     policy: &AccessPolicy,
     now: DateTime<Utc>,
@@ -341,7 +348,7 @@ pub fn triage(
                 summary,
                 defender_id: defender_id.or_else(|| alert.defender_id.clone()),
             };
-            cases::create(conn, crypto, policy, now, caller, input)?
+            cases::create(conn, rules, crypto, policy, now, caller, input)?
         }
     };
     if !Alert::mark_triaged(conn, &alert.id, alert.version, &case.id, naive(now))? {
@@ -356,11 +363,15 @@ pub fn triage(
         now,
         Entry::new(Some(&caller.user.id), "alert.triage", "alert", Some(&alert.id)).detail(detail),
     )?;
+    crate::escalation::settle_alert(conn, rules, now, &alert.id)?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(case)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn dismiss(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
@@ -383,5 +394,6 @@ pub fn dismiss(
         return Err(AppError::conflict("alert_not_received", "the alert was handled by someone else meanwhile"));
     }
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "alert.dismiss", "alert", Some(&alert.id)))?;
+    crate::escalation::settle_alert(conn, rules, now, &alert.id)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::db::DbConn;
 use crate::domain::cases::{text_field, Caller, Severity};
 use crate::domain::new_id;
 use crate::error::AppError;
+use crate::escalation::Rules;
 use crate::policy::risk::{FactorCategory, Inputs, RiskPolicy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -124,6 +125,7 @@ impl Content {
 #[allow(clippy::too_many_arguments)]
 pub fn create(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     risk: &RiskPolicy,
     now: DateTime<Utc>,
@@ -175,6 +177,9 @@ pub fn create(
             Entry::new(Some(&caller.user.id), "case.severity_raised", "case", Some(&case.id)).detail(detail),
         )?;
     }
+    // The previous version is superseded now: its chains may end.
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
+    crate::escalation::fire(conn, rules, now, crate::escalation::Event::AssessmentCreated, &a.id)?;
     Ok(a)
 }
 

@@ -13,6 +13,7 @@ use crate::db::models::{Case, CaseAssignee, CaseNote, CaseShare, CaseTransition,
 use crate::db::{self, DbConn};
 use crate::domain::{country, new_id, OrganizationKind, Role};
 use crate::error::AppError;
+use crate::escalation::Rules;
 
 pub const STATUSES: [&str; 5] = ["open", "acknowledged", "active", "monitoring", "closed"];
 
@@ -319,6 +320,7 @@ pub struct NewCase {
 /// Creates a case owned by the caller's organisation, with its own key, in one transaction.
 pub fn create(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     policy: &AccessPolicy,
     now: DateTime<Utc>,
@@ -370,6 +372,7 @@ pub fn create(
     }
     let detail = serde_json::json!({ "reference": case.reference, "severity": case.severity });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "case.create", "case", Some(&id)).detail(detail))?;
+    crate::escalation::fire(conn, rules, now, crate::escalation::Event::CaseOpened, &case.id)?;
     Ok(case)
 }
 
@@ -400,8 +403,10 @@ pub struct CaseUpdate {
     pub defender_id: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn update(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     policy: &AccessPolicy,
     now: DateTime<Utc>,
@@ -444,12 +449,19 @@ pub fn update(
     let e = Entry::new(Some(&caller.user.id), "case.update", "case", Some(&case.id))
         .detail(serde_json::json!({ "changed": fields }));
     audit::record(conn, now, e)?;
+    let raised = input.severity.is_some_and(|s| Severity::parse(&case.severity).is_some_and(|old| s > old));
+    if raised {
+        crate::escalation::fire(conn, rules, now, crate::escalation::Event::CaseSeverityRaised, &case.id)?;
+    }
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 
 /// Moves a case along the workflow. Closing and reopening need a reason (sealed).
+#[allow(clippy::too_many_arguments)]
 pub fn transition(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
@@ -501,6 +513,7 @@ pub fn transition(
         now,
         Entry::new(Some(&caller.user.id), "case.transition", "case", Some(&case.id)).detail(detail),
     )?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 
@@ -508,6 +521,7 @@ pub fn transition(
 /// case is shared with.
 pub fn assign(
     conn: &mut DbConn,
+    rules: &Rules,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     case: &Case,
@@ -546,11 +560,13 @@ pub fn assign(
     let e = Entry::new(Some(&caller.user.id), "case.assign", "case", Some(&case.id))
         .detail(serde_json::json!({ "user_id": user_id }));
     audit::record(conn, now, e)?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 
 pub fn unassign(
     conn: &mut DbConn,
+    rules: &Rules,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     case: &Case,
@@ -563,6 +579,7 @@ pub fn unassign(
     let e = Entry::new(Some(&caller.user.id), "case.unassign", "case", Some(&case.id))
         .detail(serde_json::json!({ "user_id": user_id }));
     audit::record(conn, now, e)?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 
@@ -578,8 +595,10 @@ pub struct NewShare {
 /// outside it needs a documented override reason (sealed, and audited as an override).
 /// A share lasts at most the policy's `shares.max_days`; extending one is a renewal and
 /// needs a new consent reference, since the defender's consent is what it rests on.
+#[allow(clippy::too_many_arguments)]
 pub fn share(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     policy: &AccessPolicy,
     now: DateTime<Utc>,
@@ -653,12 +672,14 @@ pub fn share(
         "expires_at": input.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "case.share", "case", Some(&case.id)).detail(detail))?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(share)
 }
 
 /// Ends a share; the organisation loses access on its next request.
 pub fn unshare(
     conn: &mut DbConn,
+    rules: &Rules,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     case: &Case,
@@ -673,6 +694,7 @@ pub fn unshare(
     let e = Entry::new(Some(&caller.user.id), "case.unshare", "case", Some(&case.id))
         .detail(serde_json::json!({ "organization_id": org_id }));
     audit::record(conn, now, e)?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::db::DbConn;
 use crate::domain::cases::Caller;
 use crate::domain::new_id;
 use crate::error::AppError;
+use crate::escalation::Rules;
 
 /// How far ahead a check-in may be asked for.
 pub const MAX_AHEAD_DAYS: i64 = 90;
@@ -57,6 +58,7 @@ pub fn schedule(
 /// `confirmed` (she checked in) or `cancelled`; only a pending check-in can be closed.
 pub fn close(
     conn: &mut DbConn,
+    rules: &Rules,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     checkin: &Checkin,
@@ -68,5 +70,6 @@ pub fn close(
     let e = Entry::new(Some(&caller.user.id), "checkin.close", "case", Some(&checkin.case_id))
         .detail(serde_json::json!({ "checkin": checkin.id, "status": status }));
     audit::record(conn, now, e)?;
+    crate::escalation::settle_case(conn, rules, now, &checkin.case_id)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::db::DbConn;
 use crate::domain::cases::{open_opt, text_field, Caller};
 use crate::domain::{new_id, Role};
 use crate::error::AppError;
+use crate::escalation::Rules;
 use crate::policy::funding::{FundingPolicy, GrantCategory};
 
 /// The largest amount Haven takes, in minor units: far above any cap, far below overflow.
@@ -75,8 +76,10 @@ pub struct NewGrant {
     pub details: GrantDetails,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn request(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     funding: &FundingPolicy,
     now: DateTime<Utc>,
@@ -137,6 +140,7 @@ pub fn request(
     g.insert(conn)?;
     let detail = serde_json::json!({ "category": g.category, "currency": g.currency, "amount": g.amount_requested });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "grant.request", "grant", Some(&id)).detail(detail))?;
+    crate::escalation::fire(conn, rules, now, crate::escalation::Event::GrantRequested, &g.id)?;
     Ok(g)
 }
 
@@ -145,6 +149,7 @@ pub fn request(
 #[allow(clippy::too_many_arguments)]
 pub fn decide(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     funding: &FundingPolicy,
     now: DateTime<Utc>,
@@ -198,6 +203,7 @@ pub fn decide(
     }
     let detail = serde_json::json!({ "decision": changes.status, "amount_approved": amount_approved });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "grant.decide", "grant", Some(&g.id)).detail(detail))?;
+    crate::escalation::settle_case(conn, rules, now, &g.case_id)?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use crate::db::DbConn;
 use crate::domain::cases::{text_field, Caller};
 use crate::domain::new_id;
 use crate::error::AppError;
+use crate::escalation::Rules;
 
 /// Longest message, in characters.
 pub const MAX_MESSAGE: usize = 5_000;
@@ -103,6 +104,7 @@ pub fn send_to_defender(
 /// The defender's own message, from the status page. Audited without an actor.
 pub fn from_defender(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     alert: &Alert,
@@ -113,6 +115,9 @@ pub fn from_defender(
     let e =
         Entry::new(None, "message.receive", "alert", Some(&alert.id)).detail(serde_json::json!({ "message": m.id }));
     audit::record(conn, now, e)?;
+    if let Some(case_id) = &alert.case_id {
+        crate::escalation::fire(conn, rules, now, crate::escalation::Event::MessageReceived, case_id)?;
+    }
     Ok(m)
 }
 

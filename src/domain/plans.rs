@@ -14,6 +14,7 @@ use crate::db::DbConn;
 use crate::domain::cases::{open_opt, seal_opt, text_field, Caller};
 use crate::domain::{new_id, Role};
 use crate::error::AppError;
+use crate::escalation::Rules;
 
 str_enum!(PlanStatus { Draft => "draft", Approved => "approved", UnderReview => "under_review" });
 str_enum!(MeasureCategory {
@@ -64,8 +65,10 @@ fn check_review_by(review_by: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), A
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn create_plan(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
@@ -93,6 +96,7 @@ pub fn create_plan(
     };
     plan.insert(conn)?;
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "plan.create", "plan", Some(&id)))?;
+    crate::escalation::fire(conn, rules, now, crate::escalation::Event::PlanCreated, &plan.id)?;
     Ok(plan)
 }
 
@@ -109,6 +113,7 @@ pub struct PlanUpdate {
 #[allow(clippy::too_many_arguments)]
 pub fn update_plan(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
@@ -168,6 +173,8 @@ pub fn update_plan(
     }
     let detail = serde_json::json!({ "status": changes.status });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "plan.update", "plan", Some(&plan.id)).detail(detail))?;
+    crate::escalation::refresh(conn, rules, now, crate::escalation::Event::PlanCreated, &plan.id)?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 
@@ -243,6 +250,7 @@ fn check_due(due: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AppError> {
 #[allow(clippy::too_many_arguments)]
 pub fn add_measure(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     policy: &AccessPolicy,
     now: DateTime<Utc>,
@@ -295,6 +303,7 @@ pub fn add_measure(
     m.insert(conn)?;
     measures_changed(conn, plan, now, true)?;
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "measure.create", "measure", Some(&id)))?;
+    crate::escalation::fire(conn, rules, now, crate::escalation::Event::MeasureCreated, &m.id)?;
     Ok(m)
 }
 
@@ -310,6 +319,7 @@ pub struct MeasureUpdate {
 #[allow(clippy::too_many_arguments)]
 pub fn update_measure(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     policy: &AccessPolicy,
     now: DateTime<Utc>,
@@ -372,6 +382,8 @@ pub fn update_measure(
         now,
         Entry::new(Some(&caller.user.id), "measure.update", "measure", Some(&m.id)).detail(detail),
     )?;
+    crate::escalation::refresh(conn, rules, now, crate::escalation::Event::MeasureCreated, &m.id)?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use crate::db::DbConn;
 use crate::domain::cases::Severity;
 use crate::domain::new_id;
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::escalation::Rules;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertState {
@@ -87,6 +87,7 @@ pub fn visible_checkins(conn: &mut DbConn, case: &Case, alert: &Alert) -> Result
 /// staff asked for on her case). Returns how many.
 pub fn confirm_safe(
     conn: &mut DbConn,
+    rules: &Rules,
     now: DateTime<Utc>,
     case: Option<&Case>,
     alert: &Alert,
@@ -101,6 +102,7 @@ pub fn confirm_safe(
             n += 1;
         }
     }
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(n)
 }
 
@@ -108,7 +110,7 @@ pub fn confirm_safe(
 /// the duress escalation starts. Her pending check-ins stay pending, so they escalate too,
 /// but disappear from her status page as a real "I am safe" would make them. Nothing of
 /// this shows on her page.
-pub fn duress(conn: &mut DbConn, state: &AppState, now: DateTime<Utc>, alert: &Alert) -> Result<(), AppError> {
+pub fn duress(conn: &mut DbConn, rules: &Rules, now: DateTime<Utc>, alert: &Alert) -> Result<(), AppError> {
     match &alert.case_id {
         Some(case_id) => {
             for c in Checkin::pending_for_receipt(conn, case_id, &alert.id)? {
@@ -118,12 +120,12 @@ pub fn duress(conn: &mut DbConn, state: &AppState, now: DateTime<Utc>, alert: &A
             // not two mails saying different things.
             Case::raise_severity(conn, case_id, Severity::Critical.as_str(), &Severity::Critical.below(), naive(now))?;
             audit::record(conn, now, Entry::new(None, "case.duress", "case", Some(case_id)))?;
-            crate::escalation::fire(conn, state, now, "case.duress", "case", case_id)?;
+            crate::escalation::fire(conn, rules, now, crate::escalation::Event::CaseDuress, case_id)?;
         }
         None => {
             Alert::raise_to_critical(conn, &alert.id, naive(now))?;
             audit::record(conn, now, Entry::new(None, "alert.duress", "alert", Some(&alert.id)))?;
-            crate::escalation::fire(conn, state, now, "alert.duress", "alert", &alert.id)?;
+            crate::escalation::fire(conn, rules, now, crate::escalation::Event::AlertDuress, &alert.id)?;
         }
     }
     Ok(())

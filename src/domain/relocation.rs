@@ -15,6 +15,7 @@ use crate::db::DbConn;
 use crate::domain::cases::{check_country, text_field, Caller};
 use crate::domain::{check_date, new_id, Role};
 use crate::error::AppError;
+use crate::escalation::Rules;
 
 str_enum!(RelocationKind { InCountry => "in_country", Regional => "regional", International => "international" });
 str_enum!(RelocationStatus {
@@ -147,6 +148,7 @@ pub struct NewRelocation {
 
 pub fn request_relocation(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
@@ -182,6 +184,7 @@ pub fn request_relocation(
         now,
         Entry::new(Some(&caller.user.id), "relocation.request", "relocation", Some(&id)).detail(detail),
     )?;
+    crate::escalation::fire(conn, rules, now, crate::escalation::Event::RelocationRequested, &r.id)?;
     Ok(r)
 }
 
@@ -199,6 +202,7 @@ pub struct RelocationUpdate {
 #[allow(clippy::too_many_arguments)]
 pub fn update_relocation(
     conn: &mut DbConn,
+    rules: &Rules,
     crypto: &Crypto,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
@@ -263,6 +267,7 @@ pub fn update_relocation(
         now,
         Entry::new(Some(&caller.user.id), "relocation.update", "relocation", Some(&r.id)).detail(detail),
     )?;
+    crate::escalation::settle_case(conn, rules, now, &case.id)?;
     Ok(())
 }
 
@@ -372,6 +377,7 @@ pub struct VisaUpdate {
 
 pub fn update_visa(
     conn: &mut DbConn,
+    rules: &Rules,
     now: DateTime<Utc>,
     caller: &Caller<'_>,
     v: &Visa,
@@ -416,6 +422,10 @@ pub fn update_visa(
     }
     let detail = serde_json::json!({ "status": to.as_str() });
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "visa.update", "visa", Some(&v.id)).detail(detail))?;
+    crate::escalation::settle_case(conn, rules, now, &v.case_id)?;
+    if to == VisaStatus::Submitted && from != VisaStatus::Submitted {
+        crate::escalation::fire(conn, rules, now, crate::escalation::Event::VisaSubmitted, &v.id)?;
+    }
     Ok(())
 }
 

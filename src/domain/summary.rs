@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
-use crate::api::ts;
+use crate::clock::ts;
 use crate::db::models::{Case, Grant, PlanMeasure, Relocation, RiskAssessment, SecurityPlan, Visa};
 use crate::db::DbConn;
 use crate::error::AppError;

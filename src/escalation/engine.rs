@@ -123,7 +123,8 @@ pub fn run_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<PassR
         // here, so its first step is claimed in this very pass.
         for checkin in crate::db::models::Checkin::newly_missed(c, naive(now), limit)? {
             if crate::db::models::Checkin::mark_missed(c, &checkin.id, naive(now))? {
-                start(c, &rules, now, "checkin.missed", "checkin", &checkin.id)?;
+                let ev = super::Event::CheckinMissed;
+                start(c, &rules, now, ev.name(), ev.subject_kind(), &checkin.id)?;
                 report.missed_checkins += 1;
             }
         }
@@ -499,7 +500,7 @@ pub fn verify_ack_token(state: &AppState, token: &str) -> Option<String> {
         return None;
     }
     let want = ack_token(state, id).ok()?;
-    let same = crate::auth::constant_time_eq(want.split_once('.')?.1.as_bytes(), mac.as_bytes());
+    let same = crate::crypto::constant_time_eq(want.split_once('.')?.1.as_bytes(), mac.as_bytes());
     same.then(|| id.to_string())
 }
 

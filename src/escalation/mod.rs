@@ -6,6 +6,7 @@
 pub mod ack;
 pub mod calendar;
 pub mod engine;
+pub mod event;
 pub mod policy;
 pub mod subject;
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
+pub use event::Event;
 pub use policy::Rules;
 
 use crate::db::DbConn;
@@ -88,16 +90,10 @@ pub fn check_targets(db: &crate::db::Db, rules: &Rules) -> Result<(), String> {
     }
 }
 
-/// Starts what `event` calls for, inside the caller's transaction.
-pub fn fire(
-    conn: &mut DbConn,
-    state: &AppState,
-    now: DateTime<Utc>,
-    event: &str,
-    kind: &str,
-    id: &str,
-) -> Result<usize, AppError> {
-    engine::start(conn, &state.escalation.rules(), now, event, kind, id)
+/// Starts what `event` calls for about the record `id`, inside the caller's transaction.
+/// Called from `src/domain/`, in the change that makes the event happen.
+pub fn fire(conn: &mut DbConn, rules: &Rules, now: DateTime<Utc>, event: Event, id: &str) -> Result<usize, AppError> {
+    engine::start(conn, rules, now, event.name(), event.subject_kind(), id)
 }
 
 /// Ends, in the caller's transaction, every running escalation of this case (its own and its
@@ -143,15 +139,14 @@ fn settle(
 /// are not anchored to a date go on untouched.
 pub fn refresh(
     conn: &mut DbConn,
-    state: &AppState,
+    rules: &Rules,
     now: DateTime<Utc>,
-    event: &str,
-    kind: &str,
+    event: Event,
     id: &str,
 ) -> Result<usize, AppError> {
-    let rules = state.escalation.rules();
+    let kind = event.subject_kind();
     let Some(subject) = subject::load(conn, kind, id)? else { return Ok(0) };
-    for p in rules.for_event(event) {
+    for p in rules.for_event(event.name()) {
         let Some((var, field)) = &p.anchor else { continue };
         let anchor = subject::time_field(&subject.vars, var, field).map(crate::clock::naive);
         if let Some(esc) = crate::db::models::Escalation::active_for(conn, &p.id, kind, id)? {
@@ -161,7 +156,7 @@ pub fn refresh(
             crate::db::models::Escalation::end(conn, &esc.id, "stopped", "dates_changed", crate::clock::naive(now))?;
         }
     }
-    engine::start(conn, &rules, now, event, kind, id)
+    engine::start(conn, rules, now, event.name(), kind, id)
 }
 
 /// The engine and sender loop of `haven serve`: a pass every `escalation_interval_ms`, more

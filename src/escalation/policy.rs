@@ -19,24 +19,6 @@ pub const BUILTIN: &str = include_str!("../../policies/escalation.toml");
 pub const FILE: &str = "escalation.toml";
 pub const DIR: &str = "escalation.d";
 
-/// The events a policy can start on, the kind of subject each one carries, and the
-/// variables its CEL expressions see (besides `now`).
-pub const EVENTS: &[(&str, &str, &[&str])] = &[
-    ("alert.received", "alert", &["alert"]),
-    ("case.opened", "case", &["case"]),
-    ("case.severity_raised", "case", &["case"]),
-    ("assessment.created", "assessment", &["assessment", "case"]),
-    ("plan.created", "plan", &["plan", "case"]),
-    ("measure.created", "measure", &["measure", "case"]),
-    ("relocation.requested", "relocation", &["relocation", "case"]),
-    ("visa.submitted", "visa", &["visa", "case"]),
-    ("grant.requested", "grant", &["grant", "case"]),
-    ("checkin.missed", "checkin", &["checkin", "case"]),
-    ("message.received", "case", &["case"]),
-    ("case.duress", "case", &["case"]),
-    ("alert.duress", "alert", &["alert"]),
-];
-
 /// CEL functions a rule may call (operators and macros are always allowed).
 const FUNCTIONS: &[&str] = &[
     "size",
@@ -408,10 +390,11 @@ fn compile(p: &PolicyDef, calendars: &HashMap<String, Arc<Calendar>>) -> Result<
     if p.description.trim().is_empty() || p.description.len() > 200 {
         return Err((at(&p.id), "description must be 1 to 200 characters (it goes into every mail)".into()));
     }
-    let (event, kind, vars) = EVENTS.iter().find(|(e, _, _)| e == p.on.get_ref()).ok_or_else(|| {
-        let known: Vec<&str> = EVENTS.iter().map(|e| e.0).collect();
+    let ev = super::Event::parse(p.on.get_ref()).ok_or_else(|| {
+        let known: Vec<&str> = super::Event::ALL.iter().map(|e| e.name()).collect();
         (at(&p.on), format!("unknown event `{}` (known: {})", p.on.get_ref(), known.join(", ")))
     })?;
+    let (event, kind, vars) = (ev.name(), ev.subject_kind(), ev.vars());
     let when = p.when.as_ref().map(|w| expr(w, vars, "when")).transpose()?;
     let stop_when = p.stop_when.as_ref().map(|w| expr(w, vars, "stop_when")).transpose()?;
     let anchor = match &p.anchor {

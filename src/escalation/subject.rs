@@ -145,7 +145,7 @@ pub fn time_field(vars: &Vars, var: &str, field: &str) -> Option<DateTime<Utc>> 
 /// An embedded test's `given`: `{ case = { severity = "critical" } }`. Fields left out take
 /// their zero value; unknown ones and wrong types are errors.
 pub fn vars_from_toml(event: &str, given: &toml::Table) -> Result<Vars, String> {
-    let names = super::policy::EVENTS.iter().find(|e| e.0 == event).map(|e| e.2).unwrap_or(&[]);
+    let names = super::Event::parse(event).map(|e| e.vars()).unwrap_or(&[]);
     let mut vars = zero_vars(names);
     for (var, value) in given {
         let table = value.as_table().ok_or_else(|| format!("given.{var} must be a table"))?;

@@ -143,7 +143,7 @@ impl FormKeys {
         let nonce: [u8; 16] = hex::decode(n).ok().and_then(|v| v.try_into().ok()).ok_or(TokenError::Invalid)?;
         let want = self.mac(&[b"form", &nonce, exp.as_bytes()]);
         let got = hex::decode(mac).map_err(|_| TokenError::Invalid)?;
-        if !crate::auth::constant_time_eq(&got, &want[..16]) {
+        if !crate::crypto::constant_time_eq(&got, &want[..16]) {
             return Err(TokenError::Invalid);
         }
         let exp: i64 = exp.parse().map_err(|_| TokenError::Invalid)?;
@@ -219,7 +219,7 @@ impl FormKeys {
         all.extend(parts.iter().map(|p| p.as_bytes()));
         let want = self.mac(&all);
         let got = hex::decode(mac).map_err(|_| TokenError::Invalid)?;
-        if !crate::auth::constant_time_eq(&got, &want[..16]) {
+        if !crate::crypto::constant_time_eq(&got, &want[..16]) {
             return Err(TokenError::Invalid);
         }
         let exp: i64 = exp.parse().map_err(|_| TokenError::Invalid)?;

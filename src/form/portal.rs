@@ -278,7 +278,7 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         Err(res) => return *res,
     };
     let t = lang.text();
-    let addr = crate::api::auth::client_addr(&req, state.config.login.trust_forwarded_for);
+    let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
     if !state.form.guard.may_try(addr) {
         return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
     }
@@ -435,10 +435,7 @@ pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::P
         if let Some(e) = error {
             return Ok(Next::Errors(Flash { reply_error: Some(e), ..Default::default() }));
         }
-        messages::from_defender(c, &st.crypto, now, alert, &body)?;
-        if let Some(case_id) = &alert.case_id {
-            crate::escalation::fire(c, st, now, "message.received", "case", case_id)?;
-        }
+        messages::from_defender(c, &st.escalation.rules(), &st.crypto, now, alert, &body)?;
         Ok(Next::View(Note::Sent))
     })
     .await
@@ -508,7 +505,7 @@ async fn raise_duress(state: &web::Data<AppState>, alert_id: String, now: DateTi
         .db
         .write(move |c| {
             let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-            portal::duress(c, &st, now, &alert)
+            portal::duress(c, &st.escalation.rules(), now, &alert)
         })
         .await
 }
@@ -560,11 +557,7 @@ pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
                 .write(move |c| {
                     let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
                     let (_, case) = portal::state_of(c, &alert)?;
-                    let n = portal::confirm_safe(c, now, case.as_ref(), &alert)?;
-                    if let Some(case) = &case {
-                        crate::escalation::settle_case(c, &rules, now, &case.id)?;
-                    }
-                    Ok(n)
+                    portal::confirm_safe(c, &rules, now, case.as_ref(), &alert)
                 })
                 .await;
             match r {

@@ -356,7 +356,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
     let Some(alert) = alert else {
         return html(&req, StatusCode::UNPROCESSABLE_ENTITY, &page(&state, lang, token_text, now, values, errors));
     };
-    let addr = crate::api::auth::client_addr(&req, state.config.login.trust_forwarded_for);
+    let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
     if !state.form.guard.allow_report(addr) {
         return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 3600 });
     }
@@ -421,7 +421,7 @@ async fn store(
                 return replayed(c, &first, now);
             }
             let Some(org) = st.form.organization(&st, c)? else { return Ok(Outcome::Closed) };
-            let a = alerts::create_from_form(c, &st.crypto, now, &org, &alert)?.alert;
+            let a = alerts::create_from_form(c, &st.escalation.rules(), &st.crypto, now, &org, &alert)?.alert;
             FormSubmission { token_digest: digest.clone(), alert_id: a.id.clone(), created_at: naive(now) }
                 .insert(c)?;
             Receipt {
@@ -435,7 +435,6 @@ async fn store(
                 decoy_duress_pin_hash: None,
             }
             .insert(c)?;
-            crate::escalation::fire(c, &st, now, "alert.received", "alert", &a.id)?;
             Ok(Outcome::Receipt { again: false })
         })
         .await;

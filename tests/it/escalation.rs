@@ -1007,3 +1007,34 @@ fn ack_links_follow_the_listen_address_when_public_url_is_unset() {
     let mail = &sink.to(&d.coord.email)[0];
     assert!(mail.text().contains("http://127.0.0.1:9137/ack/"), "{}", mail.text());
 }
+
+// A case opened through the domain, without HTTP (as the console will), escalates exactly
+// like one opened through the API: the rule is the domain's, not a handler's.
+crate::db_test!(a_case_opened_through_the_domain_escalates, |app| {
+    use haven::domain::cases::{self, Caller, NewCase, Severity};
+    let admin = app.admin_token();
+    let org =
+        app.post("/api/v1/organizations", Some(&admin), json!({ "name": "Door-less", "kind": "ngo", "country": "CO" }));
+    let org = org.json()["id"].as_str().unwrap().to_string();
+    let (user_id, _, _) = app.user(Role::Coordinator, &org);
+    let st = app.state();
+    let rules = st.escalation.rules();
+    let running = st
+        .db
+        .write_blocking(|c| {
+            let user = haven::db::models::User::find(c, &user_id)?.expect("user");
+            let who = Caller { user: &user, role: Role::Coordinator };
+            let input = NewCase {
+                severity: Severity::Critical,
+                country: "CO".into(),
+                consent_scope: vec![],
+                summary: None,
+                defender_id: None,
+            };
+            let case = cases::create(c, &rules, &st.crypto, &st.access, st.clock.now(), &who, input)?;
+            Ok(haven::db::models::Escalation::running_for_case(c, &case.id)?)
+        })
+        .unwrap();
+    let policies: Vec<&str> = running.iter().map(|e| e.policy_id.as_str()).collect();
+    assert!(policies.contains(&"critical-case-unacknowledged"), "{policies:?}");
+});

@@ -19,6 +19,7 @@ mod grants;
 mod http_basics;
 mod intake;
 mod jwt_attacks;
+mod layers;
 mod migrations;
 mod openapi;
 mod plans;
