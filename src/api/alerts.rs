@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{idempotency_key, idempotent, if_match, request_hash, ts, Page, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::clock::naive;
 use crate::db::models::alert::AlertFilter;
 use crate::db::models::Alert;
@@ -181,7 +180,7 @@ pub async fn create(
                 alerts::detail(c, &st.crypto, alert)?
             }
             None => {
-                let caller = Caller { user: &auth.user, role: auth.role };
+                let caller = auth.caller();
                 alerts::create(c, &st.escalation.rules(), &st.crypto, &st.access, now, &caller, &prepared)?
             }
         };
@@ -230,27 +229,19 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let detail = state
         .db
         .read(move |c| {
-            let a = alerts::load_for(
-                c,
-                &st.access,
-                &Caller { user: &auth.user, role: auth.role },
-                &id,
-                Action::AlertRead,
-                now,
-            )?;
+            let a = alerts::load_for(c, &st.access, &auth.caller(), &id, auth.action, now)?;
             alerts::detail(c, &st.crypto, a)
         })
         .await?;
     Ok(respond(StatusCode::OK, detail))
 }
 
-/// Loads the alert for `action`, runs `change` on it and answers with its fresh detail, in
+/// Loads the alert for the route's action, runs `change` on it and answers with its fresh detail, in
 /// one write transaction.
 async fn change_alert<F>(
     state: web::Data<AppState>,
     auth: Authed,
     id: String,
-    action: Action,
     change: F,
 ) -> Result<HttpResponse, AppError>
 where
@@ -261,8 +252,8 @@ where
     let detail = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let alert = alerts::load_for(c, &st.access, &who, &id, action, naive(now))?;
+            let who = auth.caller();
+            let alert = alerts::load_for(c, &st.access, &who, &id, auth.action, naive(now))?;
             change(c, &st, &who, &alert)?;
             let alert = Alert::find(c, &id)?.ok_or(AppError::NotFound("alert_not_found"))?;
             alerts::detail(c, &st.crypto, alert)
@@ -287,7 +278,7 @@ pub async fn triage(
         _ => return Err(AppError::bad_request("invalid_body", "give exactly one of case_id or new_case")),
     };
     let now = state.clock.now();
-    change_alert(state, auth, path.into_inner(), Action::AlertTriage, move |c, st, who, alert| {
+    change_alert(state, auth, path.into_inner(), move |c, st, who, alert| {
         alerts::triage(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, alert, expected, target).map(|_| ())
     })
     .await
@@ -303,7 +294,7 @@ pub async fn dismiss(
     let expected = if_match(&req)?;
     let reason = body.into_inner().reason;
     let now = state.clock.now();
-    change_alert(state, auth, path.into_inner(), Action::AlertDismiss, move |c, st, who, alert| {
+    change_alert(state, auth, path.into_inner(), move |c, st, who, alert| {
         alerts::dismiss(c, &st.escalation.rules(), &st.crypto, now, who, alert, expected, &reason)
     })
     .await

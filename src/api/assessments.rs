@@ -2,17 +2,16 @@
 //! `GET /api/v1/assessments/{id}`. Access follows the case.
 
 use crate::api::extract::{Json, Query};
+use crate::api::{case_for, record_of};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, ts, PageQuery};
+use crate::api::{ts, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::clock::naive;
 use crate::db::models::RiskAssessment;
 use crate::domain::assessments::{self, Content, Factor, Threat};
-use crate::domain::cases::{self, Caller};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -88,8 +87,8 @@ pub async fn create(
     let view = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::AssessmentCreate, naive(now))?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let a = assessments::create(
                 c,
                 &st.escalation.rules(),
@@ -116,13 +115,13 @@ pub async fn list(
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
-    let now = naive(state.clock.now());
+    let _now = naive(state.clock.now());
     let st = state.clone();
     let page = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::AssessmentList, now)?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             query
                 .page_in(RiskAssessment::for_case(c, &case.id)?, |a| &a.id)?
                 .try_map(|a| Ok(AssessmentSummary::from(&a)))
@@ -137,10 +136,9 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let view = state
         .db
         .read(move |c| {
-            let a = find_or(c, &id, "assessment_not_found", RiskAssessment::find)?;
-            let who = Caller { user: &auth.user, role: auth.role };
+            let who = auth.caller();
             // Access follows the case; without it the assessment does not exist for her.
-            case_of(c, &st, &who, &a.case_id, Action::AssessmentRead, "assessment_not_found")?;
+            let (a, _) = record_of::<RiskAssessment>(c, &st, &who, &id, auth.action)?;
             let content = assessments::open_content(c, &st.crypto, &a)?;
             Ok(AssessmentView { summary: (&a).into(), content })
         })

@@ -1,6 +1,7 @@
 //! `/api/v1/cases`: cases, their workflow, assignees and shares. Need-to-know is decided
 //! per case by `domain::cases::load_for`; a case the caller may not read is a 404.
 
+use crate::api::case_for;
 use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -8,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{idempotency_key, idempotent, if_match, request_hash, ts, Page};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::clock::naive;
 use crate::db::models::case::{CaseFilter, Visibility};
 use crate::db::models::Case;
@@ -228,17 +228,12 @@ impl Viewer {
     }
 }
 
-fn caller(auth: &Authed) -> Caller<'_> {
-    Caller { user: &auth.user, role: auth.role }
-}
-
-/// Loads the case for `action`, and re-reads its detail after `change` ran, all in one
+/// Loads the case for the route's action, and re-reads its detail after `change` ran, all in one
 /// write transaction.
 async fn change_case<F>(
     state: web::Data<AppState>,
     auth: Authed,
     id: String,
-    action: Action,
     expected: Option<i32>,
     change: F,
 ) -> Result<HttpResponse, AppError>
@@ -251,8 +246,8 @@ where
     let detail = state
         .db
         .write(move |c| {
-            let who = caller(&auth);
-            let case = cases::load_for(c, &st.access, &who, &id, action, naive(now))?;
+            let who = auth.caller();
+            let case = cases::load_for(c, &st.access, &who, &id, auth.action, naive(now))?;
             cases::check_version(&case, expected)?;
             change(c, &st, &who, &case)?;
             let fresh = Case::find(c, &case.id)?.ok_or(AppError::NotFound("case_not_found"))?;
@@ -287,7 +282,7 @@ pub async fn create(
                     defender_id: body.defender_id.clone(),
                 };
                 let case =
-                    cases::create(c, &st.escalation.rules(), &st.crypto, &st.access, now, &caller(&auth), input)?;
+                    cases::create(c, &st.escalation.rules(), &st.crypto, &st.access, now, &auth.caller(), input)?;
                 case
             }
         };
@@ -352,7 +347,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let detail = state
         .db
         .read(move |c| {
-            let case = cases::load_for(c, &st.access, &caller(&auth), &id, Action::CaseRead, now)?;
+            let case = case_for(c, &st, &auth.caller(), &id, auth.action)?;
             cases::detail(c, &st.crypto, case)
         })
         .await?;
@@ -372,7 +367,7 @@ pub async fn update(
         return Err(AppError::bad_request("nothing_to_change", "give severity, country, summary and/or defender_id"));
     }
     let now = state.clock.now();
-    change_case(state, auth, path.into_inner(), Action::CaseUpdate, expected, move |c, st, who, case| {
+    change_case(state, auth, path.into_inner(), expected, move |c, st, who, case| {
         let input =
             CaseUpdate { severity: b.severity, country: b.country, summary: b.summary, defender_id: b.defender_id };
         cases::update(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, case, input)?;
@@ -391,7 +386,7 @@ pub async fn transition(
     let expected = if_match(&req)?;
     let b = body.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, path.into_inner(), Action::CaseTransition, expected, move |c, st, who, case| {
+    change_case(state, auth, path.into_inner(), expected, move |c, st, who, case| {
         cases::transition(c, &st.escalation.rules(), &st.crypto, now, who, case, b.to, b.reason.as_deref())
     })
     .await
@@ -406,7 +401,7 @@ pub async fn assign(
 ) -> Result<HttpResponse, AppError> {
     let user_id = body.into_inner().user_id;
     let now = state.clock.now();
-    change_case(state, auth, path.into_inner(), Action::CaseAssign, if_match(&req)?, move |c, st, who, case| {
+    change_case(state, auth, path.into_inner(), if_match(&req)?, move |c, st, who, case| {
         cases::assign(c, &st.escalation.rules(), now, who, case, &user_id)
     })
     .await
@@ -420,7 +415,7 @@ pub async fn unassign(
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, id, Action::CaseUnassign, if_match(&req)?, move |c, st, who, case| {
+    change_case(state, auth, id, if_match(&req)?, move |c, st, who, case| {
         cases::unassign(c, &st.escalation.rules(), now, who, case, &user_id)
     })
     .await
@@ -435,7 +430,7 @@ pub async fn share(
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, path.into_inner(), Action::CaseShare, if_match(&req)?, move |c, st, who, case| {
+    change_case(state, auth, path.into_inner(), if_match(&req)?, move |c, st, who, case| {
         let input = NewShare {
             organization_id: b.organization_id,
             consent_reference: b.consent_reference,
@@ -456,7 +451,7 @@ pub async fn unshare(
 ) -> Result<HttpResponse, AppError> {
     let (id, org_id) = path.into_inner();
     let now = state.clock.now();
-    change_case(state, auth, id, Action::CaseUnshare, if_match(&req)?, move |c, st, who, case| {
+    change_case(state, auth, id, if_match(&req)?, move |c, st, who, case| {
         cases::unshare(c, &st.escalation.rules(), now, who, case, &org_id)
     })
     .await
@@ -474,7 +469,7 @@ pub async fn summary(
     let summary = state
         .db
         .read(move |c| {
-            let case = cases::load_for(c, &st.access, &caller(&auth), &id, Action::CaseSummary, now)?;
+            let case = case_for(c, &st, &auth.caller(), &id, auth.action)?;
             crate::domain::summary::summarize(c, &case, now)
         })
         .await?;

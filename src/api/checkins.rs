@@ -1,15 +1,14 @@
 //! `/api/v1/cases/{id}/checkins` and `/api/v1/checkins/{id}`: safety check-ins.
 
 use crate::api::extract::{Json, Query};
+use crate::api::{case_for, record_of};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, ts, PageQuery};
+use crate::api::{find_or, ts, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::db::models::Checkin;
-use crate::domain::cases::Caller;
 use crate::domain::checkins;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -86,8 +85,8 @@ pub async fn create(
     let view: CheckinView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = case_of(c, &st, &who, &case_id, Action::CheckinCreate, "case_not_found")?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let checkin = checkins::schedule(c, now, &who, &case, due_at)?;
             Ok(checkin.into())
         })
@@ -107,8 +106,8 @@ pub async fn list(
     let page = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = case_of(c, &st, &who, &case_id, Action::CheckinList, "case_not_found")?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             query.page_in(Checkin::for_case(c, &case.id)?, |k| &k.id)?.try_map(|k| Ok(CheckinView::from(k)))
         })
         .await?;
@@ -131,9 +130,8 @@ pub async fn close(
     let view: CheckinView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let checkin = find_or(c, &id, "checkin_not_found", Checkin::find)?;
-            case_of(c, &st, &who, &checkin.case_id, Action::CheckinClose, "checkin_not_found")?;
+            let who = auth.caller();
+            let (checkin, _) = record_of::<Checkin>(c, &st, &who, &id, auth.action)?;
             checkins::close(c, &st.escalation.rules(), now, &who, &checkin, status)?;
             Ok(find_or(c, &id, "checkin_not_found", Checkin::find)?.into())
         })

@@ -7,10 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{idempotency_key, idempotent, if_match, request_hash, ts, Page, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::clock::naive;
 use crate::db::models::Defender;
-use crate::domain::cases::Caller;
 use crate::domain::defenders::{self, DefenderUpdate, NewDefender, Profile};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -99,7 +97,7 @@ pub async fn create(
                     networks: body.networks.clone(),
                     profile: body.profile.clone(),
                 };
-                defenders::create(c, &st.crypto, now, &Caller { user: &auth.user, role: auth.role }, input)?
+                defenders::create(c, &st.crypto, now, &auth.caller(), input)?
             }
         };
         let profile = defenders::open_profile(&st.crypto, c, &d)?;
@@ -128,15 +126,8 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let (d, profile) = state
         .db
         .read(move |c| {
-            let d = defenders::load_for(
-                c,
-                &st.access,
-                &Caller { user: &auth.user, role: auth.role },
-                &id,
-                Action::DefenderRead,
-                now,
-            )?;
-            let caller = Caller { user: &auth.user, role: auth.role };
+            let d = defenders::load_for(c, &st.access, &auth.caller(), &id, auth.action, now)?;
+            let caller = auth.caller();
             let profile = if defenders::may_read_profile(c, &caller, &d, now)? {
                 Some(defenders::open_profile(&st.crypto, c, &d)?)
             } else {
@@ -166,8 +157,8 @@ pub async fn update(
     let (d, profile) = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let d = defenders::load_for(c, &st.access, &who, &id, Action::DefenderUpdate, naive(now))?;
+            let who = auth.caller();
+            let d = defenders::load_for(c, &st.access, &who, &id, auth.action, naive(now))?;
             let input =
                 DefenderUpdate { pseudonym: b.pseudonym, country: b.country, networks: b.networks, profile: b.profile };
             defenders::update(c, &st.crypto, now, &who, &d, expected, input)?;

@@ -2,18 +2,16 @@
 //! `/api/v1/grants/{id}`, `/api/v1/grants/{id}/disbursements`. Access follows the case.
 
 use crate::api::extract::{Json, Query};
+use crate::api::{case_for, record_of};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, if_match, ts, with_etag, PageQuery};
+use crate::api::{if_match, ts, with_etag, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::clock::naive;
-use crate::db::models::{Case, Disbursement, Grant};
-use crate::db::DbConn;
-use crate::domain::cases::{self, Caller};
+use crate::db::models::{Disbursement, Grant};
 use crate::domain::grants::{self, GrantDecision, GrantDetail, GrantDetails, NewGrant, PaymentMethod};
 use crate::error::AppError;
 use crate::policy::funding::GrantCategory;
@@ -135,19 +133,6 @@ fn respond(status: StatusCode, view: GrantView) -> HttpResponse {
     with_etag(status, view.version, view)
 }
 
-/// A grant the caller may perform `action` on, with its case: access follows the case.
-fn load_grant(
-    c: &mut DbConn,
-    st: &AppState,
-    who: &Caller<'_>,
-    id: &str,
-    action: Action,
-) -> Result<(Grant, Case), AppError> {
-    let g = find_or(c, id, "grant_not_found", Grant::find)?;
-    let case = case_of(c, st, who, &g.case_id, action, "grant_not_found")?;
-    Ok((g, case))
-}
-
 pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
@@ -161,8 +146,8 @@ pub async fn create(
     let view: GrantView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::GrantRequest, naive(now))?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let input = NewGrant {
                 relocation_id: b.relocation_id,
                 category: b.category,
@@ -185,13 +170,13 @@ pub async fn list(
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let case_id = path.into_inner();
-    let now = naive(state.clock.now());
+    let _now = naive(state.clock.now());
     let st = state.clone();
     let page = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::GrantList, now)?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             query
                 .page_in(Grant::for_case(c, &case.id)?, |g| &g.id)?
                 .try_map(|g| grants::detail(c, &st.crypto, g).map(GrantView::from))
@@ -206,7 +191,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let view: GrantView = state
         .db
         .read(move |c| {
-            let (g, _) = load_grant(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::GrantRead)?;
+            let (g, _) = record_of::<Grant>(c, &st, &auth.caller(), &id, auth.action)?;
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;
@@ -228,8 +213,8 @@ pub async fn decide(
     let view: GrantView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let (g, _) = load_grant(c, &st, &who, &id, Action::GrantDecide)?;
+            let who = auth.caller();
+            let (g, _) = record_of::<Grant>(c, &st, &who, &id, auth.action)?;
             grants::decide(
                 c,
                 &st.escalation.rules(),
@@ -263,8 +248,8 @@ pub async fn disburse(
     let view: DisbursementView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let (g, _) = load_grant(c, &st, &who, &id, Action::DisbursementCreate)?;
+            let who = auth.caller();
+            let (g, _) = record_of::<Grant>(c, &st, &who, &id, auth.action)?;
             Ok(grants::disburse(c, now, &who, &g, b.amount, b.paid_on, b.method)?.into())
         })
         .await?;
@@ -283,8 +268,7 @@ pub async fn disbursements(
     let page = state
         .db
         .read(move |c| {
-            let (g, _) =
-                load_grant(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::DisbursementList)?;
+            let (g, _) = record_of::<Grant>(c, &st, &auth.caller(), &id, auth.action)?;
             query.page_in(Disbursement::for_grant(c, &g.id)?, |d| &d.id)?.try_map(|d| Ok(DisbursementView::from(d)))
         })
         .await?;

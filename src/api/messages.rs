@@ -1,16 +1,15 @@
 //! `/api/v1/cases/{id}/messages`: messages to and from the defender, who reads and answers
 //! them on the status page with her receipt. Sealed with the case key.
 
+use crate::api::case_for;
 use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, idempotency_key, idempotent, request_hash, ts, PageQuery};
+use crate::api::{idempotency_key, idempotent, request_hash, ts, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::db::models::Message;
 use crate::db::DbConn;
-use crate::domain::cases::Caller;
 use crate::domain::messages;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -64,8 +63,8 @@ pub async fn create(
     let st = state.clone();
     let user_id = auth.user.id.clone();
     let out = idempotent(&state, &user_id, idem, "message.send", hash, move |c, earlier| {
-        let who = Caller { user: &auth.user, role: auth.role };
-        let case = case_of(c, &st, &who, &case_id, Action::MessageSend, "case_not_found")?;
+        let who = auth.caller();
+        let case = case_for(c, &st, &who, &case_id, auth.action)?;
         let m = match earlier {
             Some(id) => Message::find(c, id)?.ok_or(AppError::NotFound("message_not_found"))?,
             None => messages::send_to_defender(c, &st.crypto, now, &who, &case, body.alert_id.as_deref(), &body.body)?,
@@ -89,8 +88,8 @@ pub async fn list(
     let page = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = case_of(c, &st, &who, &case_id, Action::MessageList, "case_not_found")?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             query.page_in(Message::for_case(c, &case.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))
         })
         .await?;

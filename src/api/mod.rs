@@ -520,21 +520,27 @@ pub fn find_or<T>(
     find(c, id)?.ok_or(AppError::NotFound(not_found))
 }
 
-/// The case a record belongs to, loaded for `action`. A record of a case the caller may not
-/// read answers exactly like a record that does not exist: `not_found` is the record's code.
-pub fn case_of(
+/// The case `case_id`, if the caller may perform `action` (the route's) on it.
+pub fn case_for(
     c: &mut crate::db::DbConn,
     st: &crate::state::AppState,
     who: &crate::domain::cases::Caller<'_>,
     case_id: &str,
     action: Action,
-    not_found: &'static str,
 ) -> Result<crate::db::models::Case, AppError> {
-    let now = crate::clock::naive(st.clock.now());
-    crate::domain::cases::load_for(c, &st.access, who, case_id, action, now).map_err(|e| match e {
-        AppError::NotFound(_) => AppError::NotFound(not_found),
-        other => other,
-    })
+    crate::domain::cases::load_for(c, &st.access, who, case_id, action, crate::clock::naive(st.clock.now()))
+}
+
+/// A record of a case and its case, if the caller may perform `action` (the route's) on
+/// the case: see [`crate::domain::access::load_record`].
+pub fn record_of<T: crate::domain::access::CaseRecord>(
+    c: &mut crate::db::DbConn,
+    st: &crate::state::AppState,
+    who: &crate::domain::cases::Caller<'_>,
+    id: &str,
+    action: Action,
+) -> Result<(T, crate::db::models::Case), AppError> {
+    crate::domain::access::load_record(c, &st.access, who, id, action, crate::clock::naive(st.clock.now()))
 }
 
 pub use crate::clock::ts;

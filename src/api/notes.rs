@@ -1,16 +1,16 @@
 //! `/api/v1/cases/{id}/notes`: append-only notes sealed with the case key.
 
+use crate::api::case_for;
 use crate::api::extract::{Json, Query};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{idempotency_key, idempotent, request_hash, ts, Page, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::clock::naive;
 use crate::db::models::CaseNote;
 use crate::db::DbConn;
-use crate::domain::cases::{self, Caller, NoteKind};
+use crate::domain::cases::{self, NoteKind};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -56,8 +56,8 @@ pub async fn create(
     let st = state.clone();
     let user_id = auth.user.id.clone();
     let note = idempotent(&state, &user_id, idem, "note.create", hash, move |c, earlier| {
-        let who = Caller { user: &auth.user, role: auth.role };
-        let case = cases::load_for(c, &st.access, &who, &case_id, Action::NoteCreate, naive(now))?;
+        let who = auth.caller();
+        let case = case_for(c, &st, &who, &case_id, auth.action)?;
         let note = match earlier {
             Some(id) => CaseNote::find(c, id)?.ok_or(AppError::NotFound("note_not_found"))?,
             None => cases::add_note(c, &st.crypto, now, &who, &case, body.kind, &body.body)?,
@@ -78,13 +78,13 @@ pub async fn list(
     let limit = query.limit()?;
     let cursor = query.cursor()?.map(str::to_string);
     let case_id = path.into_inner();
-    let now = naive(state.clock.now());
+    let _now = naive(state.clock.now());
     let st = state.clone();
     let page = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::NoteList, now)?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let rows = CaseNote::page(c, &case.id, cursor.as_deref(), limit + 1)?;
             let page = Page::from_rows(rows, limit, |n| n.id.clone());
             let bodies = cases::open_notes(c, &st.crypto, &case.id, &page.items)?;

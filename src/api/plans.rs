@@ -2,18 +2,16 @@
 //! `/api/v1/plans/{id}/measures`, `/api/v1/measures/{id}`. Access follows the case.
 
 use crate::api::extract::{Json, Query};
+use crate::api::{case_for, record_of};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, if_match, ts, with_etag, PageQuery};
+use crate::api::{find_or, if_match, ts, with_etag, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
 use crate::clock::naive;
-use crate::db::models::{Case, PlanMeasure, SecurityPlan};
-use crate::db::DbConn;
-use crate::domain::cases::{self, Caller};
+use crate::db::models::{PlanMeasure, SecurityPlan};
 use crate::domain::plans::{
     self, MeasureCategory, MeasureDetail, MeasureKind, MeasureStatus, MeasureUpdate, NewMeasure, PlanDetail,
     PlanStatus, PlanUpdate,
@@ -168,19 +166,6 @@ impl From<PlanDetail> for PlanView {
     }
 }
 
-/// A plan the caller may perform `action` on, with its case: access follows the case.
-fn load_plan(
-    c: &mut DbConn,
-    st: &AppState,
-    who: &Caller<'_>,
-    id: &str,
-    action: Action,
-) -> Result<(SecurityPlan, Case), AppError> {
-    let plan = find_or(c, id, "plan_not_found", SecurityPlan::find)?;
-    let case = case_of(c, st, who, &plan.case_id, action, "plan_not_found")?;
-    Ok((plan, case))
-}
-
 pub async fn create(
     auth: Authed,
     state: web::Data<AppState>,
@@ -194,8 +179,8 @@ pub async fn create(
     let view: PlanView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::PlanCreate, naive(now))?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let plan = plans::create_plan(
                 c,
                 &st.escalation.rules(),
@@ -225,8 +210,8 @@ pub async fn list(
     let page = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::PlanList, now)?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             query
                 .page_in(SecurityPlan::for_case(c, &case.id)?, |p| &p.id)?
                 .try_map(|p| plans::plan_detail(c, &st.crypto, p, now).map(PlanView::from))
@@ -241,7 +226,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let view: PlanView = state
         .db
         .read(move |c| {
-            let (plan, _) = load_plan(c, &st, &Caller { user: &auth.user, role: auth.role }, &id, Action::PlanRead)?;
+            let (plan, _) = record_of::<SecurityPlan>(c, &st, &auth.caller(), &id, auth.action)?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(st.clock.now()))?.into())
         })
         .await?;
@@ -266,8 +251,8 @@ pub async fn update(
     let view: PlanView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let (plan, case) = load_plan(c, &st, &who, &id, Action::PlanUpdate)?;
+            let who = auth.caller();
+            let (plan, case) = record_of::<SecurityPlan>(c, &st, &who, &id, auth.action)?;
             let input = PlanUpdate { status: b.status, summary: b.summary, review_by: b.review_by };
             plans::update_plan(c, &st.escalation.rules(), &st.crypto, now, &who, &case, &plan, expected, input)?;
             let plan = SecurityPlan::find(c, &id)?.ok_or(AppError::NotFound("plan_not_found"))?;
@@ -290,8 +275,8 @@ pub async fn add_measure(
     let view: MeasureView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let (plan, case) = load_plan(c, &st, &who, &plan_id, Action::MeasureCreate)?;
+            let who = auth.caller();
+            let (plan, case) = record_of::<SecurityPlan>(c, &st, &who, &plan_id, auth.action)?;
             let input = NewMeasure {
                 category: b.category,
                 kind: b.kind,
@@ -329,12 +314,13 @@ pub async fn update_measure(
     let view: MeasureView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
+            let who = auth.caller();
             let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
-            let (plan, case) = load_plan(c, &st, &who, &m.plan_id, Action::MeasureUpdate).map_err(|e| match e {
-                AppError::NotFound(_) => AppError::NotFound("measure_not_found"),
-                other => other,
-            })?;
+            let (plan, case) =
+                record_of::<SecurityPlan>(c, &st, &who, &m.plan_id, auth.action).map_err(|e| match e {
+                    AppError::NotFound(_) => AppError::NotFound("measure_not_found"),
+                    other => other,
+                })?;
             let input = MeasureUpdate {
                 status: b.status,
                 reason: b.reason,

@@ -4,17 +4,15 @@
 //! coordinators and the assignees.
 
 use crate::api::extract::{Json, Query};
+use crate::api::{case_for, record_of};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{case_of, find_or, if_match, ts, with_etag, PageQuery};
+use crate::api::{find_or, if_match, ts, with_etag, PageQuery};
 use crate::auth::Authed;
-use crate::authz::Action;
-use crate::clock::naive;
 use crate::db::models::{PsychosocialCare, Relocation, Visa};
-use crate::domain::cases::{self, Caller};
 use crate::domain::relocation::{
     self as rel, CareDetails, CareModality, CareUpdate, NewCare, NewRelocation, NewVisa, ReferralStatus,
     RelocationDetail, RelocationDetails, RelocationKind, RelocationStatus, RelocationUpdate, VisaDetails, VisaStatus,
@@ -254,8 +252,8 @@ pub async fn create_relocation(
     let view: RelocationView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::RelocationRequest, naive(now))?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let details = RelocationDetails {
                 destination_country: b.destination_country,
                 destination_city: b.destination_city,
@@ -283,8 +281,8 @@ pub async fn list_relocations(
     let page = state
         .db
         .read(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = case_of(c, &st, &who, &case_id, Action::RelocationList, "case_not_found")?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             query
                 .page_in(Relocation::for_case(c, &case.id)?, |r| &r.id)?
                 .try_map(|r| rel::relocation_detail(c, &st.crypto, r).map(RelocationView::from))
@@ -303,15 +301,7 @@ pub async fn show_relocation(
     let view: RelocationView = state
         .db
         .read(move |c| {
-            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
-            case_of(
-                c,
-                &st,
-                &Caller { user: &auth.user, role: auth.role },
-                &r.case_id,
-                Action::RelocationRead,
-                "relocation_not_found",
-            )?;
+            let (r, _) = record_of::<Relocation>(c, &st, &auth.caller(), &id, auth.action)?;
             Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
         })
         .await?;
@@ -342,9 +332,8 @@ pub async fn update_relocation(
     let view: RelocationView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
-            let case = case_of(c, &st, &who, &r.case_id, Action::RelocationUpdate, "relocation_not_found")?;
+            let who = auth.caller();
+            let (r, case) = record_of::<Relocation>(c, &st, &who, &id, auth.action)?;
             let input = RelocationUpdate {
                 status: b.status,
                 reason: b.reason,
@@ -374,9 +363,8 @@ pub async fn create_visa(
     let view: VisaView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
-            case_of(c, &st, &who, &r.case_id, Action::VisaCreate, "relocation_not_found")?;
+            let who = auth.caller();
+            let (r, _) = record_of::<Relocation>(c, &st, &who, &id, auth.action)?;
             let details = VisaDetails { applicant: b.applicant, handling_organization: b.handling_organization };
             let (v, terms) = rel::apply_visa(
                 c,
@@ -404,15 +392,7 @@ pub async fn list_visas(
     let page = state
         .db
         .read(move |c| {
-            let r = find_or(c, &id, "relocation_not_found", Relocation::find)?;
-            case_of(
-                c,
-                &st,
-                &Caller { user: &auth.user, role: auth.role },
-                &r.case_id,
-                Action::VisaList,
-                "relocation_not_found",
-            )?;
+            let (r, _) = record_of::<Relocation>(c, &st, &auth.caller(), &id, auth.action)?;
             query
                 .page_in(Visa::for_relocation(c, &r.id)?, |v| &v.id)?
                 .try_map(|v| rel::visa_details(c, &st.crypto, &v).map(|d| visa_item(v, d)))
@@ -431,15 +411,7 @@ pub async fn show_visa(
     let view: VisaView = state
         .db
         .read(move |c| {
-            let v = find_or(c, &id, "visa_not_found", Visa::find)?;
-            case_of(
-                c,
-                &st,
-                &Caller { user: &auth.user, role: auth.role },
-                &v.case_id,
-                Action::VisaRead,
-                "visa_not_found",
-            )?;
+            let (v, _) = record_of::<Visa>(c, &st, &auth.caller(), &id, auth.action)?;
             let d = rel::visa_details(c, &st.crypto, &v)?;
             let terms = rel::visa_terms(c, &st.crypto, &v)?;
             Ok(visa_view(v, d, terms))
@@ -463,9 +435,8 @@ pub async fn update_visa(
     let view: VisaView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let v = find_or(c, &id, "visa_not_found", Visa::find)?;
-            case_of(c, &st, &who, &v.case_id, Action::VisaUpdate, "visa_not_found")?;
+            let who = auth.caller();
+            let (v, _) = record_of::<Visa>(c, &st, &who, &id, auth.action)?;
             rel::update_visa(
                 c,
                 &st.escalation.rules(),
@@ -497,8 +468,8 @@ pub async fn create_care(
     let view: CareView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let case = cases::load_for(c, &st.access, &who, &case_id, Action::CareCreate, naive(now))?;
+            let who = auth.caller();
+            let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let details = CareDetails { provider: b.provider, notes: b.notes };
             let input = NewCare {
                 modality: b.modality,
@@ -525,14 +496,7 @@ pub async fn list_care(
     let page = state
         .db
         .read(move |c| {
-            let case = case_of(
-                c,
-                &st,
-                &Caller { user: &auth.user, role: auth.role },
-                &case_id,
-                Action::CareList,
-                "case_not_found",
-            )?;
+            let case = case_for(c, &st, &auth.caller(), &case_id, auth.action)?;
             query
                 .page_in(PsychosocialCare::for_case(c, &case.id)?, |x| &x.id)?
                 .try_map(|x| rel::care_details(c, &st.crypto, &x).map(|d| care_view(x, d)))
@@ -551,15 +515,7 @@ pub async fn show_care(
     let view: CareView = state
         .db
         .read(move |c| {
-            let x = find_or(c, &id, "care_not_found", PsychosocialCare::find)?;
-            case_of(
-                c,
-                &st,
-                &Caller { user: &auth.user, role: auth.role },
-                &x.case_id,
-                Action::CareRead,
-                "care_not_found",
-            )?;
+            let (x, _) = record_of::<PsychosocialCare>(c, &st, &auth.caller(), &id, auth.action)?;
             let d = rel::care_details(c, &st.crypto, &x)?;
             Ok(care_view(x, d))
         })
@@ -590,9 +546,8 @@ pub async fn update_care(
     let view: CareView = state
         .db
         .write(move |c| {
-            let who = Caller { user: &auth.user, role: auth.role };
-            let x = find_or(c, &id, "care_not_found", PsychosocialCare::find)?;
-            case_of(c, &st, &who, &x.case_id, Action::CareUpdate, "care_not_found")?;
+            let who = auth.caller();
+            let (x, _) = record_of::<PsychosocialCare>(c, &st, &who, &id, auth.action)?;
             let input = CareUpdate {
                 modality: b.modality,
                 sessions_planned: b.sessions_planned,

@@ -65,6 +65,13 @@ pub struct Authed {
     pub action: Action,
 }
 
+impl Authed {
+    /// The caller as the domain's rules take her.
+    pub fn caller(&self) -> crate::domain::cases::Caller<'_> {
+        crate::domain::cases::Caller { user: &self.user, role: self.role }
+    }
+}
+
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -21,6 +21,7 @@ macro_rules! str_enum {
     };
 }
 
+pub mod access;
 pub mod accounts;
 pub mod alerts;
 pub mod assessments;
