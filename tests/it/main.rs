@@ -21,6 +21,7 @@ mod intake;
 mod jwt_attacks;
 mod migrations;
 mod openapi;
+mod pages;
 mod plans;
 mod relocation;
 mod routes;
