@@ -7,6 +7,7 @@ mod alerts;
 mod assessments;
 mod audit;
 mod auth;
+mod axe;
 mod browser;
 mod cases;
 mod cli;
