@@ -842,6 +842,11 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
         let receipt_page = post("/report", &alert_fields(&token, "fr", narrative));
         let receipt = element_text(&receipt_page, "receipt");
         assert_eq!(receipt.len(), 19, "{receipt_page}");
+        // The receipt page in another language: neither the ticket nor the receipt is logged.
+        let ticket = input_value(&receipt_page, "r");
+        let switched = post("/report/receipt", &[("r", &ticket), ("lang", "ar")]);
+        assert_eq!(element_text(&switched, "receipt"), receipt);
+        get("/?lang=ar");
         let wrong = post("/status", &[("lang", "fr"), ("receipt", "9999 9999 9999 9999")]);
         assert!(wrong.contains("e-receipt"));
         let portal = post("/status", &[("lang", "fr"), ("receipt", &receipt)]);
@@ -853,6 +858,7 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
         let out = child.wait_with_output().unwrap();
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(log.contains("route=/report") && log.contains("route=/status/safe"), "requests are logged: {log}");
+        assert!(log.contains("route=/report/receipt"), "the language switch is logged by its pattern: {log}");
         let digits = receipt.replace(' ', "");
         for secret in [
             addr,
@@ -867,6 +873,7 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
             "9999 9999",
             t.as_str(),
             token.as_str(),
+            ticket.as_str(),
             "4826",
             "7315",
         ] {
