@@ -128,6 +128,9 @@ pub struct FormConfig {
     pub receipt_days: u32,
     /// Where the quick-exit link on every page goes: somewhere neutral.
     pub quick_exit_url: String,
+    /// The `<title>` of every form page, in every language: what a browser tab, the history
+    /// and a bookmark show to anyone who picks up her phone. Something neutral.
+    pub page_title: String,
     /// Pepper of the receipt hashes and key of the form's tokens, at least 32 bytes. Empty:
     /// generated into `<data_dir>/form.key`. Several instances must share it.
     pub secret: Secret,
@@ -143,6 +146,7 @@ impl Default for FormConfig {
             organization: String::new(),
             receipt_days: 180,
             quick_exit_url: "https://www.wikipedia.org/".into(),
+            page_title: "Haven".into(),
             secret: Secret::default(),
             reports_per_address_per_hour: 20,
             receipt_failures_per_address: 10,
@@ -274,6 +278,10 @@ impl Config {
         }
         if !self.form.quick_exit_url.starts_with("https://") || self.form.quick_exit_url.len() > 200 {
             return Err("form.quick_exit_url must be an https:// address".into());
+        }
+        let title = self.form.page_title.trim();
+        if title.is_empty() || title.chars().count() > 100 || title.chars().any(char::is_control) {
+            return Err("form.page_title must be 1 to 100 characters on one line".into());
         }
         if !self.form.secret.is_empty() && self.form.secret.expose().len() < 32 {
             return Err("form.secret must be at least 32 bytes (or empty to generate one)".into());
@@ -434,6 +442,17 @@ mod tests {
         assert_eq!(c.bind, "0.0.0.0:9000");
         assert_eq!(c.jwt.access_ttl_seconds, 60);
         assert_eq!(c.admin.email, "a@b.org");
+    }
+
+    #[test]
+    fn the_form_page_title_is_neutral_by_default_and_checked() {
+        assert_eq!(Config::default().form.page_title, "Haven");
+        let c = Config::load(None, env(&[("HAVEN_FORM_PAGE_TITLE", "Notes")])).unwrap();
+        assert_eq!(c.form.page_title, "Notes");
+        for bad in ["", "   ", "two\nlines", &"x".repeat(101)] {
+            let err = Config::load(None, env(&[("HAVEN_FORM_PAGE_TITLE", bad)])).unwrap_err();
+            assert!(err.contains("form.page_title"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

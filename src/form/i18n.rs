@@ -87,22 +87,47 @@ impl Lang {
     }
 }
 
+/// A field of the date, for `Text::date_order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    Day,
+    Month,
+    Year,
+}
+
+const DMY: [DatePart; 3] = [DatePart::Day, DatePart::Month, DatePart::Year];
+
 /// Every string of the form and the portal.
 pub struct Text {
-    // Every page
-    pub site_title: &'static str,
+    // Every page (the `<title>` is `form.page_title`, the same in every language)
     pub quick_exit: &'static str,
     pub footer: &'static str,
     pub language: &'static str,
+    // The door (`GET /`): worded so that it tells an onlooker little
+    pub door_title: &'static str,
+    pub door_intro: &'static str,
+    /// Under the link to the form (whose text is `report_title`).
+    pub door_report_hint: &'static str,
+    /// Under the link to the status page (whose text is `status_title`).
+    pub door_status_hint: &'static str,
     // The alert form
     pub report_title: &'static str,
     pub report_intro: &'static str,
+    /// The form's link to the status page.
+    pub report_followup: &'static str,
     pub kind_label: &'static str,
     /// In the order of `AlertKind`: threat received, physical attack, arrest or detention,
     /// online harassment, surveillance, smear campaign, threat to family, other.
     pub kinds: [&'static str; 8],
     pub when_label: &'static str,
     pub when_hint: &'static str,
+    pub date_day: &'static str,
+    pub date_month: &'static str,
+    pub date_year: &'static str,
+    /// January to December, as her calendar names them.
+    pub months: [&'static str; 12],
+    /// The order of the date's three fields, as the language writes a date.
+    pub date_order: [DatePart; 3],
     pub country_label: &'static str,
     pub country_choose: &'static str,
     pub region_label: &'static str,
@@ -134,7 +159,14 @@ pub struct Text {
     pub err_choose: &'static str,
     pub err_too_long: &'static str,
     pub err_country: &'static str,
+    /// A date in the future.
     pub err_date: &'static str,
+    /// One or two of day, month and year given, not all three.
+    pub err_date_incomplete: &'static str,
+    /// A day the month does not have (31 February), or not a number.
+    pub err_date_invalid: &'static str,
+    /// A year that is not four digits, or long before anything she could report.
+    pub err_date_year: &'static str,
     pub err_contact: &'static str,
     pub err_expired: &'static str,
     /// The database failed while storing a report: the form comes back filled in.
@@ -206,12 +238,16 @@ pub struct Text {
 pub const CHECKIN_HOURS: [u32; 6] = [1, 3, 6, 12, 24, 48];
 
 pub const EN: Text = Text {
-    site_title: "Report a threat safely",
     quick_exit: "Leave this site now",
     footer: "This site uses no JavaScript and no cookies. Only the protection team can read what you send.",
     language: "Language",
+    door_title: "How can we help?",
+    door_intro: "Please choose one of these two options.",
+    door_report_hint: "Send a new alert. You will get a receipt to follow it.",
+    door_status_hint: "Already sent one? Enter your receipt to read replies or add information.",
     report_title: "Tell us what happened",
     report_intro: "Only the protection team can read this. Questions marked * must be answered.",
+    report_followup: "Already sent an alert? Follow it with your receipt.",
     kind_label: "What happened?",
     kinds: [
         "I received threats",
@@ -225,6 +261,14 @@ pub const EN: Text = Text {
     ],
     when_label: "When did it happen?",
     when_hint: "Leave empty if it is still going on or you are not sure.",
+    date_day: "Day",
+    date_month: "Month",
+    date_year: "Year",
+    months: [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "December",
+    ],
+    date_order: DMY,
     country_label: "In which country?",
     country_choose: "Choose a country",
     region_label: "Region or city",
@@ -258,6 +302,9 @@ pub const EN: Text = Text {
     err_too_long: "This is too long. Please shorten it.",
     err_country: "Please choose a country from the list.",
     err_date: "Please give a date that is not in the future.",
+    err_date_incomplete: "Please give the day, the month and the year, or leave all three empty.",
+    err_date_invalid: "This date does not exist. Please check the day and the month.",
+    err_date_year: "Please check the year. Write it with four digits.",
     err_contact: "Please say how to reach you, or choose not to be contacted.",
     err_expired: "This page was open too long. Your answers are kept: please send again.",
     err_not_stored: "Your report could not be stored just now. Your answers are kept: please send again in a minute.",
@@ -319,12 +366,16 @@ pub const EN: Text = Text {
 };
 
 pub const FR: Text = Text {
-    site_title: "Signaler une menace en toute sécurité",
     quick_exit: "Quitter ce site maintenant",
     footer: "Ce site n'utilise ni JavaScript ni cookies. Seule l'équipe de protection peut lire ce que vous envoyez.",
     language: "Langue",
+    door_title: "Comment pouvons-nous vous aider ?",
+    door_intro: "Choisissez l'une de ces deux possibilités.",
+    door_report_hint: "Envoyez une nouvelle alerte. Vous recevrez un reçu pour la suivre.",
+    door_status_hint: "Alerte déjà envoyée ? Saisissez votre reçu pour lire les réponses ou ajouter des informations.",
     report_title: "Dites-nous ce qui s'est passé",
     report_intro: "Seule l'équipe de protection peut lire ceci. Les questions marquées d'un * sont obligatoires.",
+    report_followup: "Vous avez déjà envoyé une alerte ? Suivez-la avec votre reçu.",
     kind_label: "Que s'est-il passé ?",
     kinds: [
         "J'ai reçu des menaces",
@@ -338,6 +389,14 @@ pub const FR: Text = Text {
     ],
     when_label: "Quand cela s'est-il passé ?",
     when_hint: "Laissez vide si cela continue encore ou en cas de doute.",
+    date_day: "Jour",
+    date_month: "Mois",
+    date_year: "Année",
+    months: [
+        "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre",
+        "décembre",
+    ],
+    date_order: DMY,
     country_label: "Dans quel pays ?",
     country_choose: "Choisissez un pays",
     region_label: "Région ou ville",
@@ -376,6 +435,9 @@ pub const FR: Text = Text {
     err_too_long: "C'est trop long. Merci de raccourcir.",
     err_country: "Merci de choisir un pays dans la liste.",
     err_date: "Merci d'indiquer une date qui n'est pas dans le futur.",
+    err_date_incomplete: "Merci d'indiquer le jour, le mois et l'année, ou de laisser les trois vides.",
+    err_date_invalid: "Cette date n'existe pas. Merci de vérifier le jour et le mois.",
+    err_date_year: "Merci de vérifier l'année et de l'écrire avec quatre chiffres.",
     err_contact: "Merci d'indiquer comment vous joindre, ou de cocher « Ne me contactez pas ».",
     err_expired: "Cette page est restée ouverte trop longtemps. Vos réponses sont conservées : merci de renvoyer le formulaire.",
     err_not_stored: "Votre signalement n'a pas pu être enregistré pour le moment. Vos réponses sont conservées : merci de renvoyer le formulaire dans une minute.",
@@ -437,12 +499,16 @@ pub const FR: Text = Text {
 };
 
 pub const ES: Text = Text {
-    site_title: "Reporte una amenaza de forma segura",
     quick_exit: "Salir de este sitio ahora",
     footer: "Este sitio no usa JavaScript ni cookies. Solo el equipo de protección puede leer lo que usted envía.",
     language: "Idioma",
+    door_title: "¿Cómo podemos ayudarle?",
+    door_intro: "Elija una de estas dos opciones.",
+    door_report_hint: "Envíe una nueva alerta. Recibirá un recibo para darle seguimiento.",
+    door_status_hint: "¿Ya envió una alerta? Escriba su recibo para leer las respuestas o agregar información.",
     report_title: "Cuéntenos qué pasó",
     report_intro: "Solo el equipo de protección puede leer esto. Las preguntas marcadas con * son obligatorias.",
+    report_followup: "¿Ya envió una alerta? Dele seguimiento con su recibo.",
     kind_label: "¿Qué pasó?",
     kinds: [
         "Recibí amenazas",
@@ -456,6 +522,14 @@ pub const ES: Text = Text {
     ],
     when_label: "¿Cuándo pasó?",
     when_hint: "Déjelo en blanco si todavía continúa o si tiene dudas.",
+    date_day: "Día",
+    date_month: "Mes",
+    date_year: "Año",
+    months: [
+        "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre",
+        "diciembre",
+    ],
+    date_order: DMY,
     country_label: "¿En qué país?",
     country_choose: "Elija un país",
     region_label: "Región o ciudad",
@@ -494,6 +568,9 @@ pub const ES: Text = Text {
     err_too_long: "Es demasiado largo. Por favor, acórtelo.",
     err_country: "Por favor, elija un país de la lista.",
     err_date: "Por favor, indique una fecha que no sea futura.",
+    err_date_incomplete: "Por favor, indique el día, el mes y el año, o deje los tres en blanco.",
+    err_date_invalid: "Esta fecha no existe. Por favor, revise el día y el mes.",
+    err_date_year: "Por favor, revise el año y escríbalo con cuatro dígitos.",
     err_contact: "Por favor, indique cómo comunicarnos con usted, o marque «No me contacten».",
     err_expired: "Esta página estuvo abierta demasiado tiempo. Sus respuestas se conservaron: por favor, envíe de nuevo.",
     err_not_stored: "No pudimos guardar su informe en este momento. Sus respuestas se conservaron: por favor, envíe de nuevo en un minuto.",
@@ -555,12 +632,16 @@ pub const ES: Text = Text {
 };
 
 pub const AR: Text = Text {
-    site_title: "الإبلاغ عن تهديد بأمان",
     quick_exit: "الخروج من الموقع الآن",
     footer: "لا يستخدم هذا الموقع جافا سكريبت ولا ملفات تعريف الارتباط. لا يطّلع على ما يصل منك إلا فريق الحماية.",
     language: "اللغة",
+    door_title: "كيف يمكننا مساعدتك؟",
+    door_intro: "يُرجى اختيار أحد هذين الخيارين.",
+    door_report_hint: "لإرسال بلاغ جديد. بعد الإرسال يظهر رمز إيصال لمتابعته.",
+    door_status_hint: "هل سبق إرسال بلاغ؟ بإدخال رمز الإيصال يمكن قراءة الردود أو إضافة معلومات.",
     report_title: "نودّ أن نعرف ما حدث",
     report_intro: "لا يطّلع على هذا إلا فريق الحماية. يجب الإجابة عن الأسئلة المعلَّمة بعلامة *.",
+    report_followup: "هل سبق إرسال بلاغ؟ يمكن متابعته برمز الإيصال.",
     kind_label: "ماذا حدث؟",
     kinds: [
         "تلقيت تهديدات",
@@ -573,7 +654,26 @@ pub const AR: Text = Text {
         "أمر آخر",
     ],
     when_label: "متى حدث ذلك؟",
-    when_hint: "يمكن ترك هذا الحقل فارغًا إذا كان الأمر لا يزال مستمرًا أو إذا لم يكن التاريخ مؤكدًا.",
+    when_hint: "يمكن ترك التاريخ فارغًا إذا كان الأمر لا يزال مستمرًا أو إذا لم يكن التاريخ مؤكدًا.",
+    date_day: "اليوم",
+    date_month: "الشهر",
+    date_year: "السنة",
+    // The names used from Egypt to Morocco, then the ones used in the Levant and Iraq.
+    months: [
+        "يناير / كانون الثاني",
+        "فبراير / شباط",
+        "مارس / آذار",
+        "أبريل / نيسان",
+        "مايو / أيار",
+        "يونيو / حزيران",
+        "يوليو / تموز",
+        "أغسطس / آب",
+        "سبتمبر / أيلول",
+        "أكتوبر / تشرين الأول",
+        "نوفمبر / تشرين الثاني",
+        "ديسمبر / كانون الأول",
+    ],
+    date_order: DMY,
     country_label: "في أي بلد؟",
     country_choose: "اختيار البلد",
     region_label: "المنطقة أو المدينة",
@@ -612,6 +712,9 @@ pub const AR: Text = Text {
     err_too_long: "النص طويل جدًا. يُرجى اختصاره.",
     err_country: "يُرجى اختيار بلد من القائمة.",
     err_date: "يُرجى إدخال تاريخ ليس في المستقبل.",
+    err_date_incomplete: "يُرجى إدخال اليوم والشهر والسنة، أو ترك الحقول الثلاثة فارغة.",
+    err_date_invalid: "هذا التاريخ غير موجود. يُرجى التحقق من اليوم والشهر.",
+    err_date_year: "يُرجى التحقق من السنة وكتابتها بأربعة أرقام.",
     err_contact: "يُرجى ذكر طريقة للتواصل معك، أو اختيار «لا تتواصلوا معي».",
     err_expired: "بقيت هذه الصفحة مفتوحة مدة طويلة جدًا. إجاباتك محفوظة: يُرجى الإرسال مرة أخرى.",
     err_not_stored: "تعذّر حفظ بلاغك الآن. إجاباتك محفوظة: يُرجى الإرسال مرة أخرى بعد دقيقة.",

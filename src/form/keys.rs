@@ -236,10 +236,19 @@ impl FormKeys {
 
     /// The receipt a receipt-page ticket shows, and whether it is shown again.
     pub fn check_receipt_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<(String, bool), TokenError> {
+        self.renew_receipt_ticket(ticket, now).map(|(receipt, again, _)| (receipt, again))
+    }
+
+    /// As `check_receipt_ticket`, with a new ticket for the same receipt that works for
+    /// `TICKET_SECONDS` from now: the receipt page's language switch carries it (in a POST
+    /// body, never in a link), so she can change language while she reads the page, and a
+    /// page found later in the history still shows nothing.
+    pub fn renew_receipt_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<(String, bool, String), TokenError> {
         let parts = self.check_ticket("receipt-page", ticket, 2, now)?;
         let nonce: [u8; 16] = hex::decode(&parts[0]).ok().and_then(|v| v.try_into().ok()).ok_or(TokenError::Invalid)?;
+        let renewed = self.ticket("receipt-page", &[&parts[0], &parts[1]], now);
         let token = FormToken { digest: String::new(), nonce };
-        Ok((self.receipt_for(&token), parts[1] == "1"))
+        Ok((self.receipt_for(&token), parts[1] == "1", renewed))
     }
 }
 
@@ -354,6 +363,15 @@ mod tests {
         let form = k.check_form_token(&k.new_form_token(now), now).unwrap();
         let r = k.receipt_ticket(&form, true, now);
         assert_eq!(k.check_receipt_ticket(&r, now).unwrap(), (k.receipt_for(&form), true));
+        // Renewed while the page is read: the same receipt, a ticket that works from now on.
+        let soon = now + chrono::Duration::seconds(TICKET_SECONDS - 1);
+        let (receipt, again, renewed) = k.renew_receipt_ticket(&r, soon).unwrap();
+        assert_eq!((receipt.as_str(), again), (k.receipt_for(&form).as_str(), true));
+        assert!(!renewed.contains(&receipt), "a ticket never holds the receipt");
+        let later = soon + chrono::Duration::seconds(TICKET_SECONDS - 1);
+        assert_eq!(k.check_receipt_ticket(&r, later).err(), Some(TokenError::Expired));
+        assert_eq!(k.check_receipt_ticket(&renewed, later).unwrap().0, receipt);
+        assert_eq!(k.check_ticket("view", &renewed, 2, soon).err(), Some(TokenError::Invalid), "scoped");
     }
 
     #[test]

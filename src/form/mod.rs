@@ -7,6 +7,7 @@
 
 pub mod countries;
 pub mod decode;
+mod door;
 pub mod guard;
 pub mod i18n;
 pub mod keys;
@@ -59,7 +60,9 @@ impl FormState {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/report", web::get().to(report::show))
+    // Only `GET /` is the door: every other unknown path stays the API's JSON 404.
+    cfg.route("/", web::get().to(door::show))
+        .route("/report", web::get().to(report::show))
         .route("/report", web::post().to(report::submit))
         .route("/status", web::get().to(portal::login_page))
         .route("/status", web::post().to(portal::open))
@@ -70,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/status/view", web::get().to(portal::view))
         .route("/status/thanks", web::get().to(portal::thanks))
         .route("/report/receipt", web::get().to(report::receipt_page))
+        .route("/report/receipt", web::post().to(report::receipt_in_language))
         .route("/form.css", web::get().to(stylesheet));
 }
 
@@ -84,10 +88,15 @@ pub struct LangLink {
 pub struct Chrome {
     pub lang: Lang,
     pub t: &'static Text,
+    /// `form.page_title`: the same neutral title on every page, in every language.
+    pub page_title: String,
     pub quick_exit: String,
     /// This page's path, for the language switch.
     pub path: &'static str,
     pub langs: Vec<LangLink>,
+    /// On the receipt page: the language switch is a POST of this ticket (the receipt page
+    /// must not be lost by changing language, and a ticket never goes into a link).
+    pub receipt_ticket: Option<String>,
 }
 
 impl Chrome {
@@ -95,9 +104,11 @@ impl Chrome {
         Chrome {
             lang,
             t: lang.text(),
+            page_title: state.config.form.page_title.clone(),
             quick_exit: state.config.form.quick_exit_url.clone(),
             path,
             langs: Lang::ALL.iter().map(|l| LangLink { code: l.code(), name: l.name(), current: *l == lang }).collect(),
+            receipt_ticket: None,
         }
     }
 }

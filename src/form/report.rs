@@ -3,10 +3,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
-use super::decode::{DecodeError, Fields};
-use super::i18n::{Lang, Text};
+use super::decode::{DateError, DecodeError, Fields};
+use super::i18n::{DatePart, Lang, Text};
 use super::keys::{FormToken, TokenError};
 use super::{countries, error_page, html, notice, read_body, Choice, Chrome};
 use crate::clock::naive;
@@ -28,6 +28,7 @@ const KINDS: [AlertKind; 8] = [
     AlertKind::Other,
 ];
 const URGENCIES: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+const MONTHS: [&str; 12] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
 const CHANNELS: [&str; 5] = ["signal", "whatsapp", "email", "phone", "other"];
 const ORG_KINDS: [OrganizationKind; 4] =
     [OrganizationKind::Embassy, OrganizationKind::UnAgency, OrganizationKind::Ngo, OrganizationKind::Other];
@@ -36,7 +37,9 @@ pub const FIELDS: &[&str] = &[
     "token",
     "lang",
     "kind",
-    "when",
+    "when_day",
+    "when_month",
+    "when_year",
     "country",
     "region",
     "narrative",
@@ -53,7 +56,10 @@ pub const FIELDS: &[&str] = &[
 #[derive(Default)]
 pub struct Values {
     pub kind: String,
-    pub when: String,
+    /// The date's three fields as typed (in whichever digits).
+    pub when_day: String,
+    pub when_month: String,
+    pub when_year: String,
     pub country: String,
     pub region: String,
     pub narrative: String,
@@ -96,8 +102,9 @@ impl Errors {
 struct ReportPage {
     c: Chrome,
     token: String,
-    today: String,
     max_narrative: usize,
+    date_order: [DatePart; 3],
+    months: Vec<Choice>,
     notice: Option<&'static str>,
     kinds: Vec<Choice>,
     urgencies: Vec<Choice>,
@@ -151,15 +158,19 @@ fn collation_key(s: &str) -> String {
         .collect()
 }
 
-fn page(state: &AppState, lang: Lang, token: String, now: DateTime<Utc>, v: Values, e: Errors) -> ReportPage {
+fn page(state: &AppState, lang: Lang, token: String, v: Values, e: Errors) -> ReportPage {
     let t: &Text = lang.text();
     let notice = e.any().then_some(t.err_summary);
     ReportPage {
         c: Chrome::new(state, lang, "/report"),
         token,
-        // Her "today" may already be tomorrow in UTC (anywhere east of Greenwich).
-        today: (now + chrono::Duration::hours(14)).format("%Y-%m-%d").to_string(),
         max_narrative: MAX_NARRATIVE,
+        date_order: t.date_order,
+        months: MONTHS
+            .iter()
+            .zip(t.months)
+            .map(|(m, label)| Choice { value: m, label, checked: v.when_month == *m })
+            .collect(),
         notice,
         kinds: KINDS
             .iter()
@@ -201,14 +212,16 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     }
     let now = state.clock.now();
     let token = state.form.keys.new_form_token(now);
-    html(&req, StatusCode::OK, &page(&state, lang, token, now, Values::default(), Errors::default()))
+    html(&req, StatusCode::OK, &page(&state, lang, token, Values::default(), Errors::default()))
 }
 
 /// Checks every field; on success the alert to store.
 fn validate(f: &Fields, t: &Text, now: DateTime<Utc>) -> (Values, Errors, Option<NewAlert>) {
     let v = Values {
         kind: f.get("kind").unwrap_or("").into(),
-        when: f.get("when").unwrap_or("").into(),
+        when_day: f.raw("when_day").trim().into(),
+        when_month: f.get("when_month").unwrap_or("").into(),
+        when_year: f.raw("when_year").trim().into(),
         country: f.get("country").unwrap_or("").into(),
         region: f.raw("region").into(),
         narrative: f.raw("narrative").into(),
@@ -234,20 +247,19 @@ fn validate(f: &Fields, t: &Text, now: DateTime<Utc>) -> (Values, Errors, Option
             None
         }
     };
-    let occurred_on = match v.when.as_str() {
-        "" => None,
-        s => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d)
-                if d <= (now + chrono::Duration::hours(14)).date_naive()
-                    && d >= NaiveDate::from_ymd_opt(1950, 1, 1).unwrap_or(d) =>
-            {
-                Some(d)
-            }
-            _ => {
-                e.when = Some(t.err_date);
-                None
-            }
-        },
+    // Her "today" may already be tomorrow in UTC (anywhere east of Greenwich).
+    let latest = (now + chrono::Duration::hours(14)).date_naive();
+    let occurred_on = match super::decode::date(&v.when_day, &v.when_month, &v.when_year, latest) {
+        Ok(d) => d,
+        Err(err) => {
+            e.when = Some(match err {
+                DateError::Incomplete => t.err_date_incomplete,
+                DateError::Invalid => t.err_date_invalid,
+                DateError::Year => t.err_date_year,
+                DateError::Future => t.err_date,
+            });
+            None
+        }
     };
     if !crate::domain::country::is_valid(&v.country) {
         e.country = Some(if v.country.is_empty() { t.err_required } else { t.err_country });
@@ -345,7 +357,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
         Ok(tok) => tok,
         Err(TokenError::Expired) => {
             // Her answers are kept; a fresh token lets her send them again.
-            let mut p = page(&state, lang, state.form.keys.new_form_token(now), now, values, errors);
+            let mut p = page(&state, lang, state.form.keys.new_form_token(now), values, errors);
             p.notice = Some(t.err_expired);
             return html(&req, StatusCode::UNPROCESSABLE_ENTITY, &p);
         }
@@ -354,7 +366,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
         }
     };
     let Some(alert) = alert else {
-        return html(&req, StatusCode::UNPROCESSABLE_ENTITY, &page(&state, lang, token_text, now, values, errors));
+        return html(&req, StatusCode::UNPROCESSABLE_ENTITY, &page(&state, lang, token_text, values, errors));
     };
     let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
     if !state.form.guard.allow_report(addr) {
@@ -376,7 +388,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
             // again cannot make a second alert even if this one was stored after all.
             let status = actix_web::ResponseError::status_code(&e);
             e.log_cause();
-            let mut p = page(&state, lang, token_text, now, values, errors);
+            let mut p = page(&state, lang, token_text, values, errors);
             p.notice = Some(t.err_not_stored);
             let mut res = html(&req, status, &p);
             super::set_retry_after(&mut res, &e);
@@ -469,22 +481,40 @@ fn replayed(c: &mut crate::db::DbConn, first: &FormSubmission, now: DateTime<Utc
 /// `GET /report/receipt?r=…`: the receipt, shown once, for two minutes after sending.
 pub async fn receipt_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let lang = super::query_lang(&req);
-    let now = state.clock.now();
     let fields = Fields::parse(req.query_string().as_bytes(), &["r", "lang"], &[]).ok();
     let ticket = fields.as_ref().map(|f| f.raw("r").to_string()).unwrap_or_default();
-    match state.form.keys.check_receipt_ticket(&ticket, now) {
-        Ok((receipt, again)) => html(
-            &req,
-            StatusCode::OK,
-            &ReceiptPage {
-                c: Chrome::new(&state, lang, "/report"),
-                receipt: super::keys::group_receipt(&receipt),
-                again,
-            },
-        ),
+    show_receipt(&req, &state, lang, &ticket)
+}
+
+/// `POST /report/receipt` (`r`, `lang`): the receipt page's language switch. The ticket
+/// comes in the body, as the page's forms carry it, so the receipt page changes language
+/// without the receipt or its ticket going into a link, the history or a log. The ticket
+/// is the anti-forgery token: signed, short-lived, known only to the page that shows it.
+pub async fn receipt_in_language(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let fallback = Lang::choose(None, &req);
+    let body = match read_body(&req, payload).await {
+        Ok(b) => b,
+        Err(e) => return error_page(&req, &state, fallback, e),
+    };
+    let lang = super::lang_hint(&body).unwrap_or(fallback);
+    match Fields::parse(&body, &["r", "lang"], &[]) {
+        Ok(f) => show_receipt(&req, &state, lang, f.raw("r")),
+        Err(_) => error_page(&req, &state, lang, AppError::bad_request("invalid_form", "malformed form")),
+    }
+}
+
+/// The receipt page of a ticket, whose language switch carries a renewed ticket; the
+/// "page expired" notice once the ticket is too old or not genuine.
+fn show_receipt(req: &HttpRequest, state: &AppState, lang: Lang, ticket: &str) -> HttpResponse {
+    match state.form.keys.renew_receipt_ticket(ticket, state.clock.now()) {
+        Ok((receipt, again, renewed)) => {
+            let mut c = Chrome::new(state, lang, "/report");
+            c.receipt_ticket = Some(renewed);
+            html(req, StatusCode::OK, &ReceiptPage { c, receipt: super::keys::group_receipt(&receipt), again })
+        }
         Err(_) => {
             let t = lang.text();
-            notice(&req, &state, lang, StatusCode::GONE, t.receipt_title, t.page_expired)
+            notice(req, state, lang, StatusCode::GONE, t.receipt_title, t.page_expired)
         }
     }
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::db_test;
 use crate::form::element_text;
 use crate::harness::{token_of, TestApp};
-use crate::webdriver::{chromium_available, Browser};
+use crate::webdriver::{chromium_available, Browser, Options};
 
 fn artifacts() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("test-artifacts");
@@ -29,6 +29,16 @@ fn shot(b: &Browser, name: &str) {
         b.page_width(),
         b.viewport_width()
     );
+}
+
+/// A screenshot of one element (scrolled into view), for a part of a long page.
+fn element_shot(b: &Browser, css: &str, name: &str) {
+    use base64::Engine as _;
+    let b64 = b.find(css).cmd("GET", "/screenshot", None).expect("element screenshot");
+    let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().expect("base64")).expect("png");
+    let (w, h) = crate::webdriver::png_size(&png);
+    assert!(w > 0 && h > 0, "{name}: empty screenshot");
+    std::fs::write(artifacts().join(format!("{name}.png")), png).expect("write the screenshot");
 }
 
 struct Journey<'a> {
@@ -144,4 +154,89 @@ db_test!(a_defender_files_and_follows_an_alert_in_a_browser_without_javascript, 
         },
         backend,
     );
+});
+
+/// The door, the form with a date she got wrong, the receipt, and the receipt in another
+/// language, on a 390 px phone with JavaScript off.
+fn door_to_receipt(app: &TestApp, b: &Browser, lang: &str, switch_to: &str, backend: &str) {
+    let t = haven::form::i18n::Lang::parse(lang).expect("lang").text();
+    let tag = format!("{lang}-{backend}");
+    let (day_wrong, day, year) = if lang == "ar" { ("٣١", "٢٠", "٢٠٢٦") } else { ("31", "20", "2026") };
+    b.goto(&format!("{}/?lang={lang}", app.base));
+    assert_eq!(b.find("html").attr("lang").as_deref(), Some(lang));
+    assert_eq!(b.find("html").attr("dir").as_deref(), Some(if lang == "ar" { "rtl" } else { "ltr" }));
+    assert_eq!(b.viewport_width(), 390.0, "a 390 px phone");
+    assert_eq!(b.title(), "Haven", "a neutral tab and history entry");
+    assert_eq!(b.find("h1").text(), t.door_title);
+    shot(b, &format!("door-{tag}-1-door"));
+
+    b.find("#to-report").click_and_wait();
+    assert_eq!(b.find("h1").text(), t.report_title);
+    assert_eq!(b.title(), "Haven");
+    assert_eq!(b.find("#to-status").text(), t.report_followup);
+    // 31 February, in her digits: the error next to the date, what she typed kept.
+    b.find("#when_day").send_keys(day_wrong);
+    b.find("#when_month").select_by_value("2");
+    b.find("#when_year").send_keys(year);
+    b.find("#narrative").send_keys("x");
+    b.find("button[type=submit]").click_and_wait();
+    assert_eq!(b.find("#e-when").text(), t.err_date_invalid);
+    assert_eq!(b.find("#when_day").value(), day_wrong);
+    assert_eq!(b.find("#when_year").value(), year);
+    assert_eq!(b.find("#when_month").value(), "2");
+    // Day, month and year side by side, in reading order (right to left in Arabic).
+    let (d, m, y) = (b.find("#when_day").rect(), b.find("#when_month").rect(), b.find("#when_year").rect());
+    assert!((d.y - y.y).abs() < 2.0 && (d.y - m.y).abs() < 2.0, "one row: {d:?} {m:?} {y:?}");
+    if lang == "ar" {
+        assert!(d.x > m.x && m.x > y.x, "right to left: {d:?} {m:?} {y:?}");
+    } else {
+        assert!(d.x < m.x && m.x < y.x, "left to right: {d:?} {m:?} {y:?}");
+    }
+    shot(b, &format!("door-{tag}-2-date-error"));
+    // Scrolled past the date (a click on the next label only focuses its field), then the
+    // date field alone.
+    b.find("label[for=region]").click();
+    shot(b, &format!("door-{tag}-2-date-error-scrolled"));
+    element_shot(b, "#f-when", &format!("door-{tag}-2-date-field"));
+
+    b.find("#when_day").clear();
+    b.find("#when_day").send_keys(day);
+    b.find("#when_month").select_by_value("11");
+    b.find("input[name=kind][value=surveillance]").click();
+    b.find("#country").select_by_value("LB");
+    b.find("input[name=urgency][value=medium]").click();
+    b.find("input[name=contact][value=none]").click();
+    b.find("button[type=submit]").click_and_wait();
+    assert_eq!(b.find("h1").text(), t.receipt_title);
+    let receipt = b.find("#receipt").text();
+    let digits = receipt.replace(' ', "");
+    assert_eq!(digits.len(), 16, "{receipt}");
+    assert!(!b.current_url().contains(&digits));
+    shot(b, &format!("door-{tag}-3-receipt"));
+
+    // Another language: the same receipt, and still not in the address bar.
+    b.find(&format!("nav button[value={switch_to}]")).click_and_wait();
+    assert_eq!(b.find("html").attr("lang").as_deref(), Some(switch_to));
+    assert_eq!(b.find("#receipt").text(), receipt, "the receipt survives the language switch");
+    let other = haven::form::i18n::Lang::parse(switch_to).expect("lang").text();
+    assert_eq!(b.find("h1").text(), other.receipt_title);
+    let url = b.current_url();
+    assert!(url.ends_with("/report/receipt"), "a POST answer, nothing in the URL: {url}");
+    assert!(!url.contains(&digits));
+    assert_eq!(b.title(), "Haven");
+    shot(b, &format!("door-{tag}-4-receipt-in-{switch_to}"));
+}
+
+db_test!(the_door_leads_to_the_form_and_the_receipt_keeps_in_another_language, |app| {
+    if !chromium_available("door journey") {
+        return;
+    }
+    let backend = match app.db.backend {
+        crate::harness::Backend::Sqlite => "sqlite",
+        crate::harness::Backend::Postgres => "postgres",
+    };
+    let b =
+        Browser::start_with(Options { width: 390, height: 844, mobile: true, ..Options::default() }).expect("chromium");
+    door_to_receipt(&app, &b, "en", "ar", backend);
+    door_to_receipt(&app, &b, "ar", "en", backend);
 });

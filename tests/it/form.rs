@@ -99,7 +99,9 @@ pub fn alert_fields<'a>(token: &'a str, lang: &'a str, narrative: &'a str) -> Ve
         ("token", token),
         ("lang", lang),
         ("kind", "threat_received"),
-        ("when", "2026-11-20"),
+        ("when_day", "20"),
+        ("when_month", "11"),
+        ("when_year", "2026"),
         ("country", "KE"),
         ("region", "Kisumu"),
         ("narrative", narrative),
@@ -146,7 +148,7 @@ fn count(app: &TestApp, sql_table: &str) -> i64 {
     rows[0].n
 }
 
-fn assert_form_headers(r: &Resp) {
+pub fn assert_form_headers(r: &Resp) {
     assert_eq!(
         r.header("content-security-policy"),
         Some("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"),
@@ -157,7 +159,7 @@ fn assert_form_headers(r: &Resp) {
     assert!(r.header("set-cookie").is_none(), "no cookies, ever");
 }
 
-fn assert_plain_page(html: &str) {
+pub fn assert_plain_page(html: &str) {
     let lower = html.to_lowercase();
     assert!(!lower.contains("<script"), "no JavaScript");
     assert!(!lower.contains(" on") || !lower.contains("onclick"), "no inline handlers");
@@ -324,8 +326,8 @@ db_test!(bad_form_input_gets_a_clear_page_never_a_crash, |app| {
     // character too long.
     let long = "x".repeat(haven::domain::alerts::MAX_NARRATIVE + 1);
     let mut f = alert_fields(&token, "en", &long);
-    f.retain(|(k, _)| !["kind", "when", "country"].contains(k));
-    f.extend([("kind", "alien_abduction"), ("when", "2099-01-01"), ("country", "XX")]);
+    f.retain(|(k, _)| !["kind", "when_year", "country"].contains(k));
+    f.extend([("kind", "alien_abduction"), ("when_year", "2099"), ("country", "XX")]);
     let r = post_form(&app, "/report", &f);
     assert_eq!(r.status, 422);
     let en = &haven::form::i18n::EN;
@@ -840,6 +842,11 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
         let receipt_page = post("/report", &alert_fields(&token, "fr", narrative));
         let receipt = element_text(&receipt_page, "receipt");
         assert_eq!(receipt.len(), 19, "{receipt_page}");
+        // The receipt page in another language: neither the ticket nor the receipt is logged.
+        let ticket = input_value(&receipt_page, "r");
+        let switched = post("/report/receipt", &[("r", &ticket), ("lang", "ar")]);
+        assert_eq!(element_text(&switched, "receipt"), receipt);
+        get("/?lang=ar");
         let wrong = post("/status", &[("lang", "fr"), ("receipt", "9999 9999 9999 9999")]);
         assert!(wrong.contains("e-receipt"));
         let portal = post("/status", &[("lang", "fr"), ("receipt", &receipt)]);
@@ -851,6 +858,7 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
         let out = child.wait_with_output().unwrap();
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(log.contains("route=/report") && log.contains("route=/status/safe"), "requests are logged: {log}");
+        assert!(log.contains("route=/report/receipt"), "the language switch is logged by its pattern: {log}");
         let digits = receipt.replace(' ', "");
         for secret in [
             addr,
@@ -865,6 +873,7 @@ fn the_log_of_a_whole_flow_holds_nothing_identifying() {
             "9999 9999",
             t.as_str(),
             token.as_str(),
+            ticket.as_str(),
             "4826",
             "7315",
         ] {
