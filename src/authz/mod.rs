@@ -10,202 +10,118 @@ use serde::Deserialize;
 
 use crate::domain::Role;
 
-/// What a route does. `Public` routes take no token; every other action needs a session
-/// and a rule in `policies/access.toml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    Public,
-    AuthLogout,
-    MeRead,
-    MePasswordChange,
-    OrganizationCreate,
-    OrganizationList,
-    UserCreate,
-    UserList,
-    UserUpdate,
-    UserResetPassword,
-    FormIntakeRead,
-    FormIntakeUpdate,
-    AuditRead,
-    CaseCreate,
-    CaseList,
-    CaseRead,
-    CaseUpdate,
-    CaseTransition,
-    CaseAssign,
-    CaseUnassign,
-    CaseShare,
-    CaseUnshare,
-    NoteCreate,
-    NoteList,
-    DefenderCreate,
-    DefenderList,
-    DefenderRead,
-    DefenderUpdate,
-    AlertCreate,
-    AlertList,
-    AlertRead,
-    AlertTriage,
-    AlertDismiss,
-    AssessmentCreate,
-    AssessmentList,
-    AssessmentRead,
-    PlanCreate,
-    PlanList,
-    PlanRead,
-    PlanUpdate,
-    MeasureCreate,
-    MeasureUpdate,
-    GrantRequest,
-    GrantList,
-    GrantRead,
-    GrantDecide,
-    DisbursementCreate,
-    DisbursementList,
-    RelocationRequest,
-    RelocationList,
-    RelocationRead,
-    RelocationUpdate,
-    VisaCreate,
-    VisaList,
-    VisaRead,
-    VisaUpdate,
-    CareCreate,
-    CareList,
-    CareRead,
-    CareUpdate,
-    CaseSummary,
-    EscalationList,
-    EscalationAck,
-    CheckinCreate,
-    CheckinList,
-    CheckinClose,
-    MessageSend,
-    MessageList,
+/// Declares `Action` and its lists from one table: each action, its name in
+/// `policies/access.toml` and the audit log, and `on_object` for actions decided by role *and*
+/// by the caller's relation to one object (a case, a defender, an alert).
+macro_rules! actions {
+    ($($variant:ident => $name:literal $($on_object:ident)?,)+) => {
+        /// What a route does. `Public` routes take no token; every other action needs a session
+        /// and a rule in `policies/access.toml`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            Public,
+            $($variant,)+
+        }
+
+        impl Action {
+            /// Every action but `Public`: each needs a rule in `policies/access.toml`.
+            pub const PROTECTED: [Action; [$($name),+].len()] = [$(Action::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    Action::Public => "public",
+                    $(Action::$variant => $name,)+
+                }
+            }
+
+            /// Decided by role and by the caller's relation to the object.
+            pub fn on_object(self) -> bool {
+                match self {
+                    Action::Public => false,
+                    $(Action::$variant => actions!(@on_object $($on_object)?),)+
+                }
+            }
+        }
+    };
+    (@on_object on_object) => { true };
+    (@on_object) => { false };
+}
+
+actions! {
+    AuthLogout => "auth.logout",
+    MeRead => "me.read",
+    MePasswordChange => "me.password_change",
+    OrganizationCreate => "organization.create",
+    OrganizationList => "organization.list",
+    UserCreate => "user.create",
+    UserList => "user.list",
+    UserUpdate => "user.update",
+    UserResetPassword => "user.reset_password",
+    FormIntakeRead => "form.intake_read",
+    FormIntakeUpdate => "form.intake_update",
+    AuditRead => "audit.read",
+    CaseCreate => "case.create",
+    CaseList => "case.list",
+    CaseRead => "case.read" on_object,
+    CaseUpdate => "case.update" on_object,
+    CaseTransition => "case.transition" on_object,
+    CaseAssign => "case.assign" on_object,
+    CaseUnassign => "case.unassign" on_object,
+    CaseShare => "case.share" on_object,
+    CaseUnshare => "case.unshare" on_object,
+    NoteCreate => "note.create" on_object,
+    NoteList => "note.list" on_object,
+    DefenderCreate => "defender.create",
+    DefenderList => "defender.list",
+    DefenderRead => "defender.read" on_object,
+    DefenderUpdate => "defender.update" on_object,
+    AlertCreate => "alert.create",
+    AlertList => "alert.list",
+    AlertRead => "alert.read" on_object,
+    AlertTriage => "alert.triage" on_object,
+    AlertDismiss => "alert.dismiss" on_object,
+    AssessmentCreate => "assessment.create" on_object,
+    AssessmentList => "assessment.list" on_object,
+    AssessmentRead => "assessment.read" on_object,
+    PlanCreate => "plan.create" on_object,
+    PlanList => "plan.list" on_object,
+    PlanRead => "plan.read" on_object,
+    PlanUpdate => "plan.update" on_object,
+    MeasureCreate => "measure.create" on_object,
+    MeasureUpdate => "measure.update" on_object,
+    GrantRequest => "grant.request" on_object,
+    GrantList => "grant.list" on_object,
+    GrantRead => "grant.read" on_object,
+    GrantDecide => "grant.decide" on_object,
+    DisbursementCreate => "disbursement.create" on_object,
+    DisbursementList => "disbursement.list" on_object,
+    RelocationRequest => "relocation.request" on_object,
+    RelocationList => "relocation.list" on_object,
+    RelocationRead => "relocation.read" on_object,
+    RelocationUpdate => "relocation.update" on_object,
+    VisaCreate => "visa.create" on_object,
+    VisaList => "visa.list" on_object,
+    VisaRead => "visa.read" on_object,
+    VisaUpdate => "visa.update" on_object,
+    CareCreate => "care.create" on_object,
+    CareList => "care.list" on_object,
+    CareRead => "care.read" on_object,
+    CareUpdate => "care.update" on_object,
+    CaseSummary => "case.summary" on_object,
+    EscalationList => "escalation.list",
+    EscalationAck => "escalation.ack",
+    CheckinCreate => "checkin.create" on_object,
+    CheckinList => "checkin.list" on_object,
+    CheckinClose => "checkin.close" on_object,
+    MessageSend => "message.send" on_object,
+    MessageList => "message.list" on_object,
 }
 
 impl Action {
-    pub const PROTECTED: [Action; 67] = [
-        Action::AuthLogout,
-        Action::MeRead,
-        Action::MePasswordChange,
-        Action::OrganizationCreate,
-        Action::OrganizationList,
-        Action::UserCreate,
-        Action::UserList,
-        Action::UserUpdate,
-        Action::UserResetPassword,
-        Action::FormIntakeRead,
-        Action::FormIntakeUpdate,
-        Action::AuditRead,
-        Action::CaseCreate,
-        Action::CaseList,
-        Action::CaseRead,
-        Action::CaseUpdate,
-        Action::CaseTransition,
-        Action::CaseAssign,
-        Action::CaseUnassign,
-        Action::CaseShare,
-        Action::CaseUnshare,
-        Action::NoteCreate,
-        Action::NoteList,
-        Action::DefenderCreate,
-        Action::DefenderList,
-        Action::DefenderRead,
-        Action::DefenderUpdate,
-        Action::AlertCreate,
-        Action::AlertList,
-        Action::AlertRead,
-        Action::AlertTriage,
-        Action::AlertDismiss,
-        Action::AssessmentCreate,
-        Action::AssessmentList,
-        Action::AssessmentRead,
-        Action::PlanCreate,
-        Action::PlanList,
-        Action::PlanRead,
-        Action::PlanUpdate,
-        Action::MeasureCreate,
-        Action::MeasureUpdate,
-        Action::GrantRequest,
-        Action::GrantList,
-        Action::GrantRead,
-        Action::GrantDecide,
-        Action::DisbursementCreate,
-        Action::DisbursementList,
-        Action::RelocationRequest,
-        Action::RelocationList,
-        Action::RelocationRead,
-        Action::RelocationUpdate,
-        Action::VisaCreate,
-        Action::VisaList,
-        Action::VisaRead,
-        Action::VisaUpdate,
-        Action::CareCreate,
-        Action::CareList,
-        Action::CareRead,
-        Action::CareUpdate,
-        Action::CaseSummary,
-        Action::EscalationList,
-        Action::EscalationAck,
-        Action::CheckinCreate,
-        Action::CheckinList,
-        Action::CheckinClose,
-        Action::MessageSend,
-        Action::MessageList,
-    ];
-
-    /// Actions on one object (a case, a defender, an alert): decided by role *and* by the
-    /// caller's relation to the object.
-    pub const ON_OBJECT: [Action; 47] = [
-        Action::CaseRead,
-        Action::CaseUpdate,
-        Action::CaseTransition,
-        Action::CaseAssign,
-        Action::CaseUnassign,
-        Action::CaseShare,
-        Action::CaseUnshare,
-        Action::NoteCreate,
-        Action::NoteList,
-        Action::DefenderRead,
-        Action::DefenderUpdate,
-        Action::AlertRead,
-        Action::AlertTriage,
-        Action::AlertDismiss,
-        Action::AssessmentCreate,
-        Action::AssessmentList,
-        Action::AssessmentRead,
-        Action::PlanCreate,
-        Action::PlanList,
-        Action::PlanRead,
-        Action::PlanUpdate,
-        Action::MeasureCreate,
-        Action::MeasureUpdate,
-        Action::GrantRequest,
-        Action::GrantList,
-        Action::GrantRead,
-        Action::GrantDecide,
-        Action::DisbursementCreate,
-        Action::DisbursementList,
-        Action::RelocationRequest,
-        Action::RelocationList,
-        Action::RelocationRead,
-        Action::RelocationUpdate,
-        Action::VisaCreate,
-        Action::VisaList,
-        Action::VisaRead,
-        Action::VisaUpdate,
-        Action::CareCreate,
-        Action::CareList,
-        Action::CareRead,
-        Action::CareUpdate,
-        Action::CaseSummary,
-        Action::CheckinCreate,
-        Action::CheckinList,
-        Action::CheckinClose,
-        Action::MessageSend,
-        Action::MessageList,
-    ];
+    /// The actions decided on one object, in declaration order.
+    pub fn on_object_actions() -> impl Iterator<Item = Action> {
+        Action::PROTECTED.into_iter().filter(|a| a.on_object())
+    }
 
     /// The action that decides whether the object exists at all for the caller.
     pub fn read_action(self) -> Action {
@@ -213,79 +129,6 @@ impl Action {
             Action::DefenderRead | Action::DefenderUpdate => Action::DefenderRead,
             Action::AlertRead | Action::AlertTriage | Action::AlertDismiss => Action::AlertRead,
             _ => Action::CaseRead,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Public => "public",
-            Action::AuthLogout => "auth.logout",
-            Action::MeRead => "me.read",
-            Action::MePasswordChange => "me.password_change",
-            Action::OrganizationCreate => "organization.create",
-            Action::OrganizationList => "organization.list",
-            Action::UserCreate => "user.create",
-            Action::UserList => "user.list",
-            Action::UserUpdate => "user.update",
-            Action::UserResetPassword => "user.reset_password",
-            Action::FormIntakeRead => "form.intake_read",
-            Action::FormIntakeUpdate => "form.intake_update",
-            Action::AuditRead => "audit.read",
-            Action::CaseCreate => "case.create",
-            Action::CaseList => "case.list",
-            Action::CaseRead => "case.read",
-            Action::CaseUpdate => "case.update",
-            Action::CaseTransition => "case.transition",
-            Action::CaseAssign => "case.assign",
-            Action::CaseUnassign => "case.unassign",
-            Action::CaseShare => "case.share",
-            Action::CaseUnshare => "case.unshare",
-            Action::NoteCreate => "note.create",
-            Action::NoteList => "note.list",
-            Action::DefenderCreate => "defender.create",
-            Action::DefenderList => "defender.list",
-            Action::DefenderRead => "defender.read",
-            Action::DefenderUpdate => "defender.update",
-            Action::AlertCreate => "alert.create",
-            Action::AlertList => "alert.list",
-            Action::AlertRead => "alert.read",
-            Action::AlertTriage => "alert.triage",
-            Action::AlertDismiss => "alert.dismiss",
-            Action::AssessmentCreate => "assessment.create",
-            Action::AssessmentList => "assessment.list",
-            Action::AssessmentRead => "assessment.read",
-            Action::PlanCreate => "plan.create",
-            Action::PlanList => "plan.list",
-            Action::PlanRead => "plan.read",
-            Action::PlanUpdate => "plan.update",
-            Action::MeasureCreate => "measure.create",
-            Action::MeasureUpdate => "measure.update",
-            Action::GrantRequest => "grant.request",
-            Action::GrantList => "grant.list",
-            Action::GrantRead => "grant.read",
-            Action::GrantDecide => "grant.decide",
-            Action::DisbursementCreate => "disbursement.create",
-            Action::DisbursementList => "disbursement.list",
-            Action::RelocationRequest => "relocation.request",
-            Action::RelocationList => "relocation.list",
-            Action::RelocationRead => "relocation.read",
-            Action::RelocationUpdate => "relocation.update",
-            Action::VisaCreate => "visa.create",
-            Action::VisaList => "visa.list",
-            Action::VisaRead => "visa.read",
-            Action::VisaUpdate => "visa.update",
-            Action::CareCreate => "care.create",
-            Action::CareList => "care.list",
-            Action::CareRead => "care.read",
-            Action::CareUpdate => "care.update",
-            Action::CaseSummary => "case.summary",
-            Action::EscalationList => "escalation.list",
-            Action::EscalationAck => "escalation.ack",
-            Action::CheckinCreate => "checkin.create",
-            Action::CheckinList => "checkin.list",
-            Action::CheckinClose => "checkin.close",
-            Action::MessageSend => "message.send",
-            Action::MessageList => "message.list",
         }
     }
 
@@ -378,8 +221,7 @@ impl AccessPolicy {
         }
         let mut on_object = HashMap::new();
         for (name, relations) in file.relations {
-            let action = Action::ON_OBJECT
-                .into_iter()
+            let action = Action::on_object_actions()
                 .find(|a| a.as_str() == name)
                 .ok_or_else(|| format!("access policy: relations: `{name}` is not an action on one object"))?;
             let mut set = HashSet::new();
@@ -392,7 +234,7 @@ impl AccessPolicy {
             }
             on_object.insert(action, set);
         }
-        if let Some(missing) = Action::ON_OBJECT.into_iter().find(|a| !on_object.contains_key(a)) {
+        if let Some(missing) = Action::on_object_actions().find(|a| !on_object.contains_key(a)) {
             return Err(format!("access policy: no relations rule for `{}`", missing.as_str()));
         }
         if !(1..=3650).contains(&file.shares.max_days) {

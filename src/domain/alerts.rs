@@ -4,7 +4,6 @@
 //! kind, urgency, country code and status.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
 use crate::authz::{AccessPolicy, Action};
@@ -17,53 +16,18 @@ use crate::domain::{new_id, OrganizationKind};
 use crate::error::AppError;
 use crate::escalation::Rules;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    ThreatReceived,
-    PhysicalAttack,
-    ArrestDetention,
-    OnlineHarassment,
-    Surveillance,
-    SmearCampaign,
-    ThreatToFamily,
-    Other,
-}
+str_enum!(AlertKind {
+    ThreatReceived => "threat_received",
+    PhysicalAttack => "physical_attack",
+    ArrestDetention => "arrest_detention",
+    OnlineHarassment => "online_harassment",
+    Surveillance => "surveillance",
+    SmearCampaign => "smear_campaign",
+    ThreatToFamily => "threat_to_family",
+    Other => "other",
+});
 
-impl AlertKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::ThreatReceived => "threat_received",
-            AlertKind::PhysicalAttack => "physical_attack",
-            AlertKind::ArrestDetention => "arrest_detention",
-            AlertKind::OnlineHarassment => "online_harassment",
-            AlertKind::Surveillance => "surveillance",
-            AlertKind::SmearCampaign => "smear_campaign",
-            AlertKind::ThreatToFamily => "threat_to_family",
-            AlertKind::Other => "other",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertStatus {
-    Received,
-    Triaged,
-    Dismissed,
-    Merged,
-}
-
-impl AlertStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Received => "received",
-            AlertStatus::Triaged => "triaged",
-            AlertStatus::Dismissed => "dismissed",
-            AlertStatus::Merged => "merged",
-        }
-    }
-}
+str_enum!(AlertStatus { Received => "received", Triaged => "triaged", Dismissed => "dismissed", Merged => "merged" });
 
 pub struct NewAlert {
     pub kind: AlertKind,

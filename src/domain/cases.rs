@@ -2,7 +2,6 @@
 //! sharing, encrypted notes, and the need-to-know check every case operation goes through.
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Entry};
 use crate::authz::{AccessPolicy, Action, Decision, Relation};
@@ -15,65 +14,27 @@ use crate::domain::{country, new_id, OrganizationKind, Role};
 use crate::error::AppError;
 use crate::escalation::Rules;
 
-pub const STATUSES: [&str; 5] = ["open", "acknowledged", "active", "monitoring", "closed"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+str_enum!(
+    /// Ordered: `Low < Medium < High < Critical`.
+    Severity [PartialOrd, Ord] { Low => "low", Medium => "medium", High => "high", Critical => "critical" }
+);
 
 impl Severity {
-    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
-
-    pub fn parse(s: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     /// The levels under this one, as stored.
     pub fn below(self) -> Vec<&'static str> {
         Severity::ALL.into_iter().filter(|x| *x < self).map(Severity::as_str).collect()
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseStatus {
-    Open,
-    Acknowledged,
-    Active,
-    Monitoring,
-    Closed,
-}
+str_enum!(CaseStatus {
+    Open => "open",
+    Acknowledged => "acknowledged",
+    Active => "active",
+    Monitoring => "monitoring",
+    Closed => "closed",
+});
 
 impl CaseStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseStatus::Open => "open",
-            CaseStatus::Acknowledged => "acknowledged",
-            CaseStatus::Active => "active",
-            CaseStatus::Monitoring => "monitoring",
-            CaseStatus::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CaseStatus> {
-        use CaseStatus::*;
-        [Open, Acknowledged, Active, Monitoring, Closed].into_iter().find(|x| x.as_str() == s)
-    }
-
     /// The workflow: forward one step, back from monitoring to active, close from anywhere,
     /// reopen a closed case.
     pub fn next(self) -> &'static [CaseStatus] {
@@ -88,23 +49,7 @@ impl CaseStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NoteKind {
-    Note,
-    ContactLog,
-    Decision,
-}
-
-impl NoteKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoteKind::Note => "note",
-            NoteKind::ContactLog => "contact_log",
-            NoteKind::Decision => "decision",
-        }
-    }
-}
+str_enum!(NoteKind { Note => "note", ContactLog => "contact_log", Decision => "decision" });
 
 pub const MAX_TEXT: usize = 20_000;
 

@@ -5,17 +5,22 @@
 /// snake_case, an OpenAPI schema, `as_str` and `parse`. Defined before the modules below so
 /// that they can all use it.
 macro_rules! str_enum {
-    ($name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+    ($(#[$meta:meta])* $name:ident $([$($derive:ident),+])? { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema $($(, $derive)+)?)]
+        pub enum $name { $(#[serde(rename = $s)] $variant),+ }
 
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: [$name; [$($s),+].len()] = [$($name::$variant),+];
+
+            /// The stored and wire form.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $s),+ }
             }
+
             pub fn parse(s: &str) -> Option<Self> {
-                [$($name::$variant),+].into_iter().find(|x| x.as_str() == s)
+                Self::ALL.into_iter().find(|x| x.as_str() == s)
             }
         }
     };
@@ -38,57 +43,11 @@ pub mod portal;
 pub mod relocation;
 pub mod summary;
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Coordinator,
-    Officer,
-    Auditor,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Coordinator, Role::Officer, Role::Auditor];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Coordinator => "coordinator",
-            Role::Officer => "officer",
-            Role::Auditor => "auditor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrganizationKind {
-    Embassy,
-    UnAgency,
-    Ngo,
-    Other,
-}
-
-impl OrganizationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrganizationKind::Embassy => "embassy",
-            OrganizationKind::UnAgency => "un_agency",
-            OrganizationKind::Ngo => "ngo",
-            OrganizationKind::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Embassy, Self::UnAgency, Self::Ngo, Self::Other].into_iter().find(|k| k.as_str() == s)
-    }
-}
+str_enum!(
+    /// What an account may do; see `policies/access.toml`.
+    Role [Hash] { Admin => "admin", Coordinator => "coordinator", Officer => "officer", Auditor => "auditor" }
+);
+str_enum!(OrganizationKind { Embassy => "embassy", UnAgency => "un_agency", Ngo => "ngo", Other => "other" });
 
 /// Opaque ids: UUID v7, so ids sort by creation time and make stable cursors.
 pub fn new_id() -> String {
