@@ -335,7 +335,6 @@ async fn reload_on_sighup(state: web::Data<AppState>) {
 /// with each step's time, counted from the running escalation or from now.
 fn dry_run_case(config: Config, dir: &std::path::Path, case_id: &str) -> anyhow::Result<()> {
     use crate::escalation::subject;
-    use diesel::prelude::*;
     let rules = crate::escalation::Rules::load(Some(dir)).map_err(anyhow::Error::msg)?;
     let st = state(config)?;
     st.prepare()?;
@@ -343,47 +342,9 @@ fn dry_run_case(config: Config, dir: &std::path::Path, case_id: &str) -> anyhow:
     let lines = st
         .db
         .read_blocking(|c| {
-            use crate::db::schema::*;
             let case =
                 crate::db::models::Case::find(c, case_id)?.ok_or(crate::error::AppError::NotFound("case_not_found"))?;
-            let mut subjects: Vec<(&str, String)> = vec![("case", case.id.clone())];
-            let ids = |v: Vec<String>, k: &'static str, out: &mut Vec<(&str, String)>| {
-                out.extend(v.into_iter().map(|i| (k, i)))
-            };
-            ids(alerts::table.filter(alerts::case_id.eq(&case.id)).select(alerts::id).load(c)?, "alert", &mut subjects);
-            ids(
-                risk_assessments::table
-                    .filter(risk_assessments::case_id.eq(&case.id))
-                    .select(risk_assessments::id)
-                    .load(c)?,
-                "assessment",
-                &mut subjects,
-            );
-            ids(
-                security_plans::table
-                    .filter(security_plans::case_id.eq(&case.id))
-                    .select(security_plans::id)
-                    .load(c)?,
-                "plan",
-                &mut subjects,
-            );
-            ids(
-                plan_measures::table.filter(plan_measures::case_id.eq(&case.id)).select(plan_measures::id).load(c)?,
-                "measure",
-                &mut subjects,
-            );
-            ids(
-                relocations::table.filter(relocations::case_id.eq(&case.id)).select(relocations::id).load(c)?,
-                "relocation",
-                &mut subjects,
-            );
-            ids(visas::table.filter(visas::case_id.eq(&case.id)).select(visas::id).load(c)?, "visa", &mut subjects);
-            ids(grants::table.filter(grants::case_id.eq(&case.id)).select(grants::id).load(c)?, "grant", &mut subjects);
-            ids(
-                checkins::table.filter(checkins::case_id.eq(&case.id)).select(checkins::id).load(c)?,
-                "checkin",
-                &mut subjects,
-            );
+            let subjects = crate::db::models::Case::subjects(c, &case.id)?;
             let mut out =
                 vec![format!("Case {} ({}), at {}:", case.reference, case.status, now.format("%Y-%m-%d %H:%M UTC"))];
             for p in &rules.policies {

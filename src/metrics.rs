@@ -7,10 +7,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 
 use crate::clock::naive;
-use crate::db::schema::{escalations, outbox};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -107,13 +105,11 @@ pub async fn serve(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
     let (pending, failed, active, oldest_due) = state
         .db
         .read(move |c| {
-            let pending: i64 = outbox::table.filter(outbox::status.eq("pending")).count().get_result(c)?;
-            let failed: i64 = outbox::table.filter(outbox::status.eq("failed")).count().get_result(c)?;
-            let active: i64 = escalations::table.filter(escalations::status.eq("active")).count().get_result(c)?;
-            let oldest: Option<chrono::NaiveDateTime> = escalations::table
-                .filter(escalations::next_due_at.le(now))
-                .select(diesel::dsl::min(escalations::next_due_at))
-                .get_result(c)?;
+            use crate::db::models::{Escalation, OutboxMessage};
+            let pending = OutboxMessage::count_with_status(c, "pending")?;
+            let failed = OutboxMessage::count_with_status(c, "failed")?;
+            let active = Escalation::count_active(c)?;
+            let oldest = Escalation::oldest_due(c, now)?;
             Ok((pending, failed, active, oldest))
         })
         .await?;

@@ -8,7 +8,6 @@ use crate::audit::{self, Entry};
 use crate::clock::naive;
 use crate::db::models::user::{normalize_email, UserChanges};
 use crate::db::models::{Organization, Session, User};
-use crate::db::schema::users;
 use crate::db::DbConn;
 use crate::domain::{country, new_id, OrganizationKind, Role};
 use crate::error::AppError;
@@ -208,12 +207,7 @@ pub fn reset_password(
 }
 
 fn active_admins(conn: &mut DbConn) -> Result<i64, AppError> {
-    use diesel::prelude::*;
-    Ok(users::table
-        .filter(users::role.eq(Role::Admin.as_str()))
-        .filter(users::active.eq(true))
-        .count()
-        .get_result(conn)?)
+    Ok(User::count_active(conn, None, Role::Admin.as_str())?)
 }
 
 /// What first start did.

@@ -8,13 +8,11 @@
 //! database, so every instance follows it at once, and it wins over `form.organization`.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 
 use crate::audit::{self, Entry};
 use crate::clock::naive;
 use crate::config::Config;
 use crate::db::models::{Organization, Setting};
-use crate::db::schema::users;
 use crate::db::DbConn;
 use crate::domain::Role;
 use crate::error::AppError;
@@ -116,12 +114,7 @@ fn find_org(conn: &mut DbConn, wanted: &str) -> Result<Option<Organization>, App
 }
 
 pub fn active_coordinators(conn: &mut DbConn, organization_id: &str) -> Result<i64, AppError> {
-    Ok(users::table
-        .filter(users::organization_id.eq(organization_id))
-        .filter(users::role.eq(Role::Coordinator.as_str()))
-        .filter(users::active.eq(true))
-        .count()
-        .get_result(conn)?)
+    Ok(crate::db::models::User::count_active(conn, Some(organization_id), Role::Coordinator.as_str())?)
 }
 
 /// The form's state now: three small lookups, so a deactivated last coordinator closes the

@@ -34,6 +34,7 @@ pub mod cases;
 pub mod checkins;
 pub mod country;
 pub mod defenders;
+pub mod escalations;
 pub mod grants;
 pub mod intake;
 pub mod legacy;

@@ -11,7 +11,6 @@
 //! Time always comes from the caller (the app's clock), so tests move time instead of sleeping.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
 
 use super::policy::{Policy, Rules, Target};
 use super::subject::{self, Subject};
@@ -20,7 +19,6 @@ use crate::authz::AccessPolicy;
 use crate::clock::{naive, utc};
 use crate::db::models::escalation::EscalationChanges;
 use crate::db::models::{Case, Escalation, OutboxMessage, User};
-use crate::db::schema::{case_assignees, escalations, outbox, users};
 use crate::db::DbConn;
 use crate::domain::new_id;
 use crate::error::AppError;
@@ -263,16 +261,6 @@ pub fn may_see(
     }
 }
 
-fn active_users(conn: &mut DbConn, organization_id: &str, role: &str) -> QueryResult<Vec<User>> {
-    users::table
-        .filter(users::organization_id.eq(organization_id))
-        .filter(users::role.eq(role))
-        .filter(users::active.eq(true))
-        .order(users::id.asc())
-        .select(User::as_select())
-        .load(conn)
-}
-
 /// Who a step reaches: (target as written, address, user id). One row per address; people
 /// only if they may see the subject.
 fn recipients(
@@ -285,16 +273,10 @@ fn recipients(
     let mut out: Vec<(String, String, Option<String>)> = Vec::new();
     for t in targets {
         let people: Vec<User> = match t {
-            Target::Role(role) => active_users(conn, &subject.organization_id, role.as_str())?,
-            Target::Org(org) => active_users(conn, org, "coordinator")?,
+            Target::Role(role) => User::active_with_role(conn, &subject.organization_id, role.as_str())?,
+            Target::Org(org) => User::active_with_role(conn, org, "coordinator")?,
             Target::Assignees => match subject.case_id() {
-                Some(case_id) => users::table
-                    .inner_join(case_assignees::table.on(case_assignees::user_id.eq(users::id)))
-                    .filter(case_assignees::case_id.eq(case_id))
-                    .filter(users::active.eq(true))
-                    .order(users::id.asc())
-                    .select(User::as_select())
-                    .load(conn)?,
+                Some(case_id) => User::active_assignees(conn, case_id)?,
                 None => vec![],
             },
             Target::Email(a) => {
@@ -399,17 +381,13 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
             let Some(mut m) = crate::db::claim_due_outbox(c, naive(now), 1)?.into_iter().next() else {
                 return Ok(None);
             };
-            let chain: Option<(String, Option<String>)> = escalations::table
-                .find(&m.escalation_id)
-                .select((escalations::status, escalations::ended_reason))
-                .get_result(c)
-                .optional()?;
+            let chain = Escalation::status_of(c, &m.escalation_id)?;
             if !still_wanted(chain.as_ref().map(|(s, r)| (s.as_str(), r.as_deref()))) {
-                diesel::update(outbox::table.find(&m.id)).set(outbox::status.eq("cancelled")).execute(c)?;
+                OutboxMessage::set_status(c, &m.id, "cancelled")?;
                 return Ok(Some(None));
             }
             if naive(now) >= m.deadline_at {
-                diesel::update(outbox::table.find(&m.id)).set(outbox::status.eq("failed")).execute(c)?;
+                OutboxMessage::set_status(c, &m.id, "failed")?;
                 tracing::error!(attempts = m.attempts, "an escalation mail could not be delivered before its deadline");
                 let detail = serde_json::json!({ "outbox": m.id, "attempts": m.attempts, "error": m.last_error });
                 let e = Entry::new(None, "escalation.mail_failed", "escalation", Some(&m.escalation_id)).detail(detail);
@@ -418,9 +396,7 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
                 return Ok(Some(None));
             }
             m.attempts += 1;
-            diesel::update(outbox::table.find(&m.id))
-                .set((outbox::attempts.eq(m.attempts), outbox::next_attempt_at.eq(naive(now + lease))))
-                .execute(c)?;
+            OutboxMessage::lease(c, &m.id, m.attempts, naive(now + lease))?;
             Ok(Some(Some(m)))
         })?;
         let m = match claimed {
@@ -443,19 +419,8 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
         let after = state.clock.now();
         state.db.write_blocking(|c| {
             match &result {
-                Ok(()) => diesel::update(outbox::table.find(&m.id))
-                    .set((
-                        outbox::status.eq("sent"),
-                        outbox::sent_at.eq(Some(naive(after))),
-                        outbox::last_error.eq(None::<String>),
-                    ))
-                    .execute(c)?,
-                Err(e) => diesel::update(outbox::table.find(&m.id))
-                    .set((
-                        outbox::next_attempt_at.eq(naive(after + backoff(m.attempts))),
-                        outbox::last_error.eq(Some(e.clone())),
-                    ))
-                    .execute(c)?,
+                Ok(()) => OutboxMessage::mark_sent(c, &m.id, naive(after))?,
+                Err(e) => OutboxMessage::mark_retry(c, &m.id, naive(after + backoff(m.attempts)), e)?,
             };
             Ok(())
         })?;
@@ -575,10 +540,7 @@ pub fn acknowledge(
 
 /// Marks an acknowledgement link used and acknowledges its escalation.
 pub fn acknowledge_link(conn: &mut DbConn, now: DateTime<Utc>, m: &OutboxMessage) -> Result<bool, AppError> {
-    let n = diesel::update(outbox::table.find(&m.id).filter(outbox::acked_at.is_null()))
-        .set(outbox::acked_at.eq(Some(naive(now))))
-        .execute(conn)?;
-    if n == 0 {
+    if !OutboxMessage::mark_acked(conn, &m.id, naive(now))? {
         return Err(AppError::Gone("ack_link_used"));
     }
     let esc = Escalation::find(conn, &m.escalation_id)?.ok_or(AppError::NotFound("escalation_not_found"))?;

@@ -63,7 +63,6 @@ impl RuleSet {
 /// Every `org:<id>` target must name an organisation in the database (checked at start and
 /// on reload: a typo would otherwise only show as "no recipient" when it is too late).
 pub fn check_targets(db: &crate::db::Db, rules: &Rules) -> Result<(), String> {
-    use diesel::prelude::*;
     let wanted: Vec<(String, String)> = rules
         .policies
         .iter()
@@ -80,9 +79,7 @@ pub fn check_targets(db: &crate::db::Db, rules: &Rules) -> Result<(), String> {
         return Ok(());
     }
     let known: Vec<String> = db
-        .read_blocking(|c| {
-            Ok(crate::db::schema::organizations::table.select(crate::db::schema::organizations::id).load(c)?)
-        })
+        .read_blocking(|c| Ok(crate::db::models::Organization::all_ids(c)?))
         .map_err(|e| format!("cannot check org: targets: {e}"))?;
     match wanted.iter().find(|(_, o)| !known.contains(o)) {
         Some((p, o)) => Err(format!("policy `{p}`: `org:{o}` names no organisation in the database")),

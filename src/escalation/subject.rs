@@ -8,7 +8,6 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::db::models::{Alert, Case, Checkin, Grant, PlanMeasure, Relocation, RiskAssessment, SecurityPlan, Visa};
-use crate::db::schema::{case_assignees, risk_assessments, security_plans};
 use crate::db::DbConn;
 use crate::error::AppError;
 
@@ -198,18 +197,9 @@ fn map(pairs: Vec<(&str, FieldValue)>) -> BTreeMap<String, FieldValue> {
 }
 
 fn case_fields(conn: &mut DbConn, c: &Case) -> QueryResult<BTreeMap<String, FieldValue>> {
-    let assigned: i64 = case_assignees::table.filter(case_assignees::case_id.eq(&c.id)).count().get_result(conn)?;
-    let approved: i64 = security_plans::table
-        .filter(security_plans::case_id.eq(&c.id))
-        .filter(security_plans::approved_at.is_not_null())
-        .count()
-        .get_result(conn)?;
-    let level: Option<String> = risk_assessments::table
-        .filter(risk_assessments::case_id.eq(&c.id))
-        .order(risk_assessments::version.desc())
-        .select(risk_assessments::level)
-        .get_result(conn)
-        .optional()?;
+    let assigned = crate::db::models::CaseAssignee::count_for_case(conn, &c.id)?;
+    let approved = crate::db::models::SecurityPlan::count_approved(conn, &c.id)?;
+    let level = crate::db::models::RiskAssessment::latest_level(conn, &c.id)?;
     Ok(map(vec![
         ("reference", s(&c.reference)),
         ("status", s(&c.status)),

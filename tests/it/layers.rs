@@ -78,3 +78,24 @@ fn escalations_are_started_only_by_the_domain_and_the_engine() {
     let domain = offences(&["domain"], &["escalation::fire("]);
     assert!(domain.len() >= 10, "the domain fires the events: {domain:?}");
 }
+
+#[test]
+fn queries_live_in_the_db_layer() {
+    let outside: Vec<&str> = vec![
+        "api",
+        "form",
+        "domain",
+        "escalation",
+        "auth",
+        "authz",
+        "crypto",
+        "policy",
+        "audit.rs",
+        "cli.rs",
+        "metrics.rs",
+        "state.rs",
+        "lib.rs",
+    ];
+    let found = offences(&outside, &["db::schema"]);
+    assert!(found.is_empty(), "a query built outside src/db/:\n{}", found.join("\n"));
+}

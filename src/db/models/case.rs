@@ -68,6 +68,34 @@ pub struct CaseFilter {
 const MAX_BOUND_SHARES: usize = 500;
 
 impl Case {
+    /// Every record of a case that an escalation can be about, as (kind, id): the case, its
+    /// alerts, assessments, plans, measures, relocations, visas, grants and check-ins.
+    pub fn subjects(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<(&'static str, String)>> {
+        use crate::db::schema::{alerts, checkins, grants, plan_measures, relocations, risk_assessments};
+        use crate::db::schema::{security_plans, visas};
+        let mut out: Vec<(&'static str, String)> = vec![("case", case_id.to_string())];
+        let mut add = |kind: &'static str, ids: Vec<String>| out.extend(ids.into_iter().map(|i| (kind, i)));
+        add("alert", alerts::table.filter(alerts::case_id.eq(case_id)).select(alerts::id).load(conn)?);
+        let q = risk_assessments::table.filter(risk_assessments::case_id.eq(case_id)).select(risk_assessments::id);
+        add("assessment", q.load(conn)?);
+        add(
+            "plan",
+            security_plans::table.filter(security_plans::case_id.eq(case_id)).select(security_plans::id).load(conn)?,
+        );
+        add(
+            "measure",
+            plan_measures::table.filter(plan_measures::case_id.eq(case_id)).select(plan_measures::id).load(conn)?,
+        );
+        add(
+            "relocation",
+            relocations::table.filter(relocations::case_id.eq(case_id)).select(relocations::id).load(conn)?,
+        );
+        add("visa", visas::table.filter(visas::case_id.eq(case_id)).select(visas::id).load(conn)?);
+        add("grant", grants::table.filter(grants::case_id.eq(case_id)).select(grants::id).load(conn)?);
+        add("checkin", checkins::table.filter(checkins::case_id.eq(case_id)).select(checkins::id).load(conn)?);
+        Ok(out)
+    }
+
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(cases::table).values(self).execute(conn).map(|_| ())
     }
@@ -251,6 +279,15 @@ pub struct CaseAssignee {
 impl CaseAssignee {
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(case_assignees::table).values(self).execute(conn).map(|_| ())
+    }
+
+    pub fn count_for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<i64> {
+        case_assignees::table.filter(case_assignees::case_id.eq(case_id)).count().get_result(conn)
+    }
+
+    /// The cases a user is assigned to.
+    pub fn case_ids_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<String>> {
+        case_assignees::table.filter(case_assignees::user_id.eq(user_id)).select(case_assignees::case_id).load(conn)
     }
 
     pub fn exists(conn: &mut DbConn, case_id: &str, user_id: &str) -> QueryResult<bool> {

@@ -113,6 +113,53 @@ impl Escalation {
             .load(conn)
     }
 
+    /// One batch of the escalations a reader may be shown, oldest first: her organisation's,
+    /// and those of the cases she is assigned to, after `after`, in `status` (None: any).
+    /// The caller still checks each row's need-to-know.
+    pub fn batch_for_reader(
+        conn: &mut DbConn,
+        organization_id: &str,
+        assigned_cases: &[String],
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<Escalation>> {
+        let mut query = escalations::table
+            .filter(
+                escalations::organization_id
+                    .eq(organization_id)
+                    .or(escalations::case_id.eq_any(assigned_cases.iter().map(|s| Some(s.clone())))),
+            )
+            .order(escalations::id.asc())
+            .limit(limit)
+            .select(Escalation::as_select())
+            .into_boxed();
+        if let Some(s) = status {
+            query = query.filter(escalations::status.eq(s.to_string()));
+        }
+        if let Some(a) = after {
+            query = query.filter(escalations::id.gt(a.to_string()));
+        }
+        query.load(conn)
+    }
+
+    pub fn count_active(conn: &mut DbConn) -> QueryResult<i64> {
+        escalations::table.filter(escalations::status.eq("active")).count().get_result(conn)
+    }
+
+    /// The earliest step due by `now` (the engine's lag), if any.
+    pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<NaiveDateTime>> {
+        escalations::table
+            .filter(escalations::next_due_at.le(now))
+            .select(diesel::dsl::min(escalations::next_due_at))
+            .get_result(conn)
+    }
+
+    /// Its status and why it ended, if it exists.
+    pub fn status_of(conn: &mut DbConn, id: &str) -> QueryResult<Option<(String, Option<String>)>> {
+        escalations::table.find(id).select((escalations::status, escalations::ended_reason)).get_result(conn).optional()
+    }
+
     /// The running escalations of a case and its records, whole.
     pub fn running_for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Escalation>> {
         escalations::table
@@ -145,5 +192,45 @@ impl OutboxMessage {
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<OutboxMessage>> {
         outbox::table.find(id).select(OutboxMessage::as_select()).get_result(conn).optional()
+    }
+
+    pub fn count_with_status(conn: &mut DbConn, status: &str) -> QueryResult<i64> {
+        outbox::table.filter(outbox::status.eq(status.to_string())).count().get_result(conn)
+    }
+
+    /// `cancelled` (its escalation ended) or `failed` (past its deadline): never sent.
+    pub fn set_status(conn: &mut DbConn, id: &str, status: &str) -> QueryResult<()> {
+        diesel::update(outbox::table.find(id)).set(outbox::status.eq(status)).execute(conn).map(|_| ())
+    }
+
+    /// Counts an attempt and holds the message until `until`, so no other sender takes it.
+    pub fn lease(conn: &mut DbConn, id: &str, attempts: i32, until: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(outbox::table.find(id))
+            .set((outbox::attempts.eq(attempts), outbox::next_attempt_at.eq(until)))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    pub fn mark_sent(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(outbox::table.find(id))
+            .set((outbox::status.eq("sent"), outbox::sent_at.eq(Some(at)), outbox::last_error.eq(None::<String>)))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// A failed attempt: tried again at `retry_at`. `error` names no secret (see the mailer).
+    pub fn mark_retry(conn: &mut DbConn, id: &str, retry_at: NaiveDateTime, error: &str) -> QueryResult<()> {
+        diesel::update(outbox::table.find(id))
+            .set((outbox::next_attempt_at.eq(retry_at), outbox::last_error.eq(Some(error.to_string()))))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Marks its acknowledgement link used; false if it already was.
+    pub fn mark_acked(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> QueryResult<bool> {
+        diesel::update(outbox::table.find(id).filter(outbox::acked_at.is_null()))
+            .set(outbox::acked_at.eq(Some(at)))
+            .execute(conn)
+            .map(|n| n > 0)
     }
 }

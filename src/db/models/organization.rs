@@ -15,6 +15,10 @@ pub struct Organization {
 }
 
 impl Organization {
+    pub fn all_ids(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+        organizations::table.select(organizations::id).load(conn)
+    }
+
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(organizations::table).values(self).execute(conn).map(|_| ())
     }

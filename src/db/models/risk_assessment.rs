@@ -23,6 +23,16 @@ pub struct RiskAssessment {
 }
 
 impl RiskAssessment {
+    /// The level of a case's latest version, if it has one.
+    pub fn latest_level(conn: &mut DbConn, case_id: &str) -> QueryResult<Option<String>> {
+        risk_assessments::table
+            .filter(risk_assessments::case_id.eq(case_id))
+            .order(risk_assessments::version.desc())
+            .select(risk_assessments::level)
+            .first(conn)
+            .optional()
+    }
+
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(risk_assessments::table).values(self).execute(conn).map(|_| ())
     }

@@ -67,6 +67,14 @@ pub struct MeasureChanges {
 }
 
 impl SecurityPlan {
+    pub fn count_approved(conn: &mut DbConn, case_id: &str) -> QueryResult<i64> {
+        security_plans::table
+            .filter(security_plans::case_id.eq(case_id))
+            .filter(security_plans::approved_at.is_not_null())
+            .count()
+            .get_result(conn)
+    }
+
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(security_plans::table).values(self).execute(conn).map(|_| ())
     }

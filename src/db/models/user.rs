@@ -50,6 +50,38 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 impl User {
+    /// How many active users have `role`, in one organisation or (None) in the service.
+    pub fn count_active(conn: &mut DbConn, organization_id: Option<&str>, role: &str) -> QueryResult<i64> {
+        let mut q = users::table.filter(users::role.eq(role.to_string())).filter(users::active.eq(true)).into_boxed();
+        if let Some(org) = organization_id {
+            q = q.filter(users::organization_id.eq(org.to_string()));
+        }
+        q.count().get_result(conn)
+    }
+
+    /// Active users of an organisation with a role, by id.
+    pub fn active_with_role(conn: &mut DbConn, organization_id: &str, role: &str) -> QueryResult<Vec<User>> {
+        users::table
+            .filter(users::organization_id.eq(organization_id))
+            .filter(users::role.eq(role))
+            .filter(users::active.eq(true))
+            .order(users::id.asc())
+            .select(User::as_select())
+            .load(conn)
+    }
+
+    /// Active users assigned to a case, by id.
+    pub fn active_assignees(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<User>> {
+        use crate::db::schema::case_assignees;
+        users::table
+            .inner_join(case_assignees::table.on(case_assignees::user_id.eq(users::id)))
+            .filter(case_assignees::case_id.eq(case_id))
+            .filter(users::active.eq(true))
+            .order(users::id.asc())
+            .select(User::as_select())
+            .load(conn)
+    }
+
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(users::table).values(self).execute(conn).map(|_| ())
     }
