@@ -89,7 +89,7 @@ pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> Result
     let (link, by) = state
         .db
         .read(move |c| {
-            let link = engine::inspect_link(c, &st, &token, now)?;
+            let link = engine::inspect_link(c, &st.jwt, &st.access, st.config.ack_link_hours, &token, now)?;
             let by = match &link {
                 AckLink::Valid(_, esc) => acknowledger(c, esc)?,
                 _ => None,
@@ -121,7 +121,7 @@ pub async fn confirm(state: web::Data<AppState>, path: web::Path<String>) -> Res
     let st = state.clone();
     let outcome = state
         .db
-        .write(move |c| match engine::inspect_link(c, &st, &token, now)? {
+        .write(move |c| match engine::inspect_link(c, &st.jwt, &st.access, st.config.ack_link_hours, &token, now)? {
             AckLink::Valid(m, esc) => {
                 let took_it = engine::acknowledge_link(c, now, &m)?;
                 let after = Escalation::find(c, &esc.id)?.unwrap_or(*esc);

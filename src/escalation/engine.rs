@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::policy::{Policy, Rules, Target};
 use super::subject::{self, Subject};
 use crate::audit::{self, Entry};
+use crate::auth::jwt::JwtKeys;
 use crate::authz::AccessPolicy;
 use crate::clock::{naive, utc};
 use crate::db::models::escalation::EscalationChanges;
@@ -408,7 +409,7 @@ pub fn send_due(state: &AppState, now: DateTime<Utc>, limit: i64) -> Result<Send
             Some(Some(m)) => m,
         };
         report.claimed += 1;
-        let link = format!("{}/ack/{}", state.config.public_base(), ack_token(state, &m.id)?);
+        let link = format!("{}/ack/{}", state.config.public_base(), ack_token(&state.jwt, &m.id)?);
         let body = format!(
             "{}\nAcknowledge (stops this escalation for everyone): {link}\n\nThis mail carries no case details on \
              purpose; sign in to Haven to see the case.\n",
@@ -450,13 +451,13 @@ fn still_wanted(chain: Option<(&str, Option<&str>)>) -> bool {
 
 /// The acknowledgement token of one outbox message: its id and an HMAC over it. Nothing is
 /// stored; the outbox row records its use.
-pub fn ack_token(state: &AppState, outbox_id: &str) -> Result<String, AppError> {
-    let mac = state.jwt.keyed_digest(format!("haven-ack:{outbox_id}").as_bytes())?;
+pub fn ack_token(keys: &JwtKeys, outbox_id: &str) -> Result<String, AppError> {
+    let mac = keys.keyed_digest(format!("haven-ack:{outbox_id}").as_bytes())?;
     Ok(format!("{outbox_id}.{}", &mac[..32]))
 }
 
 /// The outbox id a token names, if its MAC is right.
-pub fn verify_ack_token(state: &AppState, token: &str) -> Option<String> {
+pub fn verify_ack_token(keys: &JwtKeys, token: &str) -> Option<String> {
     if token.len() > 128 {
         return None;
     }
@@ -464,7 +465,7 @@ pub fn verify_ack_token(state: &AppState, token: &str) -> Option<String> {
     if !crate::domain::accounts::is_id(id) {
         return None;
     }
-    let want = ack_token(state, id).ok()?;
+    let want = ack_token(keys, id).ok()?;
     let same = crate::crypto::constant_time_eq(want.split_once('.')?.1.as_bytes(), mac.as_bytes());
     same.then(|| id.to_string())
 }
@@ -478,13 +479,22 @@ pub enum AckLink {
     Invalid,
 }
 
-pub fn inspect_link(conn: &mut DbConn, state: &AppState, token: &str, now: DateTime<Utc>) -> Result<AckLink, AppError> {
-    let Some(id) = verify_ack_token(state, token) else { return Ok(AckLink::Invalid) };
+/// What an acknowledgement link is worth now. `link_hours` is how long a link works after
+/// its mail was sent.
+pub fn inspect_link(
+    conn: &mut DbConn,
+    keys: &JwtKeys,
+    access: &AccessPolicy,
+    link_hours: u64,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<AckLink, AppError> {
+    let Some(id) = verify_ack_token(keys, token) else { return Ok(AckLink::Invalid) };
     let Some(m) = OutboxMessage::find(conn, &id)? else { return Ok(AckLink::Invalid) };
     if m.acked_at.is_some() {
         return Ok(AckLink::Used);
     }
-    if naive(now) > m.sent_at.unwrap_or(m.created_at) + Duration::hours(state.config.ack_link_hours as i64) {
+    if naive(now) > m.sent_at.unwrap_or(m.created_at) + Duration::hours(link_hours as i64) {
         return Ok(AckLink::Expired);
     }
     let esc = Escalation::find(conn, &m.escalation_id)?.ok_or(AppError::NotFound("escalation_not_found"))?;
@@ -496,7 +506,7 @@ pub fn inspect_link(conn: &mut DbConn, state: &AppState, token: &str, now: DateT
             None => None,
         };
         let allowed = match User::find(conn, user_id)? {
-            Some(u) => may_see(conn, &state.access, now, &u, &esc.organization_id, case.as_ref())?,
+            Some(u) => may_see(conn, access, now, &u, &esc.organization_id, case.as_ref())?,
             None => false,
         };
         if !allowed {

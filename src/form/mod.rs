@@ -54,8 +54,11 @@ impl FormState {
 
     /// The organisation that receives form alerts, or None while the form is closed (see
     /// `domain::intake`: no such organisation, or nobody there who could read them).
-    pub fn organization(&self, state: &AppState, conn: &mut crate::db::DbConn) -> Result<Option<String>, AppError> {
-        Ok(crate::domain::intake::status(conn, &state.config)?.open_for().map(str::to_string))
+    pub fn organization(
+        conn: &mut crate::db::DbConn,
+        config: &crate::config::Config,
+    ) -> Result<Option<String>, AppError> {
+        Ok(crate::domain::intake::status(conn, config)?.open_for().map(str::to_string))
     }
 }
 

@@ -201,7 +201,7 @@ fn page(state: &AppState, lang: Lang, token: String, v: Values, e: Errors) -> Re
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let lang = super::query_lang(&req);
     let st = state.clone();
-    let open = state.db.read(move |c| st.form.organization(&st, c)).await;
+    let open = state.db.read(move |c| super::FormState::organization(c, &st.config)).await;
     match open {
         Ok(Some(_)) => {}
         Ok(None) => {
@@ -432,7 +432,7 @@ async fn store(
             if let Some(first) = FormSubmission::find(c, &digest)? {
                 return replayed(c, &first, now);
             }
-            let Some(org) = st.form.organization(&st, c)? else { return Ok(Outcome::Closed) };
+            let Some(org) = super::FormState::organization(c, &st.config)? else { return Ok(Outcome::Closed) };
             let a = alerts::create_from_form(c, &st.escalation.rules(), &st.crypto, now, &org, &alert)?.alert;
             FormSubmission { token_digest: digest.clone(), alert_id: a.id.clone(), created_at: naive(now) }
                 .insert(c)?;
