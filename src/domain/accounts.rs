@@ -255,3 +255,53 @@ pub fn bootstrap(
     create_user(conn, now, None, new, hash(&password)?, generated.is_some())?;
     Ok(Bootstrap::Created { email, generated_password: generated })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_printable_and_at_most_200_characters() {
+        assert_eq!(clean_name("name", "  Ana María  ").unwrap(), "Ana María");
+        assert!(clean_name("name", &"ñ".repeat(200)).is_ok(), "200 characters, 400 bytes");
+        assert_eq!(clean_name("name", &"ñ".repeat(201)).unwrap_err().field(), Some("name"));
+        for bad in ["", "   ", "Ana\nMaría", "Ana\u{0}"] {
+            assert!(clean_name("name", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails_get_a_plain_check() {
+        assert_eq!(clean_email(" ana@example.org ").unwrap(), "ana@example.org");
+        assert!(clean_email("a@b.co").is_ok());
+        for bad in [
+            "",
+            "ana",
+            "@example.org",
+            "ana@",
+            "ana@localhost",
+            "ana@@example.org",
+            "ana@exa@mple.org",
+            "ana@.example.org",
+            "ana@example.org.",
+            "ana maria@example.org",
+            "ana@exam\tple.org",
+        ] {
+            assert_eq!(clean_email(bad).unwrap_err().code(), "invalid_email", "{bad:?}");
+        }
+        let local = "a".repeat(254 - "@example.org".len());
+        assert!(clean_email(&format!("{local}@example.org")).is_ok(), "254 bytes");
+        assert!(clean_email(&format!("{local}a@example.org")).is_err(), "255 bytes");
+    }
+
+    #[test]
+    fn ids_are_short_and_plain() {
+        assert!(is_id(&crate::domain::new_id()));
+        assert!(is_id("a"));
+        assert!(is_id(&"a".repeat(64)));
+        for bad in ["", "a b", "a\u{0}", "../etc", "a_b", "é"] {
+            assert!(!is_id(bad), "{bad:?}");
+        }
+        assert!(!is_id(&"a".repeat(65)));
+    }
+}

@@ -192,3 +192,104 @@ pub fn open_content(conn: &mut DbConn, crypto: &Crypto, a: &RiskAssessment) -> R
     )?;
     serde_json::from_slice(&plain).map_err(AppError::internal)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threat(likelihood: u8, impact: u8) -> Threat {
+        Threat {
+            facts: "calls at night".into(),
+            pattern: None,
+            objective: None,
+            source_actor: SourceActor::Unknown,
+            public: false,
+            feasibility: None,
+            likelihood,
+            impact,
+        }
+    }
+
+    fn factor(category: FactorCategory, score: u8) -> Factor {
+        Factor { category, score, description: None }
+    }
+
+    fn content() -> Content {
+        Content {
+            threats: vec![threat(4, 5), threat(2, 2)],
+            vulnerabilities: vec![factor(FactorCategory::Digital, 4), factor(FactorCategory::Family, 5)],
+            capacities: vec![factor(FactorCategory::Legal, 2)],
+        }
+    }
+
+    fn field(c: &Content) -> Option<String> {
+        c.validate().unwrap_err().field().map(str::to_string)
+    }
+
+    #[test]
+    fn a_valid_assessment_checks() {
+        assert!(content().validate().is_ok());
+        let edges = Content { threats: vec![threat(1, 1), threat(5, 5)], vulnerabilities: vec![], capacities: vec![] };
+        assert!(edges.validate().is_ok(), "1 and 5 are in range; factors are optional");
+    }
+
+    #[test]
+    fn scores_are_one_to_five() {
+        let mut c = content();
+        c.threats[1].likelihood = 0;
+        assert_eq!(field(&c), Some("threats[1].likelihood".into()));
+        let mut c = content();
+        c.threats[0].impact = 6;
+        assert_eq!(field(&c), Some("threats[0].impact".into()));
+        let mut c = content();
+        c.vulnerabilities[1].score = 0;
+        assert_eq!(field(&c), Some("vulnerabilities[1].score".into()));
+        let mut c = content();
+        c.capacities[0].score = 6;
+        assert_eq!(field(&c), Some("capacities[0].score".into()));
+    }
+
+    #[test]
+    fn list_sizes_are_bounded() {
+        let mut c = content();
+        c.threats.clear();
+        assert_eq!(field(&c), Some("threats".into()));
+        c.threats = vec![threat(1, 1); 50];
+        assert!(c.validate().is_ok());
+        c.threats.push(threat(1, 1));
+        assert_eq!(field(&c), Some("threats".into()));
+        let mut c = content();
+        c.vulnerabilities = vec![factor(FactorCategory::Legal, 1); 31];
+        assert_eq!(field(&c), Some("vulnerabilities".into()));
+        let mut c = content();
+        c.capacities = vec![factor(FactorCategory::Legal, 1); 31];
+        assert_eq!(field(&c), Some("capacities".into()));
+        c.capacities.pop();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn texts_are_checked_with_their_path() {
+        let mut c = content();
+        c.threats[1].facts = "  ".into();
+        assert_eq!(field(&c), Some("threats[1].facts".into()));
+        let mut c = content();
+        c.threats[0].feasibility = Some("x".repeat(5001));
+        assert_eq!(field(&c), Some("threats[0].feasibility".into()));
+        let mut c = content();
+        c.capacities[0].description = Some("\u{0}".into());
+        assert_eq!(field(&c), Some("capacities[0].description".into()));
+    }
+
+    #[test]
+    fn inputs_feed_the_formula_in_order() {
+        let (threats, vulns, caps) = content().inputs();
+        assert_eq!(threats, vec![(4, 5), (2, 2)]);
+        assert_eq!(vulns, vec![(FactorCategory::Digital, 4), (FactorCategory::Family, 5)]);
+        assert_eq!(caps, vec![(FactorCategory::Legal, 2)]);
+        // As in tests/it/assessments.rs but with C = 2: 4x5 = 20, V = (4 + 1.5*5)/2.5 = 4.6, 20*4.6/2 = 46.
+        let risk = RiskPolicy::parse(crate::policy::risk::BUILTIN).unwrap();
+        let score = risk.score(&Inputs { threats: &threats, vulnerabilities: &vulns, capacities: &caps });
+        assert_eq!(score, (46.0, Severity::Critical));
+    }
+}

@@ -694,3 +694,191 @@ pub fn open_note(conn: &mut DbConn, crypto: &Crypto, note: &CaseNote) -> Result<
     )?;
     Ok(String::from_utf8_lossy(&plain).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::Decision;
+
+    const ALL: [CaseStatus; 5] =
+        [CaseStatus::Open, CaseStatus::Acknowledged, CaseStatus::Active, CaseStatus::Monitoring, CaseStatus::Closed];
+
+    #[test]
+    fn case_workflow_allows_exactly_the_documented_steps() {
+        use CaseStatus::*;
+        // Forward one step, back from monitoring to active, close from anywhere, reopen.
+        let allowed = [
+            (Open, Acknowledged),
+            (Open, Closed),
+            (Acknowledged, Active),
+            (Acknowledged, Closed),
+            (Active, Monitoring),
+            (Active, Closed),
+            (Monitoring, Active),
+            (Monitoring, Closed),
+            (Closed, Open),
+        ];
+        for from in ALL {
+            for to in ALL {
+                assert_eq!(from.next().contains(&to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        // No skipping ahead, no reopening straight into work.
+        assert!(!Open.next().contains(&Active));
+        assert!(!Acknowledged.next().contains(&Monitoring));
+        assert_eq!(Closed.next(), &[Open]);
+    }
+
+    #[test]
+    fn every_case_status_is_reachable_from_open_and_closed_is_reachable_from_all() {
+        let mut seen = vec![CaseStatus::Open];
+        let mut i = 0;
+        while i < seen.len() {
+            for n in seen[i].next() {
+                if !seen.contains(n) {
+                    seen.push(*n);
+                }
+            }
+            i += 1;
+        }
+        assert_eq!(seen.len(), ALL.len(), "reached {seen:?}");
+        for s in ALL.into_iter().filter(|s| *s != CaseStatus::Closed) {
+            assert!(s.next().contains(&CaseStatus::Closed), "{s:?} cannot close");
+        }
+    }
+
+    #[test]
+    fn case_statuses_round_trip_as_stored() {
+        assert_eq!(ALL.map(CaseStatus::as_str), STATUSES);
+        for s in ALL {
+            assert_eq!(CaseStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        for bad in ["Open", "OPEN", "", "reopened", " open"] {
+            assert_eq!(CaseStatus::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn severity_orders_low_to_critical() {
+        use Severity::*;
+        assert!(Low < Medium && Medium < High && High < Critical);
+        let mut shuffled = vec![High, Low, Critical, Medium];
+        shuffled.sort();
+        assert_eq!(shuffled, Severity::ALL.to_vec());
+        assert_eq!(Severity::ALL.iter().max(), Some(&Critical));
+    }
+
+    #[test]
+    fn severity_below_lists_the_strictly_lower_levels() {
+        assert_eq!(Severity::Low.below(), Vec::<&str>::new());
+        assert_eq!(Severity::Medium.below(), vec!["low"]);
+        assert_eq!(Severity::High.below(), vec!["low", "medium"]);
+        assert_eq!(Severity::Critical.below(), vec!["low", "medium", "high"]);
+        for s in Severity::ALL {
+            assert!(!s.below().contains(&s.as_str()), "{s:?} is not below itself");
+        }
+    }
+
+    #[test]
+    fn severity_round_trips_as_stored_and_sent() {
+        for s in Severity::ALL {
+            assert_eq!(Severity::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        assert_eq!(Severity::parse("CRITICAL"), None);
+        assert_eq!(Severity::parse("urgent"), None);
+    }
+
+    #[test]
+    fn text_field_trims_and_counts_characters_not_bytes() {
+        assert_eq!(text_field("summary", "  hello \n", 10).unwrap(), "hello");
+        // Five two-byte characters fit in 5; trimming happens before counting.
+        assert_eq!(text_field("summary", "ééééé", 5).unwrap(), "ééééé");
+        assert_eq!(text_field("summary", "  abcde  ", 5).unwrap(), "abcde");
+        let e = text_field("summary", "éééééé", 5).unwrap_err();
+        assert_eq!(e.code(), "invalid_field");
+        assert_eq!(e.field(), Some("summary"));
+        assert!(e.to_string().contains("summary must be 1 to 5 characters"), "{e}");
+    }
+
+    #[test]
+    fn text_field_refuses_blank_and_control_characters_but_keeps_line_breaks() {
+        for blank in ["", "   ", "\n\t \r\n"] {
+            assert_eq!(text_field("reason", blank, 2000).unwrap_err().field(), Some("reason"), "{blank:?}");
+        }
+        assert_eq!(text_field("body", "a\nb\tc\r\nd", 100).unwrap(), "a\nb\tc\r\nd");
+        for bad in ["a\u{0}b", "a\u{1b}[31mb", "a\u{7f}b", "a\u{85}b", "a\u{8}b"] {
+            assert!(text_field("body", bad, 100).is_err(), "{bad:?}");
+        }
+        // The field path is passed through, for list items.
+        let e = text_field(format!("beneficiaries[{}]", 3), " ", 200).unwrap_err();
+        assert_eq!(e.field(), Some("beneficiaries[3]"));
+    }
+
+    #[test]
+    fn check_country_takes_upper_case_iso_codes_only() {
+        assert!(check_country("country", "CO").is_ok());
+        assert!(check_country("country", "KE").is_ok());
+        for bad in ["co", "Co", " CO", "CO ", "ZZ", "UK", "COL", ""] {
+            let e = check_country("country", bad).unwrap_err();
+            assert_eq!(e.code(), "invalid_country", "{bad:?}");
+            assert_eq!(e.field(), Some("country"), "{bad:?}");
+        }
+        // What a client sends goes through `country::upper` first: " co " becomes "CO".
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "crate::domain::country::upper")]
+            country: String,
+        }
+        let b: Body = serde_json::from_str(r#"{"country":" co "}"#).unwrap();
+        assert_eq!(b.country, "CO");
+        assert!(check_country("country", &b.country).is_ok());
+        let b: Body = serde_json::from_str(r#"{"country":"uk"}"#).unwrap();
+        assert!(check_country("country", &b.country).is_err(), "UK is not ISO 3166-1 (GB is)");
+    }
+
+    #[test]
+    fn consent_scope_is_stored_sorted_without_repeats() {
+        use OrganizationKind::*;
+        assert_eq!(scope_json(&[Ngo, Embassy, Ngo, UnAgency]).unwrap(), r#"["embassy","ngo","un_agency"]"#);
+        assert_eq!(scope_json(&[UnAgency, Embassy]).unwrap(), scope_json(&[Embassy, UnAgency]).unwrap());
+        assert_eq!(scope_json(&[]).unwrap(), "[]");
+    }
+
+    #[test]
+    fn enforce_maps_decisions_and_hides_what_may_not_be_read() {
+        assert_eq!(enforce(Decision::Allow, 7, "case_not_found").unwrap(), 7);
+        assert!(matches!(enforce(Decision::Forbidden, 7, "case_not_found"), Err(AppError::Forbidden("forbidden"))));
+        assert!(matches!(enforce(Decision::NotFound, 7, "case_not_found"), Err(AppError::NotFound("case_not_found"))));
+    }
+
+    #[test]
+    fn check_version_refuses_only_a_different_if_match() {
+        let t = DateTime::<Utc>::UNIX_EPOCH.naive_utc();
+        let case = Case {
+            id: "c".into(),
+            reference: "HVN-2026-000001".into(),
+            status: "open".into(),
+            severity: "low".into(),
+            country: "CO".into(),
+            owner_organization_id: "o".into(),
+            defender_id: None,
+            consent_scope: "[]".into(),
+            summary_ct: None,
+            summary_key_version: None,
+            created_by: "u".into(),
+            version: 3,
+            created_at: t,
+            updated_at: t,
+            acknowledged_at: None,
+            activated_at: None,
+            monitoring_at: None,
+            closed_at: None,
+        };
+        assert!(check_version(&case, None).is_ok());
+        assert!(check_version(&case, Some(3)).is_ok());
+        assert!(matches!(check_version(&case, Some(2)), Err(AppError::PreconditionFailed)));
+        assert!(matches!(check_version(&case, Some(4)), Err(AppError::PreconditionFailed)));
+    }
+}

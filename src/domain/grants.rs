@@ -294,3 +294,44 @@ pub fn detail(conn: &mut DbConn, crypto: &Crypto, g: Grant) -> Result<GrantDetai
     let allowed_next = next_of(&g.status);
     Ok(GrantDetail { grant: g, details, decision_reason, allowed_next })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_positive_minor_units_up_to_the_maximum() {
+        assert_eq!(amount("amount", 1).unwrap(), 1);
+        assert_eq!(amount("amount", MAX_AMOUNT).unwrap(), MAX_AMOUNT);
+        for bad in [0, -1, i64::MIN, MAX_AMOUNT + 1, i64::MAX] {
+            assert_eq!(amount("amount_requested", bad).unwrap_err().code(), "invalid_amount", "{bad}");
+        }
+        assert!(amount("amount_approved", 0).unwrap_err().to_string().contains("amount_approved"));
+    }
+
+    #[test]
+    fn grant_workflow_is_decision_then_payments() {
+        assert_eq!(next_of("requested"), vec!["approved", "rejected"]);
+        assert_eq!(next_of("approved"), vec!["disbursed"]);
+        assert!(next_of("rejected").is_empty());
+        assert!(next_of("disbursed").is_empty());
+        for s in ["requested", "approved", "rejected", "disbursed"] {
+            assert_eq!(status_name(s), s);
+        }
+    }
+
+    #[test]
+    fn details_default_to_no_other_funders_and_refuse_unknown_fields() {
+        let d: GrantDetails = serde_json::from_str(r#"{"purpose":"locks"}"#).unwrap();
+        assert_eq!(d, GrantDetails { purpose: "locks".into(), other_funders: vec![] });
+        assert!(serde_json::from_str::<GrantDetails>(r#"{"purpose":"locks","iban":"X"}"#).is_err());
+    }
+
+    #[test]
+    fn payment_methods_as_stored() {
+        assert_eq!(PaymentMethod::BankTransfer.as_str(), "bank_transfer");
+        assert_eq!(PaymentMethod::MobileMoney.as_str(), "mobile_money");
+        assert_eq!(serde_json::to_value(PaymentMethod::MobileMoney).unwrap(), serde_json::json!("mobile_money"));
+        assert_eq!(serde_json::to_value(GrantDecision::Rejected).unwrap(), serde_json::json!("rejected"));
+    }
+}

@@ -428,3 +428,106 @@ pub fn plan_detail(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(PlanDetail { plan, summary, measures })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    const PLAN: [PlanStatus; 3] = [PlanStatus::Draft, PlanStatus::Approved, PlanStatus::UnderReview];
+    const MEASURE: [MeasureStatus; 4] =
+        [MeasureStatus::Planned, MeasureStatus::InProgress, MeasureStatus::Done, MeasureStatus::Dropped];
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn plan_workflow_allows_exactly_the_documented_steps() {
+        use PlanStatus::*;
+        // draft → approved → under_review → approved again, or back to draft.
+        let allowed = [(Draft, Approved), (Approved, UnderReview), (UnderReview, Approved), (UnderReview, Draft)];
+        for from in PLAN {
+            for to in PLAN {
+                assert_eq!(from.next().contains(&to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        // An approved plan is not edited back to draft without a review.
+        assert!(!Approved.next().contains(&Draft));
+    }
+
+    #[test]
+    fn measure_workflow_ends_in_done_or_dropped() {
+        use MeasureStatus::*;
+        let allowed = [
+            (Planned, InProgress),
+            (Planned, Done),
+            (Planned, Dropped),
+            (InProgress, Planned),
+            (InProgress, Done),
+            (InProgress, Dropped),
+        ];
+        for from in MEASURE {
+            for to in MEASURE {
+                assert_eq!(from.next().contains(&to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        assert!(Done.next().is_empty());
+        assert!(Dropped.next().is_empty());
+    }
+
+    #[test]
+    fn statuses_round_trip_as_stored() {
+        for s in PLAN {
+            assert_eq!(PlanStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        for s in MEASURE {
+            assert_eq!(MeasureStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        assert_eq!(PlanStatus::UnderReview.as_str(), "under_review");
+        assert_eq!(MeasureStatus::InProgress.as_str(), "in_progress");
+        assert_eq!(PlanStatus::parse("under review"), None);
+        assert_eq!(MeasureStatus::parse("Done"), None);
+    }
+
+    #[test]
+    fn invalid_transition_lists_what_is_allowed() {
+        match invalid("planned", MeasureStatus::Planned.next(), MeasureStatus::as_str) {
+            AppError::InvalidTransition { from, allowed } => {
+                assert_eq!(from, "planned");
+                assert_eq!(allowed, vec!["in_progress", "done", "dropped"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match invalid("done", MeasureStatus::Done.next(), MeasureStatus::as_str) {
+            AppError::InvalidTransition { allowed, .. } => assert!(allowed.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn review_by_is_in_the_future_and_within_three_years() {
+        let n = now();
+        let code = |r| check_review_by(r, n).map_err(|e| e.code().to_string());
+        assert_eq!(code(n), Err("invalid_review_by".into()), "now is not the future");
+        assert_eq!(code(n - Duration::days(1)), Err("invalid_review_by".into()));
+        assert_eq!(code(n + Duration::seconds(1)), Ok(()));
+        assert_eq!(code(n + Duration::days(3 * 366)), Ok(()), "the limit itself is allowed");
+        assert_eq!(code(n + Duration::days(3 * 366) + Duration::seconds(1)), Err("invalid_review_by".into()));
+    }
+
+    #[test]
+    fn due_at_lies_within_ten_years_either_side() {
+        let n = now();
+        let span = Duration::days(3660);
+        let ok = |d| check_due(d, n).is_ok();
+        assert!(ok(n));
+        assert!(ok(n - span), "ten years back is allowed (overdue measures)");
+        assert!(ok(n + span));
+        assert!(!ok(n - span - Duration::seconds(1)));
+        assert!(!ok(n + span + Duration::seconds(1)));
+        assert_eq!(check_due(n + span + Duration::days(1), n).unwrap_err().code(), "invalid_due_at");
+    }
+}

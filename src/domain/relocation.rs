@@ -555,3 +555,145 @@ pub fn update_care(
 pub fn care_details(conn: &mut DbConn, crypto: &Crypto, c: &PsychosocialCare) -> Result<CareDetails, AppError> {
     open_json(crypto, conn, &c.case_id, &c.id, &c.details_ct, c.key_version)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    const RELOCATION: [RelocationStatus; 5] = [
+        RelocationStatus::Requested,
+        RelocationStatus::Approved,
+        RelocationStatus::InProgress,
+        RelocationStatus::Completed,
+        RelocationStatus::Cancelled,
+    ];
+    const VISA: [VisaStatus; 5] =
+        [VisaStatus::Preparing, VisaStatus::Submitted, VisaStatus::Approved, VisaStatus::Rejected, VisaStatus::Issued];
+
+    fn details() -> RelocationDetails {
+        RelocationDetails {
+            destination_country: "ES".into(),
+            destination_city: Some("Madrid".into()),
+            host_organization: None,
+            beneficiaries: vec!["A. B.".into()],
+        }
+    }
+
+    #[test]
+    fn relocation_moves_forward_or_is_cancelled_until_it_ends() {
+        use RelocationStatus::*;
+        let allowed = [
+            (Requested, Approved),
+            (Requested, Cancelled),
+            (Approved, InProgress),
+            (Approved, Cancelled),
+            (InProgress, Completed),
+            (InProgress, Cancelled),
+        ];
+        for from in RELOCATION {
+            for to in RELOCATION {
+                assert_eq!(from.next().contains(&to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        // Not in progress without an approval; a finished relocation does not change.
+        assert!(!Requested.next().contains(&InProgress));
+        assert!(Completed.next().is_empty() && Cancelled.next().is_empty());
+    }
+
+    #[test]
+    fn visa_is_submitted_then_decided_and_only_an_approved_one_is_issued() {
+        use VisaStatus::*;
+        let allowed = [(Preparing, Submitted), (Submitted, Approved), (Submitted, Rejected), (Approved, Issued)];
+        for from in VISA {
+            for to in VISA {
+                assert_eq!(from.next().contains(&to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+        assert!(!Rejected.next().contains(&Issued));
+        assert!(Rejected.next().is_empty() && Issued.next().is_empty());
+    }
+
+    #[test]
+    fn statuses_round_trip_as_stored() {
+        for s in RELOCATION {
+            assert_eq!(RelocationStatus::parse(s.as_str()), Some(s));
+        }
+        for s in VISA {
+            assert_eq!(VisaStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(RelocationStatus::InProgress.as_str(), "in_progress");
+        assert_eq!(ReferralStatus::NotReferred.as_str(), "not_referred");
+        assert_eq!(RelocationKind::parse("in_country"), Some(RelocationKind::InCountry));
+        assert_eq!(VisaStatus::parse("ISSUED"), None);
+    }
+
+    #[test]
+    fn relocation_details_are_checked_field_by_field() {
+        assert!(details().validate().is_ok());
+        let field = |d: RelocationDetails| d.validate().unwrap_err().field().map(str::to_string);
+
+        let lower = RelocationDetails { destination_country: "es".into(), ..details() };
+        assert_eq!(lower.validate().unwrap_err().code(), "invalid_country");
+        assert_eq!(field(lower), Some("destination_country".into()));
+
+        assert_eq!(
+            field(RelocationDetails { destination_city: Some(" ".into()), ..details() }),
+            Some("destination_city".into())
+        );
+        assert_eq!(
+            field(RelocationDetails { host_organization: Some("h".repeat(201)), ..details() }),
+            Some("host_organization".into())
+        );
+        assert!(RelocationDetails { host_organization: Some("h".repeat(200)), ..details() }.validate().is_ok());
+
+        assert_eq!(field(RelocationDetails { beneficiaries: vec![], ..details() }), Some("beneficiaries".into()));
+        let names = |n: usize| (0..n).map(|i| format!("person {i}")).collect::<Vec<_>>();
+        assert!(RelocationDetails { beneficiaries: names(20), ..details() }.validate().is_ok());
+        assert_eq!(field(RelocationDetails { beneficiaries: names(21), ..details() }), Some("beneficiaries".into()));
+        let mut b = names(3);
+        b[2] = "\t".into();
+        assert_eq!(field(RelocationDetails { beneficiaries: b, ..details() }), Some("beneficiaries[2]".into()));
+    }
+
+    #[test]
+    fn sealed_details_refuse_unknown_fields() {
+        let ok =
+            r#"{"destination_country":"ES","destination_city":null,"host_organization":null,"beneficiaries":["A"]}"#;
+        assert!(serde_json::from_str::<RelocationDetails>(ok).is_ok());
+        let extra = r#"{"destination_country":"ES","beneficiaries":["A"],"gps":"40.4,-3.7"}"#;
+        assert!(serde_json::from_str::<RelocationDetails>(extra).is_err());
+        assert!(serde_json::from_str::<VisaDetails>(r#"{"applicant":"A","passport":"X1"}"#).is_err());
+    }
+
+    #[test]
+    fn a_span_ends_after_it_starts_within_storable_years() {
+        let s = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        assert!(check_span(s, s + Duration::seconds(1)).is_ok());
+        assert_eq!(check_span(s, s).unwrap_err().code(), "invalid_dates");
+        assert_eq!(check_span(s, s - Duration::days(1)).unwrap_err().code(), "invalid_dates");
+        let old = Utc.with_ymd_and_hms(1899, 12, 31, 0, 0, 0).unwrap();
+        assert_eq!(check_span(old, s).unwrap_err().code(), "invalid_date");
+        let far = Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(check_span(s, far).unwrap_err().code(), "invalid_date");
+    }
+
+    #[test]
+    fn care_sessions_and_details() {
+        assert_eq!(sessions("sessions_planned", 0).unwrap(), 0);
+        assert_eq!(sessions("sessions_planned", 1000).unwrap(), 1000);
+        assert_eq!(sessions("sessions_held", -1).unwrap_err().field(), Some("sessions_held"));
+        assert_eq!(sessions("sessions_planned", 1001).unwrap_err().field(), Some("sessions_planned"));
+
+        assert!(CareDetails { provider: "Dr. R".into(), notes: None }.validate().is_ok());
+        assert_eq!(CareDetails { provider: " ".into(), notes: None }.validate().unwrap_err().field(), Some("provider"));
+        let long = CareDetails { provider: "Dr. R".into(), notes: Some("n".repeat(5001)) };
+        assert_eq!(long.validate().unwrap_err().field(), Some("notes"));
+    }
+
+    #[test]
+    fn visa_fields_are_sealed_under_their_own_record_ids() {
+        assert_eq!(visa_record("v-1", "country"), "v-1:country");
+        assert_ne!(visa_record("v-1", "country"), visa_record("v-1", "visa_type"));
+    }
+}

@@ -197,4 +197,75 @@ mod tests {
         // Monday 10:00 CEST (08:00 UTC).
         assert_eq!(c.add(t("2026-03-27T09:00:00Z"), Duration::days(1)), Some(t("2026-03-30T08:00:00Z")));
     }
+
+    fn def(tz: &str, days: &str, hours: &str, holidays: &str) -> CalendarDef {
+        toml::from_str(&format!(
+            "name = \"c\"\ntime_zone = \"{tz}\"\ndays = [{days}]\nhours = \"{hours}\"\nholidays = [{holidays}]\n"
+        ))
+        .unwrap()
+    }
+
+    const WEEK: &str = "\"mon\",\"tue\",\"wed\",\"thu\",\"fri\"";
+
+    #[test]
+    fn bad_calendars_are_refused() {
+        let none = BTreeMap::new();
+        let err = |d: CalendarDef| Calendar::compile(&d, &none).unwrap_err();
+        assert!(err(def("Mars/Olympus", WEEK, "09:00-17:00", "")).contains("unknown time zone"));
+        assert!(err(def("Europe/Zurich", "\"mon\",\"funday\"", "09:00-17:00", "")).contains("is not a day"));
+        assert!(err(def("Europe/Zurich", "", "09:00-17:00", "")).contains("no working days"));
+        assert!(err(def("Europe/Zurich", WEEK, "17:00-09:00", "")).contains("must end after it starts"));
+        assert!(err(def("Europe/Zurich", WEEK, "09:00-09:00", "")).contains("must end after it starts"));
+        assert!(err(def("Europe/Zurich", WEEK, "0900", "")).contains("is not like"));
+        assert!(err(def("Europe/Zurich", WEEK, "9-17", "")).contains("is not like"));
+        assert!(err(def("Europe/Zurich", WEEK, "09:00-25:00", "")).contains("is not like"));
+        assert!(err(def("Europe/Zurich", WEEK, "09:00-17:00", "\"CH\"")).contains("no [holidays] list for `CH`"));
+        let ok = Calendar::compile(&def("Europe/Zurich", "\"mon\",\"mon\",\"fri\"", "09:00-17:00", ""), &none).unwrap();
+        assert!(ok.fingerprint().contains("[Mon, Fri]"), "{}", ok.fingerprint());
+    }
+
+    #[test]
+    fn the_documented_examples_hold() {
+        let c = cal("09:00-17:00", &[]);
+        // `3d` from Friday 13:00 is Wednesday 13:00 (Friday 6 November 2026, CET = UTC+1).
+        assert_eq!(c.add(t("2026-11-06T12:00:00Z"), Duration::days(3)), Some(t("2026-11-11T12:00:00Z")));
+        // `2h` from Friday 16:00 on a 9-to-5 calendar is Monday 10:00.
+        assert_eq!(c.add(t("2026-11-06T15:00:00Z"), Duration::hours(2)), Some(t("2026-11-09T09:00:00Z")));
+    }
+
+    #[test]
+    fn working_time_starts_at_opening_and_stops_at_closing() {
+        let c = cal("09:00-17:00", &[]);
+        // Monday 9 November 2026, 07:00 local: the hour counts from 09:00.
+        assert_eq!(c.add_working(t("2026-11-09T06:00:00Z"), Duration::hours(1)), Some(t("2026-11-09T09:00:00Z")));
+        // A full day fits exactly; one more minute is Tuesday 09:01.
+        let monday_open = t("2026-11-09T08:00:00Z");
+        assert_eq!(c.add_working(monday_open, Duration::hours(8)), Some(t("2026-11-09T16:00:00Z")));
+        assert_eq!(
+            c.add_working(monday_open, Duration::hours(8) + Duration::minutes(1)),
+            Some(t("2026-11-10T08:01:00Z"))
+        );
+        // At closing time exactly, nothing is left today.
+        assert_eq!(c.add_working(t("2026-11-09T16:00:00Z"), Duration::zero()), Some(t("2026-11-10T08:00:00Z")));
+        // A week of working time is five working days: Monday 09:00 + 40h = Friday 17:00.
+        assert_eq!(c.add_working(monday_open, Duration::hours(40)), Some(t("2026-11-13T16:00:00Z")));
+    }
+
+    #[test]
+    fn a_working_day_counted_from_the_weekend_starts_on_monday() {
+        let c = cal("09:00-17:00", &[]);
+        // Saturday 7 November 20:00 local: the day starts Monday 09:00, so 1d is Tuesday 09:00.
+        assert_eq!(c.add(t("2026-11-07T19:00:00Z"), Duration::days(1)), Some(t("2026-11-10T08:00:00Z")));
+        // Zero on a calendar is the next working instant, not the start.
+        assert_eq!(c.add(t("2026-11-07T19:00:00Z"), Duration::zero()), Some(t("2026-11-09T08:00:00Z")));
+    }
+
+    #[test]
+    fn a_holiday_list_is_shared_by_every_calendar_that_follows_the_country() {
+        let mut h = BTreeMap::new();
+        h.insert("CH".to_string(), vec!["2026-11-09".parse().unwrap()]);
+        let c = Calendar::compile(&def("Europe/Zurich", WEEK, "09:00-17:00", "\"CH\""), &h).unwrap();
+        // Friday 16:00 + 2h: Friday's last hour, then (Monday is a holiday) Tuesday 10:00.
+        assert_eq!(c.add_working(t("2026-11-06T15:00:00Z"), Duration::hours(2)), Some(t("2026-11-10T09:00:00Z")));
+    }
 }

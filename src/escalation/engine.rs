@@ -556,3 +556,36 @@ pub fn acknowledge_link(conn: &mut DbConn, now: DateTime<Utc>, m: &OutboxMessage
     let esc = Escalation::find(conn, &m.escalation_id)?.ok_or(AppError::NotFound("escalation_not_found"))?;
     acknowledge(conn, now, &esc, m.user_id.as_deref(), "link")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_retries_back_off_exponentially_up_to_an_hour() {
+        let secs = |a: i32| backoff(a).num_seconds();
+        assert_eq!(secs(0), 30);
+        assert_eq!(secs(1), 30);
+        assert_eq!(secs(2), 60);
+        assert_eq!(secs(3), 120);
+        assert_eq!(secs(7), 1920);
+        assert_eq!(secs(8), 3600, "30 s << 7 = 3840 s is capped at an hour");
+        assert_eq!(secs(1000), 3600);
+        assert_eq!(secs(-5), 30);
+        for a in 1..20 {
+            assert!(backoff(a + 1) >= backoff(a), "attempt {a}");
+        }
+    }
+
+    #[test]
+    fn mail_is_cancelled_only_when_someone_handled_it_or_its_reason_went_away() {
+        assert!(!still_wanted(None), "the chain is gone");
+        assert!(!still_wanted(Some(("acknowledged", Some("acknowledged")))));
+        assert!(!still_wanted(Some(("acknowledged", None))));
+        assert!(!still_wanted(Some(("stopped", Some("stop_when")))));
+        // The last step just fired: its mail (to the most senior recipient) must go out.
+        assert!(still_wanted(Some(("completed", Some("all_steps_sent")))));
+        assert!(still_wanted(Some(("completed", Some("policy_changed")))));
+        assert!(still_wanted(Some(("active", None))));
+    }
+}

@@ -617,3 +617,368 @@ fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> String {
     let line = e.span().map(|s| line_of(text, s.start)).map(|l| format!(":{l}")).unwrap_or_default();
     format!("{name}{line}: {}", e.message())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"[[policy]]
+id = "p"
+description = "d"
+on = "grant.requested"
+repeat = 2
+repeat_every = "1h"
+  [[policy.step]]
+  after = "0m"
+  notify = ["role:coordinator"]
+  [[policy.step]]
+  after = "15m"
+  notify = ["role:officer"]
+  [[policy.step]]
+  after = "45m"
+  notify = ["email:duty@example.org"]
+"#;
+
+    fn rules(text: &str) -> Result<Rules, String> {
+        Rules::from_texts(&[("t.toml".to_string(), text.to_string())])
+    }
+
+    fn policy(text: &str) -> Arc<Policy> {
+        rules(text).unwrap().policies[0].clone()
+    }
+
+    fn refused(text: &str) -> String {
+        rules(text).err().expect("the rules should be refused")
+    }
+
+    fn builtin() -> Rules {
+        Rules::from_texts(&[(FILE.to_string(), BUILTIN.to_string())]).unwrap()
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn m(n: i64) -> Duration {
+        Duration::minutes(n)
+    }
+
+    fn vars(event: &str, given: &str) -> Vars {
+        subject::vars_from_toml(event, &toml::from_str(given).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn steps_fall_due_after_their_offset_in_each_round() {
+        let p = policy(BASE);
+        let a = test_epoch();
+        assert_eq!(p.period, Duration::hours(1));
+        assert_eq!(p.due_at(a, 0, 0), Some(a));
+        assert_eq!(p.due_at(a, 0, 1), Some(a + m(15)));
+        assert_eq!(p.due_at(a, 0, 2), Some(a + m(45)));
+        assert_eq!(p.due_at(a, 1, 0), Some(a + m(60)));
+        assert_eq!(p.due_at(a, 2, 2), Some(a + m(165)));
+        assert_eq!(p.due_at(a, 0, 3), None, "there is no fourth step");
+        // The whole chain: 1 + repeat rounds of three steps, then nothing.
+        let mut due = Vec::new();
+        let mut pos = Some((0, 0));
+        while let Some((l, s)) = pos {
+            due.push((p.due_at(a, l, s).unwrap() - a).num_minutes());
+            pos = p.next(l, s);
+        }
+        assert_eq!(due, vec![0, 15, 45, 60, 75, 105, 120, 135, 165]);
+        assert_eq!(p.next(0, 2), Some((1, 0)));
+        assert_eq!(p.next(2, 2), None);
+    }
+
+    #[test]
+    fn without_repeat_the_chain_ends_after_its_last_step() {
+        let p = policy(&BASE.replace("repeat = 2\n", ""));
+        assert_eq!(p.repeat, 0);
+        assert_eq!(p.next(0, 1), Some((0, 2)));
+        assert_eq!(p.next(0, 2), None);
+    }
+
+    #[test]
+    fn repeat_every_defaults_to_the_last_steps_after() {
+        let text = BASE
+            .replace("repeat = 2\nrepeat_every = \"1h\"\n", "repeat = 1\n")
+            .replace("after = \"0m\"", "after = \"1h\"")
+            .replace("after = \"15m\"", "after = \"3h\"")
+            .replace("  [[policy.step]]\n  after = \"45m\"\n  notify = [\"email:duty@example.org\"]\n", "");
+        let p = policy(&text);
+        let a = test_epoch();
+        assert_eq!(p.period, Duration::hours(3));
+        assert_eq!(p.due_at(a, 1, 0), Some(a + Duration::hours(4)));
+        assert_eq!(p.due_at(a, 1, 1), Some(a + Duration::hours(6)));
+        assert_eq!(p.next(1, 1), None);
+    }
+
+    #[test]
+    fn rounds_may_not_overlap() {
+        // Steps span 45 minutes: a round every 45 minutes would fire its first step together
+        // with the last one of the round before.
+        assert!(refused(&BASE.replace("repeat_every = \"1h\"", "repeat_every = \"45m\"")).contains("overlap"));
+        assert!(rules(&BASE.replace("repeat_every = \"1h\"", "repeat_every = \"46m\"")).is_ok());
+        // The default (the last step's 45m) overlaps too when the first step is at 0m.
+        assert!(refused(&BASE.replace("repeat_every = \"1h\"\n", "")).contains("overlap"));
+        // One step at 0m repeated without repeat_every has no period at all.
+        let single = "[[policy]]\nid = \"p\"\ndescription = \"d\"\non = \"grant.requested\"\nrepeat = 1\n  [[policy.step]]\n  after = \"0m\"\n  notify = [\"role:coordinator\"]\n";
+        assert!(refused(single).contains("repeat needs repeat_every"));
+    }
+
+    #[test]
+    fn bad_policies_are_refused_with_their_reason() {
+        for (from, to, why) in [
+            ("after = \"15m\"", "after = \"0m\"", "must be later than the step before"),
+            ("after = \"45m\"", "after = \"15m\"", "must be later than the step before"),
+            ("repeat = 2", "repeat = 101", "repeat is at most 100"),
+            ("on = \"grant.requested\"", "on = \"case.closed\"", "unknown event `case.closed`"),
+            ("id = \"p\"", "id = \"P\"", "an id is 1 to 64"),
+            ("description = \"d\"", "description = \" \"", "description must be"),
+            ("after = \"15m\"", "after = \"15 minutes\"", "after: "),
+            ("after = \"45m\"", "after = \"367d\"", "longer than 366 days"),
+            ("[\"role:officer\"]", "[\"role:admin\"]", "the role must be coordinator or officer"),
+            ("[\"role:officer\"]", "[]", "notify needs at least one target"),
+            ("[\"role:officer\"]", "[\"mailto:a@b.org\"]", "a target is"),
+            ("repeat = 2\n", "repeat = 2\nanchor = \"grant.status\"\n", "is not a timestamp field"),
+            ("repeat = 2\n", "repeat = 2\nanchor = \"visa.submitted_on\"\n", "is not a timestamp field"),
+            ("repeat = 2\n", "repeat = 2\nwhen = 'grant.amount > 5'\n", "unknown field `grant.amount`"),
+            ("repeat = 2\n", "repeat = 2\nstop_when = 'grant.status'\n", "instead of a bool"),
+            ("repeat = 2\n", "repeat = 2\nwhen = 'grant.status.lowerAscii() == \"x\"'\n", "unknown function"),
+            ("after = \"15m\"\n", "after = \"15m\"\n  calendar = \"nope\"\n", "unknown calendar `nope`"),
+        ] {
+            let err = refused(&BASE.replace(from, to));
+            assert!(err.contains(why), "{from} -> {to}: {err}");
+        }
+        let alert = BASE.replace("grant.requested", "alert.received").replace("[\"role:officer\"]", "[\"assignees\"]");
+        assert!(refused(&alert).contains("this event's subject has no case yet"));
+        assert!(refused(&format!("{BASE}{BASE}")).contains("policy `p` is defined twice"));
+        // A timestamp field of the subject's case is a valid anchor.
+        assert!(rules(&BASE.replace("repeat = 2\n", "repeat = 2\nanchor = \"case.created_at\"\n")).is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        // The second step's `after` is on line 11.
+        let err = refused(&BASE.replace("after = \"15m\"", "after = \"0m\""));
+        assert!(err.starts_with("t.toml:11: policy `p`: "), "{err}");
+    }
+
+    #[test]
+    fn embedded_tests_run_and_can_fail() {
+        let ok = format!("{BASE}\n[[test]]\npolicy = \"p\"\ngiven = {{}}\nat = \"16m\"\nexpect = [\"role:officer\"]\n");
+        assert_eq!(rules(&ok).unwrap().tests_passed, 1);
+        let wrong = ok.replace("expect = [\"role:officer\"]", "expect = [\"role:coordinator\"]");
+        let err = refused(&wrong);
+        assert!(err.contains("test of `p`") && err.contains("expected"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_rules_load_and_pass_all_their_tests() {
+        let r = builtin();
+        assert_eq!(r.tests_passed, BUILTIN.lines().filter(|l| l.trim_end() == "[[test]]").count());
+        assert!(r.tests_passed > 20);
+        let mut ids: Vec<&str> = r.policies.iter().map(|p| p.id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), r.policies.len());
+        assert_eq!(r.for_event("grant.requested").count(), 1);
+        assert!(r.get("measure-overdue").is_some() && r.get("no-such-policy").is_none());
+    }
+
+    #[test]
+    fn a_step_is_in_force_from_its_due_time_exactly() {
+        let r = builtin();
+        let p = r.get("critical-case-unacknowledged").unwrap();
+        let v = vars("case.opened", r#"case = { severity = "critical", acknowledged = false, status = "open" }"#);
+        let a = test_epoch();
+        let at = |d: Duration| p.targets_at(&v, a, a + d).unwrap();
+        assert_eq!(at(Duration::zero()), vec!["role:coordinator"]);
+        assert_eq!(at(m(15) - Duration::seconds(1)), vec!["role:coordinator"]);
+        assert_eq!(at(m(15)), vec!["role:coordinator", "assignees"]);
+        assert_eq!(at(m(45)), vec!["email:protection-duty@example.org"]);
+        // The next round starts one hour in, with the first step again.
+        assert_eq!(at(m(60)), vec!["role:coordinator"]);
+        // After the last round's last step, that step stays the one in force.
+        assert_eq!(at(m(165)), vec!["email:protection-duty@example.org"]);
+        assert_eq!(at(Duration::days(3)), vec!["email:protection-duty@example.org"]);
+        // Before the anchor, nothing.
+        assert!(p.targets_at(&v, a, a - Duration::seconds(1)).unwrap().is_empty());
+        // `when` false, or `stop_when` true: nobody.
+        let high = vars("case.opened", r#"case = { severity = "high", acknowledged = false, status = "open" }"#);
+        assert!(p.targets_at(&high, a, a + m(16)).unwrap().is_empty());
+        let acked = vars("case.opened", r#"case = { severity = "critical", acknowledged = true, status = "open" }"#);
+        assert!(p.targets_at(&acked, a, a + m(16)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_anchored_chain_counts_from_its_date_field() {
+        let r = builtin();
+        let p = r.get("visa-pending-14-days").unwrap();
+        assert_eq!(p.anchor, Some(("visa".to_string(), "submitted_on".to_string())));
+        let v = vars("visa.submitted", r#"visa = { status = "submitted", submitted_on = 2027-02-01T00:00:00Z }"#);
+        let anchor = subject::time_field(&v, "visa", "submitted_on").unwrap();
+        assert_eq!(anchor, t("2027-02-01T00:00:00Z"));
+        let d = Duration::days;
+        assert!(p.targets_at(&v, anchor, anchor + d(14) - Duration::seconds(1)).unwrap().is_empty());
+        assert_eq!(p.targets_at(&v, anchor, anchor + d(14)).unwrap(), vec!["assignees", "role:coordinator"]);
+        // Three reminders a week apart after the first: days 14, 21, 28 and 35.
+        assert_eq!(p.period, d(7));
+        assert_eq!(p.due_at(anchor, 1, 0), Some(anchor + d(21)));
+        assert_eq!(p.due_at(anchor, 3, 0), Some(anchor + d(35)));
+        assert_eq!(p.next(2, 0), Some((3, 0)));
+        assert_eq!(p.next(3, 0), None);
+    }
+
+    #[test]
+    fn a_calendar_step_counts_working_days_and_skips_holidays() {
+        let r = builtin();
+        let p = r.get("measure-overdue").unwrap();
+        assert!(p.steps[0].calendar.is_none() && p.steps[1].calendar.is_some());
+        // Due Wednesday 23 December 2026, 13:00 in Geneva. The reminder 3 working days later:
+        // Thursday 24th, (25th, 26th holidays, weekend) Monday 28th, Tuesday 29th, 13:00.
+        let due = t("2026-12-23T12:00:00Z");
+        assert_eq!(p.due_at(due, 0, 0), Some(due));
+        assert_eq!(p.due_at(due, 0, 1), Some(t("2026-12-29T12:00:00Z")));
+        // Due Friday 8 January 2027, 13:00: Monday, Tuesday, Wednesday 13 January.
+        assert_eq!(p.due_at(t("2027-01-08T12:00:00Z"), 0, 1), Some(t("2027-01-13T12:00:00Z")));
+    }
+
+    #[test]
+    fn working_hours_of_a_step_calendar() {
+        let text = r#"
+[[calendar]]
+name = "office"
+time_zone = "Europe/Zurich"
+days = ["mon", "tue", "wed", "thu", "fri"]
+hours = "08:30-18:00"
+holidays = ["CH"]
+
+[holidays]
+CH = ["2026-12-21"]
+
+[[policy]]
+id = "p"
+description = "d"
+on = "grant.requested"
+  [[policy.step]]
+  after = "4h"
+  calendar = "office"
+  notify = ["role:coordinator"]
+"#;
+        let p = policy(text);
+        // Friday 18 December 2026, 16:00 in Zurich (15:00 UTC): two hours on Friday; Monday
+        // 21st is a holiday; two more on Tuesday from 08:30: 10:30 local, 09:30 UTC.
+        assert_eq!(p.due_at(t("2026-12-18T15:00:00Z"), 0, 0), Some(t("2026-12-22T09:30:00Z")));
+        // A calendar change is a policy change: its hash moves.
+        let other = policy(&text.replace("08:30-18:00", "09:00-18:00"));
+        assert_ne!(p.hash, other.hash);
+        assert_eq!(p.hash, policy(text).hash);
+        assert_eq!(p.hash.len(), 32);
+        // Holidays must be ISO codes and real dates.
+        assert!(refused(&text.replace("CH = [", "ch = [").replace("[\"CH\"]", "[\"ch\"]")).contains("ISO 3166-1"));
+        assert!(refused(&text.replace("2026-12-21", "2026-13-01")).contains("is not a date"));
+    }
+
+    #[test]
+    fn the_policy_hash_follows_what_the_policy_does() {
+        let p = policy(BASE);
+        assert_eq!(p.hash, policy(BASE).hash);
+        for (from, to) in [
+            ("after = \"15m\"", "after = \"16m\""),
+            ("repeat = 2", "repeat = 1"),
+            ("repeat_every = \"1h\"", "repeat_every = \"2h\""),
+            ("[\"role:officer\"]", "[\"role:coordinator\"]"),
+            ("description = \"d\"", "description = \"e\""),
+        ] {
+            assert_ne!(p.hash, policy(&BASE.replace(from, to)).hash, "{from} -> {to}");
+        }
+        // Spelling the same duration differently is the same policy.
+        assert_eq!(p.hash, policy(&BASE.replace("repeat_every = \"1h\"", "repeat_every = \"60m\"")).hash);
+    }
+
+    #[test]
+    fn durations() {
+        let s = |x: &str| parse_duration(x).map(|d| d.num_seconds());
+        assert_eq!(s("30s"), Ok(30));
+        assert_eq!(s("15m"), Ok(900));
+        assert_eq!(s("48h"), Ok(172_800));
+        assert_eq!(s("14d"), Ok(1_209_600));
+        assert_eq!(s("2w"), Ok(1_209_600));
+        assert_eq!(s("1h30m"), Ok(5400));
+        assert_eq!(s(" 0m "), Ok(0));
+        assert_eq!(s("366d"), Ok(366 * 86_400));
+        assert!(s("366d1s").unwrap_err().contains("longer than 366 days"));
+        for bad in ["", "15", "m", "1.5h", "-5m", "1 h", "15M", "1y", "99999999999999999999s", "9223372036854775807w"] {
+            assert!(s(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(Target::parse("assignees"), Ok(Target::Assignees));
+        assert_eq!(Target::parse("role:coordinator"), Ok(Target::Role(Role::Coordinator)));
+        assert_eq!(Target::parse("role:officer"), Ok(Target::Role(Role::Officer)));
+        assert_eq!(Target::parse("org:0190-abc"), Ok(Target::Org("0190-abc".into())));
+        assert_eq!(Target::parse("email:duty@example.org"), Ok(Target::Email("duty@example.org".into())));
+        for bad in [
+            "role:admin",
+            "role:auditor",
+            "role:chief",
+            "org:",
+            "org:a_b",
+            "org:../x",
+            "email:not-an-address",
+            "Assignees",
+            "coordinator",
+            "",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Target::parse(&format!("org:{}", "a".repeat(65))).is_err());
+        for s in ["assignees", "role:officer", "org:abc", "email:duty@example.org"] {
+            assert_eq!(Target::parse(s).unwrap().to_string(), s);
+        }
+    }
+
+    /// The load check "each step's `after` must be later than the step before" compares the
+    /// offsets only. With a calendar on an earlier step and none on a later one, the later
+    /// step can fall due first; `targets_at` (and `engine::advance`, which walks the steps the
+    /// same way) then holds it until the calendar step is due. Here the out-of-hours duty
+    /// mailbox, `after = "8h"` from Friday 17:00, is due Saturday 01:00 but is not in force
+    /// (nor mailed) until Monday 11:30, together with the office step.
+    #[test]
+    #[ignore = "bug: a step without a calendar is held behind an earlier calendar step that falls due later"]
+    fn a_later_step_is_not_held_behind_an_earlier_calendar_step() {
+        let text = r#"
+[[calendar]]
+name = "office"
+time_zone = "Europe/Zurich"
+days = ["mon", "tue", "wed", "thu", "fri"]
+hours = "08:30-18:00"
+
+[[policy]]
+id = "p"
+description = "d"
+on = "grant.requested"
+  [[policy.step]]
+  after = "0m"
+  notify = ["role:coordinator"]
+  [[policy.step]]
+  after = "4h"
+  calendar = "office"
+  notify = ["role:officer"]
+  [[policy.step]]
+  after = "8h"
+  notify = ["email:duty@example.org"]
+"#;
+        // Refusing such a policy at load would also fix it.
+        let Ok(r) = rules(text) else { return };
+        let p = r.policies[0].clone();
+        let a = t("2026-11-06T16:00:00Z"); // Friday 17:00 in Zurich
+        assert_eq!(p.due_at(a, 0, 1), Some(t("2026-11-09T10:30:00Z")), "Monday 11:30");
+        assert_eq!(p.due_at(a, 0, 2), Some(t("2026-11-07T00:00:00Z")), "Saturday 01:00");
+        let saturday = t("2026-11-07T02:00:00Z");
+        assert_eq!(p.targets_at(&vars("grant.requested", ""), a, saturday).unwrap(), vec!["email:duty@example.org"]);
+    }
+}

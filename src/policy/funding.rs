@@ -117,4 +117,78 @@ mod tests {
             assert!(FundingPolicy::parse(&BUILTIN.replace(from, to)).is_err(), "{from} -> {to}");
         }
     }
+
+    #[test]
+    fn shipped_caps_per_currency_and_category() {
+        use GrantCategory::*;
+        let p = FundingPolicy::load(None).unwrap();
+        let eur = [
+            (PhysicalSecurity, 800_000),
+            (DigitalSecurity, 300_000),
+            (Communications, 150_000),
+            (Transport, 400_000),
+            (Legal, 1_000_000),
+            (Medical, 800_000),
+            (Psychosocial, 300_000),
+            (HumanitarianFamily, 600_000),
+            (Relocation, 1_500_000),
+            (Other, 200_000),
+        ];
+        let usd = [
+            (PhysicalSecurity, 900_000),
+            (DigitalSecurity, 350_000),
+            (Communications, 175_000),
+            (Transport, 450_000),
+            (Legal, 1_100_000),
+            (Medical, 900_000),
+            (Psychosocial, 350_000),
+            (HumanitarianFamily, 650_000),
+            (Relocation, 1_650_000),
+            (Other, 220_000),
+        ];
+        for (c, v) in eur {
+            assert_eq!(p.cap("EUR", c), Some(v), "EUR {c:?}");
+        }
+        for (c, v) in usd {
+            assert_eq!(p.cap("USD", c), Some(v), "USD {c:?}");
+        }
+        // Currencies are matched as ISO writes them; anything else is not paid in.
+        for cur in ["eur", "Eur", " EUR", "GBP", "", "EURO"] {
+            assert_eq!(p.cap(cur, Legal), None, "{cur:?}");
+        }
+    }
+
+    #[test]
+    fn caps_are_positive_and_at_most_a_trillion_minor_units() {
+        let with = |to: &str| FundingPolicy::parse(&BUILTIN.replace("other = 200000", to));
+        assert_eq!(with("other = 1").unwrap().cap("EUR", GrantCategory::Other), Some(1));
+        assert_eq!(with("other = 1000000000000").unwrap().cap("EUR", GrantCategory::Other), Some(1_000_000_000_000));
+        assert!(with("other = 1000000000001").is_err());
+        assert!(with("other = -200000").is_err());
+        assert!(with("other = 2000.50").is_err(), "minor units are whole numbers");
+    }
+
+    #[test]
+    fn currency_codes_are_three_upper_case_letters_and_one_is_needed() {
+        for cur in ["EU", "EURO", "Eur", "E1R"] {
+            assert!(FundingPolicy::parse(&BUILTIN.replace("[caps.EUR]", &format!("[caps.{cur}]"))).is_err(), "{cur}");
+        }
+        let err = FundingPolicy::parse("[caps]\n").unwrap_err();
+        assert!(err.contains("no currency has caps"), "{err}");
+        assert!(FundingPolicy::parse("").is_err());
+        // One currency alone is a valid programme.
+        let eur_only = BUILTIN.split("[caps.USD]").next().unwrap();
+        let p = FundingPolicy::parse(eur_only).unwrap();
+        assert_eq!(p.cap("EUR", GrantCategory::Transport), Some(400_000));
+        assert_eq!(p.cap("USD", GrantCategory::Transport), None);
+    }
+
+    #[test]
+    fn categories_round_trip_as_stored() {
+        for c in GrantCategory::ALL {
+            assert_eq!(GrantCategory::parse(c.as_str()), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+        }
+        assert_eq!(GrantCategory::parse("Legal"), None);
+    }
 }

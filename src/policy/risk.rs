@@ -192,4 +192,80 @@ mod tests {
         }
         assert_ne!(p().hash, RiskPolicy::parse(&BUILTIN.replace("45.0", "46.0")).unwrap().hash);
     }
+
+    fn level_at(text: &str, threats: &[(u8, u8)]) -> (f64, Severity) {
+        RiskPolicy::parse(text).unwrap().score(&Inputs { threats, vulnerabilities: &[], capacities: &[] })
+    }
+
+    #[test]
+    fn each_threshold_is_the_lowest_score_of_its_level() {
+        // Built-in thresholds: medium 8, high 20, critical 45. V = C = 1 here, so score = T.
+        assert_eq!(level_at(BUILTIN, &[(1, 5)]), (5.0, Severity::Low));
+        assert_eq!(level_at(BUILTIN, &[(2, 4)]), (8.0, Severity::Medium));
+        assert_eq!(level_at(BUILTIN, &[(4, 4)]), (16.0, Severity::Medium));
+        assert_eq!(level_at(BUILTIN, &[(4, 5)]), (20.0, Severity::High));
+        assert_eq!(level_at(BUILTIN, &[(5, 5)]), (25.0, Severity::High));
+        // A hundredth below each threshold is the level under it.
+        let raised = |from: &str, to: &str| BUILTIN.replace(from, to);
+        assert_eq!(level_at(&raised("medium = 8.0", "medium = 8.01"), &[(2, 4)]).1, Severity::Low);
+        assert_eq!(level_at(&raised("high = 20.0", "high = 20.01"), &[(4, 5)]).1, Severity::Medium);
+        let critical_at_25 = raised("critical = 45.0", "critical = 25.0");
+        assert_eq!(level_at(&critical_at_25, &[(5, 5)]).1, Severity::Critical);
+        assert_eq!(level_at(&raised("critical = 45.0", "critical = 25.01"), &[(5, 5)]).1, Severity::High);
+        // 45 exactly with the built-in file: 3x3 = 9, V = 5, C = 1.
+        let (s, l) =
+            p().score(&Inputs { threats: &[(3, 3)], vulnerabilities: &[(Physical, 5)], capacities: &[(Legal, 1)] });
+        assert_eq!((s, l), (45.0, Severity::Critical));
+        // Capacities divide: 3x5 = 15 over C = 2 is 7.5, low.
+        let (s, l) = p().score(&Inputs { threats: &[(3, 5)], vulnerabilities: &[], capacities: &[(Legal, 2)] });
+        assert_eq!((s, l), (7.5, Severity::Low));
+    }
+
+    #[test]
+    fn the_level_follows_the_rounded_score() {
+        // 20 / C with C = (1.5*1 + 4) / 2.5 = 2.2: 9.0909… is shown and judged as 9.09.
+        let inputs = Inputs { threats: &[(4, 5)], vulnerabilities: &[], capacities: &[(Family, 1), (Legal, 4)] };
+        assert_eq!(p().score(&inputs), (9.09, Severity::Medium));
+        // With medium at 9.0905 the raw 9.0909… would reach it; the rounded 9.09 does not.
+        let strict = RiskPolicy::parse(&BUILTIN.replace("medium = 8.0", "medium = 9.0905")).unwrap();
+        assert_eq!(strict.score(&inputs), (9.09, Severity::Low));
+    }
+
+    #[test]
+    fn max_takes_the_worst_threat_whatever_the_order_and_no_threat_is_zero() {
+        assert_eq!(level_at(BUILTIN, &[(2, 2), (5, 4), (1, 1)]), (20.0, Severity::High));
+        assert_eq!(level_at(BUILTIN, &[(5, 4), (2, 2)]), level_at(BUILTIN, &[(2, 2), (5, 4)]));
+        assert_eq!(level_at(BUILTIN, &[]), (0.0, Severity::Low));
+        let mean = BUILTIN.replace("threat_aggregate = \"max\"", "threat_aggregate = \"mean\"");
+        assert_eq!(level_at(&mean, &[]), (0.0, Severity::Low));
+        // Mean of 25 and 1 is 13.
+        assert_eq!(level_at(&mean, &[(5, 5), (1, 1)]), (13.0, Severity::Medium));
+    }
+
+    #[test]
+    fn weights_and_thresholds_are_bounded() {
+        assert!(RiskPolicy::parse(&BUILTIN.replace("family = 1.5", "family = 100.0")).is_ok());
+        for (from, to) in [
+            ("family = 1.5", "family = 100.5"),
+            ("family = 1.5", "family = -1.5"),
+            ("family = 1.5", "family = nan"),
+            ("high = 20.0", "high = 8.0"),
+            ("critical = 45.0", "critical = 20.0"),
+            ("critical = 45.0", "critical = inf"),
+            ("medium = 8.0", "medium = 0.0"),
+        ] {
+            assert!(RiskPolicy::parse(&BUILTIN.replace(from, to)).is_err(), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn the_hash_is_the_sha256_of_the_file_as_shipped() {
+        // Stamped on every assessment: it changes when and only when the file's bytes do.
+        // If you change policies/risk.toml on purpose, update this value.
+        assert_eq!(p().hash, "24007b794fa078c2466316a11585488ebaa06b0c60930dac009e03e7710dc28c");
+        assert_eq!(p().hash, hex::encode(Sha256::digest(BUILTIN.as_bytes())));
+        assert_eq!(p().hash, RiskPolicy::load(None).unwrap().hash);
+        // Even a change that computes the same (a comment) is a different policy text.
+        assert_ne!(p().hash, RiskPolicy::parse(&format!("{BUILTIN}\n# note\n")).unwrap().hash);
+    }
 }
