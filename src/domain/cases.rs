@@ -749,7 +749,7 @@ mod tests {
 
     #[test]
     fn case_statuses_round_trip_as_stored() {
-        assert_eq!(ALL.map(CaseStatus::as_str), STATUSES);
+        assert_eq!(ALL.map(CaseStatus::as_str), ["open", "acknowledged", "active", "monitoring", "closed"]);
         for s in ALL {
             assert_eq!(CaseStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
