@@ -1,8 +1,9 @@
 //! Dates in request bodies and query strings. A field that is a day (`review_by`,
 //! `starts_on`, `paid_on`, …) takes `2027-01-15` as well as a full RFC 3339 time. A bare day
 //! is read in UTC: as its first second for a start or a moment (`starts_on`, `paid_on`,
-//! `received_since`), and as its last second for a deadline (`review_by`, `reassess_by`,
-//! `due_at`, `expires_at`), so that "review by the 15th" still holds on the 15th.
+//! `received_since`), and as its last second for an end or a deadline (`ends_on`,
+//! `expires_on`, `review_by`, `reassess_by`, `due_at`, `expires_at`), so that "review by the
+//! 15th" still holds on the 15th and a visa expiring on the 15th is valid that day.
 //! Use with `#[serde(deserialize_with = "…")]`; options also need `#[serde(default)]`.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -16,6 +17,10 @@ pub fn parse(raw: &str, end: bool) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Some(t.with_timezone(&Utc));
+    }
+    // chrono's own reading, as these fields took before: `+0300`, a space for the `T`.
+    if let Ok(t) = raw.parse::<DateTime<Utc>>() {
+        return Some(t);
     }
     let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
     let time = if end { NaiveTime::from_hms_opt(23, 59, 59)? } else { NaiveTime::MIN };
@@ -61,6 +66,8 @@ mod tests {
         assert_eq!(parse("2027-01-15", false).unwrap().to_rfc3339(), "2027-01-15T00:00:00+00:00");
         assert_eq!(parse("2027-01-15", true).unwrap().to_rfc3339(), "2027-01-15T23:59:59+00:00");
         assert_eq!(parse("2027-01-15T09:30:00+03:00", true).unwrap().to_rfc3339(), "2027-01-15T06:30:00+00:00");
+        assert_eq!(parse("2027-01-15T09:30:00+0300", false).unwrap().to_rfc3339(), "2027-01-15T06:30:00+00:00");
+        assert_eq!(parse("2027-01-15 09:30:00Z", false).unwrap().to_rfc3339(), "2027-01-15T09:30:00+00:00");
         for bad in ["2027-02-30", "15/01/2027", "2027-1-5x", "", "tomorrow"] {
             assert_eq!(parse(bad, false), None, "{bad}");
         }

@@ -213,7 +213,8 @@ fn data_problem(serde_msg: &str, path: Option<String>) -> (String, Option<String
         return ("is required".to_string(), Some(field));
     }
     if msg.starts_with("unknown field ") {
-        let expected = msg.split_once(", expected ").map(|(_, e)| e);
+        // The last ", expected": the client's own text (in the first backticks) may hold one.
+        let expected = msg.rsplit_once(", expected ").map(|(_, e)| e);
         let problem = match expected {
             Some(e) => format!("is not a field here; expected {e}"),
             None => "is not a field here".to_string(),
@@ -221,7 +222,7 @@ fn data_problem(serde_msg: &str, path: Option<String>) -> (String, Option<String
         return (problem, path);
     }
     if msg.starts_with("unknown variant ") {
-        let expected = msg.split_once(", expected ").map(|(_, e)| e).unwrap_or("another value");
+        let expected = msg.rsplit_once(", expected ").map(|(_, e)| e).unwrap_or("another value");
         return (format!("is not an accepted value; expected {expected}"), path);
     }
     if msg.starts_with("duplicate field ") {
@@ -333,6 +334,17 @@ mod tests {
         assert_eq!(e.field(), Some("lmit"), "{e}");
         assert!(e.to_string().contains("lmit: is not a field here; expected `kind` or `limit`"), "{e}");
         assert!(super::parse_query::<Q>("kind=digital&limit=5").is_ok());
+    }
+
+    #[test]
+    fn a_value_that_mimics_the_message_is_not_echoed() {
+        let (m, f) = err(r#"{"name":"x","threats":[{"likelihood":1,"kind":"x, expected hunter2"}]}"#);
+        assert_eq!(f.as_deref(), Some("threats[0].kind"));
+        assert!(!m.contains("hunter2"), "{m}");
+        let (m, _) = err(r#"{"name":"x","threats":[],"a, expected hunter2":1}"#);
+        assert!(!m.contains("hunter2"), "{m}");
+        let e = super::parse_query::<Q>("kind=x%2C+expected+hunter2").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]

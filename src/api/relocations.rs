@@ -36,8 +36,8 @@ pub struct RelocationCreate {
     #[serde(deserialize_with = "crate::api::dates::start")]
     #[schema(value_type = String)]
     pub starts_on: DateTime<Utc>,
-    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
-    #[serde(deserialize_with = "crate::api::dates::start")]
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(deserialize_with = "crate::api::dates::end")]
     #[schema(value_type = String)]
     pub ends_on: DateTime<Utc>,
     /// The journey's security plan, a plan of this case.
@@ -56,8 +56,8 @@ pub struct RelocationPatch {
     #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
     #[schema(value_type = Option<String>)]
     pub starts_on: Option<DateTime<Utc>>,
-    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
-    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::end_opt")]
     #[schema(value_type = Option<String>)]
     pub ends_on: Option<DateTime<Utc>>,
     pub plan_id: Option<String>,
@@ -87,8 +87,8 @@ pub struct VisaPatch {
     pub on: Option<DateTime<Utc>>,
     /// Required when issued.
     ///
-    /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
-    #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
+    /// A day (2027-01-15, meaning its last second UTC) or an RFC 3339 time.
+    #[serde(default, deserialize_with = "crate::api::dates::end_opt")]
     #[schema(value_type = Option<String>)]
     pub expires_on: Option<DateTime<Utc>>,
 }

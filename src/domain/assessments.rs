@@ -176,6 +176,7 @@ pub fn create(
             now,
             Entry::new(Some(&caller.user.id), "case.severity_raised", "case", Some(&case.id)).detail(detail),
         )?;
+        crate::escalation::fire(conn, rules, now, crate::escalation::Event::CaseSeverityRaised, &case.id)?;
     }
     // The previous version is superseded now: its chains may end.
     crate::escalation::settle_case(conn, rules, now, &case.id)?;

@@ -571,13 +571,13 @@ pub fn share(
     let max = chrono::Duration::days(i64::from(max_days));
     let same_consent = CaseShare::find(conn, &case.id, &org.id)?.filter(|s| s.consent_reference == consent_reference);
     let since = same_consent.as_ref().map_or(naive(now), |s| s.created_at);
-    if input.expires_at > now + max {
+    if input.expires_at > crate::domain::end_of_day(now + max) {
         return Err(AppError::unprocessable(
             "share_too_long",
             format!("expires_at may be at most {max_days} days ahead; renew the share with a new consent_reference"),
         ));
     }
-    if naive(input.expires_at) > since + max {
+    if input.expires_at > crate::domain::end_of_day(crate::clock::utc(since) + max) {
         return Err(AppError::unprocessable(
             "renewal_needs_consent",
             format!(

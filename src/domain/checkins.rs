@@ -25,7 +25,7 @@ pub fn schedule(
     due_at: DateTime<Utc>,
 ) -> Result<Checkin, AppError> {
     crate::domain::check_date("due_at", due_at)?;
-    if due_at <= now || due_at > now + chrono::Duration::days(MAX_AHEAD_DAYS) {
+    if due_at <= now || due_at > crate::domain::end_of_day(now + chrono::Duration::days(MAX_AHEAD_DAYS)) {
         return Err(AppError::unprocessable(
             "invalid_due_at",
             format!("due_at must be in the future, at most {MAX_AHEAD_DAYS} days ahead"),

@@ -55,6 +55,13 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The last second (UTC) of the day `t` falls on. Limits counted in days ("at most 90 days
+/// ahead") allow the whole of their last day, since a client may give a bare date, which
+/// means that day's end.
+pub fn end_of_day(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    t.date_naive().and_hms_opt(23, 59, 59).map_or(t, |d| d.and_utc())
+}
+
 /// Dates from clients must lie between 1900 and 9999: beyond that they are typos, and far
 /// enough beyond, PostgreSQL cannot store them (which would be a 500 instead of a 400).
 pub fn check_date(field: &'static str, t: chrono::DateTime<chrono::Utc>) -> Result<(), crate::error::AppError> {

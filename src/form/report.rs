@@ -40,6 +40,9 @@ pub const FIELDS: &[&str] = &[
     "when_day",
     "when_month",
     "when_year",
+    // The single date field of pages served before the date became three fields: a form
+    // token lasts a day, so such a page may still be sent (see `legacy_when`).
+    "when",
     "country",
     "region",
     "narrative",
@@ -215,9 +218,22 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     html(&req, StatusCode::OK, &page(&state, lang, token, Values::default(), Errors::default()))
 }
 
+/// `when=YYYY-MM-DD` from an older page, as (day, month, year) the way the three fields send
+/// them; None when it is empty or not in that shape (then it is left for the fields).
+fn legacy_when(f: &Fields) -> Option<(String, String, String)> {
+    let raw = f.raw("when").trim();
+    let mut parts = raw.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || !(1..=2).contains(&m.len()) || !(1..=2).contains(&d.len()) {
+        return None;
+    }
+    let m = m.trim_start_matches('0');
+    Some((d.to_string(), m.to_string(), y.to_string()))
+}
+
 /// Checks every field; on success the alert to store.
 fn validate(f: &Fields, t: &Text, now: DateTime<Utc>) -> (Values, Errors, Option<NewAlert>) {
-    let v = Values {
+    let mut v = Values {
         kind: f.get("kind").unwrap_or("").into(),
         when_day: f.raw("when_day").trim().into(),
         when_month: f.get("when_month").unwrap_or("").into(),
@@ -232,6 +248,11 @@ fn validate(f: &Fields, t: &Text, now: DateTime<Utc>) -> (Values, Errors, Option
         consent: f.all("consent").into_iter().map(str::to_string).collect(),
         name: f.raw("name").into(),
     };
+    if v.when_day.is_empty() && v.when_month.is_empty() && v.when_year.is_empty() {
+        if let Some((d, m, y)) = legacy_when(f) {
+            (v.when_day, v.when_month, v.when_year) = (d, m, y);
+        }
+    }
     let mut e = Errors::default();
     let kind = match KINDS.iter().find(|k| k.as_str() == v.kind) {
         Some(k) => Some(*k),

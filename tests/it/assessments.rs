@@ -234,3 +234,21 @@ db_test!(errors_name_the_field_and_what_is_expected, |app| {
     assert_eq!(r.status, 200, "a lowercase filter is read as ISO writes it: {r:?}");
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
 });
+
+// An assessment that raises a case to critical starts the same chain as an officer raising
+// it by hand: the mails must not depend on which way the severity went up.
+db_test!(an_assessment_raising_a_case_to_critical_escalates, |app| {
+    let (_, t) = coordinator(&app, "Raised NGO");
+    let case =
+        app.post("/api/v1/cases", Some(&t), json!({ "severity": "low", "country": "CO", "consent_scope": [] })).json();
+    let id = case["id"].as_str().unwrap().to_string();
+    // 5x5 = 25; V = (4 + 1.5*5)/2.5 = 4.6; C = (2+2)/2 = 2; 25*4.6/2 = 57.5: critical.
+    let mut body = assessment(5, 5, "armed men at her door");
+    body["capacities"][1]["score"] = json!(2);
+    let r = app.post(&format!("/api/v1/cases/{id}/assessments"), Some(&t), body);
+    assert_eq!((r.status, r.json()["level"].as_str()), (201, Some("critical")), "{r:?}");
+    let running =
+        app.state().db.read_blocking(|c| Ok(haven::db::models::Escalation::running_for_case(c, &id)?)).unwrap();
+    let policies: Vec<&str> = running.iter().map(|e| e.policy_id.as_str()).collect();
+    assert!(policies.contains(&"case-raised-to-critical"), "{policies:?}");
+});

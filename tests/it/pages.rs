@@ -262,4 +262,20 @@ db_test!(the_date_is_in_her_language_and_her_digits, |app| {
     let mut f = alert_fields(&fresh, "en", "x");
     f.retain(|(k, _)| !k.starts_with("when_"));
     assert_eq!(post_form(&app, "/report", &f).status, 200);
+
+    // A page served before the date became three fields (its token lasts a day) sends one
+    // `when` field, empty or filled: her report is still taken, never refused as malformed.
+    for (when, stored) in [("", None), ("2026-11-03", Some("2026-11-03"))] {
+        let page = app.get("/report?lang=en", None);
+        let old = input_value(&page.text, "token");
+        let mut f = alert_fields(&old, "en", "sent from a page loaded yesterday");
+        f.retain(|(k, _)| !k.starts_with("when_"));
+        f.push(("when", when));
+        let r = post_form(&app, "/report", &f);
+        assert_eq!(r.status, 200, "when={when:?}: {r:?}");
+        let list = app.get("/api/v1/alerts", Some(&coord)).json();
+        let id = list["items"][0]["id"].as_str().expect("alert").to_string();
+        let got = app.get(&format!("/api/v1/alerts/{id}"), Some(&coord)).json();
+        assert_eq!(got["occurred_on"].as_str(), stored, "when={when:?}");
+    }
 });

@@ -358,7 +358,16 @@ db_test!(date_only_fields_take_a_day, |app| {
     let r = app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.officer), body);
     assert_eq!(r.status, 201, "{r:?}");
     assert!(r.json()["starts_on"].as_str().unwrap().starts_with(&format!("{d10}T00:00:00")), "{r:?}");
-    assert!(r.json()["ends_on"].as_str().unwrap().starts_with(&format!("{d100}T00:00:00")), "{r:?}");
+    assert!(
+        r.json()["ends_on"].as_str().unwrap().starts_with(&format!("{d100}T23:59:59")),
+        "an end is its day's last second: {r:?}"
+    );
+    // A stay of one day: it starts and ends on the same day.
+    let mut one_day = relocation_body();
+    one_day["starts_on"] = json!(d10);
+    one_day["ends_on"] = json!(d10);
+    let r1 = app.post(&format!("/api/v1/cases/{}/relocations", c.case_id), Some(&c.officer), one_day);
+    assert_eq!(r1.status, 201, "{r1:?}");
     let rpath = format!("/api/v1/relocations/{}", r.json()["id"].as_str().unwrap());
 
     let plan = app.post(&format!("/api/v1/cases/{}/plans", c.case_id), Some(&c.officer), json!({ "review_by": d30 }));
@@ -374,6 +383,11 @@ db_test!(date_only_fields_take_a_day, |app| {
 
     let r = app.post(&format!("/api/v1/cases/{}/checkins", c.case_id), Some(&c.officer), json!({ "due_at": today }));
     assert_eq!(r.status, 201, "{r:?}");
+    // The limit counted in days allows the whole of its last day.
+    let r = app.post(&format!("/api/v1/cases/{}/checkins", c.case_id), Some(&c.officer), json!({ "due_at": day(90) }));
+    assert_eq!(r.status, 201, "90 days ahead, as a day: {r:?}");
+    let r = app.post(&format!("/api/v1/cases/{}/checkins", c.case_id), Some(&c.officer), json!({ "due_at": day(91) }));
+    assert_eq!(r.status, 422, "91 days ahead: {r:?}");
     let r = app.post(
         &format!("/api/v1/cases/{}/assessments", c.case_id),
         Some(&c.officer),
@@ -397,7 +411,10 @@ db_test!(date_only_fields_take_a_day, |app| {
     app.patch(&vp, Some(&c.officer), json!({ "status": "approved" }));
     let r = app.patch(&vp, Some(&c.officer), json!({ "status": "issued", "expires_on": d100 }));
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.json()["expires_on"].as_str().unwrap().starts_with(&d100), "{r:?}");
+    assert!(
+        r.json()["expires_on"].as_str().unwrap().starts_with(&format!("{d100}T23:59:59")),
+        "valid all of its last day: {r:?}"
+    );
 
     // A day that is not one, or another format, names the field and what it takes.
     let r = app.patch(&vp, Some(&c.officer), json!({ "status": "expired", "on": "31/12/2026" }));
