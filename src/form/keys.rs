@@ -177,6 +177,11 @@ impl FormKeys {
 /// useless to whoever takes her phone later.
 pub const TICKET_SECONDS: i64 = 120;
 
+/// How long she may read the receipt page and still switch its language: the ticket the
+/// page carries in its language forms (a POST body, never a URL or the history) works this
+/// long, so writing the receipt down slowly never costs her the page.
+pub const READING_SECONDS: i64 = 15 * 60;
+
 impl FormKeys {
     /// A short-lived signed ticket for a page reached by redirect after a POST (so the
     /// browser history never holds a POST that could be sent again).
@@ -240,13 +245,14 @@ impl FormKeys {
     }
 
     /// As `check_receipt_ticket`, with a new ticket for the same receipt that works for
-    /// `TICKET_SECONDS` from now: the receipt page's language switch carries it (in a POST
+    /// `READING_SECONDS` from now: the receipt page's language switch carries it (in a POST
     /// body, never in a link), so she can change language while she reads the page, and a
     /// page found later in the history still shows nothing.
     pub fn renew_receipt_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<(String, bool, String), TokenError> {
         let parts = self.check_ticket("receipt-page", ticket, 2, now)?;
         let nonce: [u8; 16] = hex::decode(&parts[0]).ok().and_then(|v| v.try_into().ok()).ok_or(TokenError::Invalid)?;
-        let renewed = self.ticket("receipt-page", &[&parts[0], &parts[1]], now);
+        let renewed =
+            self.ticket_for("receipt-page", &[&parts[0], &parts[1]], now, chrono::Duration::seconds(READING_SECONDS));
         let token = FormToken { digest: String::new(), nonce };
         Ok((self.receipt_for(&token), parts[1] == "1", renewed))
     }
@@ -371,6 +377,11 @@ mod tests {
         let later = soon + chrono::Duration::seconds(TICKET_SECONDS - 1);
         assert_eq!(k.check_receipt_ticket(&r, later).err(), Some(TokenError::Expired));
         assert_eq!(k.check_receipt_ticket(&renewed, later).unwrap().0, receipt);
+        // The page's own ticket lasts while she reads (writing the receipt down slowly).
+        let reading = soon + chrono::Duration::seconds(READING_SECONDS - 1);
+        assert_eq!(k.check_receipt_ticket(&renewed, reading).unwrap().0, receipt);
+        let gone = soon + chrono::Duration::seconds(READING_SECONDS + 1);
+        assert_eq!(k.check_receipt_ticket(&renewed, gone).err(), Some(TokenError::Expired));
         assert_eq!(k.check_ticket("view", &renewed, 2, soon).err(), Some(TokenError::Invalid), "scoped");
     }
 

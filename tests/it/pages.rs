@@ -172,6 +172,12 @@ db_test!(the_receipt_page_changes_language_without_the_receipt_in_any_url, |app|
     let (status, _, body) = post_no_follow(&app, "/report/receipt", &[("r", &es_ticket), ("lang", "fr")]);
     assert_eq!(status, 200, "renewed at the last switch");
     assert_eq!(element_text(&body, "receipt"), receipt);
+    // She may take a quarter of an hour over writing it down, and still switch.
+    let fr_ticket = input_value(&body, "r");
+    app.clock.advance(Duration::seconds(haven::form::keys::READING_SECONDS - 10));
+    let (status, _, body) = post_no_follow(&app, "/report/receipt", &[("r", &fr_ticket), ("lang", "ar")]);
+    assert_eq!(status, 200, "a slow reader keeps the page");
+    assert_eq!(element_text(&body, "receipt"), receipt);
     let (status, _, body) = post_no_follow(&app, "/report/receipt", &[("r", &ticket), ("lang", "fr")]);
     assert_eq!(status, 410, "the first ticket has expired");
     assert!(!body.contains(&receipt) && !body.contains(&digits));
