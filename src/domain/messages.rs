@@ -101,7 +101,13 @@ pub fn send_to_defender(
     Ok(m)
 }
 
-/// The defender's own message, from the status page. Audited without an actor.
+/// Messages one alert's receipt may send in an hour. Far more than a person in trouble
+/// writes; enough to stop a script (or whoever took her receipt) from burying the team's
+/// view of the case, whatever addresses it comes from.
+pub const FROM_DEFENDER_PER_HOUR: i64 = 10;
+
+/// The defender's own message, from the status page. Audited without an actor. None (and
+/// nothing stored) when this alert has sent `FROM_DEFENDER_PER_HOUR` in the last hour.
 pub fn from_defender(
     conn: &mut DbConn,
     rules: &Rules,
@@ -109,8 +115,12 @@ pub fn from_defender(
     now: DateTime<Utc>,
     alert: &Alert,
     body: &str,
-) -> Result<Message, AppError> {
+) -> Result<Option<Message>, AppError> {
     let body = text_field("body", body, MAX_MESSAGE)?;
+    let hour_ago = naive(now - chrono::Duration::hours(1));
+    if Message::count_from_defender_since(conn, &alert.id, hour_ago)? >= FROM_DEFENDER_PER_HOUR {
+        return Ok(None);
+    }
     let m = seal_and_insert(conn, crypto, now, alert, FROM_DEFENDER, None, &body)?;
     let e =
         Entry::new(None, "message.receive", "alert", Some(&alert.id)).detail(serde_json::json!({ "message": m.id }));
@@ -118,7 +128,7 @@ pub fn from_defender(
     if let Some(case_id) = &alert.case_id {
         crate::escalation::fire(conn, rules, now, crate::escalation::Event::MessageReceived, case_id)?;
     }
-    Ok(m)
+    Ok(Some(m))
 }
 
 pub fn open(conn: &mut DbConn, crypto: &Crypto, m: &Message) -> Result<String, AppError> {

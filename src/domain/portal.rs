@@ -41,6 +41,11 @@ pub fn state_of(conn: &mut DbConn, alert: &Alert) -> Result<(AlertState, Option<
     }
 }
 
+/// Check-ins she may have waiting at once from her receipt: each one that passes unconfirmed
+/// alerts the team, so more than a few would only bury the one that matters. She can
+/// always say she is safe, which closes them.
+pub const MAX_PENDING_CHECKINS: usize = 3;
+
 /// "Check in with me within `hours`": a pending check-in on her case, which starts the
 /// missed-check-in escalation if still pending at its time. Only once her alert is in an open case.
 pub fn request_checkin(
@@ -49,9 +54,16 @@ pub fn request_checkin(
     case: &Case,
     alert: &Alert,
     hours: u32,
-) -> Result<Checkin, AppError> {
+) -> Result<Option<Checkin>, AppError> {
     if case.status == "closed" || !(1..=72).contains(&hours) {
         return Err(AppError::unprocessable("invalid_checkin", "no check-in possible"));
+    }
+    let mine = Checkin::pending_for_receipt(conn, &case.id, &alert.id)?
+        .into_iter()
+        .filter(|c| c.source == "defender" && c.alert_id.as_deref() == Some(alert.id.as_str()))
+        .count();
+    if mine >= MAX_PENDING_CHECKINS {
+        return Ok(None);
     }
     let c = Checkin {
         id: new_id(),
@@ -71,7 +83,7 @@ pub fn request_checkin(
     let e = Entry::new(None, "checkin.schedule", "case", Some(&case.id))
         .detail(serde_json::json!({ "checkin": c.id, "source": "defender" }));
     audit::record(conn, now, e)?;
-    Ok(c)
+    Ok(Some(c))
 }
 
 /// The pending check-ins her status page shows: hers and the team's, not those she

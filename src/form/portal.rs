@@ -47,6 +47,8 @@ struct PortalPage {
     messages: Vec<MessageLine>,
     max_message: usize,
     reply_error: Option<&'static str>,
+    /// What she typed, put back beside the reply error.
+    reply_body: String,
     pending: Vec<String>,
     can_checkin: bool,
     hours: Vec<Choice>,
@@ -59,6 +61,7 @@ struct PortalPage {
 #[derive(Default)]
 struct Flash {
     reply_error: Option<&'static str>,
+    reply_body: String,
     pin_error: Option<&'static str>,
     pins_error: Option<&'static str>,
 }
@@ -71,6 +74,7 @@ enum Note {
     PinsSaved,
     Closed,
     CheckinUnavailable,
+    CheckinLimit,
 }
 
 impl Note {
@@ -81,6 +85,7 @@ impl Note {
             Note::PinsSaved => "2",
             Note::Closed => "3",
             Note::CheckinUnavailable => "4",
+            Note::CheckinLimit => "5",
         }
     }
 
@@ -90,6 +95,7 @@ impl Note {
             "2" => Note::PinsSaved,
             "3" => Note::Closed,
             "4" => Note::CheckinUnavailable,
+            "5" => Note::CheckinLimit,
             _ => Note::None,
         }
     }
@@ -101,6 +107,7 @@ impl Note {
             Note::PinsSaved => Some(t.pins_saved),
             Note::Closed => Some(t.closed_note),
             Note::CheckinUnavailable => Some(t.checkin_unavailable),
+            Note::CheckinLimit => Some(t.checkin_limit),
         }
     }
 }
@@ -185,6 +192,7 @@ fn render(
         messages: view.messages,
         max_message: MAX_MESSAGE,
         reply_error: flash.reply_error,
+        reply_body: flash.reply_body,
         pending: view.pending,
         can_checkin: view.can_checkin,
         hours: CHECKIN_HOURS
@@ -433,10 +441,14 @@ pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::P
             None
         };
         if let Some(e) = error {
-            return Ok(Next::Errors(Flash { reply_error: Some(e), ..Default::default() }));
+            return Ok(Next::Errors(Flash { reply_error: Some(e), reply_body: body, ..Default::default() }));
         }
-        messages::from_defender(c, &st.escalation.rules(), &st.crypto, now, alert, &body)?;
-        Ok(Next::View(Note::Sent))
+        match messages::from_defender(c, &st.escalation.rules(), &st.crypto, now, alert, &body)? {
+            Some(_) => Ok(Next::View(Note::Sent)),
+            None => {
+                Ok(Next::Errors(Flash { reply_error: Some(t.reply_limit), reply_body: body, ..Default::default() }))
+            }
+        }
     })
     .await
 }
@@ -457,10 +469,10 @@ pub async fn checkin(req: HttpRequest, state: web::Data<AppState>, payload: web:
     act(req, state, lang, alert_id, now, move |c, _st, alert| {
         let (s, case) = portal::state_of(c, alert)?;
         match case {
-            Some(case) if s == AlertState::Handling => {
-                portal::request_checkin(c, now, &case, alert, hours)?;
-                Ok(Next::View(Note::None))
-            }
+            Some(case) if s == AlertState::Handling => match portal::request_checkin(c, now, &case, alert, hours)? {
+                Some(_) => Ok(Next::View(Note::None)),
+                None => Ok(Next::View(Note::CheckinLimit)),
+            },
             _ => Ok(Next::View(Note::CheckinUnavailable)),
         }
     })

@@ -29,6 +29,16 @@ impl Message {
         messages::table.find(id).select(Message::as_select()).get_result(conn).optional()
     }
 
+    /// How many messages the defender sent on one alert since `since`.
+    pub fn count_from_defender_since(conn: &mut DbConn, alert_id: &str, since: NaiveDateTime) -> QueryResult<i64> {
+        messages::table
+            .filter(messages::alert_id.eq(alert_id))
+            .filter(messages::direction.eq("from_defender"))
+            .filter(messages::created_at.gt(since))
+            .count()
+            .get_result(conn)
+    }
+
     /// The messages of one alert, oldest first, at most `limit` (the newest ones).
     pub fn for_alert(conn: &mut DbConn, alert_id: &str, limit: i64) -> QueryResult<Vec<Message>> {
         Message::for_alerts(conn, &[alert_id.to_string()], limit)
