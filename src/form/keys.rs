@@ -28,6 +28,9 @@ pub const FORM_TOKEN_HOURS: i64 = 24;
 pub const RESHOW_MINUTES: i64 = 10;
 /// How long a status page works before the receipt must be entered again.
 pub const PORTAL_MINUTES: i64 = 30;
+/// How long a portal session lasts at most, however often its pages are used: then the
+/// receipt is asked again, so a phone taken from her with the page open does not stay in.
+pub const PORTAL_SESSION_MINUTES: i64 = 120;
 /// Anything longer is refused before hashing (a receipt is 16 digits plus separators).
 pub const MAX_RECEIPT_INPUT: usize = 64;
 const RECEIPT_SALT: &[u8] = b"haven-receipt-v1";
@@ -161,14 +164,23 @@ impl FormKeys {
         format!("{n:016}")
     }
 
-    pub fn portal_token(&self, alert_id: &str, now: DateTime<Utc>) -> String {
-        self.ticket_for("portal", &[alert_id], now, chrono::Duration::minutes(PORTAL_MINUTES))
+    /// A status-page token for the session that began (the receipt entered) at `since`
+    /// (Unix seconds): it works `PORTAL_MINUTES`, and never past the session's end.
+    pub fn portal_token(&self, alert_id: &str, since: i64, now: DateTime<Utc>) -> String {
+        let end = since + PORTAL_SESSION_MINUTES * 60;
+        let ttl = (PORTAL_MINUTES * 60).min(end - now.timestamp()).max(0);
+        self.ticket_for("portal", &[alert_id, &since.to_string()], now, chrono::Duration::seconds(ttl))
     }
 
-    /// The alert a portal token names, if it is genuine and not expired.
-    pub fn check_portal_token(&self, token: &str, now: DateTime<Utc>) -> Result<String, TokenError> {
-        let mut parts = self.check_ticket("portal", token, 1, now)?;
-        parts.pop().ok_or(TokenError::Invalid)
+    /// The alert a portal token names and when its session began, if it is genuine and
+    /// neither it nor its session has expired.
+    pub fn check_portal_token(&self, token: &str, now: DateTime<Utc>) -> Result<(String, i64), TokenError> {
+        let parts = self.check_ticket("portal", token, 2, now)?;
+        let since: i64 = parts[1].parse().map_err(|_| TokenError::Invalid)?;
+        if now.timestamp() > since + PORTAL_SESSION_MINUTES * 60 {
+            return Err(TokenError::Expired);
+        }
+        Ok((parts[0].clone(), since))
     }
 }
 
@@ -389,12 +401,23 @@ mod tests {
     fn portal_tokens_name_their_alert_and_expire() {
         let k = keys();
         let now = Utc::now();
-        let t = k.portal_token("alert-1", now);
-        assert_eq!(k.check_portal_token(&t, now).unwrap(), "alert-1");
+        let since = now.timestamp();
+        let t = k.portal_token("alert-1", since, now);
+        assert_eq!(k.check_portal_token(&t, now).unwrap(), ("alert-1".to_string(), since));
         let moved = t.replacen("alert-1", "alert-2", 1);
         assert_eq!(k.check_portal_token(&moved, now).err(), Some(TokenError::Invalid));
         let later = now + chrono::Duration::minutes(PORTAL_MINUTES + 1);
         assert_eq!(k.check_portal_token(&t, later).err(), Some(TokenError::Expired));
+        // Renewed page after page, a session still ends PORTAL_SESSION_MINUTES after it began.
+        let mut at = now;
+        let mut token = t;
+        while at < now + chrono::Duration::minutes(PORTAL_SESSION_MINUTES - 20) {
+            at += chrono::Duration::minutes(20);
+            assert_eq!(k.check_portal_token(&token, at).unwrap().1, since, "still in at {at}");
+            token = k.portal_token("alert-1", since, at);
+        }
+        let end = now + chrono::Duration::minutes(PORTAL_SESSION_MINUTES) + chrono::Duration::seconds(1);
+        assert_eq!(k.check_portal_token(&token, end).err(), Some(TokenError::Expired), "the session is over");
     }
 
     #[test]

@@ -164,11 +164,13 @@ fn load_view(c: &mut crate::db::DbConn, st: &AppState, alert: &Alert) -> Result<
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render(
     req: &HttpRequest,
     st: &AppState,
     lang: Lang,
     now: DateTime<Utc>,
+    since: i64,
     view: View,
     note: Note,
     flash: Flash,
@@ -181,7 +183,7 @@ fn render(
     };
     let page = PortalPage {
         c: Chrome::new(st, lang, "/status"),
-        token: st.form.keys.portal_token(&view.alert_id, now),
+        token: st.form.keys.portal_token(&view.alert_id, since, now),
         notice: note.text(t),
         state: match view.state {
             AlertState::Received => t.state_received,
@@ -218,16 +220,18 @@ fn hour_value(h: u32) -> &'static str {
     }
 }
 
-/// The redirect to the portal page of `alert_id`, saying `note`.
+/// The redirect to the portal page of `alert_id`, saying `note`, in the session that began
+/// at `since`.
 fn to_view(
     req: &HttpRequest,
     st: &AppState,
     lang: Lang,
     alert_id: &str,
     note: Note,
+    since: i64,
     now: DateTime<Utc>,
 ) -> HttpResponse {
-    let v = st.form.keys.ticket("view", &[alert_id, note.code()], now);
+    let v = st.form.keys.ticket("view", &[alert_id, note.code(), &since.to_string()], now);
     redirect(req, &format!("/status/view?v={v}&lang={}", lang.code()))
 }
 
@@ -237,8 +241,11 @@ pub async fn view(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     let now = state.clock.now();
     let fields = Fields::parse(req.query_string().as_bytes(), &["v", "lang"], &[]).ok();
     let ticket = fields.as_ref().map(|f| f.raw("v").to_string()).unwrap_or_default();
-    let (alert_id, note) = match state.form.keys.check_ticket("view", &ticket, 2, now) {
-        Ok(parts) => (parts[0].clone(), Note::parse(&parts[1])),
+    let (alert_id, note, since) = match state.form.keys.check_ticket("view", &ticket, 3, now) {
+        Ok(parts) => match parts[2].parse::<i64>() {
+            Ok(since) => (parts[0].clone(), Note::parse(&parts[1]), since),
+            Err(_) => return login_again(&req, &state, lang),
+        },
         Err(_) => return login_again(&req, &state, lang),
     };
     let st = state.clone();
@@ -250,7 +257,7 @@ pub async fn view(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         })
         .await;
     match r {
-        Ok(view) => render(&req, &state, lang, now, view, note, Flash::default()),
+        Ok(view) => render(&req, &state, lang, now, since, view, note, Flash::default()),
         Err(AppError::Gone(_) | AppError::NotFound(_)) => login_again(&req, &state, lang),
         Err(e) => error_page(&req, &state, lang, e),
     }
@@ -324,7 +331,7 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         })
         .await;
     match found {
-        Ok(Some(alert_id)) => to_view(&req, &state, lang, &alert_id, Note::None, now),
+        Ok(Some(alert_id)) => to_view(&req, &state, lang, &alert_id, Note::None, now.timestamp(), now),
         Ok(None) => wrong(&state),
         Err(e) => error_page(&req, &state, lang, e),
     }
@@ -337,9 +344,9 @@ async fn session(
     lang: Lang,
     f: &Fields,
     now: DateTime<Utc>,
-) -> Result<(String, Receipt), Box<HttpResponse>> {
-    let alert_id = match state.form.keys.check_portal_token(f.raw("t"), now) {
-        Ok(id) => id,
+) -> Result<(String, i64, Receipt), Box<HttpResponse>> {
+    let (alert_id, since) = match state.form.keys.check_portal_token(f.raw("t"), now) {
+        Ok(session) => session,
         Err(TokenError::Expired) => return Err(Box::new(login_again(req, state, lang))),
         Err(TokenError::Invalid) => {
             return Err(Box::new(error_page(
@@ -354,7 +361,7 @@ async fn session(
     let id = alert_id.clone();
     let receipt = state.db.read(move |c| Ok(Receipt::for_alert(c, &id)?)).await;
     match receipt {
-        Ok(Some(r)) if naive(now) - r.last_used_at <= chrono::Duration::days(days) => Ok((alert_id, r)),
+        Ok(Some(r)) if naive(now) - r.last_used_at <= chrono::Duration::days(days) => Ok((alert_id, since, r)),
         Ok(_) => Err(Box::new(login_again(req, state, lang))),
         Err(e) => Err(Box::new(error_page(req, state, lang, e))),
     }
@@ -366,6 +373,8 @@ struct Posted {
     f: Fields,
     now: DateTime<Utc>,
     alert_id: String,
+    /// When this portal session began (the receipt entered), Unix seconds.
+    since: i64,
     receipt: Receipt,
 }
 
@@ -377,8 +386,8 @@ async fn posted(
 ) -> Result<Posted, Box<HttpResponse>> {
     let (lang, f) = form(req, state, payload, fields).await?;
     let now = state.clock.now();
-    let (alert_id, receipt) = session(req, state, lang, &f, now).await?;
-    Ok(Posted { lang, f, now, alert_id, receipt })
+    let (alert_id, since, receipt) = session(req, state, lang, &f, now).await?;
+    Ok(Posted { lang, f, now, alert_id, since, receipt })
 }
 
 /// What a successful action leads to: a redirect to the portal with a note, or the portal
@@ -394,7 +403,7 @@ async fn act<F>(
     req: HttpRequest,
     state: web::Data<AppState>,
     lang: Lang,
-    alert_id: String,
+    (alert_id, since): (String, i64),
     now: DateTime<Utc>,
     act: F,
 ) -> HttpResponse
@@ -414,20 +423,21 @@ where
         })
         .await;
     match r {
-        Ok((note, None)) => to_view(&req, &state, lang, &alert_id, note, now),
-        Ok((_, Some((view, flash)))) => render(&req, &state, lang, now, view, Note::None, flash),
+        Ok((note, None)) => to_view(&req, &state, lang, &alert_id, note, since, now),
+        Ok((_, Some((view, flash)))) => render(&req, &state, lang, now, since, view, Note::None, flash),
         Err(e) => error_page(&req, &state, lang, e),
     }
 }
 
 pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let Posted { lang, f, now, alert_id, .. } = match posted(&req, &state, payload, &["lang", "t", "body"]).await {
+    let Posted { lang, f, now, alert_id, since, .. } = match posted(&req, &state, payload, &["lang", "t", "body"]).await
+    {
         Ok(p) => p,
         Err(res) => return *res,
     };
     let t = lang.text();
     let body = f.raw("body").trim().to_string();
-    act(req, state, lang, alert_id, now, move |c, st, alert| {
+    act(req, state, lang, (alert_id, since), now, move |c, st, alert| {
         if portal::state_of(c, alert)?.0 == AlertState::Closed {
             return Ok(Next::View(Note::Closed));
         }
@@ -454,10 +464,11 @@ pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::P
 }
 
 pub async fn checkin(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
-    let Posted { lang, f, now, alert_id, .. } = match posted(&req, &state, payload, &["lang", "t", "hours"]).await {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
+    let Posted { lang, f, now, alert_id, since, .. } =
+        match posted(&req, &state, payload, &["lang", "t", "hours"]).await {
+            Ok(p) => p,
+            Err(res) => return *res,
+        };
     let Some(hours) = f.get("hours").and_then(|h| h.parse::<u32>().ok()).filter(|h| CHECKIN_HOURS.contains(h)) else {
         return error_page(
             &req,
@@ -466,7 +477,7 @@ pub async fn checkin(req: HttpRequest, state: web::Data<AppState>, payload: web:
             AppError::bad_request("invalid_form", "hours must be one of the choices"),
         );
     };
-    act(req, state, lang, alert_id, now, move |c, _st, alert| {
+    act(req, state, lang, (alert_id, since), now, move |c, _st, alert| {
         let (s, case) = portal::state_of(c, alert)?;
         match case {
             Some(case) if s == AlertState::Handling => match portal::request_checkin(c, now, &case, alert, hours)? {
@@ -579,7 +590,7 @@ pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         }
         Ok(PinCheck::Wrong) => {
             let t = p.lang.text();
-            act(req.clone(), state, p.lang, p.alert_id, p.now, move |_, _, _| {
+            act(req.clone(), state, p.lang, (p.alert_id, p.since), p.now, move |_, _, _| {
                 Ok(Next::Errors(Flash { pin_error: Some(t.err_pin), ..Default::default() }))
             })
             .await
@@ -598,8 +609,8 @@ pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
     };
     let (lang, now, t) = (p.lang, p.now, p.lang.text());
     let errors = |flash: Flash| {
-        let (req, state, alert_id) = (req.clone(), state.clone(), p.alert_id.clone());
-        async move { act(req, state, lang, alert_id, now, move |_, _, _| Ok(Next::Errors(flash))).await }
+        let (req, state, session) = (req.clone(), state.clone(), (p.alert_id.clone(), p.since));
+        async move { act(req, state, lang, session, now, move |_, _, _| Ok(Next::Errors(flash))).await }
     };
     let mut coerced = false;
     if p.receipt.safe_pin_hash.is_some() {
@@ -622,7 +633,7 @@ pub async fn pins(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         Ok(Err(e)) | Err(e) => return error_page(&req, &state, lang, e),
     };
     let before = p.receipt.safe_pin_hash.clone();
-    act(req, state, lang, p.alert_id, now, move |c, _st, alert| {
+    act(req, state, lang, (p.alert_id, p.since), now, move |c, _st, alert| {
         let current = Receipt::for_alert(c, &alert.id)?.ok_or(AppError::NotFound("alert_not_found"))?;
         if coerced {
             portal::set_decoy_pins(c, now, alert, &current, &safe_hash, &duress_hash)?;

@@ -981,3 +981,25 @@ fn words_are_found_only_on_their_own() {
     assert!(!has_word("at 19:53:46.573150Z", "7315"));
     assert!(!has_word("id=01a27315-aaaa", "7315"));
 }
+
+// A status page left open on a phone does not keep her session alive for ever: however
+// often its pages are used, after two hours the receipt is asked again.
+db_test!(a_portal_session_ends_two_hours_after_the_receipt, |app| {
+    let (receipt, _) = file_alert(&app, "en", "a car outside again");
+    let en = &haven::form::i18n::EN;
+    let mut t = input_value(&open_portal(&app, &receipt).text, "t");
+    let mut minutes = 0;
+    while minutes + 25 < haven::form::keys::PORTAL_SESSION_MINUTES {
+        app.clock.advance(Duration::minutes(25));
+        minutes += 25;
+        let body = format!("still here at {minutes} minutes");
+        let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", &body)]);
+        assert_eq!(r.status, 200, "{minutes} min: {r:?}");
+        t = input_value(&r.text, "t");
+    }
+    app.clock.advance(Duration::minutes(haven::form::keys::PORTAL_SESSION_MINUTES - minutes) + Duration::seconds(1));
+    let r = post_form(&app, "/status/reply", &[("lang", "en"), ("t", &t), ("body", "after the end")]);
+    assert!(r.text.contains(en.session_over), "{r:?}");
+    // Her receipt opens a new session.
+    assert_eq!(open_portal(&app, &receipt).status, 200);
+});
