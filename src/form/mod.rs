@@ -77,7 +77,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/status/thanks", web::get().to(portal::thanks))
         .route("/report/receipt", web::get().to(report::receipt_page))
         .route("/report/receipt", web::post().to(report::receipt_in_language))
-        .route("/form.css", web::get().to(stylesheet));
+        .route("/form.css", web::get().to(stylesheet))
+        // Registered last: any other path under her pages gets her pages' own 404.
+        .route("/report/{tail:.*}", web::to(not_found))
+        .route("/status/{tail:.*}", web::to(not_found));
+}
+
+/// Any other path under the defender's pages: "this page does not exist" in her language,
+/// as one of her pages, not the API's JSON (which would tell an onlooker what runs here).
+async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    error_page(&req, &state, query_lang(&req), AppError::NotFound("not_found"))
 }
 
 /// A language in the switch.

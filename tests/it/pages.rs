@@ -83,12 +83,26 @@ db_test!(the_door_speaks_her_language_and_leads_to_the_form_and_the_status_page,
     // Without ?lang=, the browser's language, as on /report.
     let ar = app.raw_with_headers("GET", "/", None, &[("Accept-Language", "ar-SD,ar;q=0.9,en;q=0.5")], None);
     assert!(ar.text.contains("<html lang=\"ar\" dir=\"rtl\">"), "{ar:?}");
-    // The door is no catch-all: every other unknown path is still the API's JSON 404.
-    for path in ["/nope", "/index.html", "/report/nope", "/status/nope/", "/api/v1/nope"] {
+    // The door is no catch-all: unknown paths outside her pages are still the API's JSON 404.
+    for path in ["/nope", "/index.html", "/reportx", "/api/v1/nope"] {
         let r = app.get(path, None);
         assert_eq!(r.status, 404, "{path}: {r:?}");
         assert!(r.header("content-type").is_some_and(|c| c.starts_with("application/json")), "{path}: {r:?}");
         assert_eq!(r.code(), "not_found", "{path}");
+    }
+    // Under her pages, an unknown path is one of her pages, in her language.
+    for (method, path, lang, text) in [
+        ("GET", "/report/nope?lang=ar", "ar", AR.err_not_found),
+        ("GET", "/status/nope/?lang=fr", "fr", FR.err_not_found),
+        ("GET", "/status/view/extra?lang=es", "es", ES.err_not_found),
+        ("POST", "/report/anything", "en", EN.err_not_found),
+    ] {
+        let r = app.raw(method, path, None, if method == "POST" { Some((FORM_CT, b"x=1")) } else { None });
+        assert_eq!(r.status, 404, "{path}: {r:?}");
+        assert_form_headers(&r);
+        assert!(r.text.contains(&format!("<html lang=\"{lang}\"")), "{path}: {r:?}");
+        assert!(unescape(&r.text).contains(text), "{path}: {r:?}");
+        assert_plain_page(&r.text);
     }
     // Other methods on the door are a client's mistake, never a server error.
     let post = app.raw("POST", "/", None, Some((FORM_CT, b"x=1")));
