@@ -232,6 +232,7 @@ diesel::table! {
         occurred_on_ct -> Nullable<Binary>,
         reporter_name_ct -> Nullable<Binary>,
         region_ct -> Nullable<Binary>,
+        duress_at -> Nullable<Timestamp>,
     }
 }
 

@@ -174,6 +174,7 @@ fn insert(
         occurred_on_ct: ct(&p.occurred_on),
         reporter_name_ct: ct(&p.reporter_name),
         region_ct: ct(&p.region),
+        duress_at: None,
     };
     alert.insert(conn)?;
     let detail = serde_json::json!({ "kind": alert.kind, "urgency": alert.urgency, "source": source });
@@ -261,6 +262,7 @@ pub fn triage(
     if alert.status != AlertStatus::Received.as_str() {
         return Err(AppError::conflict("alert_not_received", "only a received alert can be triaged or dismissed"));
     }
+    let into_existing = matches!(target, TriageTarget::ExistingCase(_));
     let case = match target {
         TriageTarget::ExistingCase(case_id) => {
             // Only into a case of the alert's own organisation, run by the caller's own
@@ -321,6 +323,16 @@ pub fn triage(
         return Err(AppError::conflict("alert_not_received", "the alert was handled by someone else meanwhile"));
     }
     Case::touch(conn, &case.id, naive(now))?;
+    // She used her duress PIN before anyone had her alert in a case: the alarm joins the
+    // case already open for her, which becomes critical, and its people are told. (A new
+    // case is opened critical from the raised alert, and `case.opened` tells them.)
+    if alert.duress_at.is_some() && into_existing {
+        Case::raise_severity(conn, &case.id, Severity::Critical.as_str(), &Severity::Critical.below(), naive(now))?;
+        let e = Entry::new(None, "case.duress", "case", Some(&case.id))
+            .detail(serde_json::json!({ "alert_id": alert.id, "via": "triage" }));
+        audit::record(conn, now, e)?;
+        crate::escalation::fire(conn, rules, now, crate::escalation::Event::CaseDuress, &case.id)?;
+    }
     let detail = serde_json::json!({ "case_id": case.id });
     audit::record(
         conn,

@@ -136,6 +136,7 @@ pub fn duress(conn: &mut DbConn, rules: &Rules, now: DateTime<Utc>, alert: &Aler
         }
         None => {
             Alert::raise_to_critical(conn, &alert.id, naive(now))?;
+            Alert::mark_duress(conn, &alert.id, naive(now))?;
             audit::record(conn, now, Entry::new(None, "alert.duress", "alert", Some(&alert.id)))?;
             crate::escalation::fire(conn, rules, now, crate::escalation::Event::AlertDuress, &alert.id)?;
         }

@@ -1003,3 +1003,45 @@ db_test!(a_portal_session_ends_two_hours_after_the_receipt, |app| {
     // Her receipt opens a new session.
     assert_eq!(open_portal(&app, &receipt).status, 200);
 });
+
+// A duress signal before triage follows her alert into the case already open for her: the
+// case becomes critical and the duress chain starts on it (its assignees are told).
+db_test!(a_duress_signal_before_triage_follows_the_alert_into_an_existing_case, |app| {
+    let (receipt, _) = file_alert(&app, "en", "they took my phone");
+    let t = input_value(&open_portal(&app, &receipt).text, "t");
+    let set = [("lang", "en"), ("t", t.as_str()), ("new_pin", "2468"), ("duress_pin", "864213579753")];
+    assert_eq!(post_form(&app, "/status/pins", &set).status, 200);
+    let r = post_form(&app, "/status/safe", &[("lang", "en"), ("t", &t), ("pin", "864213579753")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'duress-signal-untriaged'"), 1);
+
+    let org = app.admin_org();
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
+    let coord = token_of(&app.login(&email, &pw));
+    let case =
+        app.post("/api/v1/cases", Some(&coord), json!({ "severity": "low", "country": "CO", "consent_scope": [] }));
+    let case_id = case.json()["id"].as_str().unwrap().to_string();
+    let alert_id = app.get("/api/v1/alerts", Some(&coord)).json()["items"][0]["id"].as_str().unwrap().to_string();
+    let tri = app.post(&format!("/api/v1/alerts/{alert_id}/triage"), Some(&coord), json!({ "case_id": case_id }));
+    assert_eq!(tri.status, 200, "{tri:?}");
+    let case = app.get(&format!("/api/v1/cases/{case_id}"), Some(&coord)).json();
+    assert_eq!(case["severity"], "critical", "the alarm raised the case it joined");
+    let running =
+        format!("escalations WHERE policy_id = 'duress-signal' AND case_id = '{case_id}' AND status = 'active'");
+    assert_eq!(count(&app, &running), 1, "the duress chain runs on the case");
+    assert_eq!(count(&app, "audit_events WHERE action = 'case.duress'"), 1);
+
+    // An alert without a duress signal attached to a case changes nothing of the kind.
+    let (_, _) = file_alert(&app, "en", "a quiet report");
+    let other =
+        app.get("/api/v1/alerts?status=received", Some(&coord)).json()["items"][0]["id"].as_str().unwrap().to_string();
+    let low =
+        app.post("/api/v1/cases", Some(&coord), json!({ "severity": "low", "country": "CO", "consent_scope": [] }));
+    let low_id = low.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.post(&format!("/api/v1/alerts/{other}/triage"), Some(&coord), json!({ "case_id": low_id })).status,
+        200
+    );
+    assert_eq!(app.get(&format!("/api/v1/cases/{low_id}"), Some(&coord)).json()["severity"], "low");
+    assert_eq!(count(&app, "audit_events WHERE action = 'case.duress'"), 1);
+});

@@ -34,6 +34,8 @@ pub struct Alert {
     pub reporter_name_ct: Option<Vec<u8>>,
     /// The region or city she gave, sealed (free text, as precise as she chose).
     pub region_ct: Option<Vec<u8>>,
+    /// When she used her duress PIN while the alert was in no case (see `domain::portal`).
+    pub duress_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +99,14 @@ impl Alert {
     }
 
     /// Raises a form alert's urgency to critical (a duress signal); bumps the version.
+    /// Marks the duress signal on an alert in no case (the first time counts).
+    pub fn mark_duress(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(alerts::table.find(id).filter(alerts::duress_at.is_null()))
+            .set(alerts::duress_at.eq(Some(now)))
+            .execute(conn)
+            .map(|_| ())
+    }
+
     pub fn raise_to_critical(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
         let n = diesel::update(alerts::table.find(id).filter(alerts::urgency.ne("critical")))
             .set((alerts::urgency.eq("critical"), alerts::version.eq(alerts::version + 1), alerts::updated_at.eq(now)))
