@@ -89,19 +89,24 @@ impl Fields {
     }
 }
 
-/// A whole number typed with Western (0-9), Arabic-Indic (٠-٩) or Eastern Arabic-Indic
-/// (۰-۹) digits, surrounding spaces ignored: its value and how many digits it has. None for
-/// anything else, or for more than `max_digits` digits.
+/// The value of a digit typed in Western (0-9), Arabic-Indic (٠-٩) or Eastern Arabic-Indic
+/// (۰-۹) form; None for anything else. Every number she types is read through here.
+pub fn digit(c: char) -> Option<u32> {
+    match c {
+        '0'..='9' => Some(c as u32 - '0' as u32),
+        '\u{0660}'..='\u{0669}' => Some(c as u32 - 0x0660),
+        '\u{06F0}'..='\u{06F9}' => Some(c as u32 - 0x06F0),
+        _ => None,
+    }
+}
+
+/// A whole number typed in any of `digit`'s forms, surrounding spaces ignored: its value
+/// and how many digits it has. None for anything else, or for more than `max_digits` digits.
 pub fn number(input: &str, max_digits: usize) -> Option<(u32, usize)> {
     let mut value: u32 = 0;
     let mut digits = 0;
     for c in input.trim().chars() {
-        let d = match c {
-            '0'..='9' => c as u32 - '0' as u32,
-            '\u{0660}'..='\u{0669}' => c as u32 - 0x0660,
-            '\u{06F0}'..='\u{06F9}' => c as u32 - 0x06F0,
-            _ => return None,
-        };
+        let d = digit(c)?;
         digits += 1;
         if digits > max_digits {
             return None;

@@ -284,14 +284,10 @@ pub fn normalize_receipt(input: &str) -> Option<String> {
     }
     let mut out = String::with_capacity(16);
     for c in input.chars() {
-        let d = match c {
-            '0'..='9' => c as u32 - '0' as u32,
-            '\u{0660}'..='\u{0669}' => c as u32 - 0x0660,
-            '\u{06F0}'..='\u{06F9}' => c as u32 - 0x06F0,
-            ' ' | '-' | '.' | '\u{00A0}' | '\t' => continue,
-            _ => return None,
-        };
-        out.push(char::from_digit(d, 10)?);
+        if matches!(c, ' ' | '-' | '.' | '\u{00A0}' | '\t') {
+            continue;
+        }
+        out.push(char::from_digit(super::decode::digit(c)?, 10)?);
     }
     (out.len() == 16).then_some(out)
 }
@@ -303,13 +299,7 @@ pub fn normalize_pin(input: &str) -> Option<String> {
     }
     let mut out = String::new();
     for c in input.trim().chars() {
-        let d = match c {
-            '0'..='9' => c as u32 - '0' as u32,
-            '\u{0660}'..='\u{0669}' => c as u32 - 0x0660,
-            '\u{06F0}'..='\u{06F9}' => c as u32 - 0x06F0,
-            _ => return None,
-        };
-        out.push(char::from_digit(d, 10)?);
+        out.push(char::from_digit(super::decode::digit(c)?, 10)?);
     }
     (4..=12).contains(&out.len()).then_some(out)
 }
