@@ -197,11 +197,27 @@ pub enum Verdict {
 
 /// Walks the whole chain in order, a chunk at a time, and reports the first broken link.
 pub fn verify(conn: &mut DbConn) -> Result<Verdict, AppError> {
+    verify_from(conn, 1)
+}
+
+/// Like [`verify`], but starts at row `from`, taking its `prev_hash` as given: after a
+/// recorded incident, an operator keeps checking everything written since the damage without
+/// rewriting the damaged rows. Rows numbered below `from` (and outside the chain) are not
+/// looked at.
+pub fn verify_from(conn: &mut DbConn, from: i64) -> Result<Verdict, AppError> {
     const CHUNK: i64 = 1000;
-    let mut expected_seq = 1i64;
-    let mut prev = GENESIS.to_string();
+    let from = from.max(1);
+    let mut expected_seq = from;
+    let mut prev = if from == 1 {
+        GENESIS.to_string()
+    } else {
+        match AuditEvent::by_seq(conn, from)? {
+            Some(ev) => ev.prev_hash,
+            None => return Ok(Verdict::Broken { seq: from, reason: "row missing", rows_checked: 0 }),
+        }
+    };
     let mut rows = 0u64;
-    let total = AuditEvent::count(conn)?;
+    let total = if from == 1 { AuditEvent::count(conn)? } else { AuditEvent::count_from(conn, from)? };
     loop {
         let chunk = AuditEvent::chunk_after(conn, expected_seq - 1, CHUNK)?;
         if chunk.is_empty() {
@@ -228,4 +244,52 @@ pub fn verify(conn: &mut DbConn) -> Result<Verdict, AppError> {
             rows += 1;
         }
     }
+}
+
+/// One row after the last good one, as `haven audit verify --report` shows it.
+#[derive(Debug)]
+pub struct Suspect {
+    pub event: AuditEvent,
+    /// Its hash still matches its content (false: the row was edited after it was written).
+    pub content_ok: bool,
+    /// Its `prev_hash` is the hash of the row listed before it.
+    pub link_ok: bool,
+    /// Rows numbered between the one listed before it and this one are gone.
+    pub missing_before: Option<(i64, i64)>,
+}
+
+/// What `--report` prints after a failed verification: the last row that still verifies and
+/// what follows it, row by row. It reads only; nothing is repaired or rewritten.
+#[derive(Debug)]
+pub struct Report {
+    pub last_good: Option<AuditEvent>,
+    pub following: Vec<Suspect>,
+    /// Rows after the listed ones, not shown.
+    pub more: i64,
+    /// Rows numbered 0 or below (never written by Haven).
+    pub outside: Vec<AuditEvent>,
+}
+
+/// Builds the report for a chain whose rows up to `last_good_seq` verify (0: none do),
+/// listing at most `limit` of the rows after it.
+pub fn report(conn: &mut DbConn, last_good_seq: i64, limit: i64) -> Result<Report, AppError> {
+    let last_good = if last_good_seq > 0 { AuditEvent::by_seq(conn, last_good_seq)? } else { None };
+    let rows = AuditEvent::chunk_after(conn, last_good_seq.max(0), limit)?;
+    let after = AuditEvent::count_from(conn, last_good_seq.max(0) + 1)?;
+    let (mut prev_seq, mut prev_hash) = match &last_good {
+        Some(ev) => (ev.seq, ev.hash.clone()),
+        None => (0, GENESIS.to_string()),
+    };
+    let mut following = Vec::with_capacity(rows.len());
+    for ev in rows {
+        let missing_before = (ev.seq > prev_seq + 1).then_some((prev_seq + 1, ev.seq - 1));
+        let content_ok = row_hash(&ev) == ev.hash;
+        let link_ok = ev.prev_hash == prev_hash;
+        prev_seq = ev.seq;
+        prev_hash = ev.hash.clone();
+        following.push(Suspect { event: ev, content_ok, link_ok, missing_before });
+    }
+    let more = after - following.len() as i64;
+    let outside = AuditEvent::outside_chain(conn, limit)?;
+    Ok(Report { last_good, following, more, outside })
 }

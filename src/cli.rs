@@ -171,6 +171,16 @@ enum AuditCommand {
         /// A head printed by an earlier run, as SEQ:HASH; that row must still be there, unchanged.
         #[arg(long, value_name = "SEQ:HASH")]
         expect_head: Option<String>,
+        /// On a failure, also print the last good event and every event after it (up to 200),
+        /// each with whether its own hash and its link still hold, and where rows are missing.
+        /// Reads only: nothing is repaired or rewritten.
+        #[arg(long)]
+        report: bool,
+        /// Start at event SEQ, taking its link to the one before as given: after an incident is
+        /// recorded, keep checking what was written since (see README, "When the audit chain
+        /// does not verify").
+        #[arg(long, value_name = "SEQ", value_parser = clap::value_parser!(i64).range(1..))]
+        from: Option<i64>,
     },
 }
 
@@ -214,7 +224,9 @@ pub fn main() -> i32 {
         Command::User(UserCommand::Create(args)) => user_create(config, args),
         Command::User(UserCommand::ResetPassword { email }) => user_reset_password(config, &email),
         Command::Form(FormCommand::Intake { org }) => form_intake(config, org.as_deref()),
-        Command::Audit(AuditCommand::Verify { expect_head }) => return audit_verify(config, expect_head.as_deref()),
+        Command::Audit(AuditCommand::Verify { expect_head, report, from }) => {
+            return audit_verify(config, expect_head.as_deref(), report, from.unwrap_or(1))
+        }
         Command::Keys(cmd) => keys(config, cmd),
         Command::Case(CaseCommand::Shred { case_id, keep_escrow }) => shred(config, &case_id, keep_escrow),
         Command::Backup { file } => backup(config, &file),
@@ -570,7 +582,10 @@ fn user_reset_password(config: Config, email: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn audit_verify(config: Config, expect_head: Option<&str>) -> i32 {
+fn audit_verify(config: Config, expect_head: Option<&str>, want_report: bool, from: i64) -> i32 {
+    use crate::audit::Report;
+    use crate::db::models::AuditEvent;
+    const REPORT_ROWS: i64 = 200;
     let expected = match expect_head.map(|h| h.split_once(':')) {
         None => None,
         Some(Some((seq, hash))) if seq.parse::<i64>().is_ok() && hash.len() == 64 => {
@@ -581,36 +596,63 @@ fn audit_verify(config: Config, expect_head: Option<&str>) -> i32 {
             return 2;
         }
     };
-    let run = || -> anyhow::Result<(Verdict, Option<crate::db::models::AuditEvent>)> {
+    type Found = (Verdict, Option<AuditEvent>, Option<Report>);
+    let run = || -> anyhow::Result<Found> {
         let st = state(config)?;
         st.db
             .read_blocking(|c| {
-                let verdict = crate::audit::verify(c)?;
+                let verdict = crate::audit::verify_from(c, from)?;
                 let anchor = match &expected {
-                    Some((seq, _)) => crate::db::models::AuditEvent::chunk_after(c, seq - 1, 1)?.into_iter().next(),
+                    Some((seq, _)) => AuditEvent::by_seq(c, *seq)?,
                     None => None,
                 };
-                Ok((verdict, anchor))
+                let head_lost = |a: &Option<AuditEvent>| {
+                    expected.as_ref().is_some_and(|(s, h)| !a.as_ref().is_some_and(|a| a.seq == *s && &a.hash == h))
+                };
+                let last_good = match &verdict {
+                    Verdict::Broken { rows_checked, .. } => Some(from - 1 + *rows_checked as i64),
+                    // A lost head: the rows from the recorded one on are what changed.
+                    Verdict::Intact { head, .. } if head_lost(&anchor) => {
+                        let end = head.as_ref().map_or(0, |(s, _)| *s);
+                        Some(expected.as_ref().map_or(end, |(s, _)| (*s - 1).min(end)))
+                    }
+                    Verdict::Intact { .. } => None,
+                };
+                let report = match last_good {
+                    Some(seq) if want_report => Some(crate::audit::report(c, seq, REPORT_ROWS)?),
+                    _ => None,
+                };
+                Ok((verdict, anchor, report))
             })
             .map_err(err)
     };
+    let from_note = if from > 1 { format!(" from #{from}") } else { String::new() };
     match run() {
-        Ok((Verdict::Intact { rows, head }, anchor)) => {
+        Ok((Verdict::Intact { rows, head }, anchor, report)) => {
             if let Some((seq, hash)) = &expected {
                 let ok = anchor.as_ref().is_some_and(|a| a.seq == *seq && &a.hash == hash);
                 if !ok {
                     println!("audit chain BROKEN: the expected head #{seq} is missing or changed (rows cut off or the chain recomputed)");
+                    if let Some(r) = &report {
+                        print_report(r);
+                    }
                     return 1;
                 }
             }
-            println!("audit chain intact: {rows} event(s) verified");
+            println!("audit chain intact{from_note}: {rows} event(s) verified");
             if let Some((seq, hash)) = head {
                 println!("head: {seq}:{hash}");
             }
             0
         }
-        Ok((Verdict::Broken { seq, reason, rows_checked }, _)) => {
-            println!("audit chain BROKEN at event #{seq}: {reason} ({rows_checked} event(s) before it verified)");
+        Ok((Verdict::Broken { seq, reason, rows_checked }, _, report)) => {
+            println!(
+                "audit chain BROKEN at event #{seq}: {reason} ({rows_checked} event(s){from_note} before it verified)"
+            );
+            match &report {
+                Some(r) => print_report(r),
+                None => println!("run `haven audit verify --report` to see the last good event and what follows it"),
+            }
             1
         }
         Err(e) => {
@@ -618,6 +660,61 @@ fn audit_verify(config: Config, expect_head: Option<&str>) -> i32 {
             2
         }
     }
+}
+
+/// The operator's view of a damaged chain: ids, times and actions, never `detail`.
+fn print_report(r: &crate::audit::Report) {
+    use crate::clock::ts;
+    match &r.last_good {
+        Some(ev) => println!(
+            "last good event: #{} at {} ({}); its head: {}:{}",
+            ev.seq,
+            ts(ev.occurred_at),
+            ev.action,
+            ev.seq,
+            ev.hash
+        ),
+        None => println!("last good event: none (the damage starts at the first row)"),
+    }
+    if r.following.is_empty() {
+        println!("after it: no rows (everything after it is gone)");
+    } else {
+        println!("after it, {} row(s):", r.following.len() as i64 + r.more);
+        for s in &r.following {
+            if let Some((a, b)) = s.missing_before {
+                if a == b {
+                    println!("  #{a} MISSING");
+                } else {
+                    println!("  #{a}..#{b} MISSING ({} rows)", b - a + 1);
+                }
+            }
+            let e = &s.event;
+            println!(
+                "  #{} {} {} {} {} actor={} content={} link={}",
+                e.seq,
+                ts(e.occurred_at),
+                e.action,
+                e.subject_type,
+                e.outcome,
+                e.actor_id.as_deref().unwrap_or("-"),
+                if s.content_ok { "ok" } else { "CHANGED" },
+                if s.link_ok { "ok" } else { "BROKEN" },
+            );
+        }
+        if r.more > 0 {
+            println!("  … and {} more row(s) not shown", r.more);
+        }
+    }
+    for e in &r.outside {
+        println!(
+            "  #{} {} {} {} outside the chain (Haven numbers rows from 1)",
+            e.seq,
+            ts(e.occurred_at),
+            e.action,
+            e.subject_type
+        );
+    }
+    println!("nothing was changed; see README \"When the audit chain does not verify\" for what to do next");
 }
 
 fn keys(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {

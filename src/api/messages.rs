@@ -1,5 +1,7 @@
 //! `/api/v1/cases/{id}/messages`: messages to and from the defender, who reads and answers
-//! them on the status page with her receipt. Sealed with the case key.
+//! them on the status page with her receipt. Sealed with the case key (the alert's own key
+//! before triage). `/api/v1/alerts/{id}/messages`: what she wrote on one alert, readable by
+//! its receiving coordinators before anyone has triaged it.
 
 use crate::api::case_for;
 use crate::api::extract::{Json, Query};
@@ -91,6 +93,26 @@ pub async fn list(
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
             query.page_in(Message::for_case(c, &case.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One alert's messages, newest first, paged: before triage the only place they show.
+pub async fn list_for_alert(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let alert_id = path.into_inner();
+    let now = crate::clock::naive(state.clock.now());
+    let st = state.clone();
+    let page = state
+        .db
+        .read(move |c| {
+            let alert = crate::domain::alerts::load_for(c, &st.access, &auth.caller(), &alert_id, auth.action, now)?;
+            query.page_in(Message::for_alert_desc(c, &alert.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -198,6 +198,8 @@ pub fn table() -> Vec<RouteDef> {
         def(M::POST, "/api/v1/alerts/{id}/dismiss", A::AlertDismiss, al::dismiss)
             .body::<al::DismissRequest>()
             .returns::<al::AlertView>(200),
+        def(M::GET, "/api/v1/alerts/{id}/messages", A::AlertMessages, messages::list_for_alert)
+            .returns_page::<messages::MessageView>(),
         def(M::POST, "/api/v1/cases/{id}/assessments", A::AssessmentCreate, assessments::create)
             .body::<assessments::AssessmentCreate>()
             .returns::<assessments::AssessmentView>(201),

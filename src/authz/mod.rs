@@ -80,6 +80,7 @@ actions! {
     AlertRead => "alert.read" on_object,
     AlertTriage => "alert.triage" on_object,
     AlertDismiss => "alert.dismiss" on_object,
+    AlertMessages => "alert.messages" on_object,
     AssessmentCreate => "assessment.create" on_object,
     AssessmentList => "assessment.list" on_object,
     AssessmentRead => "assessment.read" on_object,
@@ -127,7 +128,7 @@ impl Action {
     pub fn read_action(self) -> Action {
         match self {
             Action::DefenderRead | Action::DefenderUpdate => Action::DefenderRead,
-            Action::AlertRead | Action::AlertTriage | Action::AlertDismiss => Action::AlertRead,
+            Action::AlertRead | Action::AlertTriage | Action::AlertDismiss | Action::AlertMessages => Action::AlertRead,
             _ => Action::CaseRead,
         }
     }

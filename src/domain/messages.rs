@@ -13,7 +13,7 @@ use crate::db::DbConn;
 use crate::domain::cases::{text_field, Caller};
 use crate::domain::new_id;
 use crate::error::AppError;
-use crate::escalation::Rules;
+use crate::escalation::{Event, Rules};
 
 /// Longest message, in characters.
 pub const MAX_MESSAGE: usize = 5_000;
@@ -125,9 +125,11 @@ pub fn from_defender(
     let e =
         Entry::new(None, "message.receive", "alert", Some(&alert.id)).detail(serde_json::json!({ "message": m.id }));
     audit::record(conn, now, e)?;
-    if let Some(case_id) = &alert.case_id {
-        crate::escalation::fire(conn, rules, now, crate::escalation::Event::MessageReceived, case_id)?;
-    }
+    // Before triage there is no case team yet: the alert's receiving coordinators are told.
+    match &alert.case_id {
+        Some(case_id) => crate::escalation::fire(conn, rules, now, Event::MessageReceived, case_id)?,
+        None => crate::escalation::fire(conn, rules, now, Event::AlertMessageReceived, &alert.id)?,
+    };
     Ok(Some(m))
 }
 

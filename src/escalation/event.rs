@@ -7,6 +7,7 @@
 pub enum Event {
     AlertReceived,
     AlertDuress,
+    AlertMessageReceived,
     CaseOpened,
     CaseSeverityRaised,
     CaseDuress,
@@ -21,7 +22,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 13] = [
+    pub const ALL: [Event; 14] = [
         Event::AlertReceived,
         Event::CaseOpened,
         Event::CaseSeverityRaised,
@@ -35,6 +36,7 @@ impl Event {
         Event::MessageReceived,
         Event::CaseDuress,
         Event::AlertDuress,
+        Event::AlertMessageReceived,
     ];
 
     /// The name rules use in `on = "…"`.
@@ -42,6 +44,7 @@ impl Event {
         match self {
             Event::AlertReceived => "alert.received",
             Event::AlertDuress => "alert.duress",
+            Event::AlertMessageReceived => "alert.message_received",
             Event::CaseOpened => "case.opened",
             Event::CaseSeverityRaised => "case.severity_raised",
             Event::CaseDuress => "case.duress",
@@ -59,7 +62,7 @@ impl Event {
     /// The kind of record the event's id names.
     pub fn subject_kind(self) -> &'static str {
         match self {
-            Event::AlertReceived | Event::AlertDuress => "alert",
+            Event::AlertReceived | Event::AlertDuress | Event::AlertMessageReceived => "alert",
             Event::CaseOpened | Event::CaseSeverityRaised | Event::CaseDuress | Event::MessageReceived => "case",
             Event::AssessmentCreated => "assessment",
             Event::PlanCreated => "plan",

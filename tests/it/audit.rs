@@ -205,6 +205,102 @@ db_test!(an_expected_head_catches_truncation_and_foreign_rows, |app| {
     assert!(out.contains("outside the chain"), "{out}");
 });
 
+fn verify_with(app: &TestApp, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_haven"))
+        .args(["audit", "verify"])
+        .args(args)
+        .envs(app.db.env())
+        .output()
+        .expect("run haven audit verify");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn line_of<'a>(out: &'a str, start: &str) -> &'a str {
+    out.lines()
+        .map(str::trim_start)
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line {start:?} in:\n{out}"))
+}
+
+// The operator's story after a failure: see what is damaged (`--report`), then keep checking
+// what is written after the damage (`--from`). Nothing is rewritten.
+db_test!(a_report_shows_the_last_good_event_and_each_damaged_row, |app| {
+    let t = app.admin_token();
+    for i in 0..6 {
+        let r = app.post(
+            "/api/v1/organizations",
+            Some(&t),
+            json!({ "name": format!("Secret Org {i}"), "kind": "ngo", "country": "CO" }),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let before = audit_rows(&app);
+    assert!(before.len() >= 8, "{}", before.len());
+    app.sql("UPDATE audit_events SET outcome = 'denied' WHERE seq = 3");
+    app.sql("DELETE FROM audit_events WHERE seq IN (5, 6)");
+
+    let (code, plain) = verify(&app);
+    assert_eq!(code, 1, "{plain}");
+    assert!(plain.contains("--report"), "a failure says where to look next: {plain}");
+
+    let (code, out) = verify_with(&app, &["--report"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BROKEN at event #3"), "{out}");
+    let good = line_of(&out, "last good event:");
+    assert!(good.contains("#2") && good.contains(&format!("2:{}", before[1].hash)), "{good}");
+    let third = line_of(&out, "#3 ");
+    assert!(third.contains("content=CHANGED") && third.contains("link=ok") && third.contains("denied"), "{third}");
+    let fourth = line_of(&out, "#4 ");
+    assert!(fourth.contains("content=ok") && fourth.contains("link=ok"), "{fourth}");
+    assert!(line_of(&out, "#5..#6 MISSING").contains("2 rows"), "{out}");
+    let seventh = line_of(&out, "#7 ");
+    assert!(seventh.contains("content=ok") && seventh.contains("link=BROKEN"), "{seventh}");
+    let after = line_of(&out, "after it,");
+    assert!(after.contains(&format!("{} row(s)", before.len() - 2 - 2)), "{after}");
+    // Ids, times and actions only: no row's detail, nothing the rows describe.
+    assert!(!out.contains("Secret Org"), "{out}");
+    // It changed nothing: the damaged rows are still exactly as the attacker left them.
+    let now = audit_rows(&app);
+    assert_eq!(now.len(), before.len() - 2);
+    assert_eq!(now.iter().find(|r| r.seq == 3).map(|r| r.outcome.as_str()), Some("denied"));
+
+    // Monitoring goes on from the first row after the damage...
+    let (code, out) = verify_with(&app, &["--from", "7"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("intact from #7: {} event(s)", before.len() - 6)), "{out}");
+    // ... and catches the next change there, while the full check still fails at #3.
+    app.post("/api/v1/organizations", Some(&t), json!({ "name": "Later", "kind": "ngo", "country": "CO" }));
+    app.sql("UPDATE audit_events SET action = 'user.login' WHERE seq = 8");
+    let (code, out) = verify_with(&app, &["--from", "7", "--report"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BROKEN at event #8") && line_of(&out, "#8 ").contains("content=CHANGED"), "{out}");
+    assert!(verify(&app).1.contains("#3"));
+    let (code, _) = verify_with(&app, &["--from", "0"]);
+    assert_eq!(code, 2, "--from counts from 1");
+    let (code, out) = verify_with(&app, &["--from", "5"]);
+    assert_eq!(code, 1, "a deleted starting row is reported: {out}");
+    assert!(out.contains("#5") && out.contains("missing"), "{out}");
+});
+
+db_test!(a_report_on_a_truncated_chain_says_everything_after_is_gone, |app| {
+    let t = app.admin_token();
+    for i in 0..3 {
+        app.post(
+            "/api/v1/organizations",
+            Some(&t),
+            json!({ "name": format!("Org {i}"), "kind": "ngo", "country": "CO" }),
+        );
+    }
+    let (_, out) = verify(&app);
+    let head = out.lines().find_map(|l| l.strip_prefix("head: ")).expect("head printed").to_string();
+    let seq: i64 = head.split(':').next().unwrap().parse().unwrap();
+    app.sql(&format!("DELETE FROM audit_events WHERE seq >= {}", seq - 1));
+    let (code, out) = verify_with(&app, &["--expect-head", &head, "--report"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(line_of(&out, "last good event:").contains(&format!("#{}", seq - 2)), "{out}");
+    assert!(out.contains("no rows (everything after it is gone)"), "{out}");
+});
+
 fn audit_rows(app: &TestApp) -> Vec<haven::db::models::AuditEvent> {
     haven::db::models::AuditEvent::chunk_after(&mut app.state().db.get().unwrap(), 0, 10_000).unwrap()
 }

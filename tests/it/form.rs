@@ -412,6 +412,25 @@ db_test!(the_receipt_portal_carries_messages_both_ways_and_check_ins, |app| {
     let (_, email, pw) = app.user(haven::domain::Role::Coordinator, &org);
     let coord = token_of(&app.login(&email, &pw));
     let alert_id = app.get("/api/v1/alerts", Some(&coord)).json()["items"][0]["id"].as_str().unwrap().to_string();
+    // What she wrote before triage reached the receiving coordinators, and they can read it.
+    assert_eq!(count(&app, "escalations WHERE policy_id = 'defender-message-untriaged'"), 1);
+    let early = app.get(&format!("/api/v1/alerts/{alert_id}/messages"), Some(&coord));
+    assert_eq!(early.status, 200, "{early:?}");
+    let early = early.json();
+    assert_eq!(early["items"].as_array().unwrap().len(), 1, "{early}");
+    assert_eq!(early["items"][0]["body"], "They came back today");
+    assert_eq!(early["items"][0]["direction"], "from_defender");
+    assert!(early["items"][0]["author_id"].is_null());
+    assert_eq!(app.get(&format!("/api/v1/alerts/{alert_id}/messages"), Some(&officer)).status, 403);
+    let admin = app.admin_token();
+    let other_org = app.post(
+        "/api/v1/organizations",
+        Some(&admin),
+        json!({ "name": "Another NGO", "kind": "ngo", "country": "CO" }),
+    );
+    let (_, email, pw) = app.user(haven::domain::Role::Coordinator, other_org.json()["id"].as_str().unwrap());
+    let stranger = token_of(&app.login(&email, &pw));
+    assert_eq!(app.get(&format!("/api/v1/alerts/{alert_id}/messages"), Some(&stranger)).status, 404);
     let tri = app.post(&format!("/api/v1/alerts/{alert_id}/triage"), Some(&coord), json!({ "new_case": {} }));
     assert_eq!(tri.status, 200, "{tri:?}");
     let case_id = tri.json()["case_id"].as_str().unwrap().to_string();
@@ -438,6 +457,11 @@ db_test!(the_receipt_portal_carries_messages_both_ways_and_check_ins, |app| {
     assert_eq!(r.status, 200);
     // Her message notified the assignees (no content in the mail), through the engine.
     assert_eq!(count(&app, "escalations WHERE policy_id = 'defender-message'"), 1);
+    assert_eq!(
+        count(&app, "escalations WHERE policy_id = 'defender-message-untriaged'"),
+        1,
+        "after triage: the case's rule"
+    );
 
     // Staff read both directions, newest first, paged like every list.
     let list = app.get(&format!("/api/v1/cases/{case_id}/messages"), Some(&officer)).json();

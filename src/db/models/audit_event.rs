@@ -63,6 +63,25 @@ impl AuditEvent {
         audit_events::table.count().get_result(conn)
     }
 
+    /// Rows numbered `from` or later.
+    pub fn count_from(conn: &mut DbConn, from: i64) -> QueryResult<i64> {
+        audit_events::table.filter(audit_events::seq.ge(from)).count().get_result(conn)
+    }
+
+    pub fn by_seq(conn: &mut DbConn, seq: i64) -> QueryResult<Option<AuditEvent>> {
+        audit_events::table.filter(audit_events::seq.eq(seq)).select(AuditEvent::as_select()).first(conn).optional()
+    }
+
+    /// Rows numbered 0 or below: never written by Haven, which numbers the chain from 1.
+    pub fn outside_chain(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<AuditEvent>> {
+        audit_events::table
+            .filter(audit_events::seq.le(0))
+            .order(audit_events::seq.asc())
+            .limit(limit)
+            .select(AuditEvent::as_select())
+            .load(conn)
+    }
+
     /// Rows in chain order starting after `after_seq`, `limit` at a time.
     pub fn chunk_after(conn: &mut DbConn, after_seq: i64, limit: i64) -> QueryResult<Vec<AuditEvent>> {
         audit_events::table

@@ -44,6 +44,15 @@ impl Message {
         Message::for_alerts(conn, &[alert_id.to_string()], limit)
     }
 
+    /// One alert's messages, newest first.
+    pub fn for_alert_desc(conn: &mut DbConn, alert_id: &str) -> QueryResult<Vec<Message>> {
+        messages::table
+            .filter(messages::alert_id.eq(alert_id))
+            .order((messages::created_at.desc(), messages::id.desc()))
+            .select(Message::as_select())
+            .load(conn)
+    }
+
     /// The messages of every alert triaged into a case, newest first.
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Message>> {
         let ids: Vec<String> = alerts::table.filter(alerts::case_id.eq(case_id)).select(alerts::id).load(conn)?;
