@@ -56,6 +56,10 @@ pub struct Config {
     /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://host:465` (TLS). Empty:
     /// mails are written as files under `<data_dir>/mail` (development). May carry a password.
     pub smtp_url: Secret,
+    /// A PEM file of certificate authorities (or a self-signed certificate) to trust for the
+    /// SMTP server's TLS certificate, besides the system's (a relay with a private CA). Empty:
+    /// the system's roots only. Needs a URL with TLS (`?tls=required` or `smtps://`).
+    pub smtp_ca_file: String,
     /// The From of escalation mail.
     pub mail_from: String,
     /// The base of acknowledgement links in mail, as users reach Haven. Empty: `http://` and
@@ -170,6 +174,7 @@ impl Default for Config {
             escrow_recipient: String::new(),
             key_cache_capacity: 1024,
             smtp_url: Secret::default(),
+            smtp_ca_file: String::new(),
             mail_from: "Haven <haven@localhost>".into(),
             public_url: String::new(),
             escalation_interval_ms: 5000,
@@ -335,6 +340,9 @@ impl Config {
         if !self.smtp_url.is_empty() {
             crate::mail::Mailer::check_url(self.smtp_url.expose())?;
         }
+        if !self.smtp_ca_file.is_empty() && !crate::mail::Mailer::url_uses_tls(self.smtp_url.expose()) {
+            return Err("smtp_ca_file is set, but smtp_url uses no TLS: use smtps://… or ?tls=required".into());
+        }
         self.mail_from
             .parse::<lettre::message::Mailbox>()
             .map_err(|_| format!("mail_from: `{}` is not a mailbox like Haven <haven@example.org>", self.mail_from))?;
@@ -485,6 +493,16 @@ mod tests {
         let ok = Config::load(None, env(&[("HAVEN_SMTP_URL", "smtp://u:p@mail.example.org:587?tls=required")]));
         assert!(ok.is_ok(), "{ok:?}");
         assert!(Config::load(None, env(&[("HAVEN_SMTP_URL", "smtps://mail.example.org:465")])).is_ok());
+        // A CA to trust only makes sense over TLS.
+        let ca = ("HAVEN_SMTP_CA_FILE", "/etc/haven/relay-ca.pem");
+        let err =
+            Config::load(None, env(&[("HAVEN_SMTP_URL", "smtp://u:hunter2@mail.example.org:25"), ca])).unwrap_err();
+        assert!(err.contains("smtp_ca_file") && !err.contains("hunter2"), "{err}");
+        assert!(Config::load(None, env(&[ca])).is_err(), "no smtp_url at all");
+        for url in ["smtps://mail.example.org:465", "smtp://mail.example.org:587?tls=required"] {
+            let c = Config::load(None, env(&[("HAVEN_SMTP_URL", url), ca])).unwrap();
+            assert_eq!(c.smtp_ca_file, "/etc/haven/relay-ca.pem");
+        }
     }
 
     #[test]

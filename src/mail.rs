@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::config::Config;
@@ -36,6 +37,12 @@ impl Mailer {
         })
     }
 
+    /// Whether the URL asks for TLS: `smtps://` (TLS from the first byte) or `?tls=required`
+    /// / `?tls=opportunistic` (STARTTLS).
+    pub fn url_uses_tls(url: &str) -> bool {
+        tls_mode(url).is_some()
+    }
+
     pub fn from_config(config: &Config) -> anyhow::Result<Mailer> {
         let timeout = Duration::from_secs(config.mail_timeout_seconds);
         if config.smtp_url.is_empty() {
@@ -43,7 +50,28 @@ impl Mailer {
             create_private_dir(&dir)?;
             return Ok(Mailer::File(dir));
         }
-        let builder = SmtpTransport::from_url(config.smtp_url.expose()).map_err(|_| anyhow::anyhow!("bad smtp_url"))?;
+        let url = config.smtp_url.expose();
+        let mut builder = SmtpTransport::from_url(url).map_err(|_| anyhow::anyhow!("bad smtp_url"))?;
+        if !config.smtp_ca_file.is_empty() {
+            let pem = std::fs::read(&config.smtp_ca_file)
+                .map_err(|e| anyhow::anyhow!("smtp_ca_file {}: {}", config.smtp_ca_file, e.kind()))?;
+            let ca = Certificate::from_pem(&pem)
+                .map_err(|_| anyhow::anyhow!("smtp_ca_file {}: no PEM certificate in it", config.smtp_ca_file))?;
+            let host = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()))
+                .ok_or_else(|| anyhow::anyhow!("bad smtp_url"))?;
+            let params = TlsParameters::builder(host)
+                .add_root_certificate(ca)
+                .build()
+                .map_err(|_| anyhow::anyhow!("smtp_ca_file {}: not usable for TLS", config.smtp_ca_file))?;
+            builder = builder.tls(match tls_mode(url) {
+                Some(TlsMode::Wrapper) => Tls::Wrapper(params),
+                Some(TlsMode::Required) => Tls::Required(params),
+                Some(TlsMode::Opportunistic) => Tls::Opportunistic(params),
+                None => anyhow::bail!("smtp_ca_file is set, but smtp_url uses no TLS"),
+            });
+        }
         Ok(Mailer::Smtp(builder.timeout(Some(timeout)).build()))
     }
 
@@ -67,7 +95,50 @@ impl Mailer {
     }
 }
 
+enum TlsMode {
+    Wrapper,
+    Required,
+    Opportunistic,
+}
+
+/// The TLS lettre's `from_url` chooses for a URL: `smtps` wraps, `tls=` asks for STARTTLS.
+fn tls_mode(url: &str) -> Option<TlsMode> {
+    let u = url::Url::parse(url).ok()?;
+    if u.scheme() == "smtps" {
+        return Some(TlsMode::Wrapper);
+    }
+    match u.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned()).as_deref() {
+        Some("required") => Some(TlsMode::Required),
+        Some("opportunistic") => Some(TlsMode::Opportunistic),
+        _ => None,
+    }
+}
+
+/// Whether the failure was the server's certificate not verifying (unknown issuer, wrong
+/// name, expired): rustls reports it as an I/O error of kind InvalidData under lettre's
+/// network error.
+fn certificate_refused(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(rustls::Error::InvalidCertificate(_)) = inner.downcast_ref::<rustls::Error>() {
+                    return true;
+                }
+            }
+        }
+        if let Some(rustls::Error::InvalidCertificate(_)) = s.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    if certificate_refused(e) {
+        return "TLS error: the SMTP server's certificate does not verify (see smtp_ca_file)".to_string();
+    }
     let kind = if e.is_transient() {
         "transient SMTP error"
     } else if e.is_permanent() {

@@ -1038,3 +1038,128 @@ crate::db_test!(a_case_opened_through_the_domain_escalates, |app| {
     let policies: Vec<&str> = running.iter().map(|e| e.policy_id.as_str()).collect();
     assert!(policies.contains(&"critical-case-unacknowledged"), "{policies:?}");
 });
+
+/// Which TLS the relay speaks, and which certificate Haven is told to trust.
+#[derive(Clone, Copy)]
+enum Relay {
+    StartTls,
+    Implicit,
+}
+
+/// Which certificate Haven is told to trust for the relay.
+enum Trust<'a> {
+    /// The relay's own (self-signed) certificate.
+    Relay,
+    /// Another certificate: the relay's does not verify.
+    Other(&'a std::path::Path),
+    /// None: the system's roots only.
+    System,
+}
+
+/// A relay with a self-signed certificate, and Haven pointed at it with AUTH over TLS.
+fn tls_app(backend: Backend, relay: Relay, trust: Trust<'_>) -> Option<(TestApp, SmtpSink)> {
+    use crate::smtp::{TestCert, SMTP_PASSWORD, SMTP_USER};
+    let cert = TestCert::new();
+    let sink = match relay {
+        Relay::StartTls => SmtpSink::starttls(&cert),
+        Relay::Implicit => SmtpSink::implicit_tls(&cert),
+    };
+    let db = TestDb::new(backend)?;
+    let url = match relay {
+        Relay::StartTls => format!("smtp://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{}?tls=required", sink.port),
+        Relay::Implicit => format!("smtps://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{}", sink.port),
+    };
+    let ca = match trust {
+        Trust::Relay => cert.cert_file.to_string_lossy().into_owned(),
+        Trust::Other(p) => p.to_string_lossy().into_owned(),
+        Trust::System => String::new(),
+    };
+    // Haven reads the file at start; the sink has its certificate in memory by now.
+    let app = TestApp::start_with(db, move |c| {
+        c.smtp_url = Secret::new(url);
+        c.smtp_ca_file = ca;
+        c.mail_timeout_seconds = 5;
+    });
+    drop(cert);
+    Some((app, sink))
+}
+
+/// Escalation mail goes through a relay with STARTTLS or implicit TLS whose certificate
+/// Haven was told to trust, with the password sent only inside TLS.
+fn tls_delivers(backend: Backend, relay: Relay) {
+    let Some((app, sink)) = tls_app(backend, relay, Trust::Relay) else { return };
+    let d = desk(&app);
+    new_case(&app, &d, "critical", "s");
+    let st = app.state();
+    let queued = engine::run_due(st, app.clock.now(), 100).unwrap().messages;
+    assert!(queued >= 1, "{queued}");
+    let r = engine::send_due(st, app.clock.now(), 100).unwrap();
+    assert_eq!((r.sent, r.retrying), (queued, 0), "{r:?}");
+    assert_eq!(sink.mails().len(), queued);
+    assert!(sink.mails().iter().all(|m| m.text().contains("/ack/")));
+}
+
+/// A relay whose certificate does not verify (unknown issuer) gets nothing: the send fails,
+/// the log says why without the password, and the mail stays queued for the next attempt.
+fn tls_refuses_an_untrusted_certificate(backend: Backend, relay: Relay) {
+    let other = crate::smtp::TestCert::new();
+    for trust in [Trust::System, Trust::Other(other.cert_file.as_path())] {
+        let Some((app, sink)) = tls_app(backend, relay, trust) else { return };
+        let d = desk(&app);
+        new_case(&app, &d, "critical", "s");
+        let st = app.state();
+        let queued = engine::run_due(st, app.clock.now(), 100).unwrap().messages;
+        let logs = crate::harness::LogCapture::default();
+        let r = tracing::subscriber::with_default(logs.subscriber(), || engine::send_due(st, app.clock.now(), 100))
+            .unwrap();
+        assert_eq!((r.sent, r.retrying), (0, queued), "{r:?}");
+        assert!(sink.mails().is_empty(), "nothing reaches a relay Haven cannot verify");
+        let logged = logs.text();
+        assert!(logged.contains("certificate does not verify"), "{logged}");
+        assert!(!logged.contains(crate::smtp::SMTP_PASSWORD), "{logged}");
+        let pending = app.count(
+            "outbox WHERE status = 'pending' AND attempts = 1 AND last_error LIKE '%certificate does not verify%'",
+        );
+        assert_eq!(pending, queued as i64, "queued for a retry, not dropped");
+        app.clock.advance(Duration::seconds(31));
+        let r = engine::send_due(st, app.clock.now(), 100).unwrap();
+        assert_eq!((r.sent, r.retrying), (0, queued), "retried: {r:?}");
+        assert_eq!(app.count("outbox WHERE status = 'pending' AND attempts = 2"), queued as i64);
+    }
+}
+
+mod mail_over_tls {
+    use super::*;
+
+    #[test]
+    fn starttls_delivers_sqlite() {
+        tls_delivers(Backend::Sqlite, Relay::StartTls);
+    }
+
+    #[test]
+    fn starttls_delivers_postgres() {
+        tls_delivers(Backend::Postgres, Relay::StartTls);
+    }
+
+    #[test]
+    fn implicit_tls_delivers_sqlite() {
+        tls_delivers(Backend::Sqlite, Relay::Implicit);
+    }
+
+    #[test]
+    fn implicit_tls_delivers_postgres() {
+        tls_delivers(Backend::Postgres, Relay::Implicit);
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_refused_logged_and_retried_sqlite() {
+        tls_refuses_an_untrusted_certificate(Backend::Sqlite, Relay::StartTls);
+        tls_refuses_an_untrusted_certificate(Backend::Sqlite, Relay::Implicit);
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_refused_logged_and_retried_postgres() {
+        tls_refuses_an_untrusted_certificate(Backend::Postgres, Relay::StartTls);
+        tls_refuses_an_untrusted_certificate(Backend::Postgres, Relay::Implicit);
+    }
+}

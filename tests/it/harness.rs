@@ -596,3 +596,30 @@ pub fn team(app: &TestApp) -> Team {
     assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&coord), share).status, 200);
     Team { coord, second_coord, officer, officer_id, other, partner, case_id }
 }
+
+/// Haven's log lines, as the service would write them (the same `fmt` layer), kept in memory
+/// for one call under `tracing::subscriber::with_default`.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        let sink = self.clone();
+        tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).with_target(false).finish()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
