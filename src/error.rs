@@ -185,11 +185,15 @@ impl AppError {
 
 /// Database failures that are the database's state, not a bug or the client's request: a
 /// connection dropped or restarted, a full disk, a read-only file, a lock not obtained in
-/// time. They answer 503 with a retry hint; the pool replaces dead connections on its own.
+/// time, a deadlock or serialization failure. They answer 503 with a retry hint; the pool
+/// replaces dead connections on its own. By kind where diesel gives one (it maps SQLSTATE
+/// 40001 and 08xxx, and a connection gone bad), by the message otherwise: on PostgreSQL,
+/// `db::english_messages` keeps those untranslated (diesel 2.3 does not expose SQLSTATE).
 fn database_unavailable(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
-        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure, _)
+        | Error::BrokenTransactionManager => true,
         Error::DatabaseError(_, info) => {
             let m = info.message().to_ascii_lowercase();
             [
@@ -206,8 +210,13 @@ fn database_unavailable(e: &diesel::result::Error) -> bool {
                 "disk i/o error",
                 "readonly database",
                 "database is locked",
-                // A lock or statement timeout, or an administrator's cancel: try again.
+                // A lock or statement timeout, or an administrator's cancel (55P03, 57014),
+                // a lock not available at once (55P03 with NOWAIT), a deadlock (40P01).
                 "canceling statement due to",
+                "could not obtain lock",
+                "deadlock detected",
+                "sorry, too many clients",
+                "remaining connection slots are reserved",
             ]
             .iter()
             .any(|needle| m.contains(needle))

@@ -507,3 +507,88 @@ fn sqlite_disk_full_or_read_only_gives_503_and_no_corruption() {
     let out = Command::new(env!("CARGO_BIN_EXE_haven")).args(["audit", "verify"]).envs(db.env()).output().unwrap();
     assert!(out.status.success(), "audit chain: {}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Whether this PostgreSQL server can speak French: its host needs the fr_FR.UTF-8 locale
+/// (and the server its message catalogue). Says so when it cannot.
+fn server_speaks_french(server: &str) -> bool {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let mut c = diesel::PgConnection::establish(server).expect("connect");
+    let ok = c.batch_execute("SET lc_messages = 'fr_FR.UTF-8'").is_ok()
+        && c.batch_execute("SELECT 1/0").err().is_some_and(|e| e.to_string().contains("division par z"));
+    if !ok {
+        println!(
+            "NOTE: this PostgreSQL server has no French messages (no fr_FR.UTF-8 locale on its host, \
+             e.g. `localedef --no-archive -i fr_FR -f UTF-8 fr_FR.UTF-8`): the server's default language is used"
+        );
+    }
+    ok
+}
+
+/// An embassy's PostgreSQL answers in French (lc_messages = fr_FR.UTF-8 by default for the
+/// session). A lock timeout and a cancelled statement are still a 503 to retry, not a 500:
+/// Haven's sessions ask for untranslated messages. The same errors on a session Haven did not
+/// set up come in French, which is why.
+#[test]
+fn postgres_timeouts_are_503_whatever_the_servers_language() {
+    use actix_web::ResponseError;
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Some(server) = crate::harness::postgres_url() else { return };
+    let french = server_speaks_french(&server);
+    let mut db = TestDb::new(Backend::Postgres).expect("postgres");
+    if french {
+        db.url = format!("{}%20--lc_messages%3Dfr_FR.UTF-8", db.url);
+    }
+    let app = TestApp::start_with(db, |_| {});
+    let url = app.db.url.clone();
+
+    // A session as the server hands it out: French, when the server has it.
+    let mut raw = diesel::PgConnection::establish(&url).expect("raw session");
+    let holder_url = url.clone();
+    let mut holder = diesel::PgConnection::establish(&holder_url).expect("lock holder");
+    holder.batch_execute("BEGIN; LOCK TABLE cases IN ACCESS EXCLUSIVE MODE").expect("lock cases");
+
+    let mut conn = app.state().db.get().expect("pooled connection");
+    conn.batch_execute("SET lock_timeout = '200ms'").unwrap();
+    let e = conn.batch_execute("SELECT count(*) FROM cases").expect_err("lock timeout");
+    assert!(e.to_string().contains("canceling statement due to lock timeout"), "{e}");
+    assert_eq!(haven::error::AppError::from(e).status_code(), 503);
+
+    raw.batch_execute("SET lock_timeout = '200ms'").unwrap();
+    let e = raw.batch_execute("SELECT count(*) FROM cases").expect_err("lock timeout");
+    if french {
+        assert!(e.to_string().contains("verrous"), "the server's own language: {e}");
+        assert_eq!(haven::error::AppError::from(e).status_code(), 500, "a translated message is not recognised");
+    }
+    holder.batch_execute("ROLLBACK").unwrap();
+
+    conn.batch_execute("SET statement_timeout = '100ms'").unwrap();
+    let e = conn.batch_execute("SELECT pg_sleep(2)").expect_err("statement timeout");
+    assert_eq!(haven::error::AppError::from(e).status_code(), 503);
+    conn.batch_execute("RESET lock_timeout; SET statement_timeout = '60s'").unwrap();
+}
+
+/// A role that may not set lc_messages, whose messages are French: Haven cannot fix the
+/// language itself and says what the operator must do (the startup warning).
+#[test]
+fn postgres_a_role_that_cannot_set_lc_messages_is_reported() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Some(server) = crate::harness::postgres_url() else { return };
+    if !server_speaks_french(&server) {
+        return;
+    }
+    let role = format!("haven_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = diesel::PgConnection::establish(&server).expect("connect");
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN; ALTER ROLE {role} SET lc_messages = 'fr_FR.UTF-8'"))
+        .expect("create role");
+    let mut u = url::Url::parse(&server).expect("server url");
+    u.set_username(&role).expect("username");
+    let result = diesel::PgConnection::establish(u.as_str()).map(|mut c| haven::db::english_messages(&mut c));
+    let _ = admin.batch_execute(&format!("DROP ROLE {role}"));
+    assert_eq!(result.expect("connect as the role"), Err("fr_FR.UTF-8".to_string()));
+    // The superuser the tests run as may set it: nothing to report.
+    assert_eq!(haven::db::english_messages(&mut admin), Ok(()));
+}
