@@ -61,6 +61,18 @@ impl AppState {
         })
     }
 
+    /// The context of one change at `now`, for the domain's functions.
+    pub fn ctx(&self, now: chrono::DateTime<chrono::Utc>) -> crate::domain::Ctx<'_> {
+        crate::domain::Ctx {
+            crypto: &self.crypto,
+            access: &self.access,
+            risk: &self.risk,
+            funding: &self.funding,
+            rules: self.escalation.rules(),
+            now,
+        }
+    }
+
     /// Applies pending migrations, reconciles the key file with the database and seals what
     /// older versions stored in clear (`domain::legacy`); returns the number of migrations
     /// applied. Everything but `haven migrate` calls this before work.

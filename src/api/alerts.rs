@@ -181,7 +181,7 @@ pub async fn create(
             }
             None => {
                 let caller = auth.caller();
-                alerts::create(c, &st.escalation.rules(), &st.crypto, &st.access, now, &caller, &prepared)?
+                alerts::create(c, &st.ctx(now), &caller, &prepared)?
             }
         };
         let id = detail.alert.id.clone();
@@ -279,7 +279,7 @@ pub async fn triage(
     };
     let now = state.clock.now();
     change_alert(state, auth, path.into_inner(), move |c, st, who, alert| {
-        alerts::triage(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, alert, expected, target).map(|_| ())
+        alerts::triage(c, &st.ctx(now), who, alert, expected, target).map(|_| ())
     })
     .await
 }
@@ -295,7 +295,7 @@ pub async fn dismiss(
     let reason = body.into_inner().reason;
     let now = state.clock.now();
     change_alert(state, auth, path.into_inner(), move |c, st, who, alert| {
-        alerts::dismiss(c, &st.escalation.rules(), &st.crypto, now, who, alert, expected, &reason)
+        alerts::dismiss(c, &st.ctx(now), who, alert, expected, &reason)
     })
     .await
 }

@@ -89,17 +89,7 @@ pub async fn create(
         .write(move |c| {
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
-            let a = assessments::create(
-                c,
-                &st.escalation.rules(),
-                &st.crypto,
-                &st.risk,
-                now,
-                &who,
-                &case,
-                &content,
-                reassess_by,
-            )?;
+            let a = assessments::create(c, &st.ctx(now), &who, &case, &content, reassess_by)?;
             // The previous version is superseded now: its chains may end.
             Ok(AssessmentView { summary: (&a).into(), content })
         })

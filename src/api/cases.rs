@@ -281,8 +281,7 @@ pub async fn create(
                     summary: body.summary.clone(),
                     defender_id: body.defender_id.clone(),
                 };
-                let case =
-                    cases::create(c, &st.escalation.rules(), &st.crypto, &st.access, now, &auth.caller(), input)?;
+                let case = cases::create(c, &st.ctx(now), &auth.caller(), input)?;
                 case
             }
         };
@@ -370,7 +369,7 @@ pub async fn update(
     change_case(state, auth, path.into_inner(), expected, move |c, st, who, case| {
         let input =
             CaseUpdate { severity: b.severity, country: b.country, summary: b.summary, defender_id: b.defender_id };
-        cases::update(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, case, input)?;
+        cases::update(c, &st.ctx(now), who, case, input)?;
         Ok(())
     })
     .await
@@ -387,7 +386,7 @@ pub async fn transition(
     let b = body.into_inner();
     let now = state.clock.now();
     change_case(state, auth, path.into_inner(), expected, move |c, st, who, case| {
-        cases::transition(c, &st.escalation.rules(), &st.crypto, now, who, case, b.to, b.reason.as_deref())
+        cases::transition(c, &st.ctx(now), who, case, b.to, b.reason.as_deref())
     })
     .await
 }
@@ -402,7 +401,7 @@ pub async fn assign(
     let user_id = body.into_inner().user_id;
     let now = state.clock.now();
     change_case(state, auth, path.into_inner(), if_match(&req)?, move |c, st, who, case| {
-        cases::assign(c, &st.escalation.rules(), now, who, case, &user_id)
+        cases::assign(c, &st.ctx(now), who, case, &user_id)
     })
     .await
 }
@@ -416,7 +415,7 @@ pub async fn unassign(
     let (id, user_id) = path.into_inner();
     let now = state.clock.now();
     change_case(state, auth, id, if_match(&req)?, move |c, st, who, case| {
-        cases::unassign(c, &st.escalation.rules(), now, who, case, &user_id)
+        cases::unassign(c, &st.ctx(now), who, case, &user_id)
     })
     .await
 }
@@ -438,7 +437,7 @@ pub async fn share(
             override_reason: b.override_reason,
             include_profile: b.include_profile,
         };
-        cases::share(c, &st.escalation.rules(), &st.crypto, &st.access, now, who, case, input).map(|_| ())
+        cases::share(c, &st.ctx(now), who, case, input).map(|_| ())
     })
     .await
 }
@@ -452,7 +451,7 @@ pub async fn unshare(
     let (id, org_id) = path.into_inner();
     let now = state.clock.now();
     change_case(state, auth, id, if_match(&req)?, move |c, st, who, case| {
-        cases::unshare(c, &st.escalation.rules(), now, who, case, &org_id)
+        cases::unshare(c, &st.ctx(now), who, case, &org_id)
     })
     .await
 }

@@ -132,7 +132,7 @@ pub async fn close(
         .write(move |c| {
             let who = auth.caller();
             let (checkin, _) = record_of::<Checkin>(c, &st, &who, &id, auth.action)?;
-            checkins::close(c, &st.escalation.rules(), now, &who, &checkin, status)?;
+            checkins::close(c, &st.ctx(now), &who, &checkin, status)?;
             Ok(find_or(c, &id, "checkin_not_found", Checkin::find)?.into())
         })
         .await?;

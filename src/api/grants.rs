@@ -155,7 +155,7 @@ pub async fn create(
                 amount_requested: b.amount_requested,
                 details: GrantDetails { purpose: b.purpose, other_funders: b.other_funders },
             };
-            let g = grants::request(c, &st.escalation.rules(), &st.crypto, &st.funding, now, &who, &case, input)?;
+            let g = grants::request(c, &st.ctx(now), &who, &case, input)?;
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })
         .await?;
@@ -215,19 +215,12 @@ pub async fn decide(
         .write(move |c| {
             let who = auth.caller();
             let (g, _) = record_of::<Grant>(c, &st, &who, &id, auth.action)?;
-            grants::decide(
-                c,
-                &st.escalation.rules(),
-                &st.crypto,
-                &st.funding,
-                now,
-                &who,
-                &g,
-                expected,
-                b.status,
-                b.amount_approved,
-                b.reason.as_deref(),
-            )?;
+            let d = grants::Decision {
+                decision: b.status,
+                amount_approved: b.amount_approved,
+                reason: b.reason.as_deref(),
+            };
+            grants::decide(c, &st.ctx(now), &who, &g, expected, d)?;
             let g = Grant::find(c, &id)?.ok_or(AppError::NotFound("grant_not_found"))?;
             Ok(grants::detail(c, &st.crypto, g)?.into())
         })

@@ -181,16 +181,7 @@ pub async fn create(
         .write(move |c| {
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
-            let plan = plans::create_plan(
-                c,
-                &st.escalation.rules(),
-                &st.crypto,
-                now,
-                &who,
-                &case,
-                b.summary.as_deref(),
-                b.review_by,
-            )?;
+            let plan = plans::create_plan(c, &st.ctx(now), &who, &case, b.summary.as_deref(), b.review_by)?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
         .await?;
@@ -254,7 +245,7 @@ pub async fn update(
             let who = auth.caller();
             let (plan, case) = record_of::<SecurityPlan>(c, &st, &who, &id, auth.action)?;
             let input = PlanUpdate { status: b.status, summary: b.summary, review_by: b.review_by };
-            plans::update_plan(c, &st.escalation.rules(), &st.crypto, now, &who, &case, &plan, expected, input)?;
+            plans::update_plan(c, &st.ctx(now), &who, &case, &plan, expected, input)?;
             let plan = SecurityPlan::find(c, &id)?.ok_or(AppError::NotFound("plan_not_found"))?;
             Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
         })
@@ -285,8 +276,7 @@ pub async fn add_measure(
                 due_at: b.due_at,
                 threat_index: b.threat_index,
             };
-            let m =
-                plans::add_measure(c, &st.escalation.rules(), &st.crypto, &st.access, now, &who, &case, &plan, input)?;
+            let m = plans::add_measure(c, &st.ctx(now), &who, &case, &plan, input)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })
         .await?;
@@ -328,19 +318,7 @@ pub async fn update_measure(
                 due_at: b.due_at,
                 owner_user_id: b.owner_user_id,
             };
-            plans::update_measure(
-                c,
-                &st.escalation.rules(),
-                &st.crypto,
-                &st.access,
-                now,
-                &who,
-                &case,
-                &plan,
-                &m,
-                expected,
-                input,
-            )?;
+            plans::update_measure(c, &st.ctx(now), &who, &case, &plan, &m, expected, input)?;
             let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
             Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
         })

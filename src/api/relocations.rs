@@ -262,7 +262,7 @@ pub async fn create_relocation(
             };
             let input =
                 NewRelocation { kind: b.kind, details, starts_on: b.starts_on, ends_on: b.ends_on, plan_id: b.plan_id };
-            let r = rel::request_relocation(c, &st.escalation.rules(), &st.crypto, now, &who, &case, input)?;
+            let r = rel::request_relocation(c, &st.ctx(now), &who, &case, input)?;
             Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
         })
         .await?;
@@ -342,7 +342,7 @@ pub async fn update_relocation(
                 ends_on: b.ends_on,
                 plan_id: b.plan_id,
             };
-            rel::update_relocation(c, &st.escalation.rules(), &st.crypto, now, &who, &case, &r, expected, input)?;
+            rel::update_relocation(c, &st.ctx(now), &who, &case, &r, expected, input)?;
             let fresh = find_or(c, &id, "relocation_not_found", Relocation::find)?;
             Ok(rel::relocation_detail(c, &st.crypto, fresh)?.into())
         })
@@ -439,8 +439,7 @@ pub async fn update_visa(
             let (v, _) = record_of::<Visa>(c, &st, &who, &id, auth.action)?;
             rel::update_visa(
                 c,
-                &st.escalation.rules(),
-                now,
+                &st.ctx(now),
                 &who,
                 &v,
                 expected,

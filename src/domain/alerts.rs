@@ -3,7 +3,7 @@
 //! narrative, the region, how to reach her) is sealed; lists and escalation rules see only the
 //! kind, urgency, country code and status.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 
 use crate::audit::{self, Entry};
 use crate::authz::{AccessPolicy, Action};
@@ -12,9 +12,9 @@ use crate::crypto::{Crypto, FreshKey, Sealed};
 use crate::db::models::{Alert, Case};
 use crate::db::DbConn;
 use crate::domain::cases::{self, check_country, open_opt, text_field, Caller, NewCase, Severity};
+use crate::domain::Ctx;
 use crate::domain::{new_id, OrganizationKind};
 use crate::error::AppError;
-use crate::escalation::Rules;
 
 str_enum!(AlertKind {
     ThreatReceived => "threat_received",
@@ -106,47 +106,40 @@ pub fn prepare(crypto: &Crypto, input: NewAlert) -> Result<PreparedAlert, AppErr
 /// Staff intake on behalf of a defender; the alert belongs to the caller's organisation.
 pub fn create(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    policy: &AccessPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     alert: &PreparedAlert,
 ) -> Result<AlertDetail, AppError> {
-    cases::check_defender(conn, policy, caller, alert.defender_id.as_deref(), naive(now))?;
+    cases::check_defender(conn, cx.access, caller, alert.defender_id.as_deref(), naive(cx.now))?;
     let org = caller.user.organization_id.clone();
-    insert(conn, rules, crypto, now, &org, "staff", Some(&caller.user.id), alert)
+    insert(conn, cx, &org, "staff", Some(&caller.user.id), alert)
 }
 
 /// An alert from the public form: no caller, no defender record, owned by the intake
 /// organisation. Audited with no actor, and nothing about the sender.
 pub fn create_from_form(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     organization_id: &str,
     alert: &PreparedAlert,
 ) -> Result<AlertDetail, AppError> {
     if alert.defender_id.is_some() {
         return Err(AppError::internal(anyhow::anyhow!("a form alert names no defender record")));
     }
-    insert(conn, rules, crypto, now, organization_id, "form", None, alert)
+    insert(conn, cx, organization_id, "form", None, alert)
 }
 
 /// Stores a prepared alert and its key; answers with what it stored, in clear, without
 /// opening what was just sealed.
-#[allow(clippy::too_many_arguments)]
 fn insert(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     organization_id: &str,
     source: &str,
     created_by: Option<&str>,
     p: &PreparedAlert,
 ) -> Result<AlertDetail, AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     crypto.store_fresh_key(conn, &p.key, now)?;
     let ct = |v: &Option<(String, Sealed)>| v.as_ref().map(|(_, s)| s.ciphertext.clone());
     let clear = |v: &Option<(String, Sealed)>| v.as_ref().map(|(t, _)| t.clone());
@@ -244,18 +237,15 @@ pub enum TriageTarget {
 /// Promotes an alert to a new case, or attaches it to an existing one the caller may
 /// update, in the caller's transaction: if anything fails, the alert stays untriaged and
 /// no case exists.
-#[allow(clippy::too_many_arguments)]
 pub fn triage(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    policy: &AccessPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     alert: &Alert,
     expected: Option<i32>,
     target: TriageTarget,
 ) -> Result<Case, AppError> {
+    let (rules, policy, now) = (&*cx.rules, cx.access, cx.now);
     if expected.is_some_and(|v| v != alert.version) {
         return Err(AppError::PreconditionFailed);
     }
@@ -314,7 +304,7 @@ pub fn triage(
                 summary,
                 defender_id: defender_id.or_else(|| alert.defender_id.clone()),
             };
-            cases::create(conn, rules, crypto, policy, now, caller, input)?
+            cases::create(conn, cx, caller, input)?
         }
     };
     if !Alert::mark_triaged(conn, &alert.id, alert.version, &case.id, naive(now))? {
@@ -344,17 +334,15 @@ pub fn triage(
     Ok(case)
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn dismiss(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     alert: &Alert,
     expected: Option<i32>,
     reason: &str,
 ) -> Result<(), AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     if expected.is_some_and(|v| v != alert.version) {
         return Err(AppError::PreconditionFailed);
     }

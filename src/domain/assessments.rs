@@ -13,9 +13,9 @@ use crate::db::models::{Case, RiskAssessment};
 use crate::db::DbConn;
 use crate::domain::cases::{text_field, Caller, Severity};
 use crate::domain::new_id;
+use crate::domain::Ctx;
 use crate::error::AppError;
-use crate::escalation::Rules;
-use crate::policy::risk::{FactorCategory, Inputs, RiskPolicy};
+use crate::policy::risk::{FactorCategory, Inputs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -122,18 +122,15 @@ impl Content {
 }
 
 /// Adds the next version of a case's assessment, in the caller's transaction.
-#[allow(clippy::too_many_arguments)]
 pub fn create(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    risk: &RiskPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     content: &Content,
     reassess_by: DateTime<Utc>,
 ) -> Result<RiskAssessment, AppError> {
+    let (rules, crypto, risk, now) = (&*cx.rules, cx.crypto, cx.risk, cx.now);
     content.validate()?;
     if reassess_by <= now || reassess_by > now + chrono::Duration::days(3 * 366) {
         return Err(AppError::unprocessable(
@@ -289,7 +286,7 @@ mod tests {
         assert_eq!(vulns, vec![(FactorCategory::Digital, 4), (FactorCategory::Family, 5)]);
         assert_eq!(caps, vec![(FactorCategory::Legal, 2)]);
         // As in tests/it/assessments.rs but with C = 2: 4x5 = 20, V = (4 + 1.5*5)/2.5 = 4.6, 20*4.6/2 = 46.
-        let risk = RiskPolicy::parse(crate::policy::risk::BUILTIN).unwrap();
+        let risk = crate::policy::risk::RiskPolicy::parse(crate::policy::risk::BUILTIN).unwrap();
         let score = risk.score(&Inputs { threats: &threats, vulnerabilities: &vulns, capacities: &caps });
         assert_eq!(score, (46.0, Severity::Critical));
     }

@@ -10,9 +10,9 @@ use crate::crypto::{Crypto, Sealed};
 use crate::db::models::case::CaseChanges;
 use crate::db::models::{Case, CaseAssignee, CaseNote, CaseShare, CaseTransition, Organization, User};
 use crate::db::{self, DbConn};
+use crate::domain::Ctx;
 use crate::domain::{country, new_id, OrganizationKind, Role};
 use crate::error::AppError;
-use crate::escalation::Rules;
 
 str_enum!(
     /// Ordered: `Low < Medium < High < Critical`.
@@ -263,15 +263,8 @@ pub struct NewCase {
 }
 
 /// Creates a case owned by the caller's organisation, with its own key, in one transaction.
-pub fn create(
-    conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    policy: &AccessPolicy,
-    now: DateTime<Utc>,
-    caller: &Caller<'_>,
-    input: NewCase,
-) -> Result<Case, AppError> {
+pub fn create(conn: &mut DbConn, cx: &Ctx<'_>, caller: &Caller<'_>, input: NewCase) -> Result<Case, AppError> {
+    let (rules, crypto, policy, now) = (&*cx.rules, cx.crypto, cx.access, cx.now);
     check_country("country", &input.country)?;
     check_defender(conn, policy, caller, input.defender_id.as_deref(), naive(now))?;
     let summary = input.summary.as_deref().map(|s| text_field("summary", s, MAX_TEXT)).transpose()?;
@@ -348,17 +341,14 @@ pub struct CaseUpdate {
     pub defender_id: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn update(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    policy: &AccessPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     input: CaseUpdate,
 ) -> Result<(), AppError> {
+    let (rules, crypto, policy, now) = (&*cx.rules, cx.crypto, cx.access, cx.now);
     if let Some(c) = &input.country {
         check_country("country", c)?;
     }
@@ -403,17 +393,15 @@ pub fn update(
 }
 
 /// Moves a case along the workflow. Closing and reopening need a reason (sealed).
-#[allow(clippy::too_many_arguments)]
 pub fn transition(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     to: CaseStatus,
     reason: Option<&str>,
 ) -> Result<(), AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     let from =
         CaseStatus::parse(&case.status).ok_or_else(|| AppError::internal(anyhow::anyhow!("bad status in db")))?;
     if !from.next().contains(&to) {
@@ -466,12 +454,12 @@ pub fn transition(
 /// case is shared with.
 pub fn assign(
     conn: &mut DbConn,
-    rules: &Rules,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     user_id: &str,
 ) -> Result<(), AppError> {
+    let (rules, now) = (&*cx.rules, cx.now);
     let unknown = || {
         AppError::unprocessable(
             "unknown_user",
@@ -511,12 +499,12 @@ pub fn assign(
 
 pub fn unassign(
     conn: &mut DbConn,
-    rules: &Rules,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     user_id: &str,
 ) -> Result<(), AppError> {
+    let (rules, now) = (&*cx.rules, cx.now);
     if !crate::domain::accounts::is_id(user_id) || CaseAssignee::delete(conn, &case.id, user_id)? == 0 {
         return Err(AppError::NotFound("assignee_not_found"));
     }
@@ -540,17 +528,14 @@ pub struct NewShare {
 /// outside it needs a documented override reason (sealed, and audited as an override).
 /// A share lasts at most the policy's `shares.max_days`; extending one is a renewal and
 /// needs a new consent reference, since the defender's consent is what it rests on.
-#[allow(clippy::too_many_arguments)]
 pub fn share(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    policy: &AccessPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     input: NewShare,
 ) -> Result<CaseShare, AppError> {
+    let (rules, crypto, policy, now) = (&*cx.rules, cx.crypto, cx.access, cx.now);
     let unknown = || AppError::unprocessable("unknown_organization", "organization_id does not name an organization");
     if !crate::domain::accounts::is_id(&input.organization_id) {
         return Err(unknown());
@@ -624,12 +609,12 @@ pub fn share(
 /// Ends a share; the organisation loses access on its next request.
 pub fn unshare(
     conn: &mut DbConn,
-    rules: &Rules,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     org_id: &str,
 ) -> Result<(), AppError> {
+    let (rules, now) = (&*cx.rules, cx.now);
     if !crate::domain::accounts::is_id(org_id) || CaseShare::revoke(conn, &case.id, org_id, naive(now))? == 0 {
         return Err(AppError::NotFound("share_not_found"));
     }

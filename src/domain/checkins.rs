@@ -11,8 +11,8 @@ use crate::db::models::{Case, Checkin};
 use crate::db::DbConn;
 use crate::domain::cases::Caller;
 use crate::domain::new_id;
+use crate::domain::Ctx;
 use crate::error::AppError;
-use crate::escalation::Rules;
 
 /// How far ahead a check-in may be asked for.
 pub const MAX_AHEAD_DAYS: i64 = 90;
@@ -58,12 +58,12 @@ pub fn schedule(
 /// `confirmed` (she checked in) or `cancelled`; only a pending check-in can be closed.
 pub fn close(
     conn: &mut DbConn,
-    rules: &Rules,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     checkin: &Checkin,
     status: &str,
 ) -> Result<(), AppError> {
+    let (rules, now) = (&*cx.rules, cx.now);
     if !Checkin::close(conn, &checkin.id, status, Some(&caller.user.id), naive(now))? {
         return Err(AppError::InvalidTransition { from: "closed", allowed: vec![] });
     }

@@ -12,10 +12,10 @@ use crate::db::models::grant::GrantChanges;
 use crate::db::models::{Case, Disbursement, Grant};
 use crate::db::DbConn;
 use crate::domain::cases::{open_opt, text_field, Caller};
+use crate::domain::Ctx;
 use crate::domain::{new_id, Role};
 use crate::error::AppError;
-use crate::escalation::Rules;
-use crate::policy::funding::{FundingPolicy, GrantCategory};
+use crate::policy::funding::GrantCategory;
 
 /// The largest amount Haven takes, in minor units: far above any cap, far below overflow.
 const MAX_AMOUNT: i64 = 1_000_000_000_000;
@@ -76,17 +76,14 @@ pub struct NewGrant {
     pub details: GrantDetails,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn request(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    funding: &FundingPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     input: NewGrant,
 ) -> Result<Grant, AppError> {
+    let (rules, crypto, funding, now) = (&*cx.rules, cx.crypto, cx.funding, cx.now);
     let requested = amount("amount_requested", input.amount_requested)?;
     let cap = funding.cap(&input.currency, input.category).ok_or_else(|| {
         AppError::unprocessable(
@@ -144,22 +141,27 @@ pub fn request(
     Ok(g)
 }
 
+/// A coordinator's decision on a requested grant.
+pub struct Decision<'a> {
+    pub decision: GrantDecision,
+    /// Approving: how much (default: the amount requested).
+    pub amount_approved: Option<i64>,
+    /// Rejecting: why (sealed).
+    pub reason: Option<&'a str>,
+}
+
 /// Approves (at most the requested amount and the cap) or rejects (with a reason) a
 /// requested grant. Only a coordinator decides.
-#[allow(clippy::too_many_arguments)]
 pub fn decide(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    funding: &FundingPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     g: &Grant,
     expected: Option<i32>,
-    decision: GrantDecision,
-    amount_approved: Option<i64>,
-    reason: Option<&str>,
+    d: Decision<'_>,
 ) -> Result<(), AppError> {
+    let (rules, crypto, funding, now) = (&*cx.rules, cx.crypto, cx.funding, cx.now);
+    let Decision { decision, amount_approved, reason } = d;
     if expected.is_some_and(|v| v != g.version) {
         return Err(AppError::PreconditionFailed);
     }

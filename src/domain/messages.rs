@@ -12,8 +12,9 @@ use crate::db::models::{Alert, Case, Message, Receipt};
 use crate::db::DbConn;
 use crate::domain::cases::{text_field, Caller};
 use crate::domain::new_id;
+use crate::domain::Ctx;
 use crate::error::AppError;
-use crate::escalation::{Event, Rules};
+use crate::escalation::Event;
 
 /// Longest message, in characters.
 pub const MAX_MESSAGE: usize = 5_000;
@@ -108,14 +109,8 @@ pub const FROM_DEFENDER_PER_HOUR: i64 = 10;
 
 /// The defender's own message, from the status page. Audited without an actor. None (and
 /// nothing stored) when this alert has sent `FROM_DEFENDER_PER_HOUR` in the last hour.
-pub fn from_defender(
-    conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
-    alert: &Alert,
-    body: &str,
-) -> Result<Option<Message>, AppError> {
+pub fn from_defender(conn: &mut DbConn, cx: &Ctx<'_>, alert: &Alert, body: &str) -> Result<Option<Message>, AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     let body = text_field("body", body, MAX_MESSAGE)?;
     let hour_ago = naive(now - chrono::Duration::hours(1));
     if Message::count_from_defender_since(conn, &alert.id, hour_ago)? >= FROM_DEFENDER_PER_HOUR {

@@ -50,6 +50,21 @@ str_enum!(
 );
 str_enum!(OrganizationKind { Embassy => "embassy", UnAgency => "un_agency", Ngo => "ngo", Other => "other" });
 
+/// What every change needs besides the connection, who acts and the change's own input: the
+/// keys that seal, the rules that decide access, risk, funding and escalation, and the time.
+/// Each door builds one per request (`AppState::ctx`); a domain function reads from it only
+/// what it uses, and no door passes these pieces one by one.
+pub struct Ctx<'a> {
+    pub crypto: &'a crate::crypto::Crypto,
+    pub access: &'a crate::authz::AccessPolicy,
+    pub risk: &'a crate::policy::risk::RiskPolicy,
+    pub funding: &'a crate::policy::funding::FundingPolicy,
+    /// The escalation rules in force when the change began (a reload during it does not
+    /// change them halfway).
+    pub rules: std::sync::Arc<crate::escalation::Rules>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
 /// Opaque ids: UUID v7, so ids sort by creation time and make stable cursors.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -12,9 +12,9 @@ use crate::db::models::security_plan::{MeasureChanges, PlanChanges};
 use crate::db::models::{Case, PlanMeasure, RiskAssessment, SecurityPlan, User};
 use crate::db::DbConn;
 use crate::domain::cases::{open_opt, seal_opt, text_field, Caller};
+use crate::domain::Ctx;
 use crate::domain::{new_id, Role};
 use crate::error::AppError;
-use crate::escalation::Rules;
 
 str_enum!(PlanStatus { Draft => "draft", Approved => "approved", UnderReview => "under_review" });
 str_enum!(MeasureCategory {
@@ -65,17 +65,15 @@ fn check_review_by(review_by: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), A
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn create_plan(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     summary: Option<&str>,
     review_by: DateTime<Utc>,
 ) -> Result<SecurityPlan, AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     check_review_by(review_by, now)?;
     let summary = summary.map(|s| text_field("summary", s, 5000)).transpose()?;
     let id = new_id();
@@ -110,18 +108,16 @@ pub struct PlanUpdate {
 /// coordinator of the organisation that owns the case, and never by the plan's author.
 /// Rewording an approved plan's summary sends it back to review; moving its review date
 /// does not (the approved measures are the same).
-#[allow(clippy::too_many_arguments)]
 pub fn update_plan(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     plan: &SecurityPlan,
     expected: Option<i32>,
     input: PlanUpdate,
 ) -> Result<(), AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     if expected.is_some_and(|v| v != plan.version) {
         return Err(AppError::PreconditionFailed);
     }
@@ -247,18 +243,15 @@ fn check_due(due: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AppError> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn add_measure(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    policy: &AccessPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     plan: &SecurityPlan,
     input: NewMeasure,
 ) -> Result<PlanMeasure, AppError> {
+    let (rules, crypto, policy, now) = (&*cx.rules, cx.crypto, cx.access, cx.now);
     let description = text_field("description", &input.description, 5000)?;
     check_owner(conn, policy, case, input.owner_user_id.as_deref(), now)?;
     if let Some(due) = input.due_at {
@@ -316,13 +309,12 @@ pub struct MeasureUpdate {
     pub owner_user_id: Option<Option<String>>,
 }
 
+/// The measure comes with the plan and case it belongs to (loaded together by the door's
+/// need-to-know check), hence one argument more than clippy likes.
 #[allow(clippy::too_many_arguments)]
 pub fn update_measure(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    policy: &AccessPolicy,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     plan: &SecurityPlan,
@@ -330,6 +322,7 @@ pub fn update_measure(
     expected: Option<i32>,
     input: MeasureUpdate,
 ) -> Result<(), AppError> {
+    let (rules, crypto, policy, now) = (&*cx.rules, cx.crypto, cx.access, cx.now);
     if expected.is_some_and(|v| v != m.version) {
         return Err(AppError::PreconditionFailed);
     }

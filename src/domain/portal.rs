@@ -11,6 +11,7 @@ use crate::db::models::{Alert, Case, Checkin, Receipt};
 use crate::db::DbConn;
 use crate::domain::cases::Severity;
 use crate::domain::new_id;
+use crate::domain::Ctx;
 use crate::error::AppError;
 use crate::escalation::Rules;
 
@@ -97,13 +98,8 @@ pub fn visible_checkins(conn: &mut DbConn, case: &Case, alert: &Alert) -> Result
 
 /// "I am safe": confirms the pending check-ins this receipt may see (her own, and those
 /// staff asked for on her case). Returns how many.
-pub fn confirm_safe(
-    conn: &mut DbConn,
-    rules: &Rules,
-    now: DateTime<Utc>,
-    case: Option<&Case>,
-    alert: &Alert,
-) -> Result<usize, AppError> {
+pub fn confirm_safe(conn: &mut DbConn, cx: &Ctx<'_>, case: Option<&Case>, alert: &Alert) -> Result<usize, AppError> {
+    let (rules, now) = (&*cx.rules, cx.now);
     let Some(case) = case else { return Ok(0) };
     let mut n = 0;
     for c in Checkin::pending_for_receipt(conn, &case.id, &alert.id)? {

@@ -13,9 +13,9 @@ use crate::db::models::relocation::{CareChanges, RelocationChanges, VisaChanges}
 use crate::db::models::{Case, PsychosocialCare, Relocation, SecurityPlan, Visa};
 use crate::db::DbConn;
 use crate::domain::cases::{check_country, text_field, Caller};
+use crate::domain::Ctx;
 use crate::domain::{check_date, new_id, Role};
 use crate::error::AppError;
-use crate::escalation::Rules;
 
 str_enum!(RelocationKind { InCountry => "in_country", Regional => "regional", International => "international" });
 str_enum!(RelocationStatus {
@@ -148,13 +148,12 @@ pub struct NewRelocation {
 
 pub fn request_relocation(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     input: NewRelocation,
 ) -> Result<Relocation, AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     input.details.validate()?;
     check_span(input.starts_on, input.ends_on)?;
     check_plan(conn, case, input.plan_id.as_deref())?;
@@ -199,18 +198,16 @@ pub struct RelocationUpdate {
 
 /// Moves or edits a relocation. Approval is a coordinator's of the owning organisation;
 /// cancelling needs a reason; a finished relocation does not change any more.
-#[allow(clippy::too_many_arguments)]
 pub fn update_relocation(
     conn: &mut DbConn,
-    rules: &Rules,
-    crypto: &Crypto,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     case: &Case,
     r: &Relocation,
     expected: Option<i32>,
     input: RelocationUpdate,
 ) -> Result<(), AppError> {
+    let (rules, crypto, now) = (&*cx.rules, cx.crypto, cx.now);
     if expected.is_some_and(|v| v != r.version) {
         return Err(AppError::PreconditionFailed);
     }
@@ -377,13 +374,13 @@ pub struct VisaUpdate {
 
 pub fn update_visa(
     conn: &mut DbConn,
-    rules: &Rules,
-    now: DateTime<Utc>,
+    cx: &Ctx<'_>,
     caller: &Caller<'_>,
     v: &Visa,
     expected: Option<i32>,
     input: VisaUpdate,
 ) -> Result<(), AppError> {
+    let (rules, now) = (&*cx.rules, cx.now);
     if expected.is_some_and(|x| x != v.version) {
         return Err(AppError::PreconditionFailed);
     }
@@ -521,7 +518,6 @@ pub struct CareUpdate {
     pub details: Option<CareDetails>,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn update_care(
     conn: &mut DbConn,
     crypto: &Crypto,

@@ -453,7 +453,7 @@ pub async fn reply(req: HttpRequest, state: web::Data<AppState>, payload: web::P
         if let Some(e) = error {
             return Ok(Next::Errors(Flash { reply_error: Some(e), reply_body: body, ..Default::default() }));
         }
-        match messages::from_defender(c, &st.escalation.rules(), &st.crypto, now, alert, &body)? {
+        match messages::from_defender(c, &st.ctx(now), alert, &body)? {
             Some(_) => Ok(Next::View(Note::Sent)),
             None => {
                 Ok(Next::Errors(Flash { reply_error: Some(t.reply_limit), reply_body: body, ..Default::default() }))
@@ -574,13 +574,13 @@ pub async fn safe(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         Ok(PinCheck::Duress) => thanks(),
         Ok(PinCheck::Safe) => {
             let (alert_id, now) = (p.alert_id.clone(), p.now);
-            let rules = state.escalation.rules();
+            let st = state.clone();
             let r = state
                 .db
                 .write(move |c| {
                     let alert = Alert::find(c, &alert_id)?.ok_or(AppError::NotFound("alert_not_found"))?;
                     let (_, case) = portal::state_of(c, &alert)?;
-                    portal::confirm_safe(c, &rules, now, case.as_ref(), &alert)
+                    portal::confirm_safe(c, &st.ctx(now), case.as_ref(), &alert)
                 })
                 .await;
             match r {

@@ -454,7 +454,7 @@ async fn store(
                 return replayed(c, &first, now);
             }
             let Some(org) = super::FormState::organization(c, &st.config)? else { return Ok(Outcome::Closed) };
-            let a = alerts::create_from_form(c, &st.escalation.rules(), &st.crypto, now, &org, &alert)?.alert;
+            let a = alerts::create_from_form(c, &st.ctx(now), &org, &alert)?.alert;
             FormSubmission { token_digest: digest.clone(), alert_id: a.id.clone(), created_at: naive(now) }
                 .insert(c)?;
             Receipt {

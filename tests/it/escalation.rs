@@ -1018,7 +1018,7 @@ crate::db_test!(a_case_opened_through_the_domain_escalates, |app| {
     let org = org.json()["id"].as_str().unwrap().to_string();
     let (user_id, _, _) = app.user(Role::Coordinator, &org);
     let st = app.state();
-    let rules = st.escalation.rules();
+    let cx = st.ctx(st.clock.now());
     let running = st
         .db
         .write_blocking(|c| {
@@ -1031,7 +1031,7 @@ crate::db_test!(a_case_opened_through_the_domain_escalates, |app| {
                 summary: None,
                 defender_id: None,
             };
-            let case = cases::create(c, &rules, &st.crypto, &st.access, st.clock.now(), &who, input)?;
+            let case = cases::create(c, &cx, &who, input)?;
             Ok(haven::db::models::Escalation::running_for_case(c, &case.id)?)
         })
         .unwrap();
