@@ -472,5 +472,5 @@ pub async fn summary(
             crate::domain::summary::summarize(c, &case, now)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(summary))
+    Ok(HttpResponse::Ok().json(crate::api::summary::CaseSummary::from(summary)))
 }

@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod organizations;
 pub mod plans;
 pub mod relocations;
+pub mod summary;
 pub mod users;
 
 use actix_web::http::Method;
@@ -260,8 +261,7 @@ pub fn table() -> Vec<RouteDef> {
         def(M::PATCH, "/api/v1/psychosocial/{id}", A::CareUpdate, rl::update_care)
             .body::<rl::CarePatch>()
             .returns::<rl::CareView>(200),
-        def(M::GET, "/api/v1/cases/{id}/summary", A::CaseSummary, ca::summary)
-            .returns::<crate::domain::summary::CaseSummary>(200),
+        def(M::GET, "/api/v1/cases/{id}/summary", A::CaseSummary, ca::summary).returns::<summary::CaseSummary>(200),
         def(M::POST, "/api/v1/cases/{id}/checkins", A::CheckinCreate, checkins::create)
             .body::<checkins::CheckinCreate>()
             .returns::<checkins::CheckinView>(201),

@@ -5,38 +5,36 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDateTime};
-use serde::Serialize;
 
-use crate::clock::ts;
 use crate::db::models::{Case, Grant, PlanMeasure, Relocation, RiskAssessment, SecurityPlan, Visa};
 use crate::db::DbConn;
 use crate::error::AppError;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RiskSummary {
     pub level: String,
     pub score: f64,
     pub version: i32,
-    pub assessed_at: String,
-    pub reassess_by: String,
+    pub assessed_at: NaiveDateTime,
+    pub reassess_by: NaiveDateTime,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MeasureCounts {
     pub open: usize,
     pub overdue: usize,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelocationSummary {
     pub id: String,
     pub kind: String,
     pub status: String,
-    pub starts_on: String,
-    pub ends_on: String,
+    pub starts_on: NaiveDateTime,
+    pub ends_on: NaiveDateTime,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VisaCounts {
     /// Preparing or submitted.
     pub pending: usize,
@@ -45,7 +43,7 @@ pub struct VisaCounts {
 }
 
 /// Amounts in minor units of `currency`.
-#[derive(Debug, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantTotals {
     pub currency: String,
     pub requested: i64,
@@ -53,16 +51,40 @@ pub struct GrantTotals {
     pub disbursed: i64,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// What falls due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineKind {
+    Reassessment,
+    PlanReview,
+    MeasureDue,
+    RelocationStart,
+    VisaExpiry,
+}
+
+impl DeadlineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineKind::Reassessment => "reassessment",
+            DeadlineKind::PlanReview => "plan_review",
+            DeadlineKind::MeasureDue => "measure_due",
+            DeadlineKind::RelocationStart => "relocation_start",
+            DeadlineKind::VisaExpiry => "visa_expiry",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deadline {
-    /// reassessment | plan_review | measure_due | relocation_start | visa_expiry
-    pub kind: &'static str,
+    pub kind: DeadlineKind,
+    /// The record that falls due.
     pub id: String,
-    pub due_at: String,
+    pub due_at: NaiveDateTime,
     pub overdue: bool,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// The overview of one case, in the domain's terms (times as times, not text): the API and
+/// the console each render it their own way.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CaseSummary {
     pub case_id: String,
     pub reference: String,
@@ -72,50 +94,45 @@ pub struct CaseSummary {
     pub measures: MeasureCounts,
     pub relocation: Option<RelocationSummary>,
     pub visas: VisaCounts,
+    /// One entry per currency, in currency order.
     pub grants: Vec<GrantTotals>,
     /// The ten nearest, soonest first.
     pub next_deadlines: Vec<Deadline>,
 }
 
 pub fn summarize(conn: &mut DbConn, case: &Case, now: NaiveDateTime) -> Result<CaseSummary, AppError> {
-    let mut deadlines: Vec<(NaiveDateTime, &'static str, String)> = Vec::new();
+    let mut deadlines: Vec<(NaiveDateTime, DeadlineKind, String)> = Vec::new();
 
     let latest = RiskAssessment::for_case(conn, &case.id)?.into_iter().next();
     let risk = latest.map(|a| {
-        deadlines.push((a.reassess_by, "reassessment", a.id.clone()));
+        deadlines.push((a.reassess_by, DeadlineKind::Reassessment, a.id.clone()));
         RiskSummary {
             level: a.level,
             score: f64::from(a.score_centi) / 100.0,
             version: a.version,
-            assessed_at: ts(a.created_at),
-            reassess_by: ts(a.reassess_by),
+            assessed_at: a.created_at,
+            reassess_by: a.reassess_by,
         }
     });
 
     for p in SecurityPlan::for_case(conn, &case.id)? {
-        deadlines.push((p.review_by, "plan_review", p.id));
+        deadlines.push((p.review_by, DeadlineKind::PlanReview, p.id));
     }
 
     let open = PlanMeasure::open_for_case(conn, &case.id)?;
     let overdue = open.iter().filter(|m| m.due_at.is_some_and(|d| d < now)).count();
     for m in &open {
         if let Some(d) = m.due_at {
-            deadlines.push((d, "measure_due", m.id.clone()));
+            deadlines.push((d, DeadlineKind::MeasureDue, m.id.clone()));
         }
     }
 
     let relocations = Relocation::for_case(conn, &case.id)?;
     let relocation = relocations.into_iter().next().map(|r| {
         if r.status == "approved" {
-            deadlines.push((r.starts_on, "relocation_start", r.id.clone()));
+            deadlines.push((r.starts_on, DeadlineKind::RelocationStart, r.id.clone()));
         }
-        RelocationSummary {
-            id: r.id,
-            kind: r.kind,
-            status: r.status,
-            starts_on: ts(r.starts_on),
-            ends_on: ts(r.ends_on),
-        }
+        RelocationSummary { id: r.id, kind: r.kind, status: r.status, starts_on: r.starts_on, ends_on: r.ends_on }
     });
 
     let visas = Visa::for_case(conn, &case.id)?;
@@ -130,7 +147,7 @@ pub fn summarize(conn: &mut DbConn, case: &Case, now: NaiveDateTime) -> Result<C
                     if e <= soon {
                         counts.expiring_within_30_days += 1;
                     }
-                    deadlines.push((e, "visa_expiry", v.id.clone()));
+                    deadlines.push((e, DeadlineKind::VisaExpiry, v.id.clone()));
                 }
             }
             _ => {}
@@ -156,7 +173,7 @@ pub fn summarize(conn: &mut DbConn, case: &Case, now: NaiveDateTime) -> Result<C
     let next_deadlines = deadlines
         .into_iter()
         .take(10)
-        .map(|(at, kind, id)| Deadline { kind, id, due_at: ts(at), overdue: at < now })
+        .map(|(at, kind, id)| Deadline { kind, id, due_at: at, overdue: at < now })
         .collect();
 
     Ok(CaseSummary {
