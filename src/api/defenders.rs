@@ -126,13 +126,9 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
     let (d, profile) = state
         .db
         .read(move |c| {
-            let d = defenders::load_for(c, &st.access, &auth.caller(), &id, auth.action, now)?;
-            let caller = auth.caller();
-            let profile = if defenders::may_read_profile(c, &caller, &d, now)? {
-                Some(defenders::open_profile(&st.crypto, c, &d)?)
-            } else {
-                None
-            };
+            let (d, may_read) =
+                defenders::load_with_profile_access(c, &st.access, &auth.caller(), &id, auth.action, now)?;
+            let profile = if may_read { Some(defenders::open_profile(&st.crypto, c, &d)?) } else { None };
             Ok((d, profile))
         })
         .await?;

@@ -157,32 +157,49 @@ pub fn load_for(
     cases::enforce(policy.decide_on_object(&rel, action), d, "defender_not_found")
 }
 
-/// Whether the caller may open the defender's sealed profile (legal name, contacts, location,
-/// dependants): her organisation's coordinators and the assignees of one of her cases; in a
-/// partner organisation, anyone else only while a live share of one of her cases includes the
-/// profile. Reading the rest of the record (pseudonym, country, networks) needs less.
-pub fn may_read_profile(
+/// Loads a defender for `action`, as `load_for` does, and says whether the caller may also
+/// open her sealed profile (legal name, contacts, location, dependants): her organisation's
+/// coordinators and the assignees of one of her cases; in a partner organisation, anyone else
+/// only while a live share of one of her cases includes the profile. Reading the rest of the
+/// record (pseudonym, country, networks) needs less. Her cases are loaded, and the caller's
+/// relations to each computed, once for both answers.
+pub fn load_with_profile_access(
     conn: &mut DbConn,
+    policy: &AccessPolicy,
     caller: &Caller<'_>,
-    d: &Defender,
+    id: &str,
+    action: Action,
     now: NaiveDateTime,
-) -> Result<bool, AppError> {
-    if caller.role == crate::domain::Role::Coordinator && caller.user.organization_id == d.owner_organization_id {
-        return Ok(true);
+) -> Result<(Defender, bool), AppError> {
+    if !crate::domain::accounts::is_id(id) {
+        return Err(AppError::NotFound("defender_not_found"));
     }
+    let d = Defender::find(conn, id)?.ok_or(AppError::NotFound("defender_not_found"))?;
+    let owner =
+        caller.role == crate::domain::Role::Coordinator && caller.user.organization_id == d.owner_organization_id;
+    let (mut reader, mut profile) = (false, owner);
     for case in Case::for_defender(conn, &d.id)? {
+        if reader && profile {
+            break;
+        }
         let rel = cases::relations(conn, caller, &case, now)?;
-        if rel.contains(&Relation::OwnerCoordinator) || rel.contains(&Relation::Assignee) {
-            return Ok(true);
-        }
-        if rel.contains(&Relation::SharedOrg)
-            && CaseShare::find(conn, &case.id, &caller.user.organization_id)?
-                .is_some_and(|s| s.is_live(now) && s.includes_profile)
-        {
-            return Ok(true);
-        }
+        reader = reader || policy.decide_on_object(&rel, Action::CaseRead) == crate::authz::Decision::Allow;
+        profile = profile
+            || rel.contains(&Relation::OwnerCoordinator)
+            || rel.contains(&Relation::Assignee)
+            || (rel.contains(&Relation::SharedOrg)
+                && CaseShare::find(conn, &case.id, &caller.user.organization_id)?
+                    .is_some_and(|s| s.is_live(now) && s.includes_profile));
     }
-    Ok(false)
+    let mut rel = Vec::new();
+    if owner {
+        rel.push(Relation::OwnerCoordinator);
+    }
+    if reader {
+        rel.push(Relation::CaseReader);
+    }
+    let d = cases::enforce(policy.decide_on_object(&rel, action), d, "defender_not_found")?;
+    Ok((d, profile))
 }
 
 pub struct DefenderUpdate {
