@@ -240,3 +240,65 @@ pub fn update(
     audit::record(conn, now, Entry::new(Some(&caller.user.id), "defender.update", "defender", Some(&d.id)))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile {
+            legal_name: "Amina K.".into(),
+            contact_channels: vec![ContactChannel { channel: "signal".into(), value: "+254 700 000000".into() }],
+            safe_contact_instructions: Some("Only after 6 pm; never mention the network".into()),
+            location_detail: None,
+            dependants: vec![Dependant { name: "Yusuf".into(), relation: "son".into(), age: Some(9) }],
+        }
+    }
+
+    fn field_of(r: Result<(), AppError>) -> String {
+        r.expect_err("refused").field().map(str::to_string).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_profile_names_the_field_it_refuses() {
+        assert!(profile().validate().is_ok());
+        let mut p = profile();
+        p.legal_name = "   ".into();
+        assert_eq!(field_of(p.validate()), "legal_name");
+        let mut p = profile();
+        p.contact_channels[0].value = "x".repeat(501);
+        assert_eq!(field_of(p.validate()), "contact_channels[0].value");
+        let mut p = profile();
+        p.dependants.push(Dependant { name: "".into(), relation: "daughter".into(), age: None });
+        assert_eq!(field_of(p.validate()), "dependants[1].name");
+        let mut p = profile();
+        p.location_detail = Some("y".repeat(2001));
+        assert_eq!(field_of(p.validate()), "location_detail");
+    }
+
+    #[test]
+    fn a_profile_holds_at_most_20_channels_and_30_dependants() {
+        let mut p = profile();
+        p.contact_channels =
+            (0..21).map(|i| ContactChannel { channel: "phone".into(), value: format!("{i}") }).collect();
+        assert_eq!(field_of(p.validate()), "contact_channels");
+        let mut p = profile();
+        p.contact_channels.truncate(1);
+        p.dependants =
+            (0..31).map(|i| Dependant { name: format!("d{i}"), relation: "child".into(), age: None }).collect();
+        assert_eq!(field_of(p.validate()), "dependants");
+        p.dependants.truncate(30);
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn networks_are_at_most_20_short_names() {
+        let ok: Vec<String> = vec!["Women Mediators Network".into(), "FemWise-Africa".into()];
+        assert_eq!(networks_json(&ok).unwrap(), r#"["Women Mediators Network","FemWise-Africa"]"#);
+        let too_many: Vec<String> = (0..21).map(|i| format!("n{i}")).collect();
+        assert_eq!(networks_json(&too_many).unwrap_err().field(), Some("networks"));
+        let long = vec!["ok".to_string(), "z".repeat(101)];
+        assert_eq!(networks_json(&long).unwrap_err().field(), Some("networks[1]"));
+        assert_eq!(networks_json(&[]).unwrap(), "[]");
+    }
+}
