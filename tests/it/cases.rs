@@ -5,74 +5,17 @@ use haven::domain::Role;
 use serde_json::{json, Value};
 
 use crate::db_test;
-use crate::harness::{everything_stored, token_of, Resp, TestApp};
+use crate::harness::{cast, everything_stored, Person, Resp, TestApp};
 
-/// The cast of the authorization matrix.
-struct World {
-    owner_org: String,
-    partner_org: String,
-    owner_coord: String,
-    other_coord: String,
-    assigned_officer: String,
-    assigned_officer_id: String,
-    sharing_officer: String,
-    unrelated_officer: String,
-    admin: String,
-    auditor: String,
-}
-
-impl World {
-    /// The access token of one member of the cast, by name (None: anonymous).
-    fn token(&self, who: &str) -> Option<String> {
-        match who {
-            "anonymous" => None,
-            "admin" => Some(self.admin.clone()),
-            "auditor" => Some(self.auditor.clone()),
-            "owner_coordinator" => Some(self.owner_coord.clone()),
-            "other_coordinator" => Some(self.other_coord.clone()),
-            "assigned_officer" => Some(self.assigned_officer.clone()),
-            "sharing_officer" => Some(self.sharing_officer.clone()),
-            "unrelated_officer" => Some(self.unrelated_officer.clone()),
-            other => panic!("no such member of the cast: {other}"),
-        }
-    }
+fn login_as(app: &TestApp, role: Role, org: &str) -> (String, String) {
+    let p = Person::new(app, role, org);
+    (p.id, p.token)
 }
 
 fn org(app: &TestApp, admin: &str, name: &str, kind: &str) -> String {
     let r = app.post("/api/v1/organizations", Some(admin), json!({ "name": name, "kind": kind, "country": "CO" }));
     assert_eq!(r.status, 201, "{r:?}");
     r.json()["id"].as_str().unwrap().to_string()
-}
-
-fn login_as(app: &TestApp, role: Role, org: &str) -> (String, String) {
-    let (id, email, pw) = app.user(role, org);
-    (id, token_of(&app.login(&email, &pw)))
-}
-
-fn world(app: &TestApp) -> World {
-    let admin = app.admin_token();
-    let owner_org = org(app, &admin, "UN Human Rights Office", "un_agency");
-    let partner_org = org(app, &admin, "Embassy of Ireland", "embassy");
-    let unrelated_org = org(app, &admin, "Unrelated NGO", "ngo");
-    let (_, owner_coord) = login_as(app, Role::Coordinator, &owner_org);
-    let (_, other_coord) = login_as(app, Role::Coordinator, &unrelated_org);
-    let (assigned_officer_id, assigned_officer) = login_as(app, Role::Officer, &owner_org);
-    let (_, sharing_officer) = login_as(app, Role::Officer, &partner_org);
-    let (_, unrelated_officer) = login_as(app, Role::Officer, &unrelated_org);
-    let org_admin = app.admin_org();
-    let (_, auditor) = login_as(app, Role::Auditor, &org_admin);
-    World {
-        owner_org,
-        partner_org,
-        owner_coord,
-        other_coord,
-        assigned_officer,
-        assigned_officer_id,
-        sharing_officer,
-        unrelated_officer,
-        admin,
-        auditor,
-    }
 }
 
 fn new_case(app: &TestApp, token: &str, body: Value) -> Value {
@@ -89,28 +32,9 @@ fn expires_in(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
 }
 
-/// A case owned by `w.owner_org`, assigned to the assigned officer and shared with the partner.
-fn shared_case(app: &TestApp, w: &World) -> String {
-    let case = new_case(app, &w.owner_coord, case_body());
-    let id = case["id"].as_str().unwrap().to_string();
-    let r = app.post(
-        &format!("/api/v1/cases/{id}/assignees"),
-        Some(&w.owner_coord),
-        json!({ "user_id": w.assigned_officer_id }),
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    let r = app.post(
-        &format!("/api/v1/cases/{id}/shares"),
-        Some(&w.owner_coord),
-        json!({ "organization_id": w.partner_org, "consent_reference": "consent form 2026-11-20", "expires_at": expires_in(30) }),
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    id
-}
-
 db_test!(create_read_and_list_a_case, |app| {
-    let w = world(&app);
-    let case = new_case(&app, &w.owner_coord, case_body());
+    let w = cast(&app);
+    let case = new_case(&app, &w.owner_coord.token, case_body());
     let reference = case["reference"].as_str().unwrap();
     assert!(reference.starts_with(&format!("HVN-{}-", chrono::Utc::now().format("%Y"))), "{reference}");
     assert_eq!(reference.len(), "HVN-2026-000001".len());
@@ -120,10 +44,10 @@ db_test!(create_read_and_list_a_case, |app| {
     assert_eq!(case["allowed_transitions"], json!(["acknowledged", "closed"]));
     let id = case["id"].as_str().unwrap();
 
-    let r = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord));
+    let r = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord.token));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("etag"), Some(format!("\"v{}\"", r.json()["version"]).as_str()));
-    let list = app.get("/api/v1/cases", Some(&w.owner_coord)).json();
+    let list = app.get("/api/v1/cases", Some(&w.owner_coord.token)).json();
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert!(items[0].get("summary").is_none(), "lists never carry sealed fields");
@@ -137,11 +61,11 @@ db_test!(create_read_and_list_a_case, |app| {
         json!({ "severity": "high", "country": "CO", "consent_scope": [], "owner_organization_id": w.partner_org }),
         json!({ "severity": "high", "country": "CO", "consent_scope": [], "summary": "a\u{0}b" }),
     ] {
-        let r = app.post("/api/v1/cases", Some(&w.owner_coord), bad.clone());
+        let r = app.post("/api/v1/cases", Some(&w.owner_coord.token), bad.clone());
         assert!(r.status == 400 || r.status == 422, "{bad}: {r:?}");
     }
     assert_eq!(
-        app.get("/api/v1/cases", Some(&w.owner_coord)).json()["items"].as_array().unwrap().len(),
+        app.get("/api/v1/cases", Some(&w.owner_coord.token)).json()["items"].as_array().unwrap().len(),
         1,
         "nothing created"
     );
@@ -164,12 +88,12 @@ const MATRIX: &[(&str, [u16; 9])] = &[
 ];
 
 db_test!(need_to_know_matrix, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     // A helper user to assign and unassign, and a spare organisation to share with.
     let (helper_id, _) = login_as(&app, Role::Officer, &w.owner_org);
     let spare_org = org(&app, &w.admin, "Spare Embassy", "embassy");
     for (who, expected) in MATRIX {
-        let id = shared_case(&app, &w);
+        let id = w.shared_case(&app);
         let t = w.token(who);
         let t = t.as_deref();
         let base = format!("/api/v1/cases/{id}");
@@ -178,7 +102,7 @@ db_test!(need_to_know_matrix, |app| {
             app.patch(&base, t, json!({ "severity": "critical" })).status,
             app.post(&format!("{base}/transitions"), t, json!({ "to": "acknowledged" })).status,
             app.post(&format!("{base}/assignees"), t, json!({ "user_id": helper_id })).status,
-            app.request("DELETE", &format!("{base}/assignees/{}", w.assigned_officer_id), t, None).status,
+            app.request("DELETE", &format!("{base}/assignees/{}", w.assigned_officer.id), t, None).status,
             app.post(
                 &format!("{base}/shares"),
                 t,
@@ -192,7 +116,7 @@ db_test!(need_to_know_matrix, |app| {
         assert_eq!(&got[..], &expected[..], "caller {who}");
     }
     // Lists show exactly the cases each caller may read.
-    let id = shared_case(&app, &w);
+    let id = w.shared_case(&app);
     let sees = |t: &str| -> bool {
         app.get("/api/v1/cases?limit=200", Some(t)).json()["items"]
             .as_array()
@@ -200,33 +124,33 @@ db_test!(need_to_know_matrix, |app| {
             .iter()
             .any(|c| c["id"] == id.as_str())
     };
-    assert!(sees(&w.owner_coord) && sees(&w.assigned_officer) && sees(&w.sharing_officer));
+    assert!(sees(&w.owner_coord.token) && sees(&w.assigned_officer.token) && sees(&w.sharing_officer.token));
     // Only the owner's coordinators see the list of shares.
-    let seen_by_partner = app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer)).json();
+    let seen_by_partner = app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer.token)).json();
     assert!(seen_by_partner["shares"].as_array().unwrap().is_empty());
-    let seen_by_owner = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord)).json();
+    let seen_by_owner = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord.token)).json();
     assert_eq!(seen_by_owner["shares"].as_array().unwrap().len(), 1);
-    assert!(!sees(&w.other_coord) && !sees(&w.unrelated_officer));
+    assert!(!sees(&w.other_coord.token) && !sees(&w.unrelated_officer.token));
     assert_eq!(app.get("/api/v1/cases", Some(&w.admin)).status, 403);
-    assert_eq!(app.get("/api/v1/cases", Some(&w.auditor)).status, 403);
+    assert_eq!(app.get("/api/v1/cases", Some(&w.auditor.token)).status, 403);
     // A probe with a made-up id looks exactly like a case of another organisation.
-    let ghost = app.get("/api/v1/cases/01a20000-0000-7000-8000-000000000000", Some(&w.unrelated_officer));
-    let real = app.get(&format!("/api/v1/cases/{id}"), Some(&w.unrelated_officer));
+    let ghost = app.get("/api/v1/cases/01a20000-0000-7000-8000-000000000000", Some(&w.unrelated_officer.token));
+    let real = app.get(&format!("/api/v1/cases/{id}"), Some(&w.unrelated_officer.token));
     assert_eq!((ghost.status, ghost.text.clone()), (real.status, real.text.clone()));
-    assert_eq!(app.get("/api/v1/cases/%00", Some(&w.owner_coord)).status, 404);
+    assert_eq!(app.get("/api/v1/cases/%00", Some(&w.owner_coord.token)).status, 404);
 });
 
 db_test!(sharing_respects_consent_expiry_and_revocation, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let ngo = org(&app, &w.admin, "Local NGO", "ngo");
     let (_, ngo_officer) = login_as(&app, Role::Officer, &ngo);
-    let case = new_case(&app, &w.owner_coord, case_body());
+    let case = new_case(&app, &w.owner_coord.token, case_body());
     let id = case["id"].as_str().unwrap();
     let share = |org: &str, extra: Value| {
         let mut body =
             json!({ "organization_id": org, "consent_reference": "signed 2026-11-20", "expires_at": expires_in(10) });
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), body)
+        app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord.token), body)
     };
     // NGOs are outside this defender's consent.
     let r = share(&ngo, json!({}));
@@ -245,7 +169,7 @@ db_test!(sharing_respects_consent_expiry_and_revocation, |app| {
         .any(|e| e["action"] == "case.share" && e["detail"]["consent_override"] == true));
 
     // Revoked: gone on the next request.
-    let r = app.request("DELETE", &format!("/api/v1/cases/{id}/shares/{ngo}"), Some(&w.owner_coord), None);
+    let r = app.request("DELETE", &format!("/api/v1/cases/{id}/shares/{ngo}"), Some(&w.owner_coord.token), None);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&ngo_officer)).status, 404);
 
@@ -255,13 +179,13 @@ db_test!(sharing_respects_consent_expiry_and_revocation, |app| {
         json!({ "organization_id": "nope", "consent_reference": "x", "expires_at": expires_in(30) }),
         json!({ "organization_id": w.partner_org, "consent_reference": "", "expires_at": expires_in(30) }),
     ] {
-        let r = app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), bad.clone());
+        let r = app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord.token), bad.clone());
         assert_eq!(r.status, 422, "{bad}: {r:?}");
     }
 
     // Expired: gone once the clock passes expires_at.
     assert_eq!(share(&w.partner_org, json!({})).status, 200);
-    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer)).status, 200);
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer.token)).status, 200);
     app.clock.advance(chrono::Duration::days(11));
     let (_, t) = login_as(&app, Role::Officer, &w.partner_org);
     assert_eq!(app.get("/api/v1/me", Some(&t)).status, 200);
@@ -277,7 +201,7 @@ fn transition(app: &TestApp, t: &str, id: &str, to: &str, reason: Option<&str>) 
 }
 
 db_test!(workflow_allows_only_its_steps, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let all = ["open", "acknowledged", "active", "monitoring", "closed"];
     let legal: &[(&str, &str)] = &[
         ("open", "acknowledged"),
@@ -302,13 +226,13 @@ db_test!(workflow_allows_only_its_steps, |app| {
     };
     for from in all {
         for to in all {
-            let case = new_case(&app, &w.owner_coord, case_body());
+            let case = new_case(&app, &w.owner_coord.token, case_body());
             let id = case["id"].as_str().unwrap();
             for step in path_to(from) {
-                let r = transition(&app, &w.owner_coord, id, step, Some("because"));
+                let r = transition(&app, &w.owner_coord.token, id, step, Some("because"));
                 assert_eq!(r.status, 200, "{from}: {r:?}");
             }
-            let r = transition(&app, &w.owner_coord, id, to, Some("a reason"));
+            let r = transition(&app, &w.owner_coord.token, id, to, Some("a reason"));
             if legal.contains(&(from, to)) {
                 assert_eq!(r.status, 200, "{from} -> {to}: {r:?}");
                 assert_eq!(r.json()["status"], to);
@@ -321,37 +245,37 @@ db_test!(workflow_allows_only_its_steps, |app| {
         }
     }
     // Closing and reopening need a reason; the reason is kept (sealed) and shown to readers.
-    let case = new_case(&app, &w.owner_coord, case_body());
+    let case = new_case(&app, &w.owner_coord.token, case_body());
     let id = case["id"].as_str().unwrap();
-    let r = transition(&app, &w.owner_coord, id, "closed", None);
+    let r = transition(&app, &w.owner_coord.token, id, "closed", None);
     assert_eq!((r.status, r.code().as_str()), (422, "reason_required"));
-    let r = transition(&app, &w.owner_coord, id, "closed", Some("relocated safely; no further threats"));
+    let r = transition(&app, &w.owner_coord.token, id, "closed", Some("relocated safely; no further threats"));
     assert_eq!(r.status, 200);
     assert!(r.json()["closed_at"].is_string());
-    let r = transition(&app, &w.owner_coord, id, "open", None);
+    let r = transition(&app, &w.owner_coord.token, id, "open", None);
     assert_eq!(r.status, 422);
-    let r = transition(&app, &w.owner_coord, id, "open", Some("new threats reported"));
+    let r = transition(&app, &w.owner_coord.token, id, "open", Some("new threats reported"));
     assert_eq!(r.status, 200);
     let c = r.json();
     assert!(c["closed_at"].is_null());
     let reasons: Vec<&str> =
         c["transitions"].as_array().unwrap().iter().map(|t| t["reason"].as_str().unwrap()).collect();
     assert_eq!(reasons, ["relocated safely; no further threats", "new threats reported"]);
-    let r = transition(&app, &w.owner_coord, id, "archived", None);
+    let r = transition(&app, &w.owner_coord.token, id, "archived", None);
     assert_eq!(r.status, 400);
 });
 
 db_test!(a_partner_assignee_loses_access_when_the_share_ends, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let (partner_officer_id, partner_officer) = login_as(&app, Role::Officer, &w.partner_org);
     let share = |days: i64| json!({ "organization_id": w.partner_org, "consent_reference": "c", "expires_at": expires_in(days) });
     // Revoked.
-    let id = new_case(&app, &w.owner_coord, case_body())["id"].as_str().unwrap().to_string();
-    assert_eq!(app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), share(10)).status, 200);
+    let id = new_case(&app, &w.owner_coord.token, case_body())["id"].as_str().unwrap().to_string();
+    assert_eq!(app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord.token), share(10)).status, 200);
     assert_eq!(
         app.post(
             &format!("/api/v1/cases/{id}/assignees"),
-            Some(&w.owner_coord),
+            Some(&w.owner_coord.token),
             json!({ "user_id": partner_officer_id })
         )
         .status,
@@ -363,8 +287,13 @@ db_test!(a_partner_assignee_loses_access_when_the_share_ends, |app| {
         201
     );
     assert_eq!(
-        app.request("DELETE", &format!("/api/v1/cases/{id}/shares/{}", w.partner_org), Some(&w.owner_coord), None)
-            .status,
+        app.request(
+            "DELETE",
+            &format!("/api/v1/cases/{id}/shares/{}", w.partner_org),
+            Some(&w.owner_coord.token),
+            None
+        )
+        .status,
         200
     );
     assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&partner_officer)).status, 404);
@@ -374,12 +303,12 @@ db_test!(a_partner_assignee_loses_access_when_the_share_ends, |app| {
         404
     );
     // Expired: the assignment row is still there, the access is not.
-    let id2 = new_case(&app, &w.owner_coord, case_body())["id"].as_str().unwrap().to_string();
-    assert_eq!(app.post(&format!("/api/v1/cases/{id2}/shares"), Some(&w.owner_coord), share(2)).status, 200);
+    let id2 = new_case(&app, &w.owner_coord.token, case_body())["id"].as_str().unwrap().to_string();
+    assert_eq!(app.post(&format!("/api/v1/cases/{id2}/shares"), Some(&w.owner_coord.token), share(2)).status, 200);
     assert_eq!(
         app.post(
             &format!("/api/v1/cases/{id2}/assignees"),
-            Some(&w.owner_coord),
+            Some(&w.owner_coord.token),
             json!({ "user_id": partner_officer_id })
         )
         .status,
@@ -398,13 +327,13 @@ db_test!(a_partner_assignee_loses_access_when_the_share_ends, |app| {
 });
 
 db_test!(stale_if_match_is_refused_and_patch_changes_only_what_it_may, |app| {
-    let w = world(&app);
-    let case = new_case(&app, &w.owner_coord, case_body());
+    let w = cast(&app);
+    let case = new_case(&app, &w.owner_coord.token, case_body());
     let id = case["id"].as_str().unwrap();
     let path = format!("/api/v1/cases/{id}");
-    let etag = app.get(&path, Some(&w.owner_coord)).header("etag").unwrap().to_string();
+    let etag = app.get(&path, Some(&w.owner_coord.token)).header("etag").unwrap().to_string();
     let patch = |etag: &str, body: Value| {
-        app.request_with_headers("PATCH", &path, Some(&w.owner_coord), &[("If-Match", etag)], Some(body))
+        app.request_with_headers("PATCH", &path, Some(&w.owner_coord.token), &[("If-Match", etag)], Some(body))
     };
     let r = patch(&etag, json!({ "severity": "critical" }));
     assert_eq!(r.status, 200, "{r:?}");
@@ -416,16 +345,16 @@ db_test!(stale_if_match_is_refused_and_patch_changes_only_what_it_may, |app| {
     let r = app.request_with_headers(
         "POST",
         &format!("{path}/transitions"),
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         &[("If-Match", etag.as_str())],
         Some(json!({ "to": "acknowledged" })),
     );
     assert_eq!(r.status, 412);
-    assert_eq!(app.get(&path, Some(&w.owner_coord)).json()["severity"], "critical");
+    assert_eq!(app.get(&path, Some(&w.owner_coord.token)).json()["severity"], "critical");
     let r = app.request_with_headers(
         "PATCH",
         &path,
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         &[("If-Match", "garbage")],
         Some(json!({ "severity": "low" })),
     );
@@ -439,10 +368,10 @@ db_test!(stale_if_match_is_refused_and_patch_changes_only_what_it_may, |app| {
         json!({ "version": 1 }),
         json!({}),
     ] {
-        let r = app.patch(&path, Some(&w.owner_coord), bad.clone());
+        let r = app.patch(&path, Some(&w.owner_coord.token), bad.clone());
         assert_eq!(r.status, 400, "{bad}: {r:?}");
     }
-    let after = app.get(&path, Some(&w.owner_coord)).json();
+    let after = app.get(&path, Some(&w.owner_coord.token)).json();
     assert_eq!(after["status"], "open");
     assert_eq!(after["owner_organization_id"], w.owner_org.as_str());
     assert_eq!(after["reference"], case["reference"]);
@@ -450,16 +379,16 @@ db_test!(stale_if_match_is_refused_and_patch_changes_only_what_it_may, |app| {
 });
 
 db_test!(idempotency_keys_make_retries_safe, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let headers = [("Idempotency-Key", "retry-7f3a")];
-    let a = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &headers, Some(case_body()));
-    let b = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &headers, Some(case_body()));
+    let a = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord.token), &headers, Some(case_body()));
+    let b = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord.token), &headers, Some(case_body()));
     assert_eq!((a.status, b.status), (201, 201), "{a:?} {b:?}");
     assert_eq!(a.json()["id"], b.json()["id"]);
-    assert_eq!(app.get("/api/v1/cases", Some(&w.owner_coord)).json()["items"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/api/v1/cases", Some(&w.owner_coord.token)).json()["items"].as_array().unwrap().len(), 1);
     let mut other = case_body();
     other["severity"] = json!("low");
-    let c = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &headers, Some(other));
+    let c = app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord.token), &headers, Some(other));
     assert_eq!((c.status, c.code().as_str()), (422, "idempotency_key_reused"));
 
     let id = a.json()["id"].as_str().unwrap().to_string();
@@ -468,25 +397,25 @@ db_test!(idempotency_keys_make_retries_safe, |app| {
     let n1 = app.request_with_headers(
         "POST",
         &format!("/api/v1/cases/{id}/notes"),
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         &nk,
         Some(note.clone()),
     );
     let n2 = app.request_with_headers(
         "POST",
         &format!("/api/v1/cases/{id}/notes"),
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         &nk,
         Some(note.clone()),
     );
     assert_eq!((n1.status, n2.status), (201, 201));
     assert_eq!(n1.json()["id"], n2.json()["id"]);
-    let notes = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord)).json();
+    let notes = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord.token)).json();
     assert_eq!(notes["items"].as_array().unwrap().len(), 1);
     let bad = app.request_with_headers(
         "POST",
         "/api/v1/cases",
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         &[("Idempotency-Key", "")],
         Some(case_body()),
     );
@@ -498,7 +427,13 @@ db_test!(idempotency_keys_make_retries_safe, |app| {
         let hs: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
-                    app.request_with_headers("POST", "/api/v1/cases", Some(&w.owner_coord), &key, Some(case_body()))
+                    app.request_with_headers(
+                        "POST",
+                        "/api/v1/cases",
+                        Some(&w.owner_coord.token),
+                        &key,
+                        Some(case_body()),
+                    )
                 })
             })
             .collect();
@@ -511,16 +446,16 @@ db_test!(idempotency_keys_make_retries_safe, |app| {
             .collect()
     });
     assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
-    assert_eq!(app.get("/api/v1/cases", Some(&w.owner_coord)).json()["items"].as_array().unwrap().len(), 2);
+    assert_eq!(app.get("/api/v1/cases", Some(&w.owner_coord.token)).json()["items"].as_array().unwrap().len(), 2);
 });
 
 db_test!(notes_are_append_only_and_paginated, |app| {
-    let w = world(&app);
-    let id = shared_case(&app, &w);
+    let w = cast(&app);
+    let id = w.shared_case(&app);
     for i in 0..5 {
         let r = app.post(
             &format!("/api/v1/cases/{id}/notes"),
-            Some(&w.assigned_officer),
+            Some(&w.assigned_officer.token),
             json!({ "kind": "note", "body": format!("note {i}") }),
         );
         assert_eq!(r.status, 201, "{r:?}");
@@ -528,7 +463,7 @@ db_test!(notes_are_append_only_and_paginated, |app| {
     let mut bodies = Vec::new();
     let mut path = format!("/api/v1/cases/{id}/notes?limit=2");
     loop {
-        let page = app.get(&path, Some(&w.sharing_officer)).json();
+        let page = app.get(&path, Some(&w.sharing_officer.token)).json();
         bodies.extend(page["items"].as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap().to_string()));
         match page["next_cursor"].as_str() {
             Some(c) => path = format!("/api/v1/cases/{id}/notes?limit=2&cursor={c}"),
@@ -541,22 +476,24 @@ db_test!(notes_are_append_only_and_paginated, |app| {
         json!({ "kind": "note", "body": "" }),
         json!({ "kind": "note", "body": "x".repeat(20_001) }),
     ] {
-        let r = app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), bad);
+        let r = app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord.token), bad);
         assert!(r.status == 400 || r.status == 422, "{r:?}");
     }
     // No edit or delete exists for notes.
-    let r = app.request("DELETE", &format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), None);
+    let r = app.request("DELETE", &format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord.token), None);
     assert_eq!(r.status, 405);
 });
 
 db_test!(references_are_unique_under_concurrency, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let refs: Vec<String> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
                     (0..5)
-                        .map(|_| new_case(&app, &w.owner_coord, case_body())["reference"].as_str().unwrap().to_string())
+                        .map(|_| {
+                            new_case(&app, &w.owner_coord.token, case_body())["reference"].as_str().unwrap().to_string()
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -571,48 +508,55 @@ db_test!(references_are_unique_under_concurrency, |app| {
 });
 
 db_test!(a_shredded_case_is_gone, |app| {
-    let w = world(&app);
-    let case = new_case(&app, &w.owner_coord, case_body());
+    let w = cast(&app);
+    let case = new_case(&app, &w.owner_coord.token, case_body());
     let id = case["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), json!({ "kind": "note", "body": "secret" }));
+    app.post(
+        &format!("/api/v1/cases/{id}/notes"),
+        Some(&w.owner_coord.token),
+        json!({ "kind": "note", "body": "secret" }),
+    );
     let st = app.state();
     st.db.write_blocking(|c| haven::crypto::ops::shred(&st.crypto, c, st.clock.now(), None, id, false)).unwrap();
-    let r = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord));
+    let r = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord.token));
     assert_eq!((r.status, r.code().as_str()), (410, "case_shredded"), "{r:?}");
-    let r = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord));
+    let r = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord.token));
     assert_eq!(r.status, 410);
-    let r =
-        app.post(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord), json!({ "kind": "note", "body": "more" }));
+    let r = app.post(
+        &format!("/api/v1/cases/{id}/notes"),
+        Some(&w.owner_coord.token),
+        json!({ "kind": "note", "body": "more" }),
+    );
     assert_eq!(r.status, 410);
 });
 
 db_test!(canary_in_summary_note_reason_and_share_override_is_never_stored_in_clear, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let mut body = case_body();
     body["summary"] = json!(format!("summary {canary}"));
-    let case = new_case(&app, &w.owner_coord, body);
+    let case = new_case(&app, &w.owner_coord.token, body);
     let id = case["id"].as_str().unwrap();
     let r = app.post(
         &format!("/api/v1/cases/{id}/notes"),
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         json!({ "kind": "contact_log", "body": format!("note {canary}") }),
     );
     assert_eq!(r.status, 201);
     let ngo = org(&app, &w.admin, "Canary NGO", "ngo");
     let r = app.post(
         &format!("/api/v1/cases/{id}/shares"),
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         json!({ "organization_id": ngo, "consent_reference": "ref", "expires_at": expires_in(3), "override_reason": format!("override {canary}") }),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    let r = transition(&app, &w.owner_coord, id, "closed", Some(&format!("reason {canary}")));
+    let r = transition(&app, &w.owner_coord.token, id, "closed", Some(&format!("reason {canary}")));
     assert_eq!(r.status, 200);
     // Readers get it all back...
-    let c = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord)).json();
+    let c = app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord.token)).json();
     assert_eq!(c["summary"], format!("summary {canary}"));
     assert_eq!(c["transitions"][0]["reason"], format!("reason {canary}"));
-    let notes = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord)).json();
+    let notes = app.get(&format!("/api/v1/cases/{id}/notes"), Some(&w.owner_coord.token)).json();
     assert_eq!(notes["items"][0]["body"], format!("note {canary}"));
     // ...the database never holds it.
     let stored = everything_stored(&app);
@@ -636,44 +580,45 @@ const OBJECT_MATRIX: &[(&str, [u16; 7])] = &[
 ];
 
 db_test!(need_to_know_matrix_for_defenders_and_alerts, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let alert_body = json!({ "kind": "surveillance", "urgency": "medium", "country": "CO", "narrative": "followed home", "consent_scope": ["embassy"] });
     for (who, expected) in OBJECT_MATRIX {
         let d = app.post(
             "/api/v1/defenders",
-            Some(&w.owner_coord),
+            Some(&w.owner_coord.token),
             json!({ "pseudonym": "Luz", "country": "CO", "profile": { "legal_name": "Luz Marina" } }),
         );
         let defender = d.json()["id"].as_str().unwrap().to_string();
-        let alert = app.post("/api/v1/alerts", Some(&w.owner_coord), alert_body.clone()).json()["id"]
+        let alert = app.post("/api/v1/alerts", Some(&w.owner_coord.token), alert_body.clone()).json()["id"]
             .as_str()
             .unwrap()
             .to_string();
-        let r = app.post(&format!("/api/v1/alerts/{alert}/triage"), Some(&w.owner_coord), json!({ "new_case": {} }));
+        let r =
+            app.post(&format!("/api/v1/alerts/{alert}/triage"), Some(&w.owner_coord.token), json!({ "new_case": {} }));
         let case = r.json()["case_id"].as_str().unwrap().to_string();
-        app.patch(&format!("/api/v1/cases/{case}"), Some(&w.owner_coord), json!({ "severity": "high" }));
+        app.patch(&format!("/api/v1/cases/{case}"), Some(&w.owner_coord.token), json!({ "severity": "high" }));
         // Link the defender to the case through a second case created for her, and share
         // and assign the alert's case.
         let linked = new_case(
             &app,
-            &w.owner_coord,
+            &w.owner_coord.token,
             json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"], "defender_id": defender }),
         );
         for c in [case.as_str(), linked["id"].as_str().unwrap()] {
             app.post(
                 &format!("/api/v1/cases/{c}/assignees"),
-                Some(&w.owner_coord),
-                json!({ "user_id": w.assigned_officer_id }),
+                Some(&w.owner_coord.token),
+                json!({ "user_id": w.assigned_officer.id }),
             );
             let r = app.post(
                 &format!("/api/v1/cases/{c}/shares"),
-                Some(&w.owner_coord),
+                Some(&w.owner_coord.token),
                 json!({ "organization_id": w.partner_org, "consent_reference": "c", "expires_at": expires_in(5) }),
             );
             assert_eq!(r.status, 200, "{r:?}");
         }
         let fresh = || {
-            app.post("/api/v1/alerts", Some(&w.owner_coord), alert_body.clone()).json()["id"]
+            app.post("/api/v1/alerts", Some(&w.owner_coord.token), alert_body.clone()).json()["id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -693,9 +638,9 @@ db_test!(need_to_know_matrix_for_defenders_and_alerts, |app| {
         assert_eq!(&got[..], &expected[..], "caller {who}");
     }
     // Lists stay within the caller's organisation.
-    let other = app.get("/api/v1/defenders", Some(&w.other_coord)).json();
+    let other = app.get("/api/v1/defenders", Some(&w.other_coord.token)).json();
     assert_eq!(other["items"].as_array().unwrap().len(), 0);
-    let other = app.get("/api/v1/alerts", Some(&w.other_coord)).json();
+    let other = app.get("/api/v1/alerts", Some(&w.other_coord.token)).json();
     assert_eq!(other["items"].as_array().unwrap().len(), 0);
 });
 
@@ -741,8 +686,8 @@ const RECORDS_MATRIX: &[(&str, [u16; 28])] = &[
 ];
 
 db_test!(need_to_know_matrix_for_protection_records, |app| {
-    let w = world(&app);
-    let oc = Some(w.owner_coord.as_str());
+    let w = cast(&app);
+    let oc = Some(w.owner_coord.token.as_str());
     let id_of = |r: crate::harness::Resp| -> String {
         assert!(r.status == 200 || r.status == 201, "setup: {r:?}");
         r.json()["id"].as_str().unwrap().to_string()
@@ -758,7 +703,7 @@ db_test!(need_to_know_matrix_for_protection_records, |app| {
     });
     let care = json!({ "modality": "individual", "sessions_planned": 2, "consent_recorded": true, "provider": "p" });
     for (who, expected) in RECORDS_MATRIX {
-        let case = shared_case(&app, &w);
+        let case = w.shared_case(&app);
         let base = format!("/api/v1/cases/{case}");
         let a = id_of(app.post(&format!("{base}/assessments"), oc, assessment.clone()));
         let plan = id_of(app.post(&format!("{base}/plans"), oc, json!({ "review_by": expires_in(30) })));
@@ -850,7 +795,7 @@ fn list_all(app: &TestApp, token: &str, query: &str) -> Vec<String> {
 // newest first across pages (two index walks merged in Rust): none missing, none twice, the
 // filters applied to both, and a share's end taking its case off the list.
 db_test!(a_coordinators_list_merges_her_cases_and_shared_ones_across_pages, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let (_, partner_coord) = login_as(&app, Role::Coordinator, &w.partner_org);
     let severity = |i: usize| if i.is_multiple_of(2) { "high" } else { "critical" };
     let mut expected_all = Vec::new();
@@ -860,7 +805,7 @@ db_test!(a_coordinators_list_merges_her_cases_and_shared_ones_across_pages, |app
         // Interleaved: the partner's own cases and the owner's cases, some shared with it.
         let body = |s: &str| json!({ "severity": s, "country": "CO", "consent_scope": ["embassy"] });
         let own = new_case(&app, &partner_coord, body(severity(i)))["id"].as_str().unwrap().to_string();
-        let theirs = new_case(&app, &w.owner_coord, body(severity(i)))["id"].as_str().unwrap().to_string();
+        let theirs = new_case(&app, &w.owner_coord.token, body(severity(i)))["id"].as_str().unwrap().to_string();
         expected_all.push(own.clone());
         if severity(i) == "high" {
             expected_high.push(own);
@@ -868,7 +813,7 @@ db_test!(a_coordinators_list_merges_her_cases_and_shared_ones_across_pages, |app
         if i % 3 != 2 {
             let r = app.post(
                 &format!("/api/v1/cases/{theirs}/shares"),
-                Some(&w.owner_coord),
+                Some(&w.owner_coord.token),
                 json!({ "organization_id": w.partner_org, "consent_reference": "signed", "expires_at": expires_in(5) }),
             );
             assert_eq!(r.status, 200, "{r:?}");
@@ -889,11 +834,15 @@ db_test!(a_coordinators_list_merges_her_cases_and_shared_ones_across_pages, |app
     assert_eq!(list_all(&app, &partner_coord, ""), expected_all);
     assert_eq!(list_all(&app, &partner_coord, "&severity=high"), newest_first(expected_high));
     // The owner's coordinator sees her 7 and nothing of the partner's.
-    assert_eq!(list_all(&app, &w.owner_coord, "").len(), 7);
+    assert_eq!(list_all(&app, &w.owner_coord.token, "").len(), 7);
 
     let revoked = revoke.unwrap();
-    let r =
-        app.request("DELETE", &format!("/api/v1/cases/{revoked}/shares/{}", w.partner_org), Some(&w.owner_coord), None);
+    let r = app.request(
+        "DELETE",
+        &format!("/api/v1/cases/{revoked}/shares/{}", w.partner_org),
+        Some(&w.owner_coord.token),
+        None,
+    );
     assert_eq!(r.status, 200, "{r:?}");
     let after: Vec<String> = expected_all.iter().filter(|id| **id != revoked).cloned().collect();
     assert_eq!(list_all(&app, &partner_coord, ""), after);
@@ -904,8 +853,8 @@ db_test!(a_coordinators_list_merges_her_cases_and_shared_ones_across_pages, |app
 });
 
 db_test!(shares_last_at_most_the_policy_and_renewal_needs_a_new_consent, |app| {
-    let w = world(&app);
-    let id = new_case(&app, &w.owner_coord, case_body())["id"].as_str().unwrap().to_string();
+    let w = cast(&app);
+    let id = new_case(&app, &w.owner_coord.token, case_body())["id"].as_str().unwrap().to_string();
     let share = |token: &str, consent: &str, expires_at: String| {
         app.post(
             &format!("/api/v1/cases/{id}/shares"),
@@ -915,13 +864,17 @@ db_test!(shares_last_at_most_the_policy_and_renewal_needs_a_new_consent, |app| {
     };
     let days = |n: i64| (haven::clock::Clock::now(&app.clock) + chrono::Duration::days(n)).to_rfc3339();
     for forever in ["9999-12-31T00:00:00Z".to_string(), days(366)] {
-        let r = share(&w.owner_coord, "signed 2026-11-20", forever.clone());
+        let r = share(&w.owner_coord.token, "signed 2026-11-20", forever.clone());
         assert_eq!((r.status, r.code().as_str()), (422, "share_too_long"), "{forever}: {r:?}");
         assert!(r.json()["message"].as_str().unwrap().contains("365 days"), "{r:?}");
     }
-    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer)).status, 404, "nothing shared");
-    assert_eq!(share(&w.owner_coord, "signed 2026-11-20", days(300)).status, 200);
-    assert_eq!(share(&w.owner_coord, "signed 2026-11-20", days(200)).status, 200, "shortened on the same consent");
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}"), Some(&w.sharing_officer.token)).status, 404, "nothing shared");
+    assert_eq!(share(&w.owner_coord.token, "signed 2026-11-20", days(300)).status, 200);
+    assert_eq!(
+        share(&w.owner_coord.token, "signed 2026-11-20", days(200)).status,
+        200,
+        "shortened on the same consent"
+    );
 
     // 200 days on: the same consent carries the share to day 365 of that consent, no further.
     app.clock.advance(chrono::Duration::days(200));
@@ -940,30 +893,31 @@ db_test!(shares_last_at_most_the_policy_and_renewal_needs_a_new_consent, |app| {
 });
 
 db_test!(a_partner_reads_the_defender_profile_only_when_the_share_includes_it, |app| {
-    let w = world(&app);
+    let w = cast(&app);
     let (partner_assignee_id, partner_assignee) = login_as(&app, Role::Officer, &w.partner_org);
     let d = app.post(
         "/api/v1/defenders",
-        Some(&w.owner_coord),
+        Some(&w.owner_coord.token),
         json!({ "pseudonym": "Luz", "country": "CO", "profile": { "legal_name": "Luz Marina Pérez", "location_detail": "Barrio San José" } }),
     );
     assert_eq!(d.status, 201, "{d:?}");
     let defender = d.json()["id"].as_str().unwrap().to_string();
     let mut body = case_body();
     body["defender_id"] = json!(defender);
-    let id = new_case(&app, &w.owner_coord, body)["id"].as_str().unwrap().to_string();
+    let id = new_case(&app, &w.owner_coord.token, body)["id"].as_str().unwrap().to_string();
     let share = |consent: &str, extra: Value| {
         let mut b =
             json!({ "organization_id": w.partner_org, "consent_reference": consent, "expires_at": expires_in(30) });
         b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let r = app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord), b);
+        let r = app.post(&format!("/api/v1/cases/{id}/shares"), Some(&w.owner_coord.token), b);
         assert_eq!(r.status, 200, "{r:?}");
         r.json()
     };
     let case = share("signed 2026-11-20", json!({}));
     assert_eq!(case["shares"][0]["includes_profile"], false);
-    for user in [&w.assigned_officer_id, &partner_assignee_id] {
-        let r = app.post(&format!("/api/v1/cases/{id}/assignees"), Some(&w.owner_coord), json!({ "user_id": user }));
+    for user in [&w.assigned_officer.id, &partner_assignee_id] {
+        let r =
+            app.post(&format!("/api/v1/cases/{id}/assignees"), Some(&w.owner_coord.token), json!({ "user_id": user }));
         assert_eq!(r.status, 200, "{r:?}");
     }
     let path = format!("/api/v1/defenders/{defender}");
@@ -973,11 +927,11 @@ db_test!(a_partner_reads_the_defender_profile_only_when_the_share_includes_it, |
         r.json()["profile"].clone()
     };
     // Her own organisation's coordinator and assignee, and a partner assignee, read it all.
-    for t in [&w.owner_coord, &w.assigned_officer, &partner_assignee] {
+    for t in [&w.owner_coord.token, &w.assigned_officer.token, &partner_assignee] {
         assert_eq!(profile_of(t)["legal_name"], "Luz Marina Pérez");
     }
     // A partner officer who is not assigned sees the record, not who she is or where.
-    let r = app.get(&path, Some(&w.sharing_officer));
+    let r = app.get(&path, Some(&w.sharing_officer.token));
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["pseudonym"], "Luz");
     assert!(r.json()["profile"].is_null(), "{r:?}");
@@ -985,7 +939,7 @@ db_test!(a_partner_reads_the_defender_profile_only_when_the_share_includes_it, |
     // Once the share includes the profile, she may.
     let case = share("signed 2026-11-20", json!({ "include_profile": true }));
     assert_eq!(case["shares"][0]["includes_profile"], true);
-    assert_eq!(profile_of(&w.sharing_officer)["location_detail"], "Barrio San José");
+    assert_eq!(profile_of(&w.sharing_officer.token)["location_detail"], "Barrio San José");
     let audit = app.get("/api/v1/audit?limit=200", Some(&w.admin)).json();
     assert!(
         audit["items"]
@@ -997,5 +951,5 @@ db_test!(a_partner_reads_the_defender_profile_only_when_the_share_includes_it, |
     );
     // Narrowed again: gone on the next request.
     share("signed 2026-11-20", json!({ "include_profile": false }));
-    assert!(profile_of(&w.sharing_officer).is_null());
+    assert!(profile_of(&w.sharing_officer.token).is_null());
 });

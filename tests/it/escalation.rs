@@ -11,7 +11,7 @@ use haven::domain::Role;
 use haven::escalation::engine::{self, PassReport};
 use serde_json::{json, Value};
 
-use crate::harness::{token_of, Backend, TestApp, TestDb};
+use crate::harness::{cast, Backend, Cast, Person, TestApp, TestDb};
 use crate::smtp::SmtpSink;
 
 /// Declares a test per backend with a running app whose mail goes to a fresh SMTP sink.
@@ -50,67 +50,22 @@ fn with_sink(backend: Backend) -> Option<(TestApp, SmtpSink)> {
     Some((app, sink))
 }
 
-struct Person {
-    id: String,
-    email: String,
-    password: String,
-    token: String,
-}
-
-impl Person {
-    /// A token valid now (after the clock moved past the first one's lifetime).
-    fn fresh(&self, app: &TestApp) -> String {
-        token_of(&app.login(&self.email, &self.password))
-    }
-}
-
-struct Desk {
-    org: String,
-    coord: Person,
-    coord2: Person,
-    officer: Person,
-    outsider: Person,
-}
-
-fn person(app: &TestApp, role: Role, org: &str) -> Person {
-    let (id, email, password) = app.user(role, org);
-    let token = token_of(&app.login(&email, &password));
-    Person { id, email, password, token }
-}
-
-fn desk(app: &TestApp) -> Desk {
-    let admin = app.admin_token();
-    let mk = |name: &str| {
-        let r =
-            app.post("/api/v1/organizations", Some(&admin), json!({ "name": name, "kind": "ngo", "country": "CO" }));
-        r.json()["id"].as_str().expect("org id").to_string()
-    };
-    let (org, other) = (mk("Escalation Org"), mk("Elsewhere"));
-    Desk {
-        coord: person(app, Role::Coordinator, &org),
-        coord2: person(app, Role::Coordinator, &org),
-        officer: person(app, Role::Officer, &org),
-        outsider: person(app, Role::Coordinator, &other),
-        org,
-    }
-}
-
 fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
 }
 
-fn new_case(app: &TestApp, d: &Desk, severity: &str, summary: &str) -> Value {
+fn new_case(app: &TestApp, d: &Cast, severity: &str, summary: &str) -> Value {
     let r = app.post(
         "/api/v1/cases",
-        Some(&d.coord.token),
+        Some(&d.owner_coord.token),
         json!({ "severity": severity, "country": "CO", "consent_scope": [], "summary": summary }),
     );
     assert_eq!(r.status, 201, "{r:?}");
     let case = r.json();
     let r = app.post(
         &format!("/api/v1/cases/{}/assignees", id_of(&case)),
-        Some(&d.coord.token),
-        json!({ "user_id": d.officer.id }),
+        Some(&d.owner_coord.token),
+        json!({ "user_id": d.assigned_officer.id }),
     );
     assert_eq!(r.status, 200, "{r:?}");
     case
@@ -135,7 +90,7 @@ fn escalations(app: &TestApp, token: &str, status: &str) -> Vec<Value> {
 }
 
 mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |app, sink| {
-    let d = desk(&app);
+    let d = cast(&app);
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let case = new_case(&app, &d, "critical", &format!("hiding at {canary}"));
     let reference = case["reference"].as_str().unwrap().to_string();
@@ -143,10 +98,10 @@ mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |a
     // 0m: the organisation's coordinators, nobody else.
     let r = pass(&app);
     assert_eq!((r.steps_fired, r.messages), (1, 2), "{r:?}");
-    let first = sink.to(&d.coord.email);
+    let first = sink.to(&d.owner_coord.email);
     assert_eq!(first.len(), 1);
-    assert_eq!(sink.to(&d.coord2.email).len(), 1);
-    assert!(sink.to(&d.officer.email).is_empty() && sink.to(&d.outsider.email).is_empty());
+    assert_eq!(sink.to(&d.second_coord.email).len(), 1);
+    assert!(sink.to(&d.assigned_officer.email).is_empty() && sink.to(&d.other_coord.email).is_empty());
     let subject = first[0].header("Subject").unwrap();
     assert!(subject.contains(&reference) && subject.contains("critical case has not been acknowledged"), "{subject}");
     assert!(first[0].header("Message-ID").is_some_and(|m| m.ends_with("@haven>")));
@@ -154,7 +109,7 @@ mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |a
     assert!(first[0].text().contains("https://haven.example.org/ack/"));
 
     // The list shows it with its next due time.
-    let list = escalations(&app, &d.coord.token, "active");
+    let list = escalations(&app, &d.owner_coord.token, "active");
     let mine: Vec<&Value> = list.iter().filter(|e| e["case_id"] == case["id"]).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["policy_id"], "critical-case-unacknowledged");
@@ -162,7 +117,7 @@ mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |a
     let next: chrono::DateTime<chrono::Utc> = mine[0]["next_due_at"].as_str().unwrap().parse().unwrap();
     let started: chrono::DateTime<chrono::Utc> = mine[0]["started_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(next - started, Duration::minutes(15));
-    assert!(escalations(&app, &d.outsider.token, "all").is_empty(), "need-to-know");
+    assert!(escalations(&app, &d.other_coord.token, "all").is_empty(), "need-to-know");
 
     // 14m: nothing new. 15m: coordinators again, and the assignee.
     app.clock.advance(Duration::minutes(14));
@@ -170,8 +125,8 @@ mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |a
     assert_eq!(sink.mails().len(), 2);
     app.clock.advance(Duration::minutes(1));
     assert_eq!(pass(&app).messages, 3);
-    assert_eq!(sink.to(&d.coord.email).len(), 2);
-    let officer_mail = sink.to(&d.officer.email);
+    assert_eq!(sink.to(&d.owner_coord.email).len(), 2);
+    let officer_mail = sink.to(&d.assigned_officer.email);
     assert_eq!(officer_mail.len(), 1);
 
     // The link: GET only asks (mail scanners follow links), POST acknowledges, once.
@@ -179,14 +134,14 @@ mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |a
     let r = app.get(&link, None);
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.text.contains(&reference) && r.text.contains("<form method=\"post\">"));
-    let coord = d.coord.fresh(&app);
+    let coord = d.owner_coord.fresh(&app);
     assert_eq!(escalations(&app, &coord, "active").len(), 1, "GET changed nothing");
     let r = app.request("POST", &link, None, None);
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.text.contains("stopped"));
     let acked = escalations(&app, &coord, "acknowledged");
     assert_eq!(acked.len(), 1);
-    assert_eq!(acked[0]["acknowledged_by"], json!(d.officer.id));
+    assert_eq!(acked[0]["acknowledged_by"], json!(d.assigned_officer.id));
     assert_eq!(app.request("POST", &link, None, None).status, 410, "one-time");
     assert_eq!(app.get(&link, None).status, 410);
     let forged = format!("{}0", &link[..link.len() - 1]);
@@ -204,18 +159,18 @@ mail_test!(critical_case_escalates_step_by_step_and_stops_on_acknowledgement, |a
 });
 
 mail_test!(workflow_acknowledgement_stops_the_chain_and_links_expire, |app, sink| {
-    let d = desk(&app);
+    let d = cast(&app);
     let case = new_case(&app, &d, "critical", "s");
     pass(&app);
-    let link = sink.to(&d.coord.email)[0].ack_path();
+    let link = sink.to(&d.owner_coord.email)[0].ack_path();
     let r = app.post(
         &format!("/api/v1/cases/{}/transitions", id_of(&case)),
-        Some(&d.coord.token),
+        Some(&d.owner_coord.token),
         json!({ "to": "acknowledged" }),
     );
     assert_eq!(r.status, 200, "{r:?}");
     // The transition itself ends the chain, in its own transaction.
-    let stopped = escalations(&app, &d.coord.token, "stopped");
+    let stopped = escalations(&app, &d.owner_coord.token, "stopped");
     assert_eq!(stopped[0]["ended_reason"], "stop_when");
     app.clock.advance(Duration::minutes(16));
     let r = pass(&app);
@@ -227,8 +182,12 @@ mail_test!(workflow_acknowledgement_stops_the_chain_and_links_expire, |app, sink
 
     // The API acknowledgement: a running one is acknowledged, an ended one is a 409, and
     // someone who may not see it gets a 404.
-    let (coord, coord2, officer, outsider) =
-        (d.coord.fresh(&app), d.coord2.fresh(&app), d.officer.fresh(&app), d.outsider.fresh(&app));
+    let (coord, coord2, officer, outsider) = (
+        d.owner_coord.fresh(&app),
+        d.second_coord.fresh(&app),
+        d.assigned_officer.fresh(&app),
+        d.other_coord.fresh(&app),
+    );
     let alert = json!({ "kind": "threat_received", "urgency": "critical", "country": "CO", "narrative": "n", "consent_scope": [] });
     assert_eq!(app.post("/api/v1/alerts", Some(&coord), alert).status, 201);
     let active = escalations(&app, &coord, "active");
@@ -246,16 +205,16 @@ mail_test!(workflow_acknowledgement_stops_the_chain_and_links_expire, |app, sink
 });
 
 mail_test!(every_default_rule_fires_at_its_time, |app, sink| {
-    let d = desk(&app);
+    let d = cast(&app);
     let canary = format!("CANARY{}", uuid::Uuid::new_v4().simple());
     let case = new_case(&app, &d, "medium", "s");
     let base = format!("/api/v1/cases/{}", id_of(&case));
-    let t = Some(d.officer.token.as_str());
+    let t = Some(d.assigned_officer.token.as_str());
     let in_days = |n: i64| (app.clock.now() + Duration::days(n)).to_rfc3339();
 
     // A critical alert from outside: coordinators at once and at 15m, duty at 45m.
     let alert = json!({ "kind": "threat_received", "urgency": "critical", "country": "CO", "narrative": canary, "consent_scope": [] });
-    assert_eq!(app.post("/api/v1/alerts", Some(&d.coord.token), alert).status, 201);
+    assert_eq!(app.post("/api/v1/alerts", Some(&d.owner_coord.token), alert).status, 201);
     // A high assessment (reassess in 30 days), a grant, a submitted visa, a plan to review in
     // 20 days and a measure due in 10.
     let assessment = json!({
@@ -289,7 +248,7 @@ mail_test!(every_default_rule_fires_at_its_time, |app, sink| {
     assert_eq!(r.status, 201, "{r:?}");
 
     let count = |words: &str, to: &str| with_subject(&sink.to(to), words).len();
-    let (c, o, duty) = (d.coord.email.as_str(), d.officer.email.as_str(), "protection-duty@example.org");
+    let (c, o, duty) = (d.owner_coord.email.as_str(), d.assigned_officer.email.as_str(), "protection-duty@example.org");
     pass(&app);
     assert_eq!((count("critical alert", c), count("critical alert", o)), (1, 0));
     app.clock.advance(Duration::minutes(15));
@@ -345,7 +304,7 @@ fn smtp_outage(backend: Backend) {
         c.smtp_url = Secret::new(format!("smtp://127.0.0.1:{port}"));
         c.mail_timeout_seconds = 2;
     });
-    let d = desk(&app);
+    let d = cast(&app);
     for _ in 0..3 {
         new_case(&app, &d, "critical", "s");
     }
@@ -357,9 +316,9 @@ fn smtp_outage(backend: Backend) {
     app.clock.advance(Duration::seconds(31));
     assert_eq!(engine::send_due(st, app.clock.now(), 100).unwrap().retrying, 6);
     // One case is acknowledged during the outage: its two queued mails are cancelled.
-    let first = escalations(&app, &d.coord.token, "active")[0]["id"].as_str().unwrap().to_string();
+    let first = escalations(&app, &d.owner_coord.token, "active")[0]["id"].as_str().unwrap().to_string();
     assert_eq!(
-        app.request("POST", &format!("/api/v1/escalations/{first}/ack"), Some(&d.coord.token), None).status,
+        app.request("POST", &format!("/api/v1/escalations/{first}/ack"), Some(&d.owner_coord.token), None).status,
         200
     );
     // The server comes up; after the next backoff (60 s) everything goes, once.
@@ -390,12 +349,12 @@ mod an_smtp_outage_loses_nothing_and_sends_nothing_twice {
 }
 
 mail_test!(two_engines_deliver_every_step_exactly_once, |app, sink| {
-    let d = desk(&app);
+    let d = cast(&app);
     let n = 200;
     for i in 0..n {
         let r = app.post(
             "/api/v1/cases",
-            Some(&d.coord.token),
+            Some(&d.owner_coord.token),
             json!({ "severity": "critical", "country": "CO", "consent_scope": [], "summary": format!("case {i}") }),
         );
         assert_eq!(r.status, 201, "{r:?}");
@@ -450,8 +409,8 @@ mail_test!(two_engines_deliver_every_step_exactly_once, |app, sink| {
         mails.iter().map(|m| (m.header("Subject").unwrap(), m.to.join(","))).collect();
     assert_eq!(sent.iter().sum::<usize>(), 2 * n, "{sent:?}");
     assert_eq!((mails.len(), ids.len(), pairs.len()), (2 * n, 2 * n, 2 * n), "every (case, recipient) once");
-    assert_eq!(escalations(&app, &d.coord.token, "active").len(), 50, "a full first page of active chains");
-    let _ = &d.org;
+    assert_eq!(escalations(&app, &d.owner_coord.token, "active").len(), 50, "a full first page of active chains");
+    let _ = &d.owner_org;
 });
 
 #[test]
@@ -512,7 +471,7 @@ fn a_bad_rule_file_is_refused_with_its_line_and_the_old_rules_stay() {
 }
 
 crate::db_test!(policies_check_dry_run_shows_what_fires_when, |app| {
-    let d = desk(&app);
+    let d = cast(&app);
     let case = new_case(&app, &d, "critical", "s");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_haven"))
         .args(["policies", "check", "--dry-run", &id_of(&case)])
@@ -644,18 +603,19 @@ fn serve_escalates_on_its_own_and_reloads_rules_on_sighup() {
 }
 
 crate::db_test!(shredding_a_case_ends_its_escalations, |app| {
-    let d = desk(&app);
+    let d = cast(&app);
     let case = new_case(&app, &d, "critical", "s");
     let st = app.state();
     let id = id_of(&case);
     // A check-in asked for on it, due in an hour.
     let due = (app.clock.now() + Duration::hours(1)).to_rfc3339();
-    let r = app.post(&format!("/api/v1/cases/{id}/checkins"), Some(&d.officer.token), json!({ "due_at": due }));
+    let r =
+        app.post(&format!("/api/v1/cases/{id}/checkins"), Some(&d.assigned_officer.token), json!({ "due_at": due }));
     assert_eq!(r.status, 201, "{r:?}");
     st.db
         .write_blocking(|c| haven::crypto::ops::shred(&st.crypto, c, app.clock.now(), None, &id, false))
         .expect("shred");
-    let stopped = escalations(&app, &d.coord.token, "stopped");
+    let stopped = escalations(&app, &d.owner_coord.token, "stopped");
     assert_eq!(stopped.len(), 1);
     assert_eq!(stopped[0]["ended_reason"], "case_shredded");
     app.clock.advance(Duration::hours(2));
@@ -664,10 +624,10 @@ crate::db_test!(shredding_a_case_ends_its_escalations, |app| {
 });
 
 mail_test!(a_missed_checkin_escalates_until_confirmed, |app, sink| {
-    let d = desk(&app);
+    let d = cast(&app);
     let case = new_case(&app, &d, "medium", "s");
     let path = format!("/api/v1/cases/{}/checkins", id_of(&case));
-    let t = Some(d.officer.token.as_str());
+    let t = Some(d.assigned_officer.token.as_str());
     let at = |m: i64| (app.clock.now() + Duration::minutes(m)).to_rfc3339();
     for (body, status, code) in [
         (json!({ "due_at": at(-5) }), 422, "invalid_due_at"),
@@ -678,7 +638,7 @@ mail_test!(a_missed_checkin_escalates_until_confirmed, |app, sink| {
         assert_eq!((r.status, r.code().as_str()), (status, code), "{r:?}");
     }
     assert_eq!(app.post(&path, t, json!({ "due_at": at(60), "where": "x" })).status, 400);
-    assert_eq!(app.post(&path, Some(&d.outsider.token), json!({ "due_at": at(60) })).status, 404);
+    assert_eq!(app.post(&path, Some(&d.other_coord.token), json!({ "due_at": at(60) })).status, 404);
     let on_time = app.post(&path, t, json!({ "due_at": at(60) }));
     assert_eq!(on_time.status, 201, "{on_time:?}");
     let missed = app.post(&path, t, json!({ "due_at": at(90) })).json();
@@ -694,11 +654,11 @@ mail_test!(a_missed_checkin_escalates_until_confirmed, |app, sink| {
     app.clock.advance(Duration::minutes(1));
     pass(&app);
     let missed_mail = |to: &str| with_subject(&sink.to(to), "check-in was missed").len();
-    assert_eq!((missed_mail(&d.officer.email), missed_mail(&d.coord.email)), (1, 1));
+    assert_eq!((missed_mail(&d.assigned_officer.email), missed_mail(&d.owner_coord.email)), (1, 1));
     // She calls in: the chain stops before the duty mailbox hears of it.
     let r = app.post(
         &format!("/api/v1/checkins/{}/close", id_of(&missed)),
-        Some(&d.officer.fresh(&app)),
+        Some(&d.assigned_officer.fresh(&app)),
         json!({ "status": "confirmed" }),
     );
     assert_eq!(r.status, 200, "{r:?}");
@@ -710,33 +670,38 @@ mail_test!(a_missed_checkin_escalates_until_confirmed, |app, sink| {
 });
 
 mail_test!(only_people_who_may_see_the_case_are_mailed_and_downtime_sends_one_mail, |app, sink| {
-    let d = desk(&app);
-    let unassigned = person(&app, Role::Officer, &d.org);
+    let d = cast(&app);
+    let unassigned = Person::new(&app, Role::Officer, &d.owner_org);
     let case = new_case(&app, &d, "critical", "s");
     // The engine was down for two hours: one pass sends the latest due step once, to
     // everyone any due step names, instead of a burst of identical mails.
     app.clock.advance(Duration::hours(2));
     let r = pass(&app);
     assert_eq!(r.steps_fired, 1, "{r:?}");
-    for who in [&d.coord.email, &d.coord2.email, &d.officer.email, &"protection-duty@example.org".to_string()] {
+    for who in [
+        &d.owner_coord.email,
+        &d.second_coord.email,
+        &d.assigned_officer.email,
+        &"protection-duty@example.org".to_string(),
+    ] {
         assert_eq!(sink.to(who).len(), 1, "{who}");
     }
     assert!(sink.to(&unassigned.email).is_empty(), "an officer not on the case is never mailed");
 
     // A link stops working for someone who may no longer see the case.
-    let link = sink.to(&d.officer.email)[0].ack_path();
+    let link = sink.to(&d.assigned_officer.email)[0].ack_path();
     let admin = app.admin_token();
-    let r = app.patch(&format!("/api/v1/users/{}", d.officer.id), Some(&admin), json!({ "active": false }));
+    let r = app.patch(&format!("/api/v1/users/{}", d.assigned_officer.id), Some(&admin), json!({ "active": false }));
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(app.request("POST", &link, None, None).status, 403);
-    assert_eq!(escalations(&app, &d.coord.fresh(&app), "active").len(), 1, "still running");
+    assert_eq!(escalations(&app, &d.owner_coord.fresh(&app), "active").len(), 1, "still running");
     let _ = case;
 });
 
 mail_test!(changed_dates_move_their_escalations, |app, sink| {
-    let d = desk(&app);
+    let d = cast(&app);
     let case = new_case(&app, &d, "medium", "s");
-    let t = Some(d.officer.token.as_str());
+    let t = Some(d.assigned_officer.token.as_str());
     let in_days = |n: i64| (app.clock.now() + Duration::days(n)).to_rfc3339();
     let plan = app.post(&format!("/api/v1/cases/{}/plans", id_of(&case)), t, json!({ "review_by": in_days(20) }));
     assert_eq!(plan.status, 201, "{plan:?}");
@@ -745,7 +710,7 @@ mail_test!(changed_dates_move_their_escalations, |app, sink| {
     assert_eq!(m.status, 201, "{m:?}");
     let mpath = format!("/api/v1/measures/{}", id_of(&m.json()));
     let measure_chains = || {
-        escalations(&app, &d.coord.token, "active")
+        escalations(&app, &d.owner_coord.token, "active")
             .into_iter()
             .filter(|e| e["policy_id"] == "measure-overdue")
             .map(|e| (e["id"].as_str().unwrap().to_string(), e["next_due_at"].as_str().unwrap().to_string()))
@@ -764,14 +729,14 @@ mail_test!(changed_dates_move_their_escalations, |app, sink| {
     let overdue = |to: &str| with_subject(&sink.to(to), "measure is past its due date").len();
     app.clock.advance(Duration::days(2) + Duration::hours(1));
     pass(&app);
-    assert_eq!(overdue(&d.officer.email), 0, "the old date no longer counts");
+    assert_eq!(overdue(&d.assigned_officer.email), 0, "the old date no longer counts");
     app.clock.advance(Duration::days(3));
     pass(&app);
-    assert_eq!(overdue(&d.officer.email), 1);
+    assert_eq!(overdue(&d.assigned_officer.email), 1);
 });
 
 crate::db_test!(without_smtp_mail_is_written_to_files_in_the_data_dir, |app| {
-    let d = desk(&app);
+    let d = cast(&app);
     new_case(&app, &d, "critical", "s");
     pass(&app);
     let dir = app.db.dir.path().join("data").join("mail");
@@ -792,7 +757,7 @@ crate::db_test!(without_smtp_mail_is_written_to_files_in_the_data_dir, |app| {
 });
 
 crate::db_test!(org_targets_must_name_an_organisation, |app| {
-    let d = desk(&app);
+    let d = cast(&app);
     let rules = |org: &str| {
         let text = format!(
             "[[policy]]\nid = \"tell-partner\"\ndescription = \"d\"\non = \"case.opened\"\n[[policy.step]]\nafter = \"1h\"\nnotify = [\"org:{org}\"]\n"
@@ -805,7 +770,7 @@ crate::db_test!(org_targets_must_name_an_organisation, |app| {
         err.contains("policy `tell-partner`: `org:01a20000-0000-7000-8000-000000000000` names no organisation"),
         "{err}"
     );
-    assert!(haven::escalation::check_targets(&st.db, &rules(&d.org)).is_ok());
+    assert!(haven::escalation::check_targets(&st.db, &rules(&d.owner_org)).is_ok());
 });
 
 /// Two steps, no repeat: the second is the chain's last.
@@ -826,16 +791,16 @@ stop_when = 'case.acknowledged || case.status == "closed"'
 
 mail_test!(the_last_step_of_a_chain_is_delivered_and_its_link_still_works, |app, sink| {
     app.state().escalation.replace_from_texts(&[("escalation.toml".into(), TWO_STEPS.into())]).expect("rules");
-    let d = desk(&app);
+    let d = cast(&app);
     let case = new_case(&app, &d, "critical", "s");
     pass(&app);
-    assert_eq!(sink.to(&d.coord.email).len(), 1);
+    assert_eq!(sink.to(&d.owner_coord.email).len(), 1);
     app.clock.advance(Duration::minutes(10));
     let r = pass(&app);
     assert_eq!((r.steps_fired, r.ended), (1, 1), "{r:?}");
     let lead = sink.to("lead@example.org");
     assert_eq!(lead.len(), 1, "the most senior recipient's mail goes out, though the chain has no step left");
-    let coord = d.coord.fresh(&app);
+    let coord = d.owner_coord.fresh(&app);
     let done = escalations(&app, &coord, "completed");
     assert_eq!((done.len(), done[0]["case_id"].clone()), (1, case["id"].clone()));
     assert!(escalations(&app, &coord, "active").is_empty());
@@ -846,11 +811,11 @@ mail_test!(the_last_step_of_a_chain_is_delivered_and_its_link_still_works, |app,
     assert!(page.text.contains("<form method=\"post\">") && page.text.contains("A test chain ended."), "{}", page.text);
     assert!(!page.text.contains(".."), "{}", page.text);
     // The coordinator takes it from her first mail.
-    let first = sink.to(&d.coord.email)[0].ack_path();
+    let first = sink.to(&d.owner_coord.email)[0].ack_path();
     let r = app.request("POST", &first, None, None);
     assert!(r.status == 200 && r.text.contains("stopped"), "{r:?}");
     let acked = escalations(&app, &coord, "acknowledged");
-    assert_eq!(acked[0]["acknowledged_by"], json!(d.coord.id));
+    assert_eq!(acked[0]["acknowledged_by"], json!(d.owner_coord.id));
     // The lead's link now says who took it and when, and offers nothing to press.
     for r in [app.get(&lead[0].ack_path(), None), app.request("POST", &lead[0].ack_path(), None, None)] {
         assert_eq!(r.status, 200, "{r:?}");
@@ -858,17 +823,18 @@ mail_test!(the_last_step_of_a_chain_is_delivered_and_its_link_still_works, |app,
         assert!(r.text.contains(&app.clock.now().format("%Y-%m-%d at %H:%M UTC").to_string()), "{}", r.text);
         assert!(!r.text.contains("<form"), "{}", r.text);
     }
-    let _ = &d.org;
+    let _ = &d.owner_org;
 });
 
 mail_test!(escalations_end_in_the_change_that_removes_their_reason, |app, sink| {
-    let d = desk(&app);
-    let coord = d.coord.token.clone();
-    let t = Some(d.officer.token.as_str());
-    let running =
-        |policy: &str| escalations(&app, &d.coord.token, "active").iter().filter(|e| e["policy_id"] == policy).count();
+    let d = cast(&app);
+    let coord = d.owner_coord.token.clone();
+    let t = Some(d.assigned_officer.token.as_str());
+    let running = |policy: &str| {
+        escalations(&app, &d.owner_coord.token, "active").iter().filter(|e| e["policy_id"] == policy).count()
+    };
     let stopped_by_reason = |policy: &str| {
-        escalations(&app, &d.coord.token, "stopped")
+        escalations(&app, &d.owner_coord.token, "stopped")
             .iter()
             .any(|e| e["policy_id"] == policy && e["ended_reason"] == "stop_when")
     };
@@ -930,8 +896,8 @@ mail_test!(escalations_end_in_the_change_that_removes_their_reason, |app, sink| 
     assert_eq!(running("measure-overdue"), 1);
     app.clock.advance(Duration::days(1));
     pass(&app);
-    assert_eq!(with_subject(&sink.to(&d.officer.email), "measure is past its due date").len(), 1);
-    let (officer, coord) = (d.officer.fresh(&app), d.coord.fresh(&app));
+    assert_eq!(with_subject(&sink.to(&d.assigned_officer.email), "measure is past its due date").len(), 1);
+    let (officer, coord) = (d.assigned_officer.fresh(&app), d.owner_coord.fresh(&app));
     let r = app.patch(&format!("/api/v1/measures/{}", id_of(&m.json())), Some(&officer), json!({ "status": "done" }));
     assert_eq!(r.status, 200, "{r:?}");
     let running =
@@ -946,7 +912,7 @@ mail_test!(escalations_end_in_the_change_that_removes_their_reason, |app, sink| 
     assert_eq!(k.json()["status"], "pending");
     app.clock.advance(Duration::minutes(31));
     assert_eq!(pass(&app).missed_checkins, 1);
-    let (officer, coord) = (d.officer.fresh(&app), d.coord.fresh(&app));
+    let (officer, coord) = (d.assigned_officer.fresh(&app), d.owner_coord.fresh(&app));
     let running =
         |policy: &str| escalations(&app, &coord, "active").iter().filter(|e| e["policy_id"] == policy).count();
     let listed = app.get(&cpath, Some(&officer)).json();
@@ -963,9 +929,9 @@ mail_test!(escalations_end_in_the_change_that_removes_their_reason, |app, sink| 
 });
 
 mail_test!(a_backdated_visa_counts_from_the_day_it_was_submitted, |app, sink| {
-    let d = desk(&app);
+    let d = cast(&app);
     let case = new_case(&app, &d, "medium", "s");
-    let t = Some(d.officer.token.as_str());
+    let t = Some(d.assigned_officer.token.as_str());
     let day = |n: i64| (app.clock.now() + Duration::days(n)).to_rfc3339();
     let reloc = json!({ "kind": "international", "destination_country": "ES", "destination_city": "Madrid",
         "host_organization": "h", "beneficiaries": ["her"], "starts_on": day(40), "ends_on": day(100) });
@@ -983,9 +949,9 @@ mail_test!(a_backdated_visa_counts_from_the_day_it_was_submitted, |app, sink| {
     );
     assert_eq!(r.status, 200, "{r:?}");
     pass(&app);
-    let mails = with_subject(&sink.to(&d.officer.email), "visa application").len();
+    let mails = with_subject(&sink.to(&d.assigned_officer.email), "visa application").len();
     assert_eq!(mails, 1, "the 14-day step is due at once");
-    let e = escalations(&app, &d.coord.token, "active");
+    let e = escalations(&app, &d.owner_coord.token, "active");
     let visa_chain = e.iter().find(|e| e["policy_id"] == "visa-pending-14-days").expect("running");
     let started: chrono::DateTime<chrono::Utc> = visa_chain["started_at"].as_str().unwrap().parse().unwrap();
     assert!((app.clock.now() - started) >= Duration::days(20) - Duration::minutes(1), "{visa_chain}");
@@ -1001,10 +967,10 @@ fn ack_links_follow_the_listen_address_when_public_url_is_unset() {
         c.bind = "127.0.0.1:9137".into();
         c.public_url = String::new();
     });
-    let d = desk(&app);
+    let d = cast(&app);
     new_case(&app, &d, "critical", "s");
     pass(&app);
-    let mail = &sink.to(&d.coord.email)[0];
+    let mail = &sink.to(&d.owner_coord.email)[0];
     assert!(mail.text().contains("http://127.0.0.1:9137/ack/"), "{}", mail.text());
 }
 
@@ -1088,7 +1054,7 @@ fn tls_app(backend: Backend, relay: Relay, trust: Trust<'_>) -> Option<(TestApp,
 /// Haven was told to trust, with the password sent only inside TLS.
 fn tls_delivers(backend: Backend, relay: Relay) {
     let Some((app, sink)) = tls_app(backend, relay, Trust::Relay) else { return };
-    let d = desk(&app);
+    let d = cast(&app);
     new_case(&app, &d, "critical", "s");
     let st = app.state();
     let queued = engine::run_due(st, app.clock.now(), 100).unwrap().messages;
@@ -1105,7 +1071,7 @@ fn tls_refuses_an_untrusted_certificate(backend: Backend, relay: Relay) {
     let other = crate::smtp::TestCert::new();
     for trust in [Trust::System, Trust::Other(other.cert_file.as_path())] {
         let Some((app, sink)) = tls_app(backend, relay, trust) else { return };
-        let d = desk(&app);
+        let d = cast(&app);
         new_case(&app, &d, "critical", "s");
         let st = app.state();
         let queued = engine::run_due(st, app.clock.now(), 100).unwrap().messages;

@@ -550,6 +550,125 @@ pub fn everything_stored(app: &TestApp) -> String {
 /// The people around one case, for the tests of its protection records: two coordinators of
 /// the owning organisation, an officer assigned to the case, a coordinator of an unrelated
 /// organisation, and an officer of an embassy the case is shared with.
+/// One account of the cast: who she is, how she signs in, and a token valid now.
+pub struct Person {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+}
+
+impl Person {
+    pub fn new(app: &TestApp, role: haven::domain::Role, org: &str) -> Person {
+        let (id, email, password) = app.user(role, org);
+        let token = token_of(&app.login(&email, &password));
+        Person { id, email, password, token }
+    }
+
+    /// A token valid now (after the clock moved past the first one's lifetime).
+    pub fn fresh(&self, app: &TestApp) -> String {
+        token_of(&app.login(&self.email, &self.password))
+    }
+}
+
+/// The one cast of the integration tests: three organisations and someone in every role and
+/// relation the need-to-know rules tell apart. Test files use it (or `team`, which adds a
+/// shared case) instead of each building its own.
+pub struct Cast {
+    /// "UN Human Rights Office" (un_agency): owns the cases.
+    pub owner_org: String,
+    /// "Embassy of Ireland" (embassy): cases are shared with it.
+    pub partner_org: String,
+    pub admin: String,
+    /// In the admin's organisation.
+    pub auditor: Person,
+    pub owner_coord: Person,
+    pub second_coord: Person,
+    /// In the owner organisation; assigned to the cases `shared_case` opens.
+    pub assigned_officer: Person,
+    pub sharing_officer: Person,
+    pub other_coord: Person,
+    pub unrelated_officer: Person,
+}
+
+pub fn cast(app: &TestApp) -> Cast {
+    use haven::domain::Role;
+    let admin = app.admin_token();
+    let org = |name: &str, kind: &str| {
+        let r = app.post(
+            "/api/v1/organizations",
+            Some(&admin),
+            serde_json::json!({ "name": name, "kind": kind, "country": "CO" }),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().expect("organization id").to_string()
+    };
+    let owner_org = org("UN Human Rights Office", "un_agency");
+    let partner_org = org("Embassy of Ireland", "embassy");
+    // "Unrelated NGO" (ngo): its people have no relation to any case.
+    let unrelated_org = org("Unrelated NGO", "ngo");
+    let admin_org = app.admin_org();
+    Cast {
+        auditor: Person::new(app, Role::Auditor, &admin_org),
+        owner_coord: Person::new(app, Role::Coordinator, &owner_org),
+        second_coord: Person::new(app, Role::Coordinator, &owner_org),
+        assigned_officer: Person::new(app, Role::Officer, &owner_org),
+        sharing_officer: Person::new(app, Role::Officer, &partner_org),
+        other_coord: Person::new(app, Role::Coordinator, &unrelated_org),
+        unrelated_officer: Person::new(app, Role::Officer, &unrelated_org),
+        owner_org,
+        partner_org,
+        admin,
+    }
+}
+
+impl Cast {
+    /// The access token of one member, by the name the matrices use (None: anonymous).
+    pub fn token(&self, who: &str) -> Option<String> {
+        let p = match who {
+            "anonymous" => return None,
+            "admin" => return Some(self.admin.clone()),
+            "auditor" => &self.auditor,
+            "owner_coordinator" => &self.owner_coord,
+            "second_coordinator" => &self.second_coord,
+            "other_coordinator" => &self.other_coord,
+            "assigned_officer" => &self.assigned_officer,
+            "sharing_officer" => &self.sharing_officer,
+            "unrelated_officer" => &self.unrelated_officer,
+            other => panic!("no such member of the cast: {other}"),
+        };
+        Some(p.token.clone())
+    }
+
+    /// A case of the owner organisation (severity high, consent to embassies and UN
+    /// agencies), assigned to the assigned officer and shared with the partner for 30 days.
+    pub fn shared_case(&self, app: &TestApp) -> String {
+        let body = serde_json::json!({
+            "severity": "high", "country": "CO", "consent_scope": ["embassy", "un_agency"],
+            "summary": "Threats after a land-rights hearing"
+        });
+        let r = app.post("/api/v1/cases", Some(&self.owner_coord.token), body);
+        assert_eq!(r.status, 201, "{r:?}");
+        let id = r.json()["id"].as_str().expect("case id").to_string();
+        let r = app.post(
+            &format!("/api/v1/cases/{id}/assignees"),
+            Some(&self.owner_coord.token),
+            serde_json::json!({ "user_id": self.assigned_officer.id }),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+        let share = serde_json::json!({
+            "organization_id": self.partner_org, "consent_reference": "consent form 2026-11-20", "expires_at": expires
+        });
+        let r = app.post(&format!("/api/v1/cases/{id}/shares"), Some(&self.owner_coord.token), share);
+        assert_eq!(r.status, 200, "{r:?}");
+        id
+    }
+}
+
+/// The cast's tokens and a shared case, for the protection-record tests: `coord` (owner
+/// coordinator), `second_coord`, `officer` (assigned), `other` (unrelated coordinator) and
+/// `partner` (the sharing officer).
 pub struct Team {
     pub coord: String,
     pub second_coord: String,
@@ -561,40 +680,17 @@ pub struct Team {
 }
 
 pub fn team(app: &TestApp) -> Team {
-    let admin = app.admin_token();
-    let mk = |name: &str, kind: &str| {
-        let r = app.post(
-            "/api/v1/organizations",
-            Some(&admin),
-            serde_json::json!({ "name": name, "kind": kind, "country": "CO" }),
-        );
-        r.json()["id"].as_str().expect("organization id").to_string()
-    };
-    let (org, other_org, partner_org) =
-        (mk("Case Org", "ngo"), mk("Other Org", "ngo"), mk("Partner Embassy", "embassy"));
-    let login = |role: haven::domain::Role, org: &str| {
-        let (id, email, pw) = app.user(role, org);
-        (id, token_of(&app.login(&email, &pw)))
-    };
-    use haven::domain::Role;
-    let (_, coord) = login(Role::Coordinator, &org);
-    let (_, second_coord) = login(Role::Coordinator, &org);
-    let (officer_id, officer) = login(Role::Officer, &org);
-    let (_, other) = login(Role::Coordinator, &other_org);
-    let (_, partner) = login(Role::Officer, &partner_org);
-    let body = serde_json::json!({ "severity": "high", "country": "CO", "consent_scope": ["embassy"] });
-    let case = app.post("/api/v1/cases", Some(&coord), body).json();
-    let case_id = case["id"].as_str().expect("case id").to_string();
-    let r = app.post(
-        &format!("/api/v1/cases/{case_id}/assignees"),
-        Some(&coord),
-        serde_json::json!({ "user_id": officer_id }),
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    let expires = (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339();
-    let share = serde_json::json!({ "organization_id": partner_org, "consent_reference": "c", "expires_at": expires });
-    assert_eq!(app.post(&format!("/api/v1/cases/{case_id}/shares"), Some(&coord), share).status, 200);
-    Team { coord, second_coord, officer, officer_id, other, partner, case_id }
+    let c = cast(app);
+    let case_id = c.shared_case(app);
+    Team {
+        coord: c.owner_coord.token,
+        second_coord: c.second_coord.token,
+        officer: c.assigned_officer.token,
+        officer_id: c.assigned_officer.id,
+        other: c.other_coord.token,
+        partner: c.sharing_officer.token,
+        case_id,
+    }
 }
 
 /// Haven's log lines, as the service would write them (the same `fmt` layer), kept in memory
