@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod escalation;
 pub mod form;
+pub mod i18n;
 pub mod keyfile;
 pub mod mail;
 pub mod metrics;

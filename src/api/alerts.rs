@@ -209,14 +209,14 @@ pub async fn list(
         crate::domain::check_date("received_since", t)
             .map_err(|_| AppError::bad_request("invalid_query", "received_since is out of range"))?;
     }
-    let org = auth.user.organization_id.clone();
     let filter = AlertFilter {
         status: q.status.map(|s| s.as_str().to_string()),
         kind: q.kind.map(|k| k.as_str().to_string()),
         country: q.country,
         received_since: q.received_since.map(naive),
     };
-    let rows = state.db.read(move |c| Ok(Alert::page_for_org(c, &org, &filter, cursor.as_deref(), limit + 1)?)).await?;
+    let rows =
+        state.db.read(move |c| alerts::list(c, &auth.caller(), &filter, cursor.as_deref(), limit + 1)).await?;
     let page = Page::from_rows(rows, limit, |a| a.id.clone());
     Ok(HttpResponse::Ok()
         .json(Page { items: page.items.iter().map(AlertListItem::from).collect(), next_cursor: page.next_cursor }))

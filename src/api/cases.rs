@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{idempotency_key, idempotent, if_match, request_hash, ts, Page};
 use crate::auth::Authed;
 use crate::clock::naive;
-use crate::db::models::case::{CaseFilter, Visibility};
+use crate::db::models::case::CaseFilter;
 use crate::db::models::Case;
 use crate::db::DbConn;
 use crate::domain::cases::{self, Caller, CaseDetail, CaseStatus, CaseUpdate, NewCase, NewShare, Severity};
@@ -316,13 +316,6 @@ pub async fn list(
     let rows = state
         .db
         .read(move |c| {
-            let owner = (auth.role == Role::Coordinator).then_some(auth.user.organization_id.as_str());
-            let vis = Visibility {
-                owner_org: owner,
-                assignee: &auth.user.id,
-                shared_with_org: &auth.user.organization_id,
-                now,
-            };
             let filter = CaseFilter {
                 status: q.status.map(|s| s.as_str().to_string()),
                 severity: q.severity.map(|s| s.as_str().to_string()),
@@ -330,7 +323,7 @@ pub async fn list(
                 assigned_to: q.assigned_to_me.filter(|m| *m).map(|_| auth.user.id.clone()),
                 updated_since: q.updated_since.map(naive),
             };
-            Ok(Case::page_visible(c, &vis, &filter, cursor.as_deref(), limit + 1)?)
+            cases::list(c, &auth.caller(), &filter, cursor.as_deref(), limit + 1, now)
         })
         .await?;
     let page = Page::from_rows(rows, limit, |c| c.id.clone());

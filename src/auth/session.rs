@@ -67,6 +67,8 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
         expires_at: naive(now + chrono::Duration::seconds(state.config.jwt.session_ttl_seconds as i64)),
         revoked_at: None,
         revoked_reason: None,
+        console_secret_hash: None,
+        last_seen_at: None,
     };
     let (refresh_token, refresh_hash) = new_refresh_token();
     let access_token = state.jwt.issue(&user.id, &session.id, now)?;

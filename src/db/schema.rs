@@ -24,6 +24,7 @@ diesel::table! {
         must_change_password -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        language -> Nullable<Text>,
     }
 }
 
@@ -35,6 +36,8 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoked_reason -> Nullable<Text>,
+        console_secret_hash -> Nullable<Text>,
+        last_seen_at -> Nullable<Timestamp>,
     }
 }
 

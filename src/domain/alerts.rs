@@ -103,6 +103,18 @@ pub fn prepare(crypto: &Crypto, input: NewAlert) -> Result<PreparedAlert, AppErr
     })
 }
 
+/// Alerts of the caller's organisation (the one they were sent to), newest first, after
+/// `cursor`. Who may list alerts at all is the route's action (`alert.list`).
+pub fn list(
+    conn: &mut DbConn,
+    caller: &Caller<'_>,
+    filter: &crate::db::models::alert::AlertFilter,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Alert>, AppError> {
+    Ok(Alert::page_for_org(conn, &caller.user.organization_id, filter, cursor, limit)?)
+}
+
 /// Staff intake on behalf of a defender; the alert belongs to the caller's organisation.
 pub fn create(
     conn: &mut DbConn,

@@ -137,6 +137,27 @@ pub fn owner_or_case_reader(
     Ok(rel)
 }
 
+/// The cases the caller may see, newest first, after `cursor`: a coordinator her
+/// organisation's and those shared with it, anyone the ones she is assigned to, and those
+/// shared with her organisation while the share is live.
+pub fn list(
+    conn: &mut DbConn,
+    caller: &Caller<'_>,
+    filter: &crate::db::models::case::CaseFilter,
+    cursor: Option<&str>,
+    limit: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<Case>, AppError> {
+    let owner = (caller.role == Role::Coordinator).then_some(caller.user.organization_id.as_str());
+    let vis = crate::db::models::case::Visibility {
+        owner_org: owner,
+        assignee: &caller.user.id,
+        shared_with_org: &caller.user.organization_id,
+        now,
+    };
+    Ok(Case::page_visible(conn, &vis, filter, cursor, limit)?)
+}
+
 /// A consent scope as stored: JSON, sorted, without repeats.
 pub fn scope_json(kinds: &[OrganizationKind]) -> Result<String, AppError> {
     let mut scope: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();

@@ -15,6 +15,10 @@ pub struct Session {
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoked_reason: Option<String>,
+    /// A console session: the SHA-256 of its cookie's secret. None: an API session.
+    pub console_secret_hash: Option<String>,
+    /// A console session: when it was last used (the idle timeout counts from here).
+    pub last_seen_at: Option<NaiveDateTime>,
 }
 
 /// A refresh token, stored only as its SHA-256. Each is good for one use; a second use
@@ -35,6 +39,19 @@ impl Session {
 
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Session>> {
         sessions::table.find(id).select(Session::as_select()).get_result(conn).optional()
+    }
+
+    /// The console session whose cookie secret hashes to `hash`.
+    pub fn find_console(conn: &mut DbConn, hash: &str) -> QueryResult<Option<Session>> {
+        sessions::table
+            .filter(sessions::console_secret_hash.eq(hash))
+            .select(Session::as_select())
+            .get_result(conn)
+            .optional()
+    }
+
+    pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(Some(now))).execute(conn)
     }
 
     pub fn is_live(&self, now: NaiveDateTime) -> bool {

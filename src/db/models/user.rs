@@ -21,6 +21,8 @@ pub struct User {
     pub must_change_password: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Her console's language (`en`, `fr`, `es`, `ar`); None: her browser's.
+    pub language: Option<String>,
 }
 
 /// `Debug` leaves the password hash out.
@@ -43,6 +45,7 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
     pub must_change_password: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
+    pub language: Option<Option<String>>,
 }
 
 pub fn normalize_email(email: &str) -> String {
