@@ -74,6 +74,9 @@ pub struct Config {
     pub mail_deadline_hours: u64,
     /// How long an acknowledgement link in a mail works.
     pub ack_link_hours: u64,
+    /// A console session unused for this long ends (it also ends with the session's
+    /// lifetime, `jwt.session_ttl_seconds`).
+    pub console_idle_minutes: u64,
     /// Bearer token a Prometheus scraper sends to `/metrics`; empty: `/metrics` is off (404).
     pub metrics_token: Secret,
     pub jwt: JwtConfig,
@@ -180,6 +183,7 @@ impl Default for Config {
             escalation_interval_ms: 5000,
             mail_timeout_seconds: 30,
             mail_deadline_hours: 72,
+            console_idle_minutes: 30,
             ack_link_hours: 72,
             metrics_token: Secret::default(),
             jwt: JwtConfig::default(),
@@ -351,6 +355,9 @@ impl Config {
                 || self.public_url.ends_with('/'))
         {
             return Err("public_url must start with https:// (or http://) and not end with /".into());
+        }
+        if !(1..=24 * 60).contains(&self.console_idle_minutes) {
+            return Err("console_idle_minutes must be between 1 and 1440".into());
         }
         if !(100..=3_600_000).contains(&self.escalation_interval_ms) {
             return Err("escalation_interval_ms must be between 100 and 3600000".into());

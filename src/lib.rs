@@ -10,6 +10,7 @@ pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod db;
 pub mod domain;
@@ -87,6 +88,7 @@ pub fn build_app(
         .configure(api::configure)
         .configure(escalation::ack::configure)
         .configure(form::configure)
+        .configure(console::configure)
         .route("/metrics", web::get().to(metrics::serve))
         .default_service(web::to(api::not_found))
         .wrap(from_fn(access_log))

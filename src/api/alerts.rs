@@ -215,8 +215,7 @@ pub async fn list(
         country: q.country,
         received_since: q.received_since.map(naive),
     };
-    let rows =
-        state.db.read(move |c| alerts::list(c, &auth.caller(), &filter, cursor.as_deref(), limit + 1)).await?;
+    let rows = state.db.read(move |c| alerts::list(c, &auth.caller(), &filter, cursor.as_deref(), limit + 1)).await?;
     let page = Page::from_rows(rows, limit, |a| a.id.clone());
     Ok(HttpResponse::Ok()
         .json(Page { items: page.items.iter().map(AlertListItem::from).collect(), next_cursor: page.next_cursor }))

@@ -37,9 +37,15 @@ fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Checks the password (on a blocking thread), then opens a session. Every outcome is
-/// audited; a failure says nothing about whether the account exists.
-pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
+/// Checks the throttle, then the password (on a blocking thread), for a login at either door.
+/// Every refusal is audited and is the same error, saying nothing about whether the account
+/// exists. Ok: the active account and the normalised email (for the throttle's success).
+async fn check_login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    addr: Option<IpAddr>,
+) -> Result<(User, String), AppError> {
     let email_n = normalize_email(email);
     if let Err(retry_after_secs) = state.throttle.begin_attempt(&email_n, addr) {
         return Err(AppError::TooManyRequests { retry_after_secs });
@@ -55,11 +61,17 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let pw = password.to_string();
     let ok = crate::auth::password::off_thread(move || crate::auth::password::verify(&pw, stored.as_deref())).await?;
+    match user {
+        Some(u) if ok && u.active => Ok((u, email_n)),
+        other => Err(login_denied(state, state.clock.now(), other.map(|u| u.id)).await),
+    }
+}
+
+/// Checks the password (on a blocking thread), then opens a session. Every outcome is
+/// audited; a failure says nothing about whether the account exists.
+pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
+    let (user, email_n) = check_login(state, email, password, addr).await?;
     let now = state.clock.now();
-    let user = match user {
-        Some(u) if ok && u.active => u,
-        other => return Err(login_denied(state, now, other.map(|u| u.id)).await),
-    };
     let session = Session {
         id: new_id(),
         user_id: user.id.clone(),
@@ -99,6 +111,55 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
     }
     state.throttle.record_success(&email_n, addr);
     Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: state.jwt.ttl_seconds() })
+}
+
+/// Opens a console session after the same checks as an API login (throttle, password,
+/// audit). Returns the account and the cookie's secret; the session row keeps only the
+/// secret's SHA-256, so a copy of the database opens no session.
+pub async fn console_login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    addr: Option<IpAddr>,
+) -> Result<(User, String), AppError> {
+    let (user, email_n) = check_login(state, email, password, addr).await?;
+    let now = state.clock.now();
+    let (secret, secret_hash) = new_refresh_token();
+    let session = Session {
+        id: new_id(),
+        user_id: user.id.clone(),
+        created_at: naive(now),
+        expires_at: naive(now + chrono::Duration::seconds(state.config.jwt.session_ttl_seconds as i64)),
+        revoked_at: None,
+        revoked_reason: None,
+        console_secret_hash: Some(secret_hash),
+        last_seen_at: Some(naive(now)),
+    };
+    let (uid, checked_hash) = (user.id.clone(), user.password_hash.clone());
+    let opened = state
+        .db
+        .write(move |c| {
+            let still = User::find(c, &uid)?.is_some_and(|u| u.active && u.password_hash == checked_hash);
+            if !still {
+                return Ok(false);
+            }
+            session.insert(c)?;
+            let e = Entry::new(Some(&uid), "auth.login", "session", Some(&session.id))
+                .detail(serde_json::json!({ "door": "console" }));
+            audit::record(c, now, e)?;
+            Ok(true)
+        })
+        .await?;
+    if !opened {
+        return Err(login_denied(state, now, None).await);
+    }
+    state.throttle.record_success(&email_n, addr);
+    Ok((user, secret))
+}
+
+/// The SHA-256 a console session keeps of its cookie's secret.
+pub fn secret_hash(secret: &str) -> String {
+    hash_token(secret)
 }
 
 /// Audits a refused login and returns the one error every refusal gets.

@@ -137,6 +137,24 @@ pub fn create_user(
     Ok(user)
 }
 
+/// Sets the language of her console pages (None: her browser's). Audited, like every change.
+pub fn set_language(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    user: &User,
+    lang: Option<crate::i18n::Lang>,
+) -> Result<(), AppError> {
+    let changes = UserChanges {
+        language: Some(lang.map(|l| l.code().to_string())),
+        updated_at: Some(naive(now)),
+        ..Default::default()
+    };
+    User::update(conn, &user.id, &changes)?;
+    let detail = serde_json::json!({ "language": lang.map(|l| l.code()) });
+    audit::record(conn, now, Entry::new(Some(&user.id), "me.language", "user", Some(&user.id)).detail(detail))?;
+    Ok(())
+}
+
 /// Changes role and/or active flag. Refuses to leave the service without an active admin.
 /// Deactivation ends the account's sessions at once.
 pub fn update_user(

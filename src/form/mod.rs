@@ -167,7 +167,7 @@ pub fn redirect(req: &HttpRequest, location: &str) -> HttpResponse {
     res
 }
 
-fn respond(req: &HttpRequest, status: StatusCode, content_type: &str, body: Vec<u8>) -> HttpResponse {
+pub(crate) fn respond(req: &HttpRequest, status: StatusCode, content_type: &str, body: Vec<u8>) -> HttpResponse {
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))

@@ -24,7 +24,7 @@ fn ci() -> bool {
 
 /// `axe.min.js`, installed with `npm ci` if it is not yet; None (SKIPPED) if npm cannot
 /// install it, a panic under CI=true.
-fn axe_source() -> Option<&'static str> {
+pub fn axe_source() -> Option<&'static str> {
     static AXE: OnceLock<Option<String>> = OnceLock::new();
     AXE.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("axe");
@@ -53,7 +53,7 @@ fn axe_source() -> Option<&'static str> {
 }
 
 /// axe's violations on the page the browser shows, one line each.
-fn violations(b: &Browser, axe: &str) -> Vec<String> {
+pub fn violations(b: &Browser, axe: &str) -> Vec<String> {
     let script = format!(
         "{axe}\n;const done = arguments[arguments.length - 1];\
          window.axe.run(document).then(r => done(JSON.stringify(r.violations.map(v => ({{\

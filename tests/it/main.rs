@@ -11,6 +11,7 @@ mod axe;
 mod browser;
 mod cases;
 mod cli;
+mod console;
 mod contract;
 mod crypto;
 mod escalation;

@@ -1,0 +1,520 @@
+//! The console's pages. Each reads its input, checks the session (and its CSRF token on a
+//! POST), asks the access policy whether the role may, calls the domain, and renders or
+//! redirects (post/redirect/get).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::i18n::Words;
+use super::session::{self, Staff};
+use super::{html, redirect, with_cookie, Chrome, NoticePage};
+use crate::authz::Action;
+use crate::clock::{naive, ts};
+use crate::db::models::alert::AlertFilter;
+use crate::db::models::case::CaseFilter;
+use crate::error::AppError;
+use crate::form::decode::Fields;
+use crate::i18n::Lang;
+use crate::state::AppState;
+
+/// A field's error, linked from the summary at the top of the page.
+pub struct FieldError {
+    pub field: &'static str,
+    pub text: &'static str,
+}
+
+fn error_in(errors: &[FieldError], field: &str) -> Option<&'static str> {
+    errors.iter().find(|e| e.field == field).map(|e| e.text)
+}
+
+/// The query's `n=` notice, by name (never echoed).
+fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static str> {
+    let n = req.query_string().split('&').find_map(|p| p.strip_prefix("n="))?;
+    Some(match n {
+        "out" => w.signed_out,
+        "ended" => w.session_ended,
+        "acked" => w.acknowledged,
+        "password" => w.password_changed,
+        "language" => w.language_saved,
+        _ => return None,
+    })
+}
+
+/// A whole-page message in her language.
+fn notice_page(
+    req: &HttpRequest,
+    staff: Option<&Staff>,
+    lang: Lang,
+    status: StatusCode,
+    text: &'static str,
+) -> HttpResponse {
+    let w = lang.words();
+    let (link, link_label) =
+        if staff.is_some() { ("/console/", w.back_home) } else { ("/console/login", w.login_title) };
+    let page = NoticePage { c: Chrome::new(lang, staff, "/console/", w.err_title), text, link, link_label };
+    html(req, status, &page)
+}
+
+/// An error as the console's page: what the status says, never the cause (logged).
+fn error_page(req: &HttpRequest, staff: Option<&Staff>, lang: Lang, e: AppError) -> HttpResponse {
+    let w = lang.words();
+    let status = actix_web::ResponseError::status_code(&e);
+    e.log_cause();
+    let text = match status {
+        StatusCode::NOT_FOUND => w.not_found,
+        StatusCode::FORBIDDEN => w.forbidden,
+        StatusCode::TOO_MANY_REQUESTS => w.err_throttled,
+        StatusCode::SERVICE_UNAVAILABLE => w.err_unavailable,
+        _ => w.err_generic,
+    };
+    let mut res = notice_page(req, staff, lang, status, text);
+    crate::form::set_retry_after(&mut res, &e);
+    res
+}
+
+/// The signed-in member of staff, or the answer to give instead: the sign-in page (saying
+/// her session ended, when a cookie came with the request), or the password page first
+/// when she must change hers.
+async fn signed_in(req: &HttpRequest, state: &AppState, password_page: bool) -> Result<Staff, HttpResponse> {
+    match session::current(req, state).await {
+        Ok(Some(s)) if s.user.must_change_password && !password_page => Err(redirect(req, "/console/account")),
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => {
+            let had_cookie = req.headers().get(header::COOKIE).is_some();
+            let to = if had_cookie { "/console/login?n=ended" } else { "/console/login" };
+            Err(with_cookie(redirect(req, to), &session::clear_cookie(state)))
+        }
+        Err(e) => Err(error_page(req, None, session::guest_lang(req), e)),
+    }
+}
+
+/// A POST's fields, after its session and CSRF token are checked: a form without this
+/// session's token changes nothing.
+async fn posted(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    allowed: &[&str],
+    password_page: bool,
+) -> Result<(Staff, Fields), HttpResponse> {
+    let staff = signed_in(req, state, password_page).await?;
+    let body = match crate::form::read_body(req, payload).await {
+        Ok(b) => b,
+        Err(e) => return Err(error_page(req, Some(&staff), staff.lang, e)),
+    };
+    let mut all = vec!["csrf"];
+    all.extend_from_slice(allowed);
+    let Ok(fields) = Fields::parse(&body, &all, &[]) else {
+        let e = AppError::bad_request("invalid_form", "malformed form");
+        return Err(error_page(req, Some(&staff), staff.lang, e));
+    };
+    if !staff.csrf_ok(fields.get("csrf")) {
+        tracing::info!(target: "haven::console", "form refused: missing or foreign CSRF token");
+        return Err(notice_page(
+            req,
+            Some(&staff),
+            staff.lang,
+            StatusCode::FORBIDDEN,
+            staff.lang.words().err_expired_form,
+        ));
+    }
+    Ok((staff, fields))
+}
+
+// --- Sign-in -------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html", config = "src/console/askama.toml")]
+struct LoginPage {
+    c: Chrome,
+    errors: Vec<FieldError>,
+    email: String,
+}
+
+impl LoginPage {
+    fn error_for(&self, field: &str) -> Option<&'static str> {
+        error_in(&self.errors, field)
+    }
+}
+
+pub async fn login_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Ok(Some(_)) = session::current(&req, &state).await {
+        return redirect(&req, "/console/");
+    }
+    let lang = session::guest_lang(&req);
+    let w = lang.words();
+    let mut c = Chrome::new(lang, None, "/console/login", w.login_title);
+    c.notice = notice_of(&req, w);
+    html(&req, StatusCode::OK, &LoginPage { c, errors: Vec::new(), email: String::new() })
+}
+
+pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let fallback = session::guest_lang(&req);
+    let body = match crate::form::read_body(&req, payload).await {
+        Ok(b) => b,
+        Err(e) => return error_page(&req, None, fallback, e),
+    };
+    let lang = crate::form::lang_hint(&body).unwrap_or(fallback);
+    let w = lang.words();
+    let Ok(fields) = Fields::parse(&body, &["email", "password", "lang"], &[]) else {
+        return error_page(&req, None, lang, AppError::bad_request("invalid_form", "malformed form"));
+    };
+    let email = fields.get("email").unwrap_or("").to_string();
+    // Passwords may begin or end with spaces: taken as typed, not trimmed.
+    let password = fields.raw("password").to_string();
+    let mut errors = Vec::new();
+    if email.is_empty() {
+        errors.push(FieldError { field: "email", text: w.err_required });
+    }
+    if password.is_empty() {
+        errors.push(FieldError { field: "password", text: w.err_required });
+    }
+    let render = |status: StatusCode, errors: Vec<FieldError>, email: String| {
+        let c = Chrome::new(lang, None, "/console/login", w.login_title);
+        html(&req, status, &LoginPage { c, errors, email })
+    };
+    if !errors.is_empty() {
+        return render(StatusCode::UNPROCESSABLE_ENTITY, errors, email);
+    }
+    let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
+    match crate::auth::session::console_login(&state, &email, &password, addr).await {
+        Ok((user, secret)) => {
+            let to = if user.must_change_password { "/console/account" } else { "/console/" };
+            with_cookie(redirect(&req, to), &session::set_cookie(&state, &secret))
+        }
+        Err(AppError::Unauthorized(_)) => {
+            render(StatusCode::UNAUTHORIZED, vec![FieldError { field: "email", text: w.err_login }], email)
+        }
+        Err(e @ AppError::TooManyRequests { .. }) => {
+            let mut res = render(
+                StatusCode::TOO_MANY_REQUESTS,
+                vec![FieldError { field: "email", text: w.err_throttled }],
+                email,
+            );
+            crate::form::set_retry_after(&mut res, &e);
+            res
+        }
+        Err(e) => error_page(&req, None, lang, e),
+    }
+}
+
+pub async fn logout(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let (staff, _) = match posted(&req, &state, payload, &[], true).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    match crate::auth::session::logout(&state, &staff.user.id, &staff.session_id).await {
+        Ok(()) => with_cookie(redirect(&req, "/console/login?n=out"), &session::clear_cookie(&state)),
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+// --- My work -------------------------------------------------------------------------------
+
+struct AlertRow {
+    received: String,
+    kind: &'static str,
+    urgency: &'static str,
+    country: String,
+    duress: bool,
+}
+
+struct EscalationRow {
+    id: String,
+    subject: String,
+    started: String,
+    next: String,
+    step: i32,
+    csrf: String,
+}
+
+struct CaseRow {
+    reference: String,
+    severity: &'static str,
+    status: &'static str,
+    country: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html", config = "src/console/askama.toml")]
+struct HomePage {
+    c: Chrome,
+    /// None: her role does not triage alerts.
+    alerts: Option<Vec<AlertRow>>,
+    alerts_more: bool,
+    escalations: Option<Vec<EscalationRow>>,
+    cases: Option<Vec<CaseRow>>,
+}
+
+/// How many rows each part of "My work" shows.
+const ALERTS_SHOWN: usize = 50;
+const CASES_SHOWN: i64 = 50;
+const ESCALATIONS_SHOWN: i64 = 50;
+
+pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let staff = match signed_in(&req, &state, false).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let st = state.clone();
+    let user = staff.user.clone();
+    let role = staff.role;
+    let loaded = state
+        .db
+        .read(move |c| {
+            let who = crate::domain::cases::Caller { user: &user, role };
+            let now = st.clock.now();
+            let alerts = if st.access.permits(role, Action::AlertList) {
+                let filter = AlertFilter { status: Some("received".into()), ..Default::default() };
+                // Scanned newest first, shown most urgent and oldest first.
+                let mut rows = crate::domain::alerts::list(c, &who, &filter, None, 500)?;
+                rows.sort_by(|a, b| {
+                    urgency_rank(&b.urgency).cmp(&urgency_rank(&a.urgency)).then(a.received_at.cmp(&b.received_at))
+                });
+                Some(rows)
+            } else {
+                None
+            };
+            let escalations = if st.access.permits(role, Action::EscalationList) {
+                let (rows, _) =
+                    crate::domain::escalations::list(c, &st.access, now, &user, "active", None, ESCALATIONS_SHOWN)?;
+                Some(rows)
+            } else {
+                None
+            };
+            let cases = if st.access.permits(role, Action::CaseList) {
+                let mine = (role != crate::domain::Role::Coordinator).then(|| user.id.clone());
+                let filter = CaseFilter { assigned_to: mine, ..Default::default() };
+                Some(crate::domain::cases::list(c, &who, &filter, None, CASES_SHOWN, naive(now))?)
+            } else {
+                None
+            };
+            Ok((alerts, escalations, cases))
+        })
+        .await;
+    let (alerts, escalations, cases) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(&req, Some(&staff), staff.lang, e),
+    };
+    let alerts_more = alerts.as_ref().is_some_and(|a| a.len() > ALERTS_SHOWN);
+    let alerts = alerts.map(|rows| {
+        rows.into_iter()
+            .take(ALERTS_SHOWN)
+            .map(|a| AlertRow {
+                received: ts_short(a.received_at),
+                kind: w.kind(&a.kind),
+                urgency: w.severity(&a.urgency),
+                country: a.country,
+                duress: a.duress_at.is_some(),
+            })
+            .collect()
+    });
+    let escalations = escalations.map(|rows| {
+        rows.into_iter()
+            .map(|e| EscalationRow {
+                // The reference as mailed (`HVN-2026-000123`, `alert 5c10177a`), its kind in
+                // her language.
+                subject: match e.subject_kind.as_str() {
+                    "alert" => format!("{} {}", w.subject_alert, e.reference.trim_start_matches("alert ")),
+                    _ => format!("{} {}", w.subject_case, e.reference),
+                },
+                started: ts_short(e.created_at),
+                next: e.next_due_at.map(ts_short).unwrap_or_default(),
+                step: e.step + 1,
+                csrf: staff.masked_csrf(),
+                id: e.id,
+            })
+            .collect()
+    });
+    let cases = cases.map(|rows| {
+        rows.into_iter()
+            .map(|k| CaseRow {
+                severity: w.severity(&k.severity),
+                status: w.status(&k.status),
+                updated: ts_short(k.updated_at),
+                reference: k.reference,
+                country: k.country,
+            })
+            .collect()
+    });
+    let mut c = Chrome::new(staff.lang, Some(&staff), "/console/", w.home_title);
+    c.section = "home";
+    c.notice = notice_of(&req, w);
+    html(&req, StatusCode::OK, &HomePage { c, alerts, alerts_more, escalations, cases })
+}
+
+fn urgency_rank(u: &str) -> usize {
+    crate::domain::cases::Severity::ALL.iter().position(|s| s.as_str() == u).unwrap_or(0)
+}
+
+/// A time as staff read it in a table: `2026-12-04 21:30 UTC`.
+fn ts_short(t: chrono::NaiveDateTime) -> String {
+    let full = ts(t);
+    format!("{} {} UTC", &full[..10], &full[11..16])
+}
+
+pub async fn acknowledge(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, _) = match posted(&req, &state, payload, &[], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !state.access.permits(staff.role, Action::EscalationAck) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    let id = path.into_inner();
+    let (st, user) = (state.clone(), staff.user.clone());
+    let done = state
+        .db
+        .write(move |c| crate::domain::escalations::acknowledge(c, &st.access, st.clock.now(), &user, &id))
+        .await;
+    match done {
+        Ok(_) => redirect(&req, "/console/?n=acked"),
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+// --- Account -------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "account.html", config = "src/console/askama.toml")]
+struct AccountPage {
+    c: Chrome,
+    csrf: String,
+    must_change: bool,
+    errors: Vec<FieldError>,
+}
+
+impl AccountPage {
+    fn error_for(&self, field: &str) -> Option<&'static str> {
+        error_in(&self.errors, field)
+    }
+}
+
+fn account_page(req: &HttpRequest, staff: &Staff, status: StatusCode, errors: Vec<FieldError>) -> HttpResponse {
+    let w = staff.lang.words();
+    let mut c = Chrome::new(staff.lang, Some(staff), "/console/account", w.account_title);
+    c.section = "account";
+    c.notice = notice_of(req, w);
+    let page = AccountPage { c, csrf: staff.masked_csrf(), must_change: staff.user.must_change_password, errors };
+    html(req, status, &page)
+}
+
+pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match signed_in(&req, &state, true).await {
+        Ok(staff) => account_page(&req, &staff, StatusCode::OK, Vec::new()),
+        Err(res) => res,
+    }
+}
+
+pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["current", "new", "confirm"], true).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let (current, new, confirm) = (f.raw("current"), f.raw("new"), f.raw("confirm"));
+    let mut errors = Vec::new();
+    if current.is_empty() {
+        errors.push(FieldError { field: "current", text: w.err_required });
+    }
+    if new.is_empty() {
+        errors.push(FieldError { field: "new", text: w.err_required });
+    } else if new != confirm {
+        errors.push(FieldError { field: "confirm", text: w.err_password_mismatch });
+    }
+    if !errors.is_empty() {
+        return account_page(&req, &staff, StatusCode::UNPROCESSABLE_ENTITY, errors);
+    }
+    match crate::auth::session::change_password(&state, &staff.user, &staff.session_id, current, new).await {
+        Ok(()) => redirect(&req, "/console/account?n=password"),
+        Err(e) => {
+            let (field, text, status) = match e.code() {
+                "wrong_password" => ("current", w.err_password_wrong, StatusCode::FORBIDDEN),
+                "password_unchanged" => ("new", w.err_password_same, StatusCode::UNPROCESSABLE_ENTITY),
+                "weak_password" | "password_too_long" => {
+                    ("new", w.err_password_short, StatusCode::UNPROCESSABLE_ENTITY)
+                }
+                _ if matches!(e, AppError::TooManyRequests { .. }) => {
+                    ("current", w.err_throttled, StatusCode::TOO_MANY_REQUESTS)
+                }
+                _ => return error_page(&req, Some(&staff), staff.lang, e),
+            };
+            let mut res = account_page(&req, &staff, status, vec![FieldError { field, text }]);
+            crate::form::set_retry_after(&mut res, &e);
+            res
+        }
+    }
+}
+
+pub async fn set_language(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["lang", "back"], true).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(lang) = f.get("lang").and_then(Lang::parse) else {
+        return error_page(&req, Some(&staff), staff.lang, AppError::bad_request("invalid_form", "unknown language"));
+    };
+    // Back to the page she was on: one of the console's own paths, nothing else.
+    let back = f.get("back").filter(|b| is_console_path(b)).unwrap_or("/console/").to_string();
+    let (st, user) = (state.clone(), staff.user.clone());
+    let saved =
+        state.db.write(move |c| crate::domain::accounts::set_language(c, st.clock.now(), &user, Some(lang))).await;
+    match saved {
+        Ok(()) => redirect(&req, &format!("{back}?n=language")),
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+/// `/console/` or a path below it, made of plain path characters (no scheme, no `//`, no
+/// query): the only places a language switch may send her back to.
+fn is_console_path(p: &str) -> bool {
+    (p == "/console/" || p.starts_with("/console/"))
+        && !p.contains("//")
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_".contains(&b))
+}
+
+/// Any other path under `/console`: the console's 404, the same whether the thing does not
+/// exist or she may not see it.
+pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let staff = session::current(&req, &state).await.ok().flatten();
+    let lang = staff.as_ref().map_or_else(|| session::guest_lang(&req), |s| s.lang);
+    error_page(&req, staff.as_ref(), lang, AppError::NotFound("not_found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_language_switch_only_goes_back_to_a_console_page() {
+        for ok in ["/console/", "/console/account", "/console/cases/0193-ab"] {
+            assert!(is_console_path(ok), "{ok}");
+        }
+        for bad in [
+            "/",
+            "https://evil.example/console/",
+            "//evil.example",
+            "/console//evil",
+            "/consolex",
+            "/console/a?x=1",
+            "/api/v1/me",
+            "/console/%2F%2Fx",
+        ] {
+            assert!(!is_console_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_table_time_is_minutes_in_utc() {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap().and_hms_opt(21, 30, 59).unwrap();
+        assert_eq!(ts_short(t), "2026-12-04 21:30 UTC");
+    }
+}

@@ -1,0 +1,477 @@
+//! The staff console over real HTTP: sign-in and its cookie, CSRF on every POST, the session
+//! ending on logout, idle time, a password change and deactivation, "My work" by
+//! need-to-know, the language kept on the account, and the console's own 404.
+
+use chrono::Duration;
+use haven::domain::Role;
+use haven::i18n::Lang;
+use serde_json::json;
+
+use crate::db_test;
+use crate::form::{encode, FORM_CT};
+use crate::harness::{cast, Person, Resp, TestApp};
+
+/// A browser of one member of staff: its cookie, and no redirect followed.
+pub struct Desk<'a> {
+    app: &'a TestApp,
+    agent: ureq::Agent,
+    pub cookie: Option<String>,
+}
+
+impl<'a> Desk<'a> {
+    pub fn new(app: &'a TestApp) -> Desk<'a> {
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+        Desk { app, agent, cookie: None }
+    }
+
+    fn run(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Resp {
+        let mut req = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.app.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        let result = match body {
+            Some(b) => self.agent.run(req.header("Content-Type", FORM_CT).body(b).expect("request")),
+            None => self.agent.run(req.body(()).expect("request")),
+        };
+        let mut res = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        Resp { status, headers, text }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.run("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        self.run("POST", path, Some(encode(pairs)))
+    }
+
+    /// Signs in; keeps the cookie the answer sets.
+    pub fn sign_in(&mut self, email: &str, password: &str) -> Resp {
+        let r = self.post("/console/login", &[("email", email), ("password", password), ("lang", "en")]);
+        if let Some(c) = r.header("set-cookie") {
+            self.cookie = Some(c.split(';').next().unwrap_or_default().to_string());
+        }
+        r
+    }
+
+    /// The CSRF token of the first form on a page.
+    pub fn csrf(&self, path: &str) -> String {
+        let page = self.get(path);
+        assert_eq!(page.status, 200, "{path}: {page:?}");
+        crate::form::input_value(&page.text, "csrf")
+    }
+}
+
+/// A page with its CSRF tokens blanked: they are masked afresh on every page, so two renders
+/// of the same page differ only there.
+fn unmasked(page: &str) -> String {
+    let mut out = String::new();
+    let mut rest = page;
+    while let Some(at) = rest.find("name=\"csrf\" value=\"") {
+        let start = at + "name=\"csrf\" value=\"".len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        rest = &rest[rest.find('"').unwrap_or(0)..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn signed_in<'a>(app: &'a TestApp, p: &Person) -> Desk<'a> {
+    let mut d = Desk::new(app);
+    let r = d.sign_in(&p.email, &p.password);
+    assert_eq!(r.status, 303, "{r:?}");
+    d
+}
+
+db_test!(sign_in_sets_a_strict_cookie_and_stores_only_its_hash, |app| {
+    let w = cast(&app);
+    let mut d = Desk::new(&app);
+    // Not signed in: every page leads to the sign-in page.
+    let r = d.get("/console/");
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/login")));
+    let page = d.get("/console/login");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+    );
+    assert!(page.text.contains("<label for=\"email\">") && !page.text.contains("<script"));
+
+    let bad = d.sign_in(&w.owner_coord.email, "not her password at all");
+    assert_eq!(bad.status, 401);
+    assert!(bad.header("set-cookie").is_none());
+    assert!(bad.text.contains("The email or the password is wrong."), "{}", bad.text);
+    assert!(bad.text.contains(&format!("value=\"{}\"", w.owner_coord.email)), "her email is kept");
+    assert!(!bad.text.contains("not her password"), "a password is never sent back");
+
+    let ok = d.sign_in(&w.owner_coord.email, &w.owner_coord.password);
+    assert_eq!((ok.status, ok.header("location")), (303, Some("/console/")));
+    let cookie = ok.header("set-cookie").expect("cookie").to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert_eq!(ok.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie")).count(), 1, "the only cookie");
+    let secret = d.cookie.clone().unwrap().split_once('=').unwrap().1.to_string();
+    // The database keeps its SHA-256, never the secret.
+    assert_eq!(
+        app.count(&format!("sessions WHERE console_secret_hash = '{}'", haven::auth::session::secret_hash(&secret))),
+        1
+    );
+    assert!(!crate::harness::everything_stored(&app).contains(&secret));
+
+    let home = d.get("/console/");
+    assert_eq!(home.status, 200, "{home:?}");
+    assert!(home.text.contains(&w.owner_coord.email) || home.text.contains("Test coordinator"));
+    assert!(home.text.contains("<h1>My work</h1>"));
+    // A forged cookie is nobody.
+    let mut forged = Desk::new(&app);
+    forged.cookie = Some("haven_console=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into());
+    assert_eq!(forged.get("/console/").header("location"), Some("/console/login?n=ended"));
+});
+
+db_test!(a_post_without_this_sessions_csrf_token_changes_nothing, |app| {
+    let w = cast(&app);
+    let a = signed_in(&app, &w.owner_coord);
+    let b = signed_in(&app, &w.second_coord);
+    let theirs = b.csrf("/console/");
+    for token in ["", "00", theirs.as_str()] {
+        let r = a.post("/console/logout", &[("csrf", token)]);
+        assert_eq!(r.status, 403, "{token}: {r:?}");
+        assert!(r.text.contains("This form has expired"), "{}", r.text);
+        let r = a.post("/console/language", &[("csrf", token), ("lang", "ar"), ("back", "/console/")]);
+        assert_eq!(r.status, 403);
+    }
+    assert_eq!(a.get("/console/").status, 200, "still signed in, still in English");
+    assert!(a.get("/console/").text.contains("lang=\"en\""));
+    // Every page carries a freshly masked token; each of them works.
+    let (t1, t2) = (a.csrf("/console/"), a.csrf("/console/"));
+    assert_ne!(t1, t2, "masked afresh on every page");
+    let r = a.post("/console/logout", &[("csrf", &t1)]);
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/login?n=out")));
+    assert!(r.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    // The session has ended: the old cookie opens nothing.
+    assert_eq!(a.get("/console/").header("location"), Some("/console/login?n=ended"));
+    assert_eq!(app.count("sessions WHERE revoked_reason = 'logout' AND console_secret_hash IS NOT NULL"), 1);
+});
+
+db_test!(a_console_session_ends_when_idle_on_password_change_and_deactivation, |app| {
+    let w = cast(&app);
+    // Idle: 30 minutes without a page.
+    let d = signed_in(&app, &w.owner_coord);
+    app.clock.advance(Duration::minutes(29));
+    assert_eq!(d.get("/console/").status, 200, "used within the idle time");
+    app.clock.advance(Duration::minutes(29));
+    assert_eq!(d.get("/console/").status, 200, "the last page counts, not the sign-in");
+    app.clock.advance(Duration::minutes(31));
+    assert_eq!(d.get("/console/").header("location"), Some("/console/login?n=ended"));
+    assert_eq!(app.count("sessions WHERE revoked_reason = 'idle'"), 1);
+
+    // Her password changed through the API: the console session ends on the next request.
+    let d = signed_in(&app, &w.second_coord);
+    let token = w.second_coord.fresh(&app);
+    let r = app.post(
+        "/api/v1/me/password",
+        Some(&token),
+        json!({ "current_password": w.second_coord.password, "new_password": "a brand new password 7" }),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(d.get("/console/").header("location"), Some("/console/login?n=ended"));
+
+    // Deactivated by an admin.
+    let d = signed_in(&app, &w.assigned_officer);
+    assert_eq!(d.get("/console/").status, 200);
+    let admin = app.admin_token();
+    let r = app.patch(&format!("/api/v1/users/{}", w.assigned_officer.id), Some(&admin), json!({ "active": false }));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(d.get("/console/").header("location"), Some("/console/login?n=ended"));
+});
+
+db_test!(a_one_time_password_leads_to_the_password_page_first, |app| {
+    let admin = app.admin_token();
+    let org = app.admin_org();
+    let r = app.post(
+        "/api/v1/users",
+        Some(&admin),
+        json!({ "email": "new.officer@haven.test", "name": "Nadia Benali", "role": "officer", "organization_id": org }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let otp = r.json()["one_time_password"].as_str().unwrap().to_string();
+    let mut d = Desk::new(&app);
+    let r = d.sign_in("new.officer@haven.test", &otp);
+    assert_eq!(r.header("location"), Some("/console/account"));
+    assert_eq!(d.get("/console/").header("location"), Some("/console/account"), "nothing else first");
+    let page = d.get("/console/account");
+    assert!(page.text.contains("Choose your own password before you go on."));
+    let csrf = crate::form::input_value(&page.text, "csrf");
+    let r = d.post(
+        "/console/account/password",
+        &[("csrf", &csrf), ("current", &otp), ("new", "short"), ("confirm", "short")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Use at least 12 characters.") && r.text.contains("href=\"#new\""), "{}", r.text);
+    let r = d.post(
+        "/console/account/password",
+        &[("csrf", &csrf), ("current", &otp), ("new", "my own password 2026"), ("confirm", "my own password 2027")],
+    );
+    assert!(r.text.contains("The two new passwords are not the same."));
+    let r = d.post(
+        "/console/account/password",
+        &[
+            ("csrf", &csrf),
+            ("current", "wrong one entirely"),
+            ("new", "my own password 2026"),
+            ("confirm", "my own password 2026"),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.text.contains("The current password is wrong."));
+    let r = d.post(
+        "/console/account/password",
+        &[("csrf", &csrf), ("current", &otp), ("new", "my own password 2026"), ("confirm", "my own password 2026")],
+    );
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/account?n=password")));
+    assert_eq!(d.get("/console/").status, 200, "this session goes on");
+    assert!(d.get("/console/account?n=password").text.contains("Your password is changed."));
+});
+
+db_test!(my_work_shows_what_waits_for_her_and_nothing_she_may_not_see, |app| {
+    let w = cast(&app);
+    let alert = |urgency: &str, narrative: &str| {
+        let body = json!({ "kind": "threat_received", "urgency": urgency, "country": "KE", "narrative": narrative, "consent_scope": [] });
+        let r = app.post("/api/v1/alerts", Some(&w.owner_coord.token), body);
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    alert("low", "canary-low sealed narrative");
+    app.clock.advance(Duration::minutes(1));
+    alert("critical", "canary-critical sealed narrative");
+    let case = w.shared_case(&app);
+    let reference = app.get(&format!("/api/v1/cases/{case}"), Some(&w.owner_coord.token)).json()["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let coord = signed_in(&app, &w.owner_coord);
+    let page = coord.get("/console/");
+    assert_eq!(page.status, 200);
+    // The triage queue: most urgent first, in words; nothing sealed on the page.
+    let critical = page.text.find("<td data-label=\"Urgency\">Critical</td>").expect("critical alert listed");
+    let low = page.text.find("<td data-label=\"Urgency\">Low</td>").expect("low alert listed");
+    assert!(critical < low, "most urgent first");
+    assert!(page.text.contains("Threats received"));
+    assert!(!page.text.contains("canary"), "no narrative on My work");
+    assert!(page.text.contains(&reference), "her organisation's case");
+    // The critical alert's escalation waits for her, with its button.
+    assert!(page.text.contains("Escalations waiting for me"));
+    let esc_id = {
+        let at = page.text.find("/console/escalations/").expect("an acknowledge form");
+        page.text[at + "/console/escalations/".len()..].split('/').next().unwrap().to_string()
+    };
+    let csrf = crate::form::input_value(&page.text[page.text.find("/console/escalations/").unwrap()..], "csrf");
+
+    // Someone of another organisation sees none of it, and cannot acknowledge it: the same
+    // 404 as for an escalation that does not exist, byte for byte.
+    let other = signed_in(&app, &w.other_coord);
+    let theirs = other.get("/console/");
+    assert!(!theirs.text.contains(&reference) && !theirs.text.contains("Critical</td>"), "{}", theirs.text);
+    let other_csrf = other.csrf("/console/account");
+    let foreign = other.post(&format!("/console/escalations/{esc_id}/ack"), &[("csrf", &other_csrf)]);
+    let missing = other.post("/console/escalations/01900000-0000-7000-8000-000000000000/ack", &[("csrf", &other_csrf)]);
+    assert_eq!(foreign.status, 404);
+    assert_eq!(unmasked(&foreign.text), unmasked(&missing.text), "a foreign object is just not there");
+    // An officer does not triage: no queue; she sees her assigned case.
+    let officer = signed_in(&app, &w.assigned_officer);
+    let hers = officer.get("/console/");
+    assert!(!hers.text.contains("Alerts awaiting triage") && hers.text.contains(&reference));
+
+    let r = coord.post(&format!("/console/escalations/{esc_id}/ack"), &[("csrf", &csrf)]);
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/?n=acked")));
+    let after = coord.get("/console/?n=acked");
+    assert!(after.text.contains("Acknowledged. The escalation stops for everyone."));
+    assert!(!after.text.contains(&format!("/console/escalations/{esc_id}/ack")));
+    assert_eq!(app.count(&format!("escalations WHERE id = '{esc_id}' AND status = 'acknowledged'")), 1);
+});
+
+db_test!(her_language_is_kept_on_her_account, |app| {
+    let w = cast(&app);
+    let d = signed_in(&app, &w.owner_coord);
+    let csrf = d.csrf("/console/");
+    let r = d.post("/console/language", &[("csrf", &csrf), ("lang", "ar"), ("back", "/console/account")]);
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/account?n=language")));
+    let page = d.get("/console/account?n=language");
+    assert!(page.text.contains("<html lang=\"ar\" dir=\"rtl\">"), "{}", &page.text[..200]);
+    assert!(page.text.contains("تم حفظ اللغة."));
+    assert!(!page.text.contains("Change your password"), "never two languages on a page");
+    // Kept on the account: a new session in another browser opens in Arabic.
+    let again = signed_in(&app, &w.owner_coord);
+    assert!(again.get("/console/").text.contains("<html lang=\"ar\" dir=\"rtl\">"));
+    assert_eq!(app.count("audit_events WHERE action = 'me.language'"), 1);
+    // Only back to a console page.
+    let csrf = d.csrf("/console/");
+    let r = d.post("/console/language", &[("csrf", &csrf), ("lang", "fr"), ("back", "https://evil.example/")]);
+    assert_eq!(r.header("location"), Some("/console/?n=language"));
+    let r = d.post("/console/language", &[("csrf", &csrf), ("lang", "xx"), ("back", "/console/")]);
+    assert_eq!(r.status, 400);
+});
+
+db_test!(unknown_console_paths_answer_the_consoles_own_404, |app| {
+    let w = cast(&app);
+    let guest = Desk::new(&app);
+    let r = guest.get("/console/nothing/here?lang=fr");
+    assert_eq!(r.status, 404);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/html")));
+    assert!(r.text.contains("ou vous ne pouvez pas la voir"), "{}", r.text);
+    let d = signed_in(&app, &w.owner_coord);
+    let r = d.get("/console/cases/not-a-case");
+    assert_eq!(r.status, 404);
+    assert!(r.text.contains("This page does not exist, or you may not see it.") && r.text.contains("Sign out"));
+    assert_eq!(guest.get("/console").header("location"), Some("/console/"));
+});
+
+#[test]
+fn over_https_the_cookie_is_host_prefixed() {
+    let Some(db) = crate::harness::TestDb::new(crate::harness::Backend::Sqlite) else { return };
+    let app = TestApp::start_with(db, |c| c.public_url = "https://haven.example.org".into());
+    let p = Person::new(&app, Role::Coordinator, &app.admin_org());
+    let mut d = Desk::new(&app);
+    let r = d.sign_in(&p.email, &p.password);
+    let cookie = r.header("set-cookie").expect("cookie");
+    assert!(cookie.starts_with("__Host-haven_console="), "{cookie}");
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/;"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert_eq!(d.get("/console/").status, 200);
+}
+
+// --- In a real browser ----------------------------------------------------------------------
+
+fn console_shots() -> std::path::PathBuf {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("test-artifacts").join("console");
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    dir
+}
+
+fn shot(b: &crate::webdriver::Browser, name: &str) {
+    let (w, _) = b.screenshot(console_shots().join(format!("{name}.png")));
+    assert!(w > 0, "{name}: empty screenshot");
+    assert!(
+        b.page_width() <= b.viewport_width() + 1.0,
+        "{name}: {} px wide on {} px",
+        b.page_width(),
+        b.viewport_width()
+    );
+}
+
+fn browser_sign_in(app: &TestApp, b: &crate::webdriver::Browser, p: &Person) {
+    b.goto(&format!("{}/console/login?lang=en", app.base));
+    b.find("#email").send_keys(&p.email);
+    b.find("#password").send_keys(&p.password);
+    b.find("main button[type=submit]").click_and_wait();
+}
+
+/// Through the header's language switch, as she would.
+fn browser_language(b: &crate::webdriver::Browser, code: &str) {
+    b.find("#lang-switch").select_by_value(code);
+    b.find("form.langs button[type=submit]").click_and_wait();
+}
+
+db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, |app| {
+    use crate::webdriver::{chromium_available, Browser, Options};
+    if !chromium_available("console") {
+        return;
+    }
+    let w = cast(&app);
+    let _case = w.shared_case(&app);
+    let backend = format!("{:?}", app.db.backend).to_lowercase();
+    for (width, height, mobile) in [(1280, 900, false), (390, 844, true)] {
+        // A critical alert for each run: its escalation is what she acknowledges.
+        let body = json!({ "kind": "arrest_detention", "urgency": "critical", "country": "SD", "narrative": "n", "consent_scope": [] });
+        assert_eq!(app.post("/api/v1/alerts", Some(&w.owner_coord.token), body).status, 201);
+        let b = Browser::start_with(Options { width, height, mobile, javascript: false }).expect("chromium");
+        let tag = |page: &str, lang: &str| format!("{page}-{lang}-{width}-{backend}");
+        for lang in ["en", "fr", "es", "ar"] {
+            b.goto(&format!("{}/console/login?lang={lang}", app.base));
+            assert_eq!(b.find("html").attr("lang").as_deref(), Some(lang));
+            shot(&b, &tag("login", lang));
+        }
+        browser_sign_in(&app, &b, &w.owner_coord);
+        assert!(b.current_url().ends_with("/console/"), "{}", b.current_url());
+        assert_eq!(b.find("h1").text(), "My work");
+        assert!(b.find("#h-alerts").is_displayed());
+        for lang in ["fr", "es", "ar", "en"] {
+            browser_language(&b, lang);
+            let l = Lang::parse(lang).unwrap();
+            assert_eq!(b.find("html").attr("lang").as_deref(), Some(lang));
+            assert_eq!(b.find("html").attr("dir").as_deref(), Some(l.dir()));
+            assert_eq!(b.find("h1").text(), l.words().home_title);
+            shot(&b, &tag("home", lang));
+            b.goto(&format!("{}/console/account", app.base));
+            assert_eq!(b.find("h1").text(), l.words().account_title);
+            shot(&b, &tag("account", lang));
+            b.goto(&format!("{}/console/", app.base));
+        }
+        // Acknowledge the escalation of the critical alert, with the button, no script.
+        let before = b.find_all("form[action$='/ack']").len();
+        assert!(before >= 1);
+        b.find("form[action$='/ack'] button").click_and_wait();
+        assert!(b.find("p.notice").text().contains("Acknowledged."));
+        assert_eq!(b.find_all("form[action$='/ack']").len(), before - 1);
+        shot(&b, &tag("home-acknowledged", "en"));
+        b.goto(&format!("{}/console/nowhere", app.base));
+        shot(&b, &tag("not-found", "en"));
+        b.goto(&format!("{}/console/", app.base));
+        b.find("form.signout button").click_and_wait();
+        assert!(b.current_url().contains("/console/login"));
+        assert_eq!(b.find("p.notice").text(), "You have signed out.");
+        b.goto(&format!("{}/console/", app.base));
+        assert!(b.current_url().contains("/console/login"), "signed out for good");
+    }
+});
+
+db_test!(every_console_page_passes_axe_in_english_and_arabic, |app| {
+    use crate::webdriver::{chromium_available, Browser, Options};
+    if !chromium_available("console axe") {
+        return;
+    }
+    let Some(axe) = crate::axe::axe_source() else { return };
+    let w = cast(&app);
+    let body = json!({ "kind": "surveillance", "urgency": "critical", "country": "CO", "narrative": "n", "consent_scope": [] });
+    assert_eq!(app.post("/api/v1/alerts", Some(&w.owner_coord.token), body).status, 201);
+    w.shared_case(&app);
+    let b =
+        Browser::start_with(Options { width: 1280, height: 900, mobile: false, javascript: true }).expect("chromium");
+    let mut found = Vec::new();
+    let mut check = |what: &str| {
+        let v = crate::axe::violations(&b, axe);
+        eprintln!("axe: console {what}: {} violation(s)", v.len());
+        found.extend(v.into_iter().map(|v| format!("{what}: {v}")));
+    };
+    for lang in ["en", "ar"] {
+        b.goto(&format!("{}/console/login?lang={lang}", app.base));
+        check(&format!("login {lang}"));
+        b.find("main button[type=submit]").click_and_wait();
+        check(&format!("login with errors {lang}"));
+    }
+    browser_sign_in(&app, &b, &w.owner_coord);
+    for lang in ["en", "ar"] {
+        browser_language(&b, lang);
+        check(&format!("my work {lang}"));
+        b.goto(&format!("{}/console/account", app.base));
+        check(&format!("account {lang}"));
+        b.find("#h-password + form button").click_and_wait();
+        check(&format!("account with errors {lang}"));
+        b.goto(&format!("{}/console/nowhere", app.base));
+        check(&format!("404 {lang}"));
+        b.goto(&format!("{}/console/", app.base));
+    }
+    assert!(found.is_empty(), "axe found:\n{}", found.join("\n"));
+});
