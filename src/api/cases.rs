@@ -83,6 +83,9 @@ pub struct CaseListQuery {
     #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     pub assigned_to_me: Option<bool>,
+    /// One case by its reference (`HVN-2026-000123`, any case): the list has it if she may
+    /// see it, and is empty otherwise.
+    pub reference: Option<String>,
     /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
     #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
     #[param(value_type = Option<String>)]
@@ -322,6 +325,7 @@ pub async fn list(
                 country: q.country,
                 assigned_to: q.assigned_to_me.filter(|m| *m).map(|_| auth.user.id.clone()),
                 updated_since: q.updated_since.map(naive),
+                reference: q.reference.map(|r| crate::domain::cases::normalize_reference(&r)),
             };
             cases::list(c, &auth.caller(), &filter, cursor.as_deref(), limit + 1, now)
         })

@@ -29,6 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/account/password", web::post().to(pages::change_password))
             .route("/language", web::post().to(pages::set_language))
             .route("/escalations/{id}/ack", web::post().to(pages::acknowledge))
+            .route("/alerts", web::get().to(pages::alerts))
+            .route("/alerts/{id}", web::get().to(pages::alert))
+            .route("/alerts/{id}/triage", web::post().to(pages::triage))
+            .route("/alerts/{id}/dismiss", web::post().to(pages::dismiss))
             .route("/console.css", web::get().to(stylesheet))
             .default_service(web::to(pages::not_found)),
     );
@@ -36,6 +40,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn stylesheet(req: HttpRequest) -> HttpResponse {
     crate::form::respond(&req, StatusCode::OK, "text/css; charset=utf-8", STYLESHEET.as_bytes().to_vec())
+}
+
+/// An option of a select or radio group.
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
 }
 
 /// A language in the switch.
@@ -63,6 +74,8 @@ pub struct Chrome {
     pub section: &'static str,
     pub langs: Vec<LangLink>,
     pub notice: Option<&'static str>,
+    /// Her role lists alerts: the navigation shows "Alerts".
+    pub show_alerts: bool,
 }
 
 impl Chrome {
@@ -76,6 +89,7 @@ impl Chrome {
             section: "",
             langs: Lang::ALL.iter().map(|l| LangLink { code: l.code(), name: l.name(), current: *l == lang }).collect(),
             notice: None,
+            show_alerts: false,
         }
     }
 }

@@ -18,6 +18,20 @@ use crate::form::decode::Fields;
 use crate::i18n::Lang;
 use crate::state::AppState;
 
+/// The header of a signed-in page: her navigation follows what her role may do.
+fn staff_chrome(
+    state: &AppState,
+    staff: &Staff,
+    path: &'static str,
+    title: &'static str,
+    section: &'static str,
+) -> Chrome {
+    let mut c = Chrome::new(staff.lang, Some(staff), path, title);
+    c.section = section;
+    c.show_alerts = state.access.permits(staff.role, Action::AlertList);
+    c
+}
+
 /// A field's error, linked from the summary at the top of the page.
 pub struct FieldError {
     pub field: &'static str,
@@ -37,6 +51,7 @@ fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static str> {
         "acked" => w.acknowledged,
         "password" => w.password_changed,
         "language" => w.language_saved,
+        "dismissed" => w.dismissed,
         _ => return None,
     })
 }
@@ -340,8 +355,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             })
             .collect()
     });
-    let mut c = Chrome::new(staff.lang, Some(&staff), "/console/", w.home_title);
-    c.section = "home";
+    let mut c = staff_chrome(&state, &staff, "/console/", w.home_title, "home");
     c.notice = notice_of(&req, w);
     html(&req, StatusCode::OK, &HomePage { c, alerts, alerts_more, escalations, cases })
 }
@@ -398,10 +412,15 @@ impl AccountPage {
     }
 }
 
-fn account_page(req: &HttpRequest, staff: &Staff, status: StatusCode, errors: Vec<FieldError>) -> HttpResponse {
+fn account_page(
+    req: &HttpRequest,
+    state: &AppState,
+    staff: &Staff,
+    status: StatusCode,
+    errors: Vec<FieldError>,
+) -> HttpResponse {
     let w = staff.lang.words();
-    let mut c = Chrome::new(staff.lang, Some(staff), "/console/account", w.account_title);
-    c.section = "account";
+    let mut c = staff_chrome(state, staff, "/console/account", w.account_title, "account");
     c.notice = notice_of(req, w);
     let page = AccountPage { c, csrf: staff.masked_csrf(), must_change: staff.user.must_change_password, errors };
     html(req, status, &page)
@@ -409,7 +428,7 @@ fn account_page(req: &HttpRequest, staff: &Staff, status: StatusCode, errors: Ve
 
 pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match signed_in(&req, &state, true).await {
-        Ok(staff) => account_page(&req, &staff, StatusCode::OK, Vec::new()),
+        Ok(staff) => account_page(&req, &state, &staff, StatusCode::OK, Vec::new()),
         Err(res) => res,
     }
 }
@@ -431,7 +450,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, paylo
         errors.push(FieldError { field: "confirm", text: w.err_password_mismatch });
     }
     if !errors.is_empty() {
-        return account_page(&req, &staff, StatusCode::UNPROCESSABLE_ENTITY, errors);
+        return account_page(&req, &state, &staff, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
     match crate::auth::session::change_password(&state, &staff.user, &staff.session_id, current, new).await {
         Ok(()) => redirect(&req, "/console/account?n=password"),
@@ -447,7 +466,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, paylo
                 }
                 _ => return error_page(&req, Some(&staff), staff.lang, e),
             };
-            let mut res = account_page(&req, &staff, status, vec![FieldError { field, text }]);
+            let mut res = account_page(&req, &state, &staff, status, vec![FieldError { field, text }]);
             crate::form::set_retry_after(&mut res, &e);
             res
         }
@@ -516,5 +535,485 @@ mod tests {
     fn a_table_time_is_minutes_in_utc() {
         let t = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap().and_hms_opt(21, 30, 59).unwrap();
         assert_eq!(ts_short(t), "2026-12-04 21:30 UTC");
+    }
+}
+
+// --- Alerts ----------------------------------------------------------------------------------
+
+struct AlertListRow {
+    id: String,
+    received: String,
+    kind: &'static str,
+    urgency: &'static str,
+    country: String,
+    status: &'static str,
+    duress: bool,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html", config = "src/console/askama.toml")]
+struct AlertsPage {
+    c: Chrome,
+    status: &'static str,
+    statuses: Vec<super::Choice>,
+    kinds: Vec<super::Choice>,
+    country: String,
+    since: String,
+    rows: Vec<AlertListRow>,
+    next: Option<String>,
+}
+
+const ALERTS_PER_PAGE: i64 = 50;
+
+/// The intake queue: her organisation's alerts, newest first, filtered and in pages. The
+/// filters are a GET form: the page can be bookmarked, and a malformed value is ignored.
+pub async fn alerts(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    use crate::domain::alerts::{AlertKind, AlertStatus};
+    let staff = match signed_in(&req, &state, false).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    if !state.access.permits(staff.role, Action::AlertList) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    let w = staff.lang.words();
+    let q = Fields::parse(
+        req.query_string().as_bytes(),
+        &["status", "kind", "country", "since", "cursor", "lang", "n"],
+        &[],
+    )
+    .unwrap_or_default();
+    let status = match q.get("status") {
+        Some("any") => None,
+        Some(s) => AlertStatus::parse(s).or(Some(AlertStatus::Received)),
+        None => Some(AlertStatus::Received),
+    };
+    let kind = q.get("kind").and_then(AlertKind::parse);
+    let country = q.get("country").map(str::to_ascii_uppercase).filter(|c| crate::domain::country::is_valid(c));
+    let since = q.get("since").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let cursor = q.get("cursor").filter(|c| crate::domain::accounts::is_id(c)).map(str::to_string);
+    let filter = AlertFilter {
+        status: status.map(|s| s.as_str().to_string()),
+        kind: kind.map(|k| k.as_str().to_string()),
+        country: country.clone(),
+        received_since: since.and_then(|d| d.and_hms_opt(0, 0, 0)),
+    };
+    let user = staff.user.clone();
+    let role = staff.role;
+    let rows = state
+        .db
+        .read(move |c| {
+            let who = crate::domain::cases::Caller { user: &user, role };
+            crate::domain::alerts::list(c, &who, &filter, cursor.as_deref(), ALERTS_PER_PAGE + 1)
+        })
+        .await;
+    let mut rows = match rows {
+        Ok(r) => r,
+        Err(e) => return error_page(&req, Some(&staff), staff.lang, e),
+    };
+    let more = rows.len() as i64 > ALERTS_PER_PAGE;
+    rows.truncate(ALERTS_PER_PAGE as usize);
+    let status_code = status.map_or("any", |s| s.as_str());
+    let next = more.then(|| {
+        let last = rows.last().map(|a| a.id.clone()).unwrap_or_default();
+        let mut url = format!("/console/alerts?status={status_code}&cursor={last}");
+        if let Some(k) = kind {
+            url.push_str(&format!("&kind={}", k.as_str()));
+        }
+        if let Some(c) = &country {
+            url.push_str(&format!("&country={c}"));
+        }
+        if let Some(d) = since {
+            url.push_str(&format!("&since={}", d.format("%Y-%m-%d")));
+        }
+        url
+    });
+    let rows = rows
+        .into_iter()
+        .map(|a| AlertListRow {
+            received: ts_short(a.received_at),
+            kind: w.kind(&a.kind),
+            urgency: w.severity(&a.urgency),
+            status: w.alert_status(&a.status),
+            duress: a.duress_at.is_some(),
+            country: a.country,
+            id: a.id,
+        })
+        .collect();
+    let page = AlertsPage {
+        c: staff_chrome(&state, &staff, "/console/alerts", w.alerts_page_title, "alerts"),
+        status: status_code,
+        statuses: AlertStatus::ALL
+            .iter()
+            .map(|s| super::Choice {
+                value: s.as_str(),
+                label: w.alert_status(s.as_str()),
+                checked: Some(*s) == status,
+            })
+            .collect(),
+        kinds: AlertKind::ALL
+            .iter()
+            .map(|k| super::Choice { value: k.as_str(), label: w.kind(k.as_str()), checked: Some(*k) == kind })
+            .collect(),
+        country: country.unwrap_or_default(),
+        since: since.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        rows,
+        next,
+    };
+    html(&req, StatusCode::OK, &page)
+}
+
+struct MessageLine {
+    at: String,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "alert.html", config = "src/console/askama.toml")]
+struct AlertPage {
+    c: Chrome,
+    id: String,
+    short_id: String,
+    version: i32,
+    csrf: String,
+    status: &'static str,
+    case_reference: Option<String>,
+    kind: &'static str,
+    urgency: &'static str,
+    received: String,
+    occurred: Option<String>,
+    country: String,
+    region: Option<String>,
+    reporter: Option<String>,
+    safe_contact: Option<String>,
+    consent: Vec<&'static str>,
+    source: &'static str,
+    narrative: String,
+    duress: bool,
+    /// None: she may not read them (only the receiving coordinators may).
+    messages: Option<Vec<MessageLine>>,
+    can_triage: bool,
+    severities: Vec<super::Choice>,
+    errors: Vec<FieldError>,
+    typed_summary: String,
+    typed_reference: String,
+    typed_reason: String,
+}
+
+impl AlertPage {
+    fn error_for(&self, field: &str) -> Option<&'static str> {
+        error_in(&self.errors, field)
+    }
+}
+
+/// What she typed into the alert page's forms, kept when the page comes back with an error.
+#[derive(Default)]
+struct Typed {
+    severity: Option<crate::domain::cases::Severity>,
+    summary: String,
+    reference: String,
+    reason: String,
+}
+
+/// How the alert page comes back after a form: its status, a notice, the errors, what she
+/// typed.
+struct Again {
+    status: StatusCode,
+    notice: Option<&'static str>,
+    errors: Vec<FieldError>,
+    typed: Typed,
+}
+
+/// The alert page, loaded through need-to-know (`alert.read`): a foreign or missing alert is
+/// the console's 404.
+async fn alert_view(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    id: String,
+    again: Again,
+) -> HttpResponse {
+    let Again { status, notice, errors, typed } = again;
+    use crate::domain::cases::Severity;
+    let w = staff.lang.words();
+    let (st, user, role) = (state.clone(), staff.user.clone(), staff.role);
+    let loaded = state
+        .db
+        .read(move |c| {
+            let who = crate::domain::cases::Caller { user: &user, role };
+            let now = naive(st.clock.now());
+            let alert = crate::domain::alerts::load_for(c, &st.access, &who, &id, Action::AlertRead, now)?;
+            let may = |c: &mut crate::db::DbConn, action: Action| -> Result<bool, AppError> {
+                if !st.access.permits(role, action) {
+                    return Ok(false);
+                }
+                match crate::domain::alerts::load_for(c, &st.access, &who, &alert.id, action, now) {
+                    Ok(_) => Ok(true),
+                    Err(AppError::Forbidden(_) | AppError::NotFound(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            };
+            let can_triage = alert.status == "received" && may(c, Action::AlertTriage)?;
+            let messages = if may(c, Action::AlertMessages)? {
+                let rows = crate::db::models::Message::for_alert_desc(c, &alert.id)?;
+                let mut lines = Vec::with_capacity(rows.len());
+                for m in rows {
+                    lines.push(MessageLine {
+                        at: ts_short(m.created_at),
+                        body: crate::domain::messages::open(c, &st.crypto, &m)?,
+                    });
+                }
+                Some(lines)
+            } else {
+                None
+            };
+            let case_reference = match &alert.case_id {
+                Some(case_id) => crate::db::models::Case::find(c, case_id)?
+                    .filter(|k| crate::domain::cases::can_read(c, &st.access, &who, k, now).unwrap_or(false))
+                    .map(|k| k.reference),
+                None => None,
+            };
+            let detail = crate::domain::alerts::detail(c, &st.crypto, alert)?;
+            Ok((detail, can_triage, messages, case_reference))
+        })
+        .await;
+    let (d, can_triage, messages, case_reference) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(req, Some(staff), staff.lang, e),
+    };
+    let a = &d.alert;
+    let consent: Vec<String> = serde_json::from_str(&a.consent_scope).unwrap_or_default();
+    let current = Severity::parse(&a.urgency);
+    let chosen = typed.severity.or(current);
+    let mut c = staff_chrome(state, staff, "/console/alerts", w.alert_title, "alerts");
+    c.notice = notice.or_else(|| notice_of(req, w));
+    let page = AlertPage {
+        c,
+        short_id: a.id.chars().take(8).collect(),
+        version: a.version,
+        csrf: staff.masked_csrf(),
+        status: w.alert_status(&a.status),
+        case_reference,
+        kind: w.kind(&a.kind),
+        urgency: w.severity(&a.urgency),
+        received: ts_short(a.received_at),
+        occurred: d.occurred_on.clone(),
+        country: a.country.clone(),
+        region: d.region.clone(),
+        reporter: d.reporter_name.clone(),
+        safe_contact: d.safe_contact.clone(),
+        consent: consent.iter().map(|k| w.org_kind(k)).collect(),
+        source: if a.source == "form" { w.source_form } else { w.source_staff },
+        narrative: d.narrative.clone(),
+        duress: a.duress_at.is_some(),
+        messages,
+        can_triage,
+        severities: Severity::ALL
+            .iter()
+            .map(|s| super::Choice { value: s.as_str(), label: w.severity(s.as_str()), checked: Some(*s) == chosen })
+            .collect(),
+        errors,
+        typed_summary: typed.summary,
+        typed_reference: typed.reference,
+        typed_reason: typed.reason,
+        id: a.id.clone(),
+    };
+    html(req, status, &page)
+}
+
+pub async fn alert(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let staff = match signed_in(&req, &state, false).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    if !state.access.permits(staff.role, Action::AlertRead) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    alert_view(
+        &req,
+        &state,
+        &staff,
+        path.into_inner(),
+        Again { status: StatusCode::OK, notice: None, errors: Vec::new(), typed: Typed::default() },
+    )
+    .await
+}
+
+/// Triage into a new case, or into an existing one found by its reference: one domain call,
+/// one transaction. A form sent on an older version of the alert comes back with the alert as
+/// it is now and what she typed.
+pub async fn triage(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    use crate::domain::alerts::TriageTarget;
+    use crate::domain::cases::Severity;
+    let (staff, f) =
+        match posted(&req, &state, payload, &["version", "mode", "severity", "summary", "reference"], false).await {
+            Ok(x) => x,
+            Err(res) => return res,
+        };
+    if !state.access.permits(staff.role, Action::AlertTriage) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let version = f.get("version").and_then(|v| v.parse::<i32>().ok());
+    let typed = Typed {
+        severity: f.get("severity").and_then(Severity::parse),
+        summary: f.raw("summary").to_string(),
+        reference: f.get("reference").unwrap_or("").to_string(),
+        reason: String::new(),
+    };
+    let existing = f.get("mode") == Some("existing");
+    if existing && typed.reference.is_empty() {
+        let errors = vec![FieldError { field: "reference", text: w.err_required }];
+        return alert_view(
+            &req,
+            &state,
+            &staff,
+            id,
+            Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
+        )
+        .await;
+    }
+    let (st, user, role) = (state.clone(), staff.user.clone(), staff.role);
+    let (aid, reference, severity, summary) = (
+        id.clone(),
+        typed.reference.clone(),
+        typed.severity,
+        Some(typed.summary.trim().to_string()).filter(|s| !s.is_empty()),
+    );
+    let done = state
+        .db
+        .write(move |c| {
+            let who = crate::domain::cases::Caller { user: &user, role };
+            let now = st.clock.now();
+            let alert = crate::domain::alerts::load_for(c, &st.access, &who, &aid, Action::AlertTriage, naive(now))?;
+            let target = if existing {
+                match crate::domain::cases::find_by_reference(c, &who, &reference, naive(now))? {
+                    Some(case) => TriageTarget::ExistingCase(case.id),
+                    None => return Ok(None),
+                }
+            } else {
+                TriageTarget::NewCase { severity, summary, defender_id: None }
+            };
+            crate::domain::alerts::triage(c, &st.ctx(now), &who, &alert, version, target).map(Some)
+        })
+        .await;
+    match done {
+        Ok(Some(_case)) => redirect(&req, &format!("/console/alerts/{id}")),
+        Ok(None) => {
+            let errors = vec![FieldError { field: "reference", text: w.err_reference_unknown }];
+            alert_view(
+                &req,
+                &state,
+                &staff,
+                id,
+                Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
+            )
+            .await
+        }
+        Err(AppError::PreconditionFailed) => {
+            alert_view(
+                &req,
+                &state,
+                &staff,
+                id,
+                Again { status: StatusCode::CONFLICT, notice: Some(w.changed_meanwhile), errors: Vec::new(), typed },
+            )
+            .await
+        }
+        Err(AppError::Conflict { code: "alert_not_received", .. }) => {
+            alert_view(
+                &req,
+                &state,
+                &staff,
+                id,
+                Again { status: StatusCode::CONFLICT, notice: Some(w.already_handled), errors: Vec::new(), typed },
+            )
+            .await
+        }
+        Err(e @ AppError::Unprocessable { .. }) if existing => {
+            // The case exists for her but she may not change it (read-only through a share).
+            e.log_cause();
+            let errors = vec![FieldError { field: "reference", text: w.err_reference_unknown }];
+            alert_view(
+                &req,
+                &state,
+                &staff,
+                id,
+                Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
+            )
+            .await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+pub async fn dismiss(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["version", "reason"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !state.access.permits(staff.role, Action::AlertDismiss) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let version = f.get("version").and_then(|v| v.parse::<i32>().ok());
+    let typed = Typed { reason: f.raw("reason").to_string(), ..Default::default() };
+    if typed.reason.trim().is_empty() {
+        let errors = vec![FieldError { field: "reason", text: w.err_required }];
+        return alert_view(
+            &req,
+            &state,
+            &staff,
+            id,
+            Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
+        )
+        .await;
+    }
+    let (st, user, role, aid, reason) =
+        (state.clone(), staff.user.clone(), staff.role, id.clone(), typed.reason.clone());
+    let done = state
+        .db
+        .write(move |c| {
+            let who = crate::domain::cases::Caller { user: &user, role };
+            let now = st.clock.now();
+            let alert = crate::domain::alerts::load_for(c, &st.access, &who, &aid, Action::AlertDismiss, naive(now))?;
+            crate::domain::alerts::dismiss(c, &st.ctx(now), &who, &alert, version, &reason)
+        })
+        .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/alerts/{id}?n=dismissed")),
+        Err(AppError::PreconditionFailed) => {
+            alert_view(
+                &req,
+                &state,
+                &staff,
+                id,
+                Again { status: StatusCode::CONFLICT, notice: Some(w.changed_meanwhile), errors: Vec::new(), typed },
+            )
+            .await
+        }
+        Err(AppError::Conflict { code: "alert_not_received", .. }) => {
+            alert_view(
+                &req,
+                &state,
+                &staff,
+                id,
+                Again { status: StatusCode::CONFLICT, notice: Some(w.already_handled), errors: Vec::new(), typed },
+            )
+            .await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
     }
 }

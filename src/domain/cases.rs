@@ -137,6 +137,24 @@ pub fn owner_or_case_reader(
     Ok(rel)
 }
 
+/// A case reference as typed (` hvn-2026-000123 `) in its stored form.
+pub fn normalize_reference(typed: &str) -> String {
+    typed.trim().to_ascii_uppercase()
+}
+
+/// The case with this reference, if the caller may see it (None otherwise, as if it did not
+/// exist).
+pub fn find_by_reference(
+    conn: &mut DbConn,
+    caller: &Caller<'_>,
+    reference: &str,
+    now: NaiveDateTime,
+) -> Result<Option<Case>, AppError> {
+    let filter =
+        crate::db::models::case::CaseFilter { reference: Some(normalize_reference(reference)), ..Default::default() };
+    Ok(list(conn, caller, &filter, None, 1, now)?.into_iter().next())
+}
+
 /// The cases the caller may see, newest first, after `cursor`: a coordinator her
 /// organisation's and those shared with it, anyone the ones she is assigned to, and those
 /// shared with her organisation while the share is live.

@@ -15,6 +15,7 @@ pub enum DecodeError {
 
 const MAX_FIELDS: usize = 64;
 
+#[derive(Default)]
 pub struct Fields(Vec<(String, String)>);
 
 fn unhex(b: u8) -> Option<u8> {

@@ -417,6 +417,12 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
             b.goto(&format!("{}/console/account", app.base));
             assert_eq!(b.find("h1").text(), l.words().account_title);
             shot(&b, &tag("account", lang));
+            b.goto(&format!("{}/console/alerts", app.base));
+            assert_eq!(b.find("h1").text(), l.words().alerts_page_title);
+            shot(&b, &tag("alerts", lang));
+            b.find("td a[href^='/console/alerts/']").click_and_wait();
+            assert_eq!(b.find("#h-triage").text(), l.words().triage_title);
+            shot(&b, &tag("alert", lang));
             b.goto(&format!("{}/console/", app.base));
         }
         // Acknowledge the escalation of the critical alert, with the button, no script.
@@ -426,6 +432,14 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
         assert!(b.find("p.notice").text().contains("Acknowledged."));
         assert_eq!(b.find_all("form[action$='/ack']").len(), before - 1);
         shot(&b, &tag("home-acknowledged", "en"));
+        // Triage the alert into a new case from its page.
+        b.find("nav a[href='/console/alerts']").click_and_wait();
+        b.find("td a[href^='/console/alerts/']").click_and_wait();
+        b.find("#severity").select_by_value("high");
+        b.find("#summary").send_keys("Detained at the checkpoint; family informed");
+        b.find("#h-triage + form button").click_and_wait();
+        assert!(b.find("dl.facts .ref").text().starts_with("HVN-"), "triaged into a case");
+        shot(&b, &tag("alert-triaged", "en"));
         b.goto(&format!("{}/console/nowhere", app.base));
         shot(&b, &tag("not-found", "en"));
         b.goto(&format!("{}/console/", app.base));
@@ -471,7 +485,151 @@ db_test!(every_console_page_passes_axe_in_english_and_arabic, |app| {
         check(&format!("account with errors {lang}"));
         b.goto(&format!("{}/console/nowhere", app.base));
         check(&format!("404 {lang}"));
+        b.goto(&format!("{}/console/alerts", app.base));
+        check(&format!("alerts {lang}"));
+        b.find("td a[href^='/console/alerts/']").click_and_wait();
+        check(&format!("alert {lang}"));
+        b.find("#h-dismiss + form button").click_and_wait();
+        check(&format!("alert with errors {lang}"));
         b.goto(&format!("{}/console/", app.base));
     }
     assert!(found.is_empty(), "axe found:\n{}", found.join("\n"));
+});
+
+db_test!(the_intake_queue_and_an_alert_page_by_need_to_know, |app| {
+    let w = cast(&app);
+    let post_alert = |kind: &str, urgency: &str, narrative: &str| {
+        let body = json!({ "kind": kind, "urgency": urgency, "country": "KE", "region": "Rift Valley",
+            "narrative": narrative, "safe_contact": "through the network coordinator", "consent_scope": ["embassy"] });
+        let r = app.post("/api/v1/alerts", Some(&w.owner_coord.token), body);
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let threat = post_alert("threat_received", "high", "Two men followed her home from the hearing");
+    let smear = post_alert("smear_campaign", "medium", "Posts call her a foreign agent");
+    // Her message on the status page before triage shows on the alert page.
+    {
+        let st = app.state();
+        st.db
+            .write_blocking(|c| {
+                let a = haven::db::models::Alert::find(c, &threat)?.unwrap();
+                haven::domain::messages::from_defender(c, &st.ctx(st.clock.now()), &a, "They came back tonight")?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    let coord = signed_in(&app, &w.owner_coord);
+    let list = coord.get("/console/alerts");
+    assert_eq!(list.status, 200, "{list:?}");
+    assert!(
+        list.text.contains(&format!("/console/alerts/{threat}"))
+            && list.text.contains(&format!("/console/alerts/{smear}"))
+    );
+    assert!(!list.text.contains("followed her home"), "no narrative in a list");
+    let filtered = coord.get("/console/alerts?status=received&kind=smear_campaign&country=ke&since=2000-01-01");
+    assert!(filtered.text.contains(&smear) && !filtered.text.contains(&threat), "filtered by kind");
+    assert!(coord.get("/console/alerts?kind=nonsense&since=yesterday").status == 200, "a bad filter is ignored");
+
+    let page = coord.get(&format!("/console/alerts/{threat}"));
+    assert_eq!(page.status, 200);
+    for shown in [
+        "Two men followed her home from the hearing",
+        "Rift Valley",
+        "through the network coordinator",
+        "They came back tonight",
+        "Embassies",
+    ] {
+        assert!(page.text.contains(shown), "{shown} missing on the alert page");
+    }
+    // An officer's role does not list alerts; an untriaged alert does not exist for her, nor
+    // for another organisation: the same page as for no alert at all.
+    let officer = signed_in(&app, &w.assigned_officer);
+    assert_eq!(officer.get("/console/alerts").status, 403);
+    let other = signed_in(&app, &w.other_coord);
+    let foreign = other.get(&format!("/console/alerts/{threat}"));
+    let missing = other.get("/console/alerts/01900000-0000-7000-8000-000000000000");
+    assert_eq!((foreign.status, missing.status), (404, 404));
+    assert_eq!(unmasked(&foreign.text), unmasked(&missing.text));
+    assert!(!foreign.text.contains("Rift Valley"));
+
+    // Triage into a new case: one POST, then the alert page says where it went.
+    let csrf = crate::form::input_value(&page.text, "csrf");
+    let version = crate::form::input_value(&page.text, "version");
+    let r = coord.post(
+        &format!("/console/alerts/{threat}/triage"),
+        &[("mode", "new"), ("version", &version), ("severity", "critical"), ("summary", "")],
+    );
+    assert_eq!(r.status, 403, "no CSRF token, no triage");
+    assert_eq!(app.count(&format!("alerts WHERE id = '{threat}' AND status = 'received'")), 1);
+    let r = coord.post(
+        &format!("/console/alerts/{threat}/triage"),
+        &[
+            ("csrf", &csrf),
+            ("mode", "new"),
+            ("version", &version),
+            ("severity", "critical"),
+            ("summary", "Followed after the land hearing"),
+        ],
+    );
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("/console/alerts/{threat}").as_str())));
+    let after = coord.get(&format!("/console/alerts/{threat}"));
+    let reference = after
+        .text
+        .split("class=\"ref\" dir=\"ltr\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("case reference")
+        .to_string();
+    assert!(reference.starts_with("HVN-"), "{reference}");
+    assert!(!after.text.contains("/triage\""), "no triage form on a triaged alert");
+    assert_eq!(app.count(&format!("cases WHERE reference = '{reference}' AND severity = 'critical'")), 1);
+
+    // The second alert: a stale form comes back with the alert as it is and what she typed.
+    let page = coord.get(&format!("/console/alerts/{smear}"));
+    let csrf = crate::form::input_value(&page.text, "csrf");
+    let version: i32 = crate::form::input_value(&page.text, "version").parse().unwrap();
+    let stale = (version - 1).to_string();
+    let r = coord.post(
+        &format!("/console/alerts/{smear}/dismiss"),
+        &[("csrf", &csrf), ("version", &stale), ("reason", "Not a protection matter, kept")],
+    );
+    assert_eq!(r.status, 409);
+    assert!(
+        r.text.contains("Someone changed this alert meanwhile") && r.text.contains("Not a protection matter, kept"),
+        "{}",
+        r.text
+    );
+    let r = coord.post(
+        &format!("/console/alerts/{smear}/dismiss"),
+        &[("csrf", &csrf), ("version", &version.to_string()), ("reason", "  ")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("href=\"#reason\""));
+    // Into an existing case, found by its reference as typed (any case of letters).
+    let r = coord.post(
+        &format!("/console/alerts/{smear}/triage"),
+        &[("csrf", &csrf), ("mode", "existing"), ("version", &version.to_string()), ("reference", "HVN-1999-999999")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("No case with this reference that you may change.") && r.text.contains("HVN-1999-999999"));
+    let r = coord.post(
+        &format!("/console/alerts/{smear}/triage"),
+        &[
+            ("csrf", &csrf),
+            ("mode", "existing"),
+            ("version", &version.to_string()),
+            ("reference", &reference.to_lowercase()),
+        ],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let case_id: String = {
+        let mut c = app.state().db.get().unwrap();
+        haven::db::models::Alert::find(&mut c, &smear).unwrap().unwrap().case_id.expect("triaged into the case")
+    };
+    assert_eq!(app.count(&format!("cases WHERE id = '{case_id}' AND reference = '{reference}'")), 1);
+    // The API finds the case by its reference too, within need-to-know.
+    let found = app.get(&format!("/api/v1/cases?reference={reference}"), Some(&w.owner_coord.token)).json();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let none = app.get(&format!("/api/v1/cases?reference={reference}"), Some(&w.other_coord.token)).json();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
 });

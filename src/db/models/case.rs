@@ -62,6 +62,8 @@ pub struct CaseFilter {
     pub country: Option<String>,
     pub assigned_to: Option<String>,
     pub updated_since: Option<NaiveDateTime>,
+    /// Exactly this reference (`HVN-2026-000123`).
+    pub reference: Option<String>,
 }
 
 /// Above this many live shares, a list's shared branch is a subquery rather than bound ids.
@@ -173,6 +175,9 @@ impl Case {
             }
             if let Some(t) = filter.updated_since {
                 q = q.filter(cases::updated_at.ge(t));
+            }
+            if let Some(r) = &filter.reference {
+                q = q.filter(cases::reference.eq(r.clone()));
             }
             if let Some(c) = cursor {
                 q = q.filter(cases::id.lt(c.to_string()));
