@@ -104,6 +104,25 @@ async fn signed_in(req: &HttpRequest, state: &AppState, password_page: bool) -> 
     }
 }
 
+/// Whether a POST comes from another site. Browsers say so in `Sec-Fetch-Site`, older ones
+/// in `Origin`; a request with neither (not a browser's form) is judged by its CSRF token
+/// alone. This also covers the sign-in form, which has no session to take a token from
+/// (login CSRF: being signed in to someone else's account).
+fn cross_site(req: &HttpRequest) -> bool {
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = h("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (h("origin"), h("host")) {
+        (Some(origin), Some(host)) => {
+            let bare = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            bare != host
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 /// A POST's fields, after its session and CSRF token are checked: a form without this
 /// session's token changes nothing.
 async fn posted(
@@ -114,6 +133,16 @@ async fn posted(
     password_page: bool,
 ) -> Result<(Staff, Fields), HttpResponse> {
     let staff = signed_in(req, state, password_page).await?;
+    if cross_site(req) {
+        tracing::info!(target: "haven::console", "form refused: sent from another site");
+        return Err(notice_page(
+            req,
+            Some(&staff),
+            staff.lang,
+            StatusCode::FORBIDDEN,
+            staff.lang.words().err_expired_form,
+        ));
+    }
     let body = match crate::form::read_body(req, payload).await {
         Ok(b) => b,
         Err(e) => return Err(error_page(req, Some(&staff), staff.lang, e)),
@@ -166,6 +195,10 @@ pub async fn login_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
 
 pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
     let fallback = session::guest_lang(&req);
+    if cross_site(&req) {
+        tracing::info!(target: "haven::console", "sign-in refused: sent from another site");
+        return notice_page(&req, None, fallback, StatusCode::FORBIDDEN, fallback.words().err_expired_form);
+    }
     let body = match crate::form::read_body(&req, payload).await {
         Ok(b) => b,
         Err(e) => return error_page(&req, None, fallback, e),
@@ -532,6 +565,26 @@ mod tests {
     }
 
     #[test]
+    fn a_form_from_another_site_is_told_apart() {
+        use actix_web::test::TestRequest;
+        let with = |headers: &[(&str, &str)]| {
+            let mut r = TestRequest::post().uri("/console/login").insert_header(("host", "haven.example.org"));
+            for (k, v) in headers {
+                r = r.insert_header((*k, *v));
+            }
+            cross_site(&r.to_http_request())
+        };
+        assert!(!with(&[]), "no browser headers: the CSRF token decides");
+        assert!(!with(&[("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[("sec-fetch-site", "none")]), "typed into the address bar");
+        assert!(with(&[("sec-fetch-site", "cross-site")]));
+        assert!(with(&[("sec-fetch-site", "same-site")]), "a neighbouring subdomain is another site here");
+        assert!(!with(&[("origin", "https://haven.example.org")]));
+        assert!(with(&[("origin", "https://evil.example")]));
+        assert!(with(&[("origin", "null")]));
+    }
+
+    #[test]
     fn a_table_time_is_minutes_in_utc() {
         let t = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap().and_hms_opt(21, 30, 59).unwrap();
         assert_eq!(ts_short(t), "2026-12-04 21:30 UTC");
@@ -789,7 +842,8 @@ async fn alert_view(
     c.notice = notice.or_else(|| notice_of(req, w));
     let page = AlertPage {
         c,
-        short_id: a.id.chars().take(8).collect(),
+        // As the mails name it (`alert 5c10177a`): the id's last eight characters, its random part.
+        short_id: a.id[a.id.len().saturating_sub(8)..].to_string(),
         version: a.version,
         csrf: staff.masked_csrf(),
         status: w.alert_status(&a.status),

@@ -25,7 +25,14 @@ impl<'a> Desk<'a> {
     }
 
     fn run(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Resp {
+        self.run_with(method, path, body, &[])
+    }
+
+    fn run_with(&self, method: &str, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Resp {
         let mut req = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.app.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(c) = &self.cookie {
             req = req.header("Cookie", c);
         }
@@ -160,6 +167,29 @@ db_test!(a_post_without_this_sessions_csrf_token_changes_nothing, |app| {
     // The session has ended: the old cookie opens nothing.
     assert_eq!(a.get("/console/").header("location"), Some("/console/login?n=ended"));
     assert_eq!(app.count("sessions WHERE revoked_reason = 'logout' AND console_secret_hash IS NOT NULL"), 1);
+});
+
+db_test!(a_form_sent_from_another_site_is_refused, |app| {
+    let w = cast(&app);
+    // Sign-in from another site's page (login CSRF): refused, no cookie.
+    let d = Desk::new(&app);
+    let pairs =
+        [("email", w.owner_coord.email.as_str()), ("password", w.owner_coord.password.as_str()), ("lang", "en")];
+    for headers in [[("Origin", "https://evil.example")], [("Sec-Fetch-Site", "cross-site")]] {
+        let r = d.run_with("POST", "/console/login", Some(encode(&pairs)), &headers);
+        assert_eq!(r.status, 403, "{headers:?}");
+        assert!(r.header("set-cookie").is_none());
+    }
+    // A signed-in form, even with her own token, is refused from another site.
+    let me = signed_in(&app, &w.owner_coord);
+    let csrf = me.csrf("/console/");
+    let r =
+        me.run_with("POST", "/console/logout", Some(encode(&[("csrf", &csrf)])), &[("Sec-Fetch-Site", "cross-site")]);
+    assert_eq!(r.status, 403);
+    assert_eq!(me.get("/console/").status, 200, "still signed in");
+    let r =
+        me.run_with("POST", "/console/logout", Some(encode(&[("csrf", &csrf)])), &[("Sec-Fetch-Site", "same-origin")]);
+    assert_eq!(r.status, 303);
 });
 
 db_test!(a_console_session_ends_when_idle_on_password_change_and_deactivation, |app| {
@@ -532,6 +562,8 @@ db_test!(the_intake_queue_and_an_alert_page_by_need_to_know, |app| {
 
     let page = coord.get(&format!("/console/alerts/{threat}"));
     assert_eq!(page.status, 200);
+    let short = &threat[threat.len() - 8..];
+    assert!(page.text.contains(&format!("<span dir=\"ltr\">{short}</span>")), "named as the mails name it");
     for shown in [
         "Two men followed her home from the hearing",
         "Rift Valley",
