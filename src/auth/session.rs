@@ -67,11 +67,26 @@ async fn check_login(
     }
 }
 
-/// Checks the password (on a blocking thread), then opens a session. Every outcome is
-/// audited; a failure says nothing about whether the account exists.
-pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
-    let (user, email_n) = check_login(state, email, password, addr).await?;
+/// Which door a session is opened for, and what it holds for that door.
+enum Door {
+    /// API: a refresh token (its hash stored).
+    Api { refresh_hash: String },
+    /// Console: the hash of the cookie's secret.
+    Console { secret_hash: String },
+}
+
+/// Opens the session of a checked login, in one transaction with its audit row. The password
+/// was checked outside the transaction: if it changed (or the account was deactivated)
+/// meanwhile, the check no longer holds and the login is refused.
+async fn open_session(
+    state: &AppState,
+    user: &User,
+    email_n: &str,
+    addr: Option<IpAddr>,
+    door: Door,
+) -> Result<Session, AppError> {
     let now = state.clock.now();
+    let console = matches!(door, Door::Console { .. });
     let session = Session {
         id: new_id(),
         user_id: user.id.clone(),
@@ -79,37 +94,52 @@ pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<I
         expires_at: naive(now + chrono::Duration::seconds(state.config.jwt.session_ttl_seconds as i64)),
         revoked_at: None,
         revoked_reason: None,
-        console_secret_hash: None,
-        last_seen_at: None,
+        console_secret_hash: match &door {
+            Door::Console { secret_hash } => Some(secret_hash.clone()),
+            Door::Api { .. } => None,
+        },
+        last_seen_at: console.then(|| naive(now)),
     };
-    let (refresh_token, refresh_hash) = new_refresh_token();
-    let access_token = state.jwt.issue(&user.id, &session.id, now)?;
-    let checked_hash = user.password_hash.clone();
+    let (uid, checked_hash, row) = (user.id.clone(), user.password_hash.clone(), session.clone());
     let opened = state
         .db
         .write(move |c| {
-            // The password was checked outside this transaction: if it changed (or the account
-            // was deactivated) meanwhile, the check no longer holds.
-            let still = User::find(c, &user.id)?.is_some_and(|u| u.active && u.password_hash == checked_hash);
+            let still = User::find(c, &uid)?.is_some_and(|u| u.active && u.password_hash == checked_hash);
             if !still {
                 return Ok(false);
             }
-            session.insert(c)?;
-            RefreshToken {
-                token_hash: refresh_hash,
-                session_id: session.id.clone(),
-                issued_at: naive(now),
-                used_at: None,
+            row.insert(c)?;
+            let mut e = Entry::new(Some(&uid), "auth.login", "session", Some(&row.id));
+            match door {
+                Door::Api { refresh_hash } => {
+                    RefreshToken {
+                        token_hash: refresh_hash,
+                        session_id: row.id.clone(),
+                        issued_at: naive(now),
+                        used_at: None,
+                    }
+                    .insert(c)?;
+                }
+                Door::Console { .. } => e = e.detail(serde_json::json!({ "door": "console" })),
             }
-            .insert(c)?;
-            audit::record(c, now, Entry::new(Some(&user.id), "auth.login", "session", Some(&session.id)))?;
+            audit::record(c, now, e)?;
             Ok(true)
         })
         .await?;
     if !opened {
         return Err(login_denied(state, now, None).await);
     }
-    state.throttle.record_success(&email_n, addr);
+    state.throttle.record_success(email_n, addr);
+    Ok(session)
+}
+
+/// Checks the password (on a blocking thread), then opens a session. Every outcome is
+/// audited; a failure says nothing about whether the account exists.
+pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
+    let (user, email_n) = check_login(state, email, password, addr).await?;
+    let (refresh_token, refresh_hash) = new_refresh_token();
+    let session = open_session(state, &user, &email_n, addr, Door::Api { refresh_hash }).await?;
+    let access_token = state.jwt.issue(&user.id, &session.id, session.created_at.and_utc())?;
     Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: state.jwt.ttl_seconds() })
 }
 
@@ -123,37 +153,8 @@ pub async fn console_login(
     addr: Option<IpAddr>,
 ) -> Result<(User, String), AppError> {
     let (user, email_n) = check_login(state, email, password, addr).await?;
-    let now = state.clock.now();
     let (secret, secret_hash) = new_refresh_token();
-    let session = Session {
-        id: new_id(),
-        user_id: user.id.clone(),
-        created_at: naive(now),
-        expires_at: naive(now + chrono::Duration::seconds(state.config.jwt.session_ttl_seconds as i64)),
-        revoked_at: None,
-        revoked_reason: None,
-        console_secret_hash: Some(secret_hash),
-        last_seen_at: Some(naive(now)),
-    };
-    let (uid, checked_hash) = (user.id.clone(), user.password_hash.clone());
-    let opened = state
-        .db
-        .write(move |c| {
-            let still = User::find(c, &uid)?.is_some_and(|u| u.active && u.password_hash == checked_hash);
-            if !still {
-                return Ok(false);
-            }
-            session.insert(c)?;
-            let e = Entry::new(Some(&uid), "auth.login", "session", Some(&session.id))
-                .detail(serde_json::json!({ "door": "console" }));
-            audit::record(c, now, e)?;
-            Ok(true)
-        })
-        .await?;
-    if !opened {
-        return Err(login_denied(state, now, None).await);
-    }
-    state.throttle.record_success(&email_n, addr);
+    open_session(state, &user, &email_n, addr, Door::Console { secret_hash }).await?;
     Ok((user, secret))
 }
 

@@ -777,6 +777,30 @@ struct Again {
     typed: Typed,
 }
 
+impl Again {
+    fn with_errors(errors: Vec<FieldError>, typed: Typed) -> Again {
+        Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed }
+    }
+
+    fn error(field: &'static str, text: &'static str, typed: Typed) -> Again {
+        Again::with_errors(vec![FieldError { field, text }], typed)
+    }
+
+    fn conflict(notice: &'static str, typed: Typed) -> Again {
+        Again { status: StatusCode::CONFLICT, notice: Some(notice), errors: Vec::new(), typed }
+    }
+}
+
+/// What to tell her when her form met an alert that changed meanwhile (another version, or
+/// already triaged or dismissed); None for any other error.
+fn stale_notice(e: &AppError, w: &'static Words) -> Option<&'static str> {
+    match e {
+        AppError::PreconditionFailed => Some(w.changed_meanwhile),
+        AppError::Conflict { code: "alert_not_received", .. } => Some(w.already_handled),
+        _ => None,
+    }
+}
+
 /// The alert page, loaded through need-to-know (`alert.read`): a foreign or missing alert is
 /// the console's 404.
 async fn alert_view(
@@ -923,15 +947,7 @@ pub async fn triage(
     };
     let existing = f.get("mode") == Some("existing");
     if existing && typed.reference.is_empty() {
-        let errors = vec![FieldError { field: "reference", text: w.err_required }];
-        return alert_view(
-            &req,
-            &state,
-            &staff,
-            id,
-            Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
-        )
-        .await;
+        return alert_view(&req, &state, &staff, id, Again::error("reference", w.err_required, typed)).await;
     }
     let (st, user, role) = (state.clone(), staff.user.clone(), staff.role);
     let (aid, reference, severity, summary) = (
@@ -960,48 +976,16 @@ pub async fn triage(
     match done {
         Ok(Some(_case)) => redirect(&req, &format!("/console/alerts/{id}")),
         Ok(None) => {
-            let errors = vec![FieldError { field: "reference", text: w.err_reference_unknown }];
-            alert_view(
-                &req,
-                &state,
-                &staff,
-                id,
-                Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
-            )
-            .await
+            alert_view(&req, &state, &staff, id, Again::error("reference", w.err_reference_unknown, typed)).await
         }
-        Err(AppError::PreconditionFailed) => {
-            alert_view(
-                &req,
-                &state,
-                &staff,
-                id,
-                Again { status: StatusCode::CONFLICT, notice: Some(w.changed_meanwhile), errors: Vec::new(), typed },
-            )
-            .await
-        }
-        Err(AppError::Conflict { code: "alert_not_received", .. }) => {
-            alert_view(
-                &req,
-                &state,
-                &staff,
-                id,
-                Again { status: StatusCode::CONFLICT, notice: Some(w.already_handled), errors: Vec::new(), typed },
-            )
-            .await
+        Err(e) if stale_notice(&e, w).is_some() => {
+            let notice = stale_notice(&e, w).unwrap_or(w.changed_meanwhile);
+            alert_view(&req, &state, &staff, id, Again::conflict(notice, typed)).await
         }
         Err(e @ AppError::Unprocessable { .. }) if existing => {
             // The case exists for her but she may not change it (read-only through a share).
             e.log_cause();
-            let errors = vec![FieldError { field: "reference", text: w.err_reference_unknown }];
-            alert_view(
-                &req,
-                &state,
-                &staff,
-                id,
-                Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
-            )
-            .await
+            alert_view(&req, &state, &staff, id, Again::error("reference", w.err_reference_unknown, typed)).await
         }
         Err(e) => error_page(&req, Some(&staff), staff.lang, e),
     }
@@ -1025,15 +1009,7 @@ pub async fn dismiss(
     let version = f.get("version").and_then(|v| v.parse::<i32>().ok());
     let typed = Typed { reason: f.raw("reason").to_string(), ..Default::default() };
     if typed.reason.trim().is_empty() {
-        let errors = vec![FieldError { field: "reason", text: w.err_required }];
-        return alert_view(
-            &req,
-            &state,
-            &staff,
-            id,
-            Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed },
-        )
-        .await;
+        return alert_view(&req, &state, &staff, id, Again::error("reason", w.err_required, typed)).await;
     }
     let (st, user, role, aid, reason) =
         (state.clone(), staff.user.clone(), staff.role, id.clone(), typed.reason.clone());
@@ -1048,25 +1024,9 @@ pub async fn dismiss(
         .await;
     match done {
         Ok(()) => redirect(&req, &format!("/console/alerts/{id}?n=dismissed")),
-        Err(AppError::PreconditionFailed) => {
-            alert_view(
-                &req,
-                &state,
-                &staff,
-                id,
-                Again { status: StatusCode::CONFLICT, notice: Some(w.changed_meanwhile), errors: Vec::new(), typed },
-            )
-            .await
-        }
-        Err(AppError::Conflict { code: "alert_not_received", .. }) => {
-            alert_view(
-                &req,
-                &state,
-                &staff,
-                id,
-                Again { status: StatusCode::CONFLICT, notice: Some(w.already_handled), errors: Vec::new(), typed },
-            )
-            .await
+        Err(e) if stale_notice(&e, w).is_some() => {
+            let notice = stale_notice(&e, w).unwrap_or(w.changed_meanwhile);
+            alert_view(&req, &state, &staff, id, Again::conflict(notice, typed)).await
         }
         Err(e) => error_page(&req, Some(&staff), staff.lang, e),
     }

@@ -10,12 +10,7 @@ use crate::db_test;
 use crate::harness::{token_of, TestApp};
 
 fn verify(app: &TestApp) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_haven"))
-        .args(["audit", "verify"])
-        .envs(app.db.env())
-        .output()
-        .expect("run haven audit verify");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    verify_with(app, &[])
 }
 
 db_test!(changes_and_refusals_are_audited, |app| {
