@@ -89,7 +89,7 @@ impl Chrome {
             section: "",
             langs: Lang::ALL.iter().map(|l| LangLink { code: l.code(), name: l.name(), current: *l == lang }).collect(),
             notice: None,
-            show_alerts: false,
+            show_alerts: staff.is_some_and(|s| s.lists_alerts),
         }
     }
 }

@@ -18,17 +18,10 @@ use crate::form::decode::Fields;
 use crate::i18n::Lang;
 use crate::state::AppState;
 
-/// The header of a signed-in page: her navigation follows what her role may do.
-fn staff_chrome(
-    state: &AppState,
-    staff: &Staff,
-    path: &'static str,
-    title: &'static str,
-    section: &'static str,
-) -> Chrome {
+/// The header of a signed-in page, with this page's entry of the navigation marked.
+fn staff_chrome(staff: &Staff, path: &'static str, title: &'static str, section: &'static str) -> Chrome {
     let mut c = Chrome::new(staff.lang, Some(staff), path, title);
     c.section = section;
-    c.show_alerts = state.access.permits(staff.role, Action::AlertList);
     c
 }
 
@@ -388,7 +381,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             })
             .collect()
     });
-    let mut c = staff_chrome(&state, &staff, "/console/", w.home_title, "home");
+    let mut c = staff_chrome(&staff, "/console/", w.home_title, "home");
     c.notice = notice_of(&req, w);
     html(&req, StatusCode::OK, &HomePage { c, alerts, alerts_more, escalations, cases })
 }
@@ -445,15 +438,9 @@ impl AccountPage {
     }
 }
 
-fn account_page(
-    req: &HttpRequest,
-    state: &AppState,
-    staff: &Staff,
-    status: StatusCode,
-    errors: Vec<FieldError>,
-) -> HttpResponse {
+fn account_page(req: &HttpRequest, staff: &Staff, status: StatusCode, errors: Vec<FieldError>) -> HttpResponse {
     let w = staff.lang.words();
-    let mut c = staff_chrome(state, staff, "/console/account", w.account_title, "account");
+    let mut c = staff_chrome(staff, "/console/account", w.account_title, "account");
     c.notice = notice_of(req, w);
     let page = AccountPage { c, csrf: staff.masked_csrf(), must_change: staff.user.must_change_password, errors };
     html(req, status, &page)
@@ -461,7 +448,7 @@ fn account_page(
 
 pub async fn account(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match signed_in(&req, &state, true).await {
-        Ok(staff) => account_page(&req, &state, &staff, StatusCode::OK, Vec::new()),
+        Ok(staff) => account_page(&req, &staff, StatusCode::OK, Vec::new()),
         Err(res) => res,
     }
 }
@@ -483,7 +470,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, paylo
         errors.push(FieldError { field: "confirm", text: w.err_password_mismatch });
     }
     if !errors.is_empty() {
-        return account_page(&req, &state, &staff, StatusCode::UNPROCESSABLE_ENTITY, errors);
+        return account_page(&req, &staff, StatusCode::UNPROCESSABLE_ENTITY, errors);
     }
     match crate::auth::session::change_password(&state, &staff.user, &staff.session_id, current, new).await {
         Ok(()) => redirect(&req, "/console/account?n=password"),
@@ -499,7 +486,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, paylo
                 }
                 _ => return error_page(&req, Some(&staff), staff.lang, e),
             };
-            let mut res = account_page(&req, &state, &staff, status, vec![FieldError { field, text }]);
+            let mut res = account_page(&req, &staff, status, vec![FieldError { field, text }]);
             crate::form::set_retry_after(&mut res, &e);
             res
         }
@@ -694,7 +681,7 @@ pub async fn alerts(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         })
         .collect();
     let page = AlertsPage {
-        c: staff_chrome(&state, &staff, "/console/alerts", w.alerts_page_title, "alerts"),
+        c: staff_chrome(&staff, "/console/alerts", w.alerts_page_title, "alerts"),
         status: status_code,
         statuses: AlertStatus::ALL
             .iter()
@@ -862,7 +849,7 @@ async fn alert_view(
     let consent: Vec<String> = serde_json::from_str(&a.consent_scope).unwrap_or_default();
     let current = Severity::parse(&a.urgency);
     let chosen = typed.severity.or(current);
-    let mut c = staff_chrome(state, staff, "/console/alerts", w.alert_title, "alerts");
+    let mut c = staff_chrome(staff, "/console/alerts", w.alert_title, "alerts");
     c.notice = notice.or_else(|| notice_of(req, w));
     let page = AlertPage {
         c,

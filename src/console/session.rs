@@ -31,6 +31,8 @@ pub struct Staff {
     /// The session's CSRF secret (unmasked, hex); pages carry `masked_csrf()`.
     csrf: String,
     pub lang: Lang,
+    /// Her role lists alerts (the access policy's `alert.list`): her navigation has "Alerts".
+    pub lists_alerts: bool,
 }
 
 impl Staff {
@@ -132,5 +134,6 @@ pub async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<Staff
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {} has an unknown role", user.id)))?;
     let csrf = state.jwt.keyed_digest(format!("console-csrf\0{}", session.id).as_bytes())?;
     let lang = user.language.as_deref().and_then(Lang::parse).unwrap_or_else(|| guest_lang(req));
-    Ok(Some(Staff { user, role, session_id: session.id, csrf, lang }))
+    let lists_alerts = state.access.permits(role, crate::authz::Action::AlertList);
+    Ok(Some(Staff { user, role, session_id: session.id, csrf, lang, lists_alerts }))
 }

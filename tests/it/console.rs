@@ -363,6 +363,7 @@ db_test!(unknown_console_paths_answer_the_consoles_own_404, |app| {
     let r = d.get("/console/cases/not-a-case");
     assert_eq!(r.status, 404);
     assert!(r.text.contains("This page does not exist, or you may not see it.") && r.text.contains("Sign out"));
+    assert!(r.text.contains("href=\"/console/alerts\""), "the same navigation as on every page of hers");
     assert_eq!(guest.get("/console").header("location"), Some("/console/"));
 });
 
