@@ -806,20 +806,12 @@ async fn alert_view(
         .read(move |c| {
             let who = crate::domain::cases::Caller { user: &user, role };
             let now = naive(st.clock.now());
-            let alert = crate::domain::alerts::load_for(c, &st.access, &who, &id, Action::AlertRead, now)?;
-            let may = |c: &mut crate::db::DbConn, action: Action| -> Result<bool, AppError> {
-                if !st.access.permits(role, action) {
-                    return Ok(false);
-                }
-                match crate::domain::alerts::load_for(c, &st.access, &who, &alert.id, action, now) {
-                    Ok(_) => Ok(true),
-                    Err(AppError::Forbidden(_) | AppError::NotFound(_)) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            };
-            let can_triage = alert.status == "received" && may(c, Action::AlertTriage)?;
-            let messages = if may(c, Action::AlertMessages)? {
-                let rows = crate::db::models::Message::for_alert_desc(c, &alert.id)?;
+            let access = crate::domain::alerts::load_access(c, &st.access, &who, &id, Action::AlertRead, now)?;
+            // Her role may, and so may her relation to this alert.
+            let may = |action: Action| st.access.permits(role, action) && access.may(&st.access, action);
+            let can_triage = access.alert.status == "received" && may(Action::AlertTriage);
+            let messages = if may(Action::AlertMessages) {
+                let rows = crate::db::models::Message::for_alert_desc(c, &access.alert.id)?;
                 let mut lines = Vec::with_capacity(rows.len());
                 for m in rows {
                     lines.push(MessageLine {
@@ -831,12 +823,8 @@ async fn alert_view(
             } else {
                 None
             };
-            let case_reference = match &alert.case_id {
-                Some(case_id) => crate::db::models::Case::find(c, case_id)?
-                    .filter(|k| crate::domain::cases::can_read(c, &st.access, &who, k, now).unwrap_or(false))
-                    .map(|k| k.reference),
-                None => None,
-            };
+            let case_reference = access.case.map(|k| k.reference);
+            let alert = access.alert;
             let detail = crate::domain::alerts::detail(c, &st.crypto, alert)?;
             Ok((detail, can_triage, messages, case_reference))
         })
@@ -966,8 +954,7 @@ pub async fn triage(
             alert_view(&req, &state, &staff, id, Again::error("reference", w.err_reference_unknown, typed)).await
         }
         Err(e) if stale_notice(&e, w).is_some() => {
-            let notice = stale_notice(&e, w).unwrap_or(w.changed_meanwhile);
-            alert_view(&req, &state, &staff, id, Again::conflict(notice, typed)).await
+            alert_view(&req, &state, &staff, id, Again::conflict(stale_notice(&e, w).unwrap_or_default(), typed)).await
         }
         Err(e @ AppError::Unprocessable { .. }) if existing => {
             // The case exists for her but she may not change it (read-only through a share).
@@ -1012,8 +999,7 @@ pub async fn dismiss(
     match done {
         Ok(()) => redirect(&req, &format!("/console/alerts/{id}?n=dismissed")),
         Err(e) if stale_notice(&e, w).is_some() => {
-            let notice = stale_notice(&e, w).unwrap_or(w.changed_meanwhile);
-            alert_view(&req, &state, &staff, id, Again::conflict(notice, typed)).await
+            alert_view(&req, &state, &staff, id, Again::conflict(stale_notice(&e, w).unwrap_or_default(), typed)).await
         }
         Err(e) => error_page(&req, Some(&staff), staff.lang, e),
     }

@@ -206,16 +206,48 @@ pub fn load_for(
     action: Action,
     now: NaiveDateTime,
 ) -> Result<Alert, AppError> {
+    Ok(load_access(conn, policy, caller, id, action, now)?.alert)
+}
+
+/// An alert loaded for an action, with the caller's relations to it and the case it went
+/// into when she may read that case: a page offering several actions decides each from
+/// these (`AlertAccess::may`) instead of loading the alert again per action.
+pub struct AlertAccess {
+    pub alert: Alert,
+    pub relations: Vec<crate::authz::Relation>,
+    /// The case it was triaged into, if she may read it.
+    pub case: Option<Case>,
+}
+
+impl AlertAccess {
+    pub fn may(&self, policy: &AccessPolicy, action: Action) -> bool {
+        policy.decide_on_object(&self.relations, action) == crate::authz::Decision::Allow
+    }
+}
+
+/// `load_for`, keeping what it learnt on the way (see `AlertAccess`).
+pub fn load_access(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    id: &str,
+    action: Action,
+    now: NaiveDateTime,
+) -> Result<AlertAccess, AppError> {
     if !crate::domain::accounts::is_id(id) {
         return Err(AppError::NotFound("alert_not_found"));
     }
     let alert = Alert::find(conn, id)?.ok_or(AppError::NotFound("alert_not_found"))?;
-    let linked = match &alert.case_id {
+    let linked: Vec<Case> = match &alert.case_id {
         Some(case_id) => Case::find(conn, case_id)?.into_iter().collect(),
         None => Vec::new(),
     };
-    let rel = cases::owner_or_case_reader(conn, policy, caller, &alert.owner_organization_id, linked, now)?;
-    cases::enforce(policy.decide_on_object(&rel, action), alert, "alert_not_found")
+    let case = linked.first().cloned();
+    let relations = cases::owner_or_case_reader(conn, policy, caller, &alert.owner_organization_id, linked, now)?;
+    let alert = cases::enforce(policy.decide_on_object(&relations, action), alert, "alert_not_found")?;
+    // `case_reader` is there exactly when she may read the linked case.
+    let case = case.filter(|_| relations.contains(&crate::authz::Relation::CaseReader));
+    Ok(AlertAccess { alert, relations, case })
 }
 
 pub struct AlertDetail {
