@@ -5,6 +5,7 @@
 //! functions, and every permission is the access policy's (`AccessPolicy::permits` for the
 //! role, the domain's need-to-know for the object). It decides nothing of its own.
 
+mod cases;
 pub mod i18n;
 mod pages;
 pub mod session;
@@ -33,6 +34,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/alerts/{id}", web::get().to(pages::alert))
             .route("/alerts/{id}/triage", web::post().to(pages::triage))
             .route("/alerts/{id}/dismiss", web::post().to(pages::dismiss))
+            .route("/cases", web::get().to(cases::list))
+            .route("/cases/{id}", web::get().to(cases::file))
+            .route("/cases/{id}/status", web::post().to(cases::move_on))
+            .route("/cases/{id}/notes", web::post().to(cases::add_note))
+            .route("/cases/{id}/assignees", web::post().to(cases::assign))
+            .route("/cases/{id}/assignees/remove", web::post().to(cases::unassign))
             .route("/console.css", web::get().to(stylesheet))
             .default_service(web::to(pages::not_found)),
     );
@@ -76,6 +83,8 @@ pub struct Chrome {
     pub notice: Option<&'static str>,
     /// Her role lists alerts: the navigation shows "Alerts".
     pub show_alerts: bool,
+    /// Her role lists cases: the navigation shows "Cases".
+    pub show_cases: bool,
 }
 
 impl Chrome {
@@ -90,6 +99,7 @@ impl Chrome {
             langs: Lang::ALL.iter().map(|l| LangLink { code: l.code(), name: l.name(), current: *l == lang }).collect(),
             notice: None,
             show_alerts: staff.is_some_and(|s| s.lists_alerts),
+            show_cases: staff.is_some_and(|s| s.lists_cases),
         }
     }
 }

@@ -19,24 +19,24 @@ use crate::i18n::Lang;
 use crate::state::AppState;
 
 /// The header of a signed-in page, with this page's entry of the navigation marked.
-fn staff_chrome(staff: &Staff, path: &'static str, title: &'static str, section: &'static str) -> Chrome {
+pub(super) fn staff_chrome(staff: &Staff, path: &'static str, title: &'static str, section: &'static str) -> Chrome {
     let mut c = Chrome::new(staff.lang, Some(staff), path, title);
     c.section = section;
     c
 }
 
 /// A field's error, linked from the summary at the top of the page.
-pub struct FieldError {
+pub(super) struct FieldError {
     pub field: &'static str,
     pub text: &'static str,
 }
 
-fn error_in(errors: &[FieldError], field: &str) -> Option<&'static str> {
+pub(super) fn error_in(errors: &[FieldError], field: &str) -> Option<&'static str> {
     errors.iter().find(|e| e.field == field).map(|e| e.text)
 }
 
 /// The query's `n=` notice, by name (never echoed).
-fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static str> {
+pub(super) fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static str> {
     let n = req.query_string().split('&').find_map(|p| p.strip_prefix("n="))?;
     Some(match n {
         "out" => w.signed_out,
@@ -45,12 +45,16 @@ fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static str> {
         "password" => w.password_changed,
         "language" => w.language_saved,
         "dismissed" => w.dismissed,
+        "status" => w.status_changed,
+        "note" => w.note_added,
+        "assigned" => w.assigned_done,
+        "unassigned" => w.unassigned_done,
         _ => return None,
     })
 }
 
 /// A whole-page message in her language.
-fn notice_page(
+pub(super) fn notice_page(
     req: &HttpRequest,
     staff: Option<&Staff>,
     lang: Lang,
@@ -65,7 +69,7 @@ fn notice_page(
 }
 
 /// An error as the console's page: what the status says, never the cause (logged).
-fn error_page(req: &HttpRequest, staff: Option<&Staff>, lang: Lang, e: AppError) -> HttpResponse {
+pub(super) fn error_page(req: &HttpRequest, staff: Option<&Staff>, lang: Lang, e: AppError) -> HttpResponse {
     let w = lang.words();
     let status = actix_web::ResponseError::status_code(&e);
     e.log_cause();
@@ -84,7 +88,7 @@ fn error_page(req: &HttpRequest, staff: Option<&Staff>, lang: Lang, e: AppError)
 /// The signed-in member of staff, or the answer to give instead: the sign-in page (saying
 /// her session ended, when a cookie came with the request), or the password page first
 /// when she must change hers.
-async fn signed_in(req: &HttpRequest, state: &AppState, password_page: bool) -> Result<Staff, HttpResponse> {
+pub(super) async fn signed_in(req: &HttpRequest, state: &AppState, password_page: bool) -> Result<Staff, HttpResponse> {
     match session::current(req, state).await {
         Ok(Some(s)) if s.user.must_change_password && !password_page => Err(redirect(req, "/console/account")),
         Ok(Some(s)) => Ok(s),
@@ -118,7 +122,7 @@ fn cross_site(req: &HttpRequest) -> bool {
 
 /// A POST's fields, after its session and CSRF token are checked: a form without this
 /// session's token changes nothing.
-async fn posted(
+pub(super) async fn posted(
     req: &HttpRequest,
     state: &AppState,
     payload: web::Payload,
@@ -254,6 +258,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, payload: web::
 // --- My work -------------------------------------------------------------------------------
 
 struct AlertRow {
+    id: String,
     received: String,
     kind: &'static str,
     urgency: &'static str,
@@ -271,6 +276,7 @@ struct EscalationRow {
 }
 
 struct CaseRow {
+    id: String,
     reference: String,
     severity: &'static str,
     status: &'static str,
@@ -350,6 +356,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                 urgency: w.severity(&a.urgency),
                 country: a.country,
                 duress: a.duress_at.is_some(),
+                id: a.id,
             })
             .collect()
     });
@@ -378,6 +385,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                 updated: ts_short(k.updated_at),
                 reference: k.reference,
                 country: k.country,
+                id: k.id,
             })
             .collect()
     });
@@ -391,7 +399,7 @@ fn urgency_rank(u: &str) -> usize {
 }
 
 /// A time as staff read it in a table: `2026-12-04 21:30 UTC`.
-fn ts_short(t: chrono::NaiveDateTime) -> String {
+pub(super) fn ts_short(t: chrono::NaiveDateTime) -> String {
     let full = ts(t);
     format!("{} {} UTC", &full[..10], &full[11..16])
 }
@@ -717,7 +725,8 @@ struct AlertPage {
     version: i32,
     csrf: String,
     status: &'static str,
-    case_reference: Option<String>,
+    /// The case it went into, when she may read it: (id, reference).
+    case: Option<(String, String)>,
     kind: &'static str,
     urgency: &'static str,
     received: String,
@@ -755,25 +764,32 @@ struct Typed {
     reason: String,
 }
 
-/// How the alert page comes back after a form: its status, a notice, the errors, what she
-/// typed.
-struct Again {
-    status: StatusCode,
-    notice: Option<&'static str>,
-    errors: Vec<FieldError>,
-    typed: Typed,
+/// How a page with forms comes back after one of them: its status, a notice, the errors,
+/// what she typed (`T`, the page's own).
+pub(super) struct Again<T> {
+    pub status: StatusCode,
+    pub notice: Option<&'static str>,
+    pub errors: Vec<FieldError>,
+    pub typed: T,
 }
 
-impl Again {
-    fn with_errors(errors: Vec<FieldError>, typed: Typed) -> Again {
+impl<T: Default> Again<T> {
+    /// The page as it is, nothing typed.
+    pub fn fresh() -> Again<T> {
+        Again { status: StatusCode::OK, notice: None, errors: Vec::new(), typed: T::default() }
+    }
+}
+
+impl<T> Again<T> {
+    pub fn with_errors(errors: Vec<FieldError>, typed: T) -> Again<T> {
         Again { status: StatusCode::UNPROCESSABLE_ENTITY, notice: None, errors, typed }
     }
 
-    fn error(field: &'static str, text: &'static str, typed: Typed) -> Again {
+    pub fn error(field: &'static str, text: &'static str, typed: T) -> Again<T> {
         Again::with_errors(vec![FieldError { field, text }], typed)
     }
 
-    fn conflict(notice: &'static str, typed: Typed) -> Again {
+    pub fn conflict(notice: &'static str, typed: T) -> Again<T> {
         Again { status: StatusCode::CONFLICT, notice: Some(notice), errors: Vec::new(), typed }
     }
 }
@@ -795,7 +811,7 @@ async fn alert_view(
     state: &web::Data<AppState>,
     staff: &Staff,
     id: String,
-    again: Again,
+    again: Again<Typed>,
 ) -> HttpResponse {
     let Again { status, notice, errors, typed } = again;
     use crate::domain::cases::Severity;
@@ -823,13 +839,13 @@ async fn alert_view(
             } else {
                 None
             };
-            let case_reference = access.case.map(|k| k.reference);
+            let case = access.case.map(|k| (k.id, k.reference));
             let alert = access.alert;
             let detail = crate::domain::alerts::detail(c, &st.crypto, alert)?;
-            Ok((detail, can_triage, messages, case_reference))
+            Ok((detail, can_triage, messages, case))
         })
         .await;
-    let (d, can_triage, messages, case_reference) = match loaded {
+    let (d, can_triage, messages, case) = match loaded {
         Ok(x) => x,
         Err(e) => return error_page(req, Some(staff), staff.lang, e),
     };
@@ -846,7 +862,7 @@ async fn alert_view(
         version: a.version,
         csrf: staff.masked_csrf(),
         status: w.alert_status(&a.status),
-        case_reference,
+        case,
         kind: w.kind(&a.kind),
         urgency: w.severity(&a.urgency),
         received: ts_short(a.received_at),
@@ -882,14 +898,7 @@ pub async fn alert(req: HttpRequest, state: web::Data<AppState>, path: web::Path
     if !state.access.permits(staff.role, Action::AlertRead) {
         return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
     }
-    alert_view(
-        &req,
-        &state,
-        &staff,
-        path.into_inner(),
-        Again { status: StatusCode::OK, notice: None, errors: Vec::new(), typed: Typed::default() },
-    )
-    .await
+    alert_view(&req, &state, &staff, path.into_inner(), Again::fresh()).await
 }
 
 /// Triage into a new case, or into an existing one found by its reference: one domain call,

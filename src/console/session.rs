@@ -33,6 +33,8 @@ pub struct Staff {
     pub lang: Lang,
     /// Her role lists alerts (the access policy's `alert.list`): her navigation has "Alerts".
     pub lists_alerts: bool,
+    /// Her role lists cases (`case.list`): her navigation has "Cases".
+    pub lists_cases: bool,
 }
 
 impl Staff {
@@ -135,5 +137,6 @@ pub async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<Staff
     let csrf = state.jwt.keyed_digest(format!("console-csrf\0{}", session.id).as_bytes())?;
     let lang = user.language.as_deref().and_then(Lang::parse).unwrap_or_else(|| guest_lang(req));
     let lists_alerts = state.access.permits(role, crate::authz::Action::AlertList);
-    Ok(Some(Staff { user, role, session_id: session.id, csrf, lang, lists_alerts }))
+    let lists_cases = state.access.permits(role, crate::authz::Action::CaseList);
+    Ok(Some(Staff { user, role, session_id: session.id, csrf, lang, lists_alerts, lists_cases }))
 }

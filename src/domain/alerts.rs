@@ -250,6 +250,34 @@ pub fn load_access(
     Ok(AlertAccess { alert, relations, case })
 }
 
+/// An alert's short id as typed (` 5C10177A `), if it is one: the last eight characters of
+/// an id, as the mails and pages name an alert.
+pub fn normalize_short_id(typed: &str) -> Option<String> {
+    let t = typed.trim().to_ascii_lowercase();
+    (t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit())).then_some(t)
+}
+
+/// The alerts named by this short id that the caller may read (usually one), with the case
+/// each went into when she may read it.
+pub fn find_by_short_id(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    short_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<AlertAccess>, AppError> {
+    let Some(suffix) = normalize_short_id(short_id) else { return Ok(Vec::new()) };
+    let mut found = Vec::new();
+    for alert in Alert::ending_with(conn, &suffix, 5)? {
+        match load_access(conn, policy, caller, &alert.id, Action::AlertRead, now) {
+            Ok(a) => found.push(a),
+            Err(AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}
+
 pub struct AlertDetail {
     pub alert: Alert,
     pub narrative: String,

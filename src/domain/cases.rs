@@ -255,12 +255,38 @@ pub fn load_for(
     action: Action,
     now: NaiveDateTime,
 ) -> Result<Case, AppError> {
+    load_access(conn, policy, caller, case_id, action, now).map(|a| a.case)
+}
+
+/// A case loaded for an action, with the caller's relations to it: a page offering several
+/// actions decides each from these (`CaseAccess::may`) instead of loading the case again.
+pub struct CaseAccess {
+    pub case: Case,
+    pub relations: Vec<crate::authz::Relation>,
+}
+
+impl CaseAccess {
+    pub fn may(&self, policy: &AccessPolicy, action: Action) -> bool {
+        policy.decide_on_object(&self.relations, action) == Decision::Allow
+    }
+}
+
+/// `load_for`, keeping the relations it found (see `CaseAccess`).
+pub fn load_access(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    case_id: &str,
+    action: Action,
+    now: NaiveDateTime,
+) -> Result<CaseAccess, AppError> {
     if !crate::domain::accounts::is_id(case_id) {
         return Err(AppError::NotFound("case_not_found"));
     }
     let case = Case::find(conn, case_id)?.ok_or(AppError::NotFound("case_not_found"))?;
-    let rel = relations(conn, caller, &case, now)?;
-    enforce(policy.decide_on_object(&rel, action), case, "case_not_found")
+    let relations = relations(conn, caller, &case, now)?;
+    let case = enforce(policy.decide_on_object(&relations, action), case, "case_not_found")?;
+    Ok(CaseAccess { case, relations })
 }
 
 pub fn seal_opt(

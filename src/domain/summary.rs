@@ -100,6 +100,77 @@ pub struct CaseSummary {
     pub next_deadlines: Vec<Deadline>,
 }
 
+/// A case's nearest deadline, as a list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextDeadline {
+    pub kind: DeadlineKind,
+    pub due_at: NaiveDateTime,
+    pub overdue: bool,
+}
+
+/// The nearest deadline of each of these cases (absent: none), by the same rules as
+/// [`summarize`]'s `next_deadlines`: the latest assessment's reassessment, every plan's
+/// review, open measures' due dates, the latest relocation's start once approved, issued
+/// visas' expiry. Five queries whatever the number of cases.
+pub fn next_deadlines(
+    conn: &mut DbConn,
+    case_ids: &[String],
+    now: NaiveDateTime,
+) -> Result<BTreeMap<String, NextDeadline>, AppError> {
+    let d = crate::db::models::deadline::DueDates::of_cases(conn, case_ids)?;
+    let mut out: BTreeMap<String, NextDeadline> = BTreeMap::new();
+    let mut offer = |case_id: String, kind: DeadlineKind, due_at: NaiveDateTime| {
+        let nd = NextDeadline { kind, due_at, overdue: due_at < now };
+        out.entry(case_id)
+            .and_modify(|e| {
+                if due_at < e.due_at {
+                    *e = nd
+                }
+            })
+            .or_insert(nd);
+    };
+    let mut latest: BTreeMap<String, (i32, NaiveDateTime)> = BTreeMap::new();
+    for (case_id, version, by) in d.assessments {
+        latest
+            .entry(case_id)
+            .and_modify(|e| {
+                if version > e.0 {
+                    *e = (version, by)
+                }
+            })
+            .or_insert((version, by));
+    }
+    for (case_id, (_, by)) in latest {
+        offer(case_id, DeadlineKind::Reassessment, by);
+    }
+    for (case_id, by) in d.plans {
+        offer(case_id, DeadlineKind::PlanReview, by);
+    }
+    for (case_id, due) in d.measures {
+        offer(case_id, DeadlineKind::MeasureDue, due);
+    }
+    let mut newest: BTreeMap<String, (String, String, NaiveDateTime)> = BTreeMap::new();
+    for (case_id, id, status, starts) in d.relocations {
+        newest
+            .entry(case_id)
+            .and_modify(|e| {
+                if id > e.0 {
+                    *e = (id.clone(), status.clone(), starts)
+                }
+            })
+            .or_insert((id, status, starts));
+    }
+    for (case_id, (_, status, starts)) in newest {
+        if status == "approved" {
+            offer(case_id, DeadlineKind::RelocationStart, starts);
+        }
+    }
+    for (case_id, expires) in d.visas {
+        offer(case_id, DeadlineKind::VisaExpiry, expires);
+    }
+    Ok(out)
+}
+
 pub fn summarize(conn: &mut DbConn, case: &Case, now: NaiveDateTime) -> Result<CaseSummary, AppError> {
     let mut deadlines: Vec<(NaiveDateTime, DeadlineKind, String)> = Vec::new();
 

@@ -454,6 +454,12 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
             b.find("td a[href^='/console/alerts/']").click_and_wait();
             assert_eq!(b.find("#h-triage").text(), l.words().triage_title);
             shot(&b, &tag("alert", lang));
+            b.find("nav a[href='/console/cases']").click_and_wait();
+            assert_eq!(b.find("h1").text(), l.words().cases_page_title);
+            shot(&b, &tag("cases", lang));
+            b.find("td a[href^='/console/cases/']").click_and_wait();
+            assert_eq!(b.find("#h-assignees").text(), l.words().assignees_title);
+            shot(&b, &tag("case", lang));
             b.goto(&format!("{}/console/", app.base));
         }
         // Acknowledge the escalation of the critical alert, with the button, no script.
@@ -471,6 +477,16 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
         b.find("#h-triage + form button").click_and_wait();
         assert!(b.find("dl.facts .ref").text().starts_with("HVN-"), "triaged into a case");
         shot(&b, &tag("alert-triaged", "en"));
+        // Into the case it opened: acknowledge it and write a note, with buttons only.
+        b.find("dl.facts a.ref").click_and_wait();
+        assert!(b.find("h1").text().contains("HVN-"));
+        b.find(".actions button").click_and_wait();
+        assert_eq!(b.find("p.notice").text(), "The case has moved on.");
+        b.find("#note").send_keys("Called her brother; she is safe tonight");
+        b.find("#h-notes ~ form button").click_and_wait();
+        assert_eq!(b.find("p.notice").text(), "The note is added.");
+        assert!(b.find(".thread").text().contains("Called her brother; she is safe tonight"));
+        shot(&b, &tag("case-after-note", "en"));
         b.goto(&format!("{}/console/nowhere", app.base));
         shot(&b, &tag("not-found", "en"));
         b.goto(&format!("{}/console/", app.base));
@@ -522,6 +538,15 @@ db_test!(every_console_page_passes_axe_in_english_and_arabic, |app| {
         check(&format!("alert {lang}"));
         b.find("#h-dismiss + form button").click_and_wait();
         check(&format!("alert with errors {lang}"));
+        b.goto(&format!("{}/console/cases", app.base));
+        check(&format!("cases {lang}"));
+        b.goto(&format!("{}/console/cases?q=nonsense", app.base));
+        check(&format!("cases with errors {lang}"));
+        b.goto(&format!("{}/console/cases", app.base));
+        b.find("td a[href^='/console/cases/']").click_and_wait();
+        check(&format!("case {lang}"));
+        b.find("#h-notes ~ form button").click_and_wait();
+        check(&format!("case with errors {lang}"));
         b.goto(&format!("{}/console/", app.base));
     }
     assert!(found.is_empty(), "axe found:\n{}", found.join("\n"));
@@ -665,4 +690,181 @@ db_test!(the_intake_queue_and_an_alert_page_by_need_to_know, |app| {
     assert_eq!(found["items"].as_array().unwrap().len(), 1);
     let none = app.get(&format!("/api/v1/cases?reference={reference}"), Some(&w.other_coord.token)).json();
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
+});
+
+/// Names a member of staff as her colleagues know her.
+fn rename(app: &TestApp, p: &Person, name: &str) {
+    app.sql(&format!("UPDATE users SET name = '{name}' WHERE id = '{}'", p.id));
+}
+
+/// The link to each case in a list page, in the order shown.
+fn listed_cases(page: &str) -> Vec<String> {
+    page.split("href=\"/console/cases/").skip(1).filter_map(|s| s.split('"').next()).map(str::to_string).collect()
+}
+
+db_test!(the_case_list_sorts_by_deadline_and_finds_a_case_by_its_reference_or_an_alerts_short_id, |app| {
+    let w = cast(&app);
+    rename(&app, &w.assigned_officer, "Amina Diallo");
+    let quiet = w.shared_case(&app);
+    let urgent = w.shared_case(&app);
+    // The second case has a plan to review in three days: it comes first.
+    let review_by = (chrono::Utc::now() + Duration::days(3)).format("%Y-%m-%d").to_string();
+    let r = app.post(
+        &format!("/api/v1/cases/{urgent}/plans"),
+        Some(&w.owner_coord.token),
+        json!({ "summary": "Safe routes", "review_by": review_by }),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let r =
+        app.patch(&format!("/api/v1/cases/{urgent}"), Some(&w.owner_coord.token), json!({ "severity": "critical" }));
+    assert!(r.status == 200, "{r:?}");
+    let reference_of = |id: &str| {
+        app.get(&format!("/api/v1/cases/{id}"), Some(&w.owner_coord.token)).json()["reference"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (quiet_ref, urgent_ref) = (reference_of(&quiet), reference_of(&urgent));
+
+    let coord = signed_in(&app, &w.owner_coord);
+    let list = coord.get("/console/cases");
+    assert_eq!(list.status, 200, "{list:?}");
+    assert_eq!(listed_cases(&list.text), vec![urgent.clone(), quiet.clone()], "nearest deadline first");
+    assert!(list.text.contains(&format!("Plan review <span dir=\"ltr\">{review_by}</span>")), "{}", list.text);
+    assert!(list.text.contains("Amina Diallo"), "assignees by name");
+    assert!(!list.text.contains("Threats after a land-rights hearing"), "no sealed content in a list");
+    assert!(list.text.contains("aria-current=\"page\">Cases"));
+    let critical = coord.get("/console/cases?severity=critical&status=open&country=co");
+    assert_eq!(listed_cases(&critical.text), vec![urgent.clone()]);
+    assert_eq!(coord.get("/console/cases?severity=nonsense&page=x").status, 200, "a bad filter is ignored");
+
+    // By reference as typed, in any case of letters.
+    let found = coord.get(&format!("/console/cases?q={}", quiet_ref.to_lowercase()));
+    assert_eq!(listed_cases(&found.text), vec![quiet.clone()]);
+    // By the eight characters a mail names an alert by: the case it went into, or the alert
+    // itself while it is in none.
+    let alert = |narrative: &str| {
+        let body = json!({ "kind": "surveillance", "urgency": "high", "country": "CO", "narrative": narrative, "consent_scope": [] });
+        let r = app.post("/api/v1/alerts", Some(&w.owner_coord.token), body);
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let triaged = alert("A car outside her office every night");
+    let r =
+        app.post(&format!("/api/v1/alerts/{triaged}/triage"), Some(&w.owner_coord.token), json!({ "case_id": urgent }));
+    assert_eq!(r.status, 200, "{r:?}");
+    let short = &triaged[triaged.len() - 8..];
+    let found = coord.get(&format!("/console/cases?q={}", short.to_uppercase()));
+    assert_eq!(listed_cases(&found.text), vec![urgent.clone()], "{}", found.text);
+    let waiting = alert("Her phone was taken at the border");
+    let short = &waiting[waiting.len() - 8..];
+    let found = coord.get(&format!("/console/cases?q={short}"));
+    assert!(listed_cases(&found.text).is_empty());
+    assert!(found.text.contains(&format!("/console/alerts/{waiting}")) && found.text.contains("not in a case yet"));
+    let nonsense = coord.get("/console/cases?q=what");
+    assert_eq!(nonsense.status, 422);
+    assert!(nonsense.text.contains("href=\"#q\"") && nonsense.text.contains("aria-invalid=\"true\""));
+
+    // Need-to-know: an officer sees the cases she is assigned to, another organisation's
+    // coordinator finds nothing by reference or short id.
+    let officer = signed_in(&app, &w.assigned_officer);
+    let mine = officer.get("/console/cases?mine=1");
+    assert_eq!(listed_cases(&mine.text).len(), 2);
+    let other = signed_in(&app, &w.other_coord);
+    let none = other.get(&format!("/console/cases?q={urgent_ref}"));
+    assert!(listed_cases(&none.text).is_empty() && none.text.contains("Nothing you may see has this reference."));
+    let none = other.get(&format!("/console/cases?q={short}"));
+    assert!(!none.text.contains(&waiting), "another organisation's alert is not found");
+    assert!(listed_cases(&other.get("/console/cases").text).is_empty());
+});
+
+db_test!(the_case_file_moves_the_case_on_keeps_notes_and_assigns_by_need_to_know, |app| {
+    let w = cast(&app);
+    rename(&app, &w.owner_coord, "Sofia Herrera");
+    rename(&app, &w.second_coord, "Nadia Haddad");
+    rename(&app, &w.assigned_officer, "Amina Diallo");
+    let case = w.shared_case(&app);
+    let path = format!("/console/cases/{case}");
+    let coord = signed_in(&app, &w.owner_coord);
+    let page = coord.get(&path);
+    assert_eq!(page.status, 200, "{page:?}");
+    for shown in ["Threats after a land-rights hearing", "Amina Diallo", "UN Human Rights Office", ">Acknowledge<"] {
+        assert!(page.text.contains(shown), "{shown} missing on the case file");
+    }
+    let csrf = crate::form::input_value(&page.text, "csrf");
+    let version = crate::form::input_value(&page.text, "version");
+
+    // The workflow, at the version her page showed.
+    let r = coord.post(&format!("{path}/status"), &[("version", &version), ("to", "acknowledged")]);
+    assert_eq!(r.status, 403, "no CSRF token, no change");
+    let r = coord.post(&format!("{path}/status"), &[("csrf", &csrf), ("version", &version), ("to", "acknowledged")]);
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=status").as_str())));
+    assert_eq!(app.count(&format!("cases WHERE id = '{case}' AND status = 'acknowledged'")), 1);
+    let stale = coord.post(
+        &format!("{path}/status"),
+        &[("csrf", &csrf), ("version", &version), ("to", "closed"), ("reason", "Relocated safely")],
+    );
+    assert_eq!(stale.status, 409);
+    assert!(stale.text.contains("Someone changed this case meanwhile") && stale.text.contains("Relocated safely"));
+    let page = coord.get(&path);
+    let version = crate::form::input_value(&page.text, "version");
+    let r = coord.post(&format!("{path}/status"), &[("csrf", &csrf), ("version", &version), ("to", "closed")]);
+    assert_eq!(r.status, 422, "closing needs a reason");
+    assert!(r.text.contains("href=\"#reason\""));
+    let r = coord.post(
+        &format!("{path}/status"),
+        &[("csrf", &csrf), ("version", &version), ("to", "closed"), ("reason", "Relocated safely")],
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let page = coord.get(&path);
+    assert!(page.text.contains(">Reopen<") && page.text.contains("Relocated safely"), "history with its reason");
+    assert!(page.text.contains("Sofia Herrera"), "who moved it, by name");
+    assert_eq!(app.count("case_transitions WHERE reason_ct IS NOT NULL"), 1);
+
+    // Notes: sealed at rest, shown with their author.
+    let r = coord.post(&format!("{path}/notes"), &[("csrf", &csrf), ("kind", "decision"), ("body", "   ")]);
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("href=\"#note\""));
+    let r = coord.post(
+        &format!("{path}/notes"),
+        &[("csrf", &csrf), ("kind", "decision"), ("body", "Temporary relocation agreed with the family")],
+    );
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=note").as_str())));
+    let page = coord.get(&format!("{path}?n=note"));
+    assert!(page.text.contains("Temporary relocation agreed with the family") && page.text.contains("Decision"));
+    assert!(page.text.contains("The note is added."));
+    assert_eq!(app.count(&format!("case_notes WHERE case_id = '{case}' AND kind = 'decision'")), 1);
+
+    // Assignment: by name from her colleagues; someone else is refused with the page.
+    assert!(page.text.contains(&format!("<option value=\"{}\">Nadia Haddad</option>", w.second_coord.id)));
+    let r = coord.post(&format!("{path}/assignees"), &[("csrf", &csrf), ("user", &w.other_coord.id)]);
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Choose a colleague from the list."));
+    let r = coord.post(&format!("{path}/assignees"), &[("csrf", &csrf), ("user", &w.second_coord.id)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(app.count(&format!("case_assignees WHERE case_id = '{case}'")), 2);
+    let r = coord.post(&format!("{path}/assignees/remove"), &[("csrf", &csrf), ("user", &w.second_coord.id)]);
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=unassigned").as_str())));
+    assert_eq!(app.count(&format!("case_assignees WHERE case_id = '{case}'")), 1);
+
+    // The assigned officer may add notes but not assign; a coordinator of another
+    // organisation, or an officer not on the case, gets the console's 404 as for no case.
+    let officer = signed_in(&app, &w.assigned_officer);
+    let hers = officer.get(&path);
+    assert_eq!(hers.status, 200);
+    assert!(hers.text.contains("/notes\"") && !hers.text.contains("/assignees\""), "{}", hers.text);
+    let ocsrf = crate::form::input_value(&hers.text, "csrf");
+    let r = officer.post(&format!("{path}/assignees"), &[("csrf", &ocsrf), ("user", &w.second_coord.id)]);
+    assert_eq!(r.status, 403, "her role may not assign");
+    let missing = "/console/cases/01900000-0000-7000-8000-000000000000";
+    for p in [&w.other_coord, &w.unrelated_officer] {
+        let d = signed_in(&app, p);
+        let (foreign, none) = (d.get(&path), d.get(missing));
+        assert_eq!((foreign.status, none.status), (404, 404));
+        assert_eq!(unmasked(&foreign.text), unmasked(&none.text));
+        let csrf = crate::form::input_value(&d.get("/console/account").text, "csrf");
+        let r = d.post(&format!("{path}/notes"), &[("csrf", &csrf), ("kind", "note"), ("body", "x")]);
+        assert_eq!(r.status, 404, "no note on a case she may not see");
+    }
+    assert_eq!(app.count(&format!("case_notes WHERE case_id = '{case}'")), 1);
 });

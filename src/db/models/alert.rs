@@ -55,6 +55,17 @@ impl Alert {
         alerts::table.find(id).select(Alert::as_select()).get_result(conn).optional()
     }
 
+    /// The alerts whose id ends with `suffix` (the eight characters the mails name an alert
+    /// by), at most `limit`. The caller checks `suffix` is an id's tail, and who may see each.
+    pub fn ending_with(conn: &mut DbConn, suffix: &str, limit: i64) -> QueryResult<Vec<Alert>> {
+        alerts::table
+            .filter(alerts::id.like(format!("%{suffix}")))
+            .order(alerts::id.desc())
+            .limit(limit)
+            .select(Alert::as_select())
+            .load(conn)
+    }
+
     /// Marks a received alert triaged into `case_id`; false if it is no longer `received`
     /// at `expected_version` (someone else triaged or dismissed it first).
     pub fn mark_triaged(

@@ -315,6 +315,18 @@ impl CaseAssignee {
         .execute(conn)
     }
 
+    /// `(case_id, user_id)` of the assignees of these cases, oldest assignment first.
+    pub fn of_cases(conn: &mut DbConn, case_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+        if case_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        case_assignees::table
+            .filter(case_assignees::case_id.eq_any(case_ids))
+            .order(case_assignees::assigned_at.asc())
+            .select((case_assignees::case_id, case_assignees::user_id))
+            .load(conn)
+    }
+
     pub fn for_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<CaseAssignee>> {
         case_assignees::table
             .filter(case_assignees::case_id.eq(case_id))

@@ -7,6 +7,7 @@ pub mod case;
 pub mod case_key;
 pub mod case_note;
 pub mod checkin;
+pub mod deadline;
 pub mod defender;
 pub mod escalation;
 pub mod grant;

@@ -85,6 +85,25 @@ impl User {
             .load(conn)
     }
 
+    /// `(id, name)` of these users, for pages that show who did what: one query.
+    pub fn names(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        users::table.filter(users::id.eq_any(ids)).select((users::id, users::name)).load(conn)
+    }
+
+    /// Active coordinators and officers of these organisations, by name: who may be assigned.
+    pub fn active_staff_of(conn: &mut DbConn, organization_ids: &[String]) -> QueryResult<Vec<User>> {
+        users::table
+            .filter(users::organization_id.eq_any(organization_ids))
+            .filter(users::role.eq_any(["coordinator", "officer"]))
+            .filter(users::active.eq(true))
+            .order((users::name.asc(), users::id.asc()))
+            .select(User::as_select())
+            .load(conn)
+    }
+
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(users::table).values(self).execute(conn).map(|_| ())
     }

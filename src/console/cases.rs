@@ -1,0 +1,642 @@
+//! The case list and the case file. Like every console page, they read and change through
+//! the domain (`domain::cases`), with the access policy deciding what she may see and do.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::pages::{error_in, error_page, notice_of, posted, signed_in, staff_chrome, ts_short, Again, FieldError};
+use super::session::Staff;
+use super::{html, redirect, Choice, Chrome};
+use crate::authz::Action;
+use crate::clock::naive;
+use crate::db::models::case::CaseFilter;
+use crate::db::models::{Case, CaseNote, Organization, User};
+use crate::domain::cases::{Caller, CaseStatus, NoteKind, Severity};
+use crate::domain::summary::NextDeadline;
+use crate::error::AppError;
+use crate::form::decode::Fields;
+use crate::state::AppState;
+
+/// At most this many cases are loaded and sorted by deadline for one list.
+const CASES_SORTED: i64 = 200;
+const CASES_PER_PAGE: usize = 50;
+/// A case file shows this many notes.
+const NOTES_SHOWN: i64 = 200;
+
+fn names_of(c: &mut crate::db::DbConn, ids: Vec<String>) -> Result<BTreeMap<String, String>, AppError> {
+    let mut ids = ids;
+    ids.sort();
+    ids.dedup();
+    Ok(User::names(c, &ids)?.into_iter().collect())
+}
+
+/// How a deadline reads in a table: `Visa expires 2027-01-15 (overdue)`.
+pub(super) struct DeadlineCell {
+    pub kind: &'static str,
+    pub at: String,
+    pub overdue: bool,
+}
+
+fn deadline_cell(w: &'static super::i18n::Words, d: &NextDeadline) -> DeadlineCell {
+    DeadlineCell { kind: w.deadline_kind(d.kind), at: ts_short(d.due_at)[..10].to_string(), overdue: d.overdue }
+}
+
+// --- The list ------------------------------------------------------------------------------
+
+struct Row {
+    id: String,
+    reference: String,
+    severity: &'static str,
+    status: &'static str,
+    country: String,
+    deadline: Option<DeadlineCell>,
+    assignees: String,
+}
+
+/// An alert found by its short id that is not in a case she may read.
+struct AlertHit {
+    id: String,
+    short_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "cases.html", config = "src/console/askama.toml")]
+struct ListPage {
+    c: Chrome,
+    statuses: Vec<Choice>,
+    severities: Vec<Choice>,
+    country: String,
+    mine: bool,
+    q: String,
+    errors: Vec<FieldError>,
+    searched: bool,
+    rows: Vec<Row>,
+    alerts: Vec<AlertHit>,
+    capped: bool,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+impl ListPage {
+    fn error_for(&self, field: &str) -> Option<&'static str> {
+        error_in(&self.errors, field)
+    }
+}
+
+/// What the list's GET form asked for; a malformed value is ignored, as on the alert list.
+struct ListQuery {
+    status: Option<CaseStatus>,
+    severity: Option<Severity>,
+    country: Option<String>,
+    mine: bool,
+    q: String,
+    page: usize,
+}
+
+impl ListQuery {
+    fn parse(req: &HttpRequest) -> ListQuery {
+        let f = Fields::parse(
+            req.query_string().as_bytes(),
+            &["status", "severity", "country", "mine", "q", "page", "lang", "n"],
+            &[],
+        )
+        .unwrap_or_default();
+        ListQuery {
+            status: f.get("status").and_then(CaseStatus::parse),
+            severity: f.get("severity").and_then(Severity::parse),
+            country: f.get("country").map(str::to_ascii_uppercase).filter(|c| crate::domain::country::is_valid(c)),
+            mine: f.get("mine") == Some("1"),
+            q: f.get("q").unwrap_or("").chars().take(40).collect(),
+            page: f.get("page").and_then(|p| p.parse::<usize>().ok()).filter(|p| (1..=1000).contains(p)).unwrap_or(1),
+        }
+    }
+
+    /// This list at another page.
+    fn url(&self, page: usize) -> String {
+        let mut u = String::from("/console/cases?");
+        if let Some(s) = self.status {
+            u.push_str(&format!("status={}&", s.as_str()));
+        }
+        if let Some(s) = self.severity {
+            u.push_str(&format!("severity={}&", s.as_str()));
+        }
+        if let Some(c) = &self.country {
+            u.push_str(&format!("country={c}&"));
+        }
+        if self.mine {
+            u.push_str("mine=1&");
+        }
+        u.push_str(&format!("page={page}"));
+        u
+    }
+}
+
+/// What a search or a filter found.
+enum Found {
+    Cases(Vec<Case>),
+    Search { cases: Vec<Case>, alerts: Vec<AlertHit> },
+    NotASearch,
+}
+
+fn severity_rank(s: &str) -> usize {
+    Severity::ALL.iter().position(|k| k.as_str() == s).unwrap_or(0)
+}
+
+/// The cases she may see, filtered or found by reference (a case's, or an alert's short id
+/// as the mails give it), sorted by their nearest deadline (none last), then severity.
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let staff = match signed_in(&req, &state, false).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    if !state.access.permits(staff.role, Action::CaseList) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    let w = staff.lang.words();
+    let q = ListQuery::parse(&req);
+    let filter = CaseFilter {
+        status: q.status.map(|s| s.as_str().to_string()),
+        severity: q.severity.map(|s| s.as_str().to_string()),
+        country: q.country.clone(),
+        assigned_to: q.mine.then(|| staff.user.id.clone()),
+        ..Default::default()
+    };
+    let (st, user, role, search) = (state.clone(), staff.user.clone(), staff.role, q.q.clone());
+    let loaded = state
+        .db
+        .read(move |c| {
+            let who = Caller { user: &user, role };
+            let now = naive(st.clock.now());
+            let found = if search.is_empty() {
+                Found::Cases(crate::domain::cases::list(c, &who, &filter, None, CASES_SORTED + 1, now)?)
+            } else if let Some(short) = crate::domain::alerts::normalize_short_id(&search) {
+                let mut cases = Vec::new();
+                let mut alerts = Vec::new();
+                for a in crate::domain::alerts::find_by_short_id(c, &st.access, &who, &short, now)? {
+                    match a.case {
+                        Some(k) => cases.push(k),
+                        None => alerts.push(AlertHit { short_id: short.clone(), id: a.alert.id }),
+                    }
+                }
+                Found::Search { cases, alerts }
+            } else if search.trim().to_ascii_uppercase().starts_with("HVN-") {
+                let cases = crate::domain::cases::find_by_reference(c, &who, &search, now)?.into_iter().collect();
+                Found::Search { cases, alerts: Vec::new() }
+            } else {
+                Found::NotASearch
+            };
+            let ids: Vec<String> = match &found {
+                Found::Cases(v) | Found::Search { cases: v, .. } => v.iter().map(|k| k.id.clone()).collect(),
+                Found::NotASearch => Vec::new(),
+            };
+            let deadlines = crate::domain::summary::next_deadlines(c, &ids, now)?;
+            let assignees = crate::db::models::CaseAssignee::of_cases(c, &ids)?;
+            let names = names_of(c, assignees.iter().map(|(_, u)| u.clone()).collect())?;
+            Ok((found, deadlines, assignees, names))
+        })
+        .await;
+    let (found, deadlines, assignees, names) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(&req, Some(&staff), staff.lang, e),
+    };
+    let mut errors = Vec::new();
+    let (mut cases, alerts, searched) = match found {
+        Found::Cases(v) => (v, Vec::new(), false),
+        Found::Search { cases, alerts } => (cases, alerts, true),
+        Found::NotASearch => {
+            errors.push(FieldError { field: "q", text: w.err_search });
+            (Vec::new(), Vec::new(), true)
+        }
+    };
+    let capped = cases.len() as i64 > CASES_SORTED;
+    cases.truncate(CASES_SORTED as usize);
+    cases.sort_by(|a, b| {
+        let (da, db) = (deadlines.get(&a.id).map(|d| d.due_at), deadlines.get(&b.id).map(|d| d.due_at));
+        let by_deadline = match (da, db) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_deadline
+            .then(severity_rank(&b.severity).cmp(&severity_rank(&a.severity)))
+            .then(b.updated_at.cmp(&a.updated_at))
+    });
+    let mut who_by_case: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (case_id, user_id) in &assignees {
+        who_by_case.entry(case_id).or_default().push(names.get(user_id).map_or(w.former_colleague, String::as_str));
+    }
+    let pages = cases.len().div_ceil(CASES_PER_PAGE).max(1);
+    let page = q.page.min(pages);
+    let rows: Vec<Row> = cases
+        .iter()
+        .skip((page - 1) * CASES_PER_PAGE)
+        .take(CASES_PER_PAGE)
+        .map(|k| Row {
+            id: k.id.clone(),
+            reference: k.reference.clone(),
+            severity: w.severity(&k.severity),
+            status: w.status(&k.status),
+            country: k.country.clone(),
+            deadline: deadlines.get(&k.id).map(|d| deadline_cell(w, d)),
+            assignees: who_by_case.get(k.id.as_str()).map(|v| v.join(", ")).unwrap_or_default(),
+        })
+        .collect();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let mut c = staff_chrome(&staff, "/console/cases", w.cases_page_title, "cases");
+    c.notice = notice_of(&req, w);
+    let page_view = ListPage {
+        c,
+        statuses: CaseStatus::ALL
+            .iter()
+            .map(|s| Choice { value: s.as_str(), label: w.status(s.as_str()), checked: Some(*s) == q.status })
+            .collect(),
+        severities: Severity::ALL
+            .iter()
+            .map(|s| Choice { value: s.as_str(), label: w.severity(s.as_str()), checked: Some(*s) == q.severity })
+            .collect(),
+        country: q.country.clone().unwrap_or_default(),
+        mine: q.mine,
+        q: q.q.clone(),
+        errors,
+        searched,
+        rows,
+        alerts,
+        capped,
+        prev: (!searched && page > 1).then(|| q.url(page - 1)),
+        next: (!searched && page < pages).then(|| q.url(page + 1)),
+    };
+    html(&req, status, &page_view)
+}
+
+// --- The case file -------------------------------------------------------------------------
+
+/// What she typed into the case file's forms, kept when the page comes back with an error.
+#[derive(Default)]
+pub(super) struct Typed {
+    reason: String,
+    note: String,
+    note_kind: Option<NoteKind>,
+}
+
+struct Move {
+    to: &'static str,
+    label: &'static str,
+    /// Closing and reopening need a reason: this button's form has the reason field.
+    needs_reason: bool,
+}
+
+struct Person {
+    id: String,
+    name: String,
+}
+
+struct HistoryLine {
+    at: String,
+    by: String,
+    from: &'static str,
+    to: &'static str,
+    reason: Option<String>,
+}
+
+struct NoteLine {
+    at: String,
+    by: String,
+    kind: &'static str,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "case.html", config = "src/console/askama.toml")]
+struct FilePage {
+    c: Chrome,
+    id: String,
+    reference: String,
+    version: i32,
+    csrf: String,
+    status: &'static str,
+    severity: &'static str,
+    country: String,
+    owner: String,
+    opened: String,
+    updated: String,
+    summary: Option<String>,
+    deadline: Option<DeadlineCell>,
+    moves: Vec<Move>,
+    assignees: Vec<Person>,
+    can_unassign: bool,
+    /// None: she may not assign. Empty: nobody left to assign.
+    assignable: Option<Vec<Person>>,
+    history: Vec<HistoryLine>,
+    /// None: she may not read the notes.
+    notes: Option<Vec<NoteLine>>,
+    notes_more: bool,
+    can_note: bool,
+    note_kinds: Vec<Choice>,
+    read_only: bool,
+    errors: Vec<FieldError>,
+    typed_reason: String,
+    typed_note: String,
+}
+
+impl FilePage {
+    fn error_for(&self, field: &str) -> Option<&'static str> {
+        error_in(&self.errors, field)
+    }
+}
+
+/// The case file, loaded through need-to-know (`case.read`): a foreign or missing case is the
+/// console's 404. Each action it offers is the one her role and her relation to the case
+/// allow; the form handlers check again.
+async fn file_view(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    id: String,
+    again: Again<Typed>,
+) -> HttpResponse {
+    let Again { status, notice, errors, typed } = again;
+    let w = staff.lang.words();
+    let (st, user, role) = (state.clone(), staff.user.clone(), staff.role);
+    let loaded = state
+        .db
+        .read(move |c| {
+            let who = Caller { user: &user, role };
+            let now = naive(st.clock.now());
+            let access = crate::domain::cases::load_access(c, &st.access, &who, &id, Action::CaseRead, now)?;
+            let may = |action: Action| st.access.permits(role, action) && access.may(&st.access, action);
+            let (can_move, can_assign, can_unassign) =
+                (may(Action::CaseTransition), may(Action::CaseAssign), may(Action::CaseUnassign));
+            let (can_list_notes, can_note) = (may(Action::NoteList), may(Action::NoteCreate));
+            let notes = if can_list_notes {
+                let rows = CaseNote::page(c, &access.case.id, None, NOTES_SHOWN + 1)?;
+                let bodies = crate::domain::cases::open_notes(c, &st.crypto, &access.case.id, &rows)?;
+                Some(rows.into_iter().zip(bodies).collect::<Vec<_>>())
+            } else {
+                None
+            };
+            let owner = Organization::find(c, &access.case.owner_organization_id)?.map(|o| o.name).unwrap_or_default();
+            let deadline = crate::domain::summary::next_deadlines(c, std::slice::from_ref(&access.case.id), now)?
+                .into_values()
+                .next();
+            let detail = crate::domain::cases::detail(c, &st.crypto, access.case)?;
+            let assignable = if can_assign {
+                let mut orgs = vec![detail.case.owner_organization_id.clone()];
+                orgs.extend(detail.shares.iter().filter(|s| s.is_live(now)).map(|s| s.organization_id.clone()));
+                let taken: Vec<&str> = detail.assignees.iter().map(|a| a.user_id.as_str()).collect();
+                let staff = User::active_staff_of(c, &orgs)?;
+                Some(staff.into_iter().filter(|u| !taken.contains(&u.id.as_str())).map(|u| (u.id, u.name)).collect())
+            } else {
+                None
+            };
+            let mut people: Vec<String> = detail.assignees.iter().map(|a| a.user_id.clone()).collect();
+            people.extend(detail.transitions.iter().map(|(t, _)| t.actor_id.clone()));
+            if let Some(n) = &notes {
+                people.extend(n.iter().map(|(note, _)| note.author_id.clone()));
+            }
+            let names = names_of(c, people)?;
+            Ok((detail, notes, owner, deadline, assignable, names, (can_move, can_unassign, can_note)))
+        })
+        .await;
+    let (d, notes, owner, deadline, assignable, names, (can_move, can_unassign, can_note)) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(req, Some(staff), staff.lang, e),
+    };
+    let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| w.former_colleague.to_string());
+    let k = &d.case;
+    let moves = if can_move {
+        CaseStatus::parse(&k.status)
+            .map(|from| {
+                from.next()
+                    .iter()
+                    .map(|to| Move {
+                        to: to.as_str(),
+                        label: w.status_verb(*to),
+                        needs_reason: *to == CaseStatus::Closed || from == CaseStatus::Closed,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let notes_more = notes.as_ref().is_some_and(|n| n.len() as i64 > NOTES_SHOWN);
+    let notes = notes.map(|rows| {
+        rows.into_iter()
+            .take(NOTES_SHOWN as usize)
+            .map(|(n, body)| NoteLine {
+                at: ts_short(n.created_at),
+                by: name(&n.author_id),
+                kind: w.note_kind(&n.kind),
+                body,
+            })
+            .collect()
+    });
+    let chosen_kind = typed.note_kind.unwrap_or(NoteKind::Note);
+    let read_only = moves.is_empty() && !can_note && assignable.is_none();
+    let mut c = staff_chrome(staff, "/console/cases", w.case_title, "cases");
+    c.notice = notice.or_else(|| notice_of(req, w));
+    let page = FilePage {
+        c,
+        reference: k.reference.clone(),
+        version: k.version,
+        csrf: staff.masked_csrf(),
+        status: w.status(&k.status),
+        severity: w.severity(&k.severity),
+        country: k.country.clone(),
+        owner,
+        opened: ts_short(k.created_at),
+        updated: ts_short(k.updated_at),
+        summary: d.summary.clone(),
+        deadline: deadline.as_ref().map(|x| deadline_cell(w, x)),
+        moves,
+        assignees: d.assignees.iter().map(|a| Person { name: name(&a.user_id), id: a.user_id.clone() }).collect(),
+        can_unassign,
+        assignable: assignable
+            .map(|v: Vec<(String, String)>| v.into_iter().map(|(id, name)| Person { id, name }).collect()),
+        history: d
+            .transitions
+            .iter()
+            .map(|(t, reason)| HistoryLine {
+                at: ts_short(t.created_at),
+                by: name(&t.actor_id),
+                from: w.status(&t.from_status),
+                to: w.status(&t.to_status),
+                reason: reason.clone(),
+            })
+            .collect(),
+        notes,
+        notes_more,
+        can_note,
+        note_kinds: NoteKind::ALL
+            .iter()
+            .map(|n| Choice { value: n.as_str(), label: w.note_kind(n.as_str()), checked: *n == chosen_kind })
+            .collect(),
+        read_only,
+        errors,
+        typed_reason: typed.reason,
+        typed_note: typed.note,
+        id: k.id.clone(),
+    };
+    html(req, status, &page)
+}
+
+pub async fn file(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let staff = match signed_in(&req, &state, false).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    if !state.access.permits(staff.role, Action::CaseRead) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    file_view(&req, &state, &staff, path.into_inner(), Again::fresh()).await
+}
+
+/// A change to the case through the domain, in one write transaction, for `action` (which
+/// the access policy checks for her role and her relation to the case).
+async fn change<F>(state: &web::Data<AppState>, staff: &Staff, id: &str, action: Action, f: F) -> Result<(), AppError>
+where
+    F: FnOnce(&mut crate::db::DbConn, &crate::domain::Ctx<'_>, &Caller<'_>, &Case) -> Result<(), AppError>
+        + Send
+        + 'static,
+{
+    if !state.access.permits(staff.role, action) {
+        return Err(AppError::Forbidden("forbidden"));
+    }
+    let (st, user, role, id) = (state.clone(), staff.user.clone(), staff.role, id.to_string());
+    state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &user, role };
+            let now = st.clock.now();
+            let case = crate::domain::cases::load_for(c, &st.access, &who, &id, action, naive(now))?;
+            f(c, &st.ctx(now), &who, &case)
+        })
+        .await
+}
+
+/// Moves the case along its workflow, at the version her page showed.
+pub async fn move_on(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["version", "to", "reason"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let typed = Typed { reason: f.raw("reason").to_string(), ..Default::default() };
+    let Some(to) = f.get("to").and_then(CaseStatus::parse) else {
+        return error_page(&req, Some(&staff), staff.lang, AppError::bad_request("invalid_form", "unknown status"));
+    };
+    let version = f.get("version").and_then(|v| v.parse::<i32>().ok());
+    let reason = Some(typed.reason.trim().to_string()).filter(|r| !r.is_empty());
+    let done = change(&state, &staff, &id, Action::CaseTransition, move |c, cx, who, case| {
+        crate::domain::cases::check_version(case, version)?;
+        crate::domain::cases::transition(c, cx, who, case, to, reason.as_deref())
+    })
+    .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=status")),
+        Err(AppError::PreconditionFailed | AppError::InvalidTransition { .. }) => {
+            file_view(&req, &state, &staff, id, Again::conflict(w.case_changed_meanwhile, typed)).await
+        }
+        Err(AppError::Unprocessable { code: "reason_required", .. }) => {
+            file_view(&req, &state, &staff, id, Again::error("reason", w.err_required, typed)).await
+        }
+        Err(AppError::Unprocessable { code: "invalid_field", .. }) => {
+            file_view(&req, &state, &staff, id, Again::error("reason", w.err_too_long, typed)).await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+pub async fn add_note(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["kind", "body"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let kind = f.get("kind").and_then(NoteKind::parse).unwrap_or(NoteKind::Note);
+    let typed = Typed { note: f.raw("body").to_string(), note_kind: Some(kind), ..Default::default() };
+    if typed.note.trim().is_empty() {
+        return file_view(&req, &state, &staff, id, Again::error("note", w.err_required, typed)).await;
+    }
+    let body = typed.note.clone();
+    let done = change(&state, &staff, &id, Action::NoteCreate, move |c, cx, who, case| {
+        crate::domain::cases::add_note(c, cx.crypto, cx.now, who, case, kind, &body).map(|_| ())
+    })
+    .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=note")),
+        Err(AppError::Unprocessable { code: "invalid_field", .. }) => {
+            file_view(&req, &state, &staff, id, Again::error("note", w.err_too_long, typed)).await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+pub async fn assign(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["user"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let Some(user_id) = f.get("user").map(str::to_string) else {
+        return file_view(&req, &state, &staff, id, Again::error("assign", w.err_user_unknown, Typed::default())).await;
+    };
+    let done = change(&state, &staff, &id, Action::CaseAssign, move |c, cx, who, case| {
+        crate::domain::cases::assign(c, cx, who, case, &user_id)
+    })
+    .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=assigned")),
+        Err(AppError::Unprocessable { code: "unknown_user", .. }) => {
+            file_view(&req, &state, &staff, id, Again::error("assign", w.err_user_unknown, Typed::default())).await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+pub async fn unassign(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["user"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let id = path.into_inner();
+    let user_id = f.get("user").unwrap_or("").to_string();
+    let done = change(&state, &staff, &id, Action::CaseUnassign, move |c, cx, who, case| {
+        crate::domain::cases::unassign(c, cx, who, case, &user_id)
+    })
+    .await;
+    match done {
+        // Removed by someone else first: the page as it is now says so.
+        Ok(()) | Err(AppError::NotFound("assignee_not_found")) => {
+            redirect(&req, &format!("/console/cases/{id}?n=unassigned"))
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
