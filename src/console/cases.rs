@@ -23,8 +23,27 @@ use crate::state::AppState;
 /// At most this many cases are loaded and sorted by deadline for one list.
 const CASES_SORTED: i64 = 200;
 const CASES_PER_PAGE: usize = 50;
-/// A case file shows this many notes.
+/// A case file shows this many notes, and this many messages (the newest).
 const NOTES_SHOWN: i64 = 200;
+const MESSAGES_SHOWN: usize = crate::domain::messages::MAX_SHOWN as usize;
+
+/// What the case file shows besides the case, each None when she may not see it.
+struct Records {
+    notes: Option<Vec<(CaseNote, String)>>,
+    messages: Option<Vec<(crate::db::models::Message, String)>>,
+    reply_via: Vec<String>,
+    checkins: Option<Vec<crate::db::models::Checkin>>,
+}
+
+/// What the case file offers her to do.
+struct Flags {
+    can_move: bool,
+    can_unassign: bool,
+    can_note: bool,
+    can_send: bool,
+    can_ask_checkin: bool,
+    can_close_checkin: bool,
+}
 
 fn names_of(c: &mut crate::db::DbConn, ids: Vec<String>) -> Result<BTreeMap<String, String>, AppError> {
     let mut ids = ids;
@@ -280,6 +299,8 @@ pub(super) struct Typed {
     reason: String,
     note: String,
     note_kind: Option<NoteKind>,
+    reply: String,
+    checkin_due: String,
 }
 
 struct Move {
@@ -300,6 +321,24 @@ struct HistoryLine {
     from: &'static str,
     to: &'static str,
     reason: Option<String>,
+}
+
+struct MessageLine {
+    at: String,
+    /// None: she wrote it.
+    by: Option<String>,
+    body: String,
+}
+
+struct CheckinLine {
+    id: String,
+    due: String,
+    state: &'static str,
+    missed: bool,
+    coerced: bool,
+    /// None: she asked for it herself.
+    asked_by: Option<String>,
+    pending: bool,
 }
 
 struct NoteLine {
@@ -336,10 +375,21 @@ struct FilePage {
     notes_more: bool,
     can_note: bool,
     note_kinds: Vec<Choice>,
+    /// None: she may not read them.
+    messages: Option<Vec<MessageLine>>,
+    /// She may write: the alerts (id, short id) a message can go through (several: she picks).
+    reply_via: Vec<(String, String)>,
+    can_reply: bool,
+    closed: bool,
+    checkins: Option<Vec<CheckinLine>>,
+    can_ask_checkin: bool,
+    can_close_checkin: bool,
     read_only: bool,
     errors: Vec<FieldError>,
     typed_reason: String,
     typed_note: String,
+    typed_reply: String,
+    typed_checkin_due: String,
 }
 
 impl FilePage {
@@ -371,6 +421,31 @@ async fn file_view(
             let (can_move, can_assign, can_unassign) =
                 (may(Action::CaseTransition), may(Action::CaseAssign), may(Action::CaseUnassign));
             let (can_list_notes, can_note) = (may(Action::NoteList), may(Action::NoteCreate));
+            let (can_read_messages, can_send) = (may(Action::MessageList), may(Action::MessageSend));
+            let (can_list_checkins, can_ask_checkin, can_close_checkin) =
+                (may(Action::CheckinList), may(Action::CheckinCreate), may(Action::CheckinClose));
+            let messages = if can_read_messages {
+                let rows = crate::db::models::Message::for_case(c, &access.case.id)?;
+                let mut out = Vec::with_capacity(rows.len().min(MESSAGES_SHOWN));
+                for m in rows.into_iter().take(MESSAGES_SHOWN) {
+                    let body = crate::domain::messages::open(c, &st.crypto, &m)?;
+                    out.push((m, body));
+                }
+                Some(out)
+            } else {
+                None
+            };
+            let reply_via = if can_send {
+                let ids: Vec<String> =
+                    crate::db::models::Alert::for_case(c, &access.case.id)?.into_iter().map(|a| a.id).collect();
+                let mut with = crate::db::models::Receipt::alerts_with_receipt(c, &ids)?;
+                with.sort();
+                with
+            } else {
+                Vec::new()
+            };
+            let checkins =
+                if can_list_checkins { Some(crate::db::models::Checkin::for_case(c, &access.case.id)?) } else { None };
             let notes = if can_list_notes {
                 let rows = CaseNote::page(c, &access.case.id, None, NOTES_SHOWN + 1)?;
                 let bodies = crate::domain::cases::open_notes(c, &st.crypto, &access.case.id, &rows)?;
@@ -397,16 +472,54 @@ async fn file_view(
             if let Some(n) = &notes {
                 people.extend(n.iter().map(|(note, _)| note.author_id.clone()));
             }
+            if let Some(m) = &messages {
+                people.extend(m.iter().filter_map(|(m, _)| m.author_id.clone()));
+            }
+            if let Some(k) = &checkins {
+                people.extend(k.iter().filter_map(|k| k.created_by.clone()));
+            }
             let names = names_of(c, people)?;
-            Ok((detail, notes, owner, deadline, assignable, names, (can_move, can_unassign, can_note)))
+            let records = Records { notes, messages, reply_via, checkins };
+            let flags = Flags { can_move, can_unassign, can_note, can_send, can_ask_checkin, can_close_checkin };
+            Ok((detail, records, owner, deadline, assignable, names, flags))
         })
         .await;
-    let (d, notes, owner, deadline, assignable, names, (can_move, can_unassign, can_note)) = match loaded {
+    let (d, records, owner, deadline, assignable, names, flags) = match loaded {
         Ok(x) => x,
         Err(e) => return error_page(req, Some(staff), staff.lang, e),
     };
+    let Records { notes, messages, reply_via, checkins } = records;
+    let Flags { can_move, can_unassign, can_note, can_send, can_ask_checkin, can_close_checkin } = flags;
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| w.former_colleague.to_string());
     let k = &d.case;
+    let closed = k.status == CaseStatus::Closed.as_str();
+    let messages = messages.map(|rows| {
+        rows.into_iter()
+            .map(|(m, body)| MessageLine { at: ts_short(m.created_at), by: m.author_id.as_deref().map(name), body })
+            .collect()
+    });
+    let checkins = checkins.map(|rows| {
+        rows.into_iter()
+            .map(|k| {
+                let pending = k.status == "pending";
+                let state = match (k.status.as_str(), k.missed_at.is_some()) {
+                    ("pending", false) => w.checkin_states[0],
+                    ("pending", true) => w.checkin_states[1],
+                    ("confirmed", _) => w.checkin_states[2],
+                    _ => w.checkin_states[3],
+                };
+                CheckinLine {
+                    due: ts_short(k.due_at),
+                    state,
+                    missed: pending && k.missed_at.is_some(),
+                    coerced: k.coerced_at.is_some(),
+                    asked_by: k.created_by.as_deref().map(name),
+                    pending,
+                    id: k.id,
+                }
+            })
+            .collect()
+    });
     let moves = if can_move {
         CaseStatus::parse(&k.status)
             .map(|from| {
@@ -436,7 +549,7 @@ async fn file_view(
             .collect()
     });
     let chosen_kind = typed.note_kind.unwrap_or(NoteKind::Note);
-    let read_only = moves.is_empty() && !can_note && assignable.is_none();
+    let read_only = moves.is_empty() && !can_note && assignable.is_none() && !can_send;
     let mut c = staff_chrome(staff, "/console/cases", w.case_title, "cases");
     c.notice = notice.or_else(|| notice_of(req, w));
     let page = FilePage {
@@ -475,10 +588,25 @@ async fn file_view(
             .iter()
             .map(|n| Choice { value: n.as_str(), label: w.note_kind(n.as_str()), checked: *n == chosen_kind })
             .collect(),
+        messages,
+        reply_via: reply_via
+            .into_iter()
+            .map(|id| {
+                let short = id[id.len().saturating_sub(8)..].to_string();
+                (id, short)
+            })
+            .collect(),
+        can_reply: can_send,
+        closed,
+        checkins,
+        can_ask_checkin,
+        can_close_checkin,
         read_only,
         errors,
         typed_reason: typed.reason,
         typed_note: typed.note,
+        typed_reply: typed.reply,
+        typed_checkin_due: typed.checkin_due,
         id: k.id.clone(),
     };
     html(req, status, &page)
@@ -636,6 +764,132 @@ pub async fn unassign(
         // Removed by someone else first: the page as it is now says so.
         Ok(()) | Err(AppError::NotFound("assignee_not_found")) => {
             redirect(&req, &format!("/console/cases/{id}?n=unassigned"))
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+/// Staff to the defender: she reads it on her status page with her receipt.
+pub async fn reply(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["body", "alert"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let typed = Typed { reply: f.raw("body").to_string(), ..Default::default() };
+    if typed.reply.trim().is_empty() {
+        return file_view(&req, &state, &staff, id, Again::error("reply", w.err_required, typed)).await;
+    }
+    let (body, via) = (typed.reply.clone(), f.get("alert").map(str::to_string));
+    let done = change(&state, &staff, &id, Action::MessageSend, move |c, cx, who, case| {
+        crate::domain::messages::send_to_defender(c, cx.crypto, cx.now, who, case, via.as_deref(), &body).map(|_| ())
+    })
+    .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=sent")),
+        Err(AppError::Unprocessable { code: "invalid_field", .. }) => {
+            file_view(&req, &state, &staff, id, Again::error("reply", w.err_too_long, typed)).await
+        }
+        Err(AppError::Conflict { code: "case_closed" | "no_receipt", .. }) => {
+            file_view(&req, &state, &staff, id, Again::conflict(w.case_changed_meanwhile, typed)).await
+        }
+        Err(AppError::Unprocessable { code: "unknown_alert" | "alert_id_required", .. }) => {
+            file_view(&req, &state, &staff, id, Again::error("reply-alert", w.err_required, typed)).await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+/// Asks her for a check-in by the end of a day (UTC).
+pub async fn ask_checkin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["due"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let typed = Typed { checkin_due: f.get("due").unwrap_or("").to_string(), ..Default::default() };
+    let Some(day) = chrono::NaiveDate::parse_from_str(&typed.checkin_due, "%Y-%m-%d").ok() else {
+        return file_view(&req, &state, &staff, id, Again::error("checkin-due", w.err_checkin_due, typed)).await;
+    };
+    let due = day.and_hms_opt(23, 59, 59).map(|t| t.and_utc());
+    let done = change(&state, &staff, &id, Action::CheckinCreate, move |c, cx, who, case| {
+        let due = due.ok_or_else(|| AppError::unprocessable("invalid_due_at", "not a day"))?;
+        crate::domain::checkins::schedule(c, cx.now, who, case, due).map(|_| ())
+    })
+    .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=checkin")),
+        Err(AppError::Unprocessable { code: "invalid_due_at" | "invalid_field", .. }) => {
+            file_view(&req, &state, &staff, id, Again::error("checkin-due", w.err_checkin_due, typed)).await
+        }
+        Err(AppError::Conflict { code: "case_closed", .. }) => {
+            file_view(&req, &state, &staff, id, Again::conflict(w.case_changed_meanwhile, typed)).await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+/// Confirms (she is safe) or cancels a pending check-in of this case.
+pub async fn close_checkin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["status"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let (id, checkin_id) = path.into_inner();
+    let status = match f.get("status") {
+        Some("confirmed") => "confirmed",
+        Some("cancelled") => "cancelled",
+        _ => {
+            let e = AppError::bad_request("invalid_form", "unknown check-in outcome");
+            return error_page(&req, Some(&staff), staff.lang, e);
+        }
+    };
+    if !state.access.permits(staff.role, Action::CheckinClose) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    let (st, user, role, case_id) = (state.clone(), staff.user.clone(), staff.role, id.clone());
+    let done = state
+        .db
+        .write(move |c| {
+            let who = Caller { user: &user, role };
+            let now = st.clock.now();
+            let (checkin, case) = crate::domain::access::load_record::<crate::db::models::Checkin>(
+                c,
+                &st.access,
+                &who,
+                &checkin_id,
+                Action::CheckinClose,
+                naive(now),
+            )?;
+            // A check-in of another case, through this case's page: as if it did not exist.
+            if case.id != case_id {
+                return Err(AppError::NotFound("checkin_not_found"));
+            }
+            crate::domain::checkins::close(c, &st.ctx(now), &who, &checkin, status)
+        })
+        .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=checkin_closed")),
+        Err(AppError::InvalidTransition { .. }) => {
+            file_view(&req, &state, &staff, id, Again::conflict(w.case_changed_meanwhile, Typed::default())).await
         }
         Err(e) => error_page(&req, Some(&staff), staff.lang, e),
     }

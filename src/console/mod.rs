@@ -40,6 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/cases/{id}/notes", web::post().to(cases::add_note))
             .route("/cases/{id}/assignees", web::post().to(cases::assign))
             .route("/cases/{id}/assignees/remove", web::post().to(cases::unassign))
+            .route("/cases/{id}/messages", web::post().to(cases::reply))
+            .route("/cases/{id}/checkins", web::post().to(cases::ask_checkin))
+            .route("/cases/{id}/checkins/{checkin}/close", web::post().to(cases::close_checkin))
             .route("/console.css", web::get().to(stylesheet))
             .default_service(web::to(pages::not_found)),
     );

@@ -49,6 +49,9 @@ pub(super) fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static
         "note" => w.note_added,
         "assigned" => w.assigned_done,
         "unassigned" => w.unassigned_done,
+        "sent" => w.reply_sent,
+        "checkin" => w.checkin_asked,
+        "checkin_closed" => w.checkin_closed,
         _ => return None,
     })
 }

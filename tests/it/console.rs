@@ -507,7 +507,11 @@ db_test!(every_console_page_passes_axe_in_english_and_arabic, |app| {
     let w = cast(&app);
     let body = json!({ "kind": "surveillance", "urgency": "critical", "country": "CO", "narrative": "n", "consent_scope": [] });
     assert_eq!(app.post("/api/v1/alerts", Some(&w.owner_coord.token), body).status, 201);
-    w.shared_case(&app);
+    let case = w.shared_case(&app);
+    // A check-in waiting, so the case file's table of check-ins and its buttons are checked too.
+    let due = (chrono::Utc::now() + Duration::days(2)).format("%Y-%m-%d").to_string();
+    let r = app.post(&format!("/api/v1/cases/{case}/checkins"), Some(&w.owner_coord.token), json!({ "due_at": due }));
+    assert_eq!(r.status, 201, "{r:?}");
     let b =
         Browser::start_with(Options { width: 1280, height: 900, mobile: false, javascript: true }).expect("chromium");
     let mut found = Vec::new();
@@ -867,4 +871,89 @@ db_test!(the_case_file_moves_the_case_on_keeps_notes_and_assigns_by_need_to_know
         assert_eq!(r.status, 404, "no note on a case she may not see");
     }
     assert_eq!(app.count(&format!("case_notes WHERE case_id = '{case}'")), 1);
+});
+
+db_test!(the_case_file_writes_to_her_and_asks_for_check_ins, |app| {
+    let w = cast(&app);
+    rename(&app, &w.owner_coord, "Sofia Herrera");
+    let r = app.request("PUT", "/api/v1/form/intake", Some(&w.admin), Some(&json!({ "organization_id": w.owner_org })));
+    assert!(r.status == 200 || r.status == 204, "{r:?}");
+    let (receipt, _) = crate::form::file_alert(&app, "en", "Men from the mine came to my door twice");
+    let alerts = app.get("/api/v1/alerts", Some(&w.owner_coord.token)).json();
+    let alert = alerts["items"][0]["id"].as_str().expect("her alert").to_string();
+    let r = app.post(
+        &format!("/api/v1/alerts/{alert}/triage"),
+        Some(&w.owner_coord.token),
+        json!({ "new_case": { "severity": "high" } }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let case = r.json()["case_id"].as_str().or(r.json()["id"].as_str()).expect("case id").to_string();
+    let path = format!("/console/cases/{case}");
+
+    // She writes first, from her status page; the team reads it on the case file.
+    let portal = crate::form::open_portal(&app, &receipt);
+    assert_eq!(portal.status, 200, "{portal:?}");
+    let t = crate::form::input_value(&portal.text, "t");
+    let r = crate::form::post_form(
+        &app,
+        "/status/reply",
+        &[("lang", "en"), ("t", &t), ("body", "They watch the school gate")],
+    );
+    assert!(r.status == 200 || r.status == 303, "{r:?}");
+    let coord = signed_in(&app, &w.owner_coord);
+    let page = coord.get(&path);
+    assert!(page.text.contains("id=\"h-messages\"") && page.text.contains("/messages\""), "{}", page.text);
+    assert!(page.text.contains("She wrote") && page.text.contains("They watch the school gate"), "{}", page.text);
+    let csrf = crate::form::input_value(&page.text, "csrf");
+    let r = coord.post(&format!("{path}/messages"), &[("csrf", &csrf), ("body", " ")]);
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("href=\"#reply\""));
+    let r = coord.post(
+        &format!("{path}/messages"),
+        &[("csrf", &csrf), ("body", "We have spoken to the embassy. Stay with your sister tonight.")],
+    );
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=sent").as_str())));
+    let page = coord.get(&format!("{path}?n=sent"));
+    assert!(page.text.contains("Stay with your sister tonight.") && page.text.contains("Sofia Herrera"));
+    assert!(page.text.contains("Your message is sent."));
+    assert_eq!(app.count("messages WHERE direction = 'to_defender'"), 1);
+    // She reads it with her receipt.
+    let portal = crate::form::open_portal(&app, &receipt);
+    assert!(crate::form::unescape(&portal.text).contains("Stay with your sister tonight."), "{}", portal.text);
+
+    // A check-in by a day: a bad day comes back with her typing, a good one is asked for.
+    let r = coord.post(&format!("{path}/checkins"), &[("csrf", &csrf), ("due", "2001-01-01")]);
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("href=\"#checkin-due\"") && r.text.contains("value=\"2001-01-01\""));
+    let day = (chrono::Utc::now() + Duration::days(2)).format("%Y-%m-%d").to_string();
+    let r = coord.post(&format!("{path}/checkins"), &[("csrf", &csrf), ("due", &day)]);
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=checkin").as_str())));
+    let page = coord.get(&path);
+    assert!(page.text.contains(&format!("{day} 23:59 UTC")) && page.text.contains("Waiting"), "{}", page.text);
+    let close = page.text.split("action=\"").find(|s| s.contains("/close\"")).and_then(|s| s.split('"').next());
+    let close = close.expect("a close form").to_string();
+    // Another case's page cannot close it.
+    let other = w.shared_case(&app);
+    let foreign = close.replace(&case, &other);
+    assert_eq!(coord.post(&foreign, &[("csrf", &csrf), ("status", "confirmed")]).status, 404);
+    let r = coord.post(&close, &[("csrf", &csrf), ("status", "confirmed")]);
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(app.count(&format!("checkins WHERE case_id = '{case}' AND status = 'confirmed'")), 1);
+    let again = coord.post(&close, &[("csrf", &csrf), ("status", "cancelled")]);
+    assert_eq!(again.status, 409, "already closed: the page as it is now");
+    assert!(coord.get(&path).text.contains("Confirmed"));
+
+    // Closed, the case takes no message and no check-in; the page says why.
+    let page = coord.get(&path);
+    let version = crate::form::input_value(&page.text, "version");
+    let r = coord.post(
+        &format!("{path}/status"),
+        &[("csrf", &csrf), ("version", &version), ("to", "closed"), ("reason", "She is safe abroad")],
+    );
+    assert_eq!(r.status, 303);
+    let page = coord.get(&path);
+    assert!(page.text.contains("Reopen the case to write to her") && !page.text.contains("/checkins\""));
+    // A case without a form alert: she cannot read messages, and the page says so.
+    let page = coord.get(&format!("/console/cases/{other}"));
+    assert!(page.text.contains("She did not file through the form"), "{}", page.text);
 });
