@@ -425,13 +425,10 @@ async fn file_view(
             let (can_list_checkins, can_ask_checkin, can_close_checkin) =
                 (may(Action::CheckinList), may(Action::CheckinCreate), may(Action::CheckinClose));
             let messages = if can_read_messages {
-                let rows = crate::db::models::Message::for_case(c, &access.case.id)?;
-                let mut out = Vec::with_capacity(rows.len().min(MESSAGES_SHOWN));
-                for m in rows.into_iter().take(MESSAGES_SHOWN) {
-                    let body = crate::domain::messages::open(c, &st.crypto, &m)?;
-                    out.push((m, body));
-                }
-                Some(out)
+                let mut rows = crate::db::models::Message::for_case(c, &access.case.id)?;
+                rows.truncate(MESSAGES_SHOWN);
+                let bodies = crate::domain::messages::open_all(c, &st.crypto, &rows)?;
+                Some(rows.into_iter().zip(bodies).collect::<Vec<_>>())
             } else {
                 None
             };

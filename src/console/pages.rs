@@ -831,14 +831,13 @@ async fn alert_view(
             let can_triage = access.alert.status == "received" && may(Action::AlertTriage);
             let messages = if may(Action::AlertMessages) {
                 let rows = crate::db::models::Message::for_alert_desc(c, &access.alert.id)?;
-                let mut lines = Vec::with_capacity(rows.len());
-                for m in rows {
-                    lines.push(MessageLine {
-                        at: ts_short(m.created_at),
-                        body: crate::domain::messages::open(c, &st.crypto, &m)?,
-                    });
-                }
-                Some(lines)
+                let bodies = crate::domain::messages::open_all(c, &st.crypto, &rows)?;
+                Some(
+                    rows.into_iter()
+                        .zip(bodies)
+                        .map(|(m, body)| MessageLine { at: ts_short(m.created_at), body })
+                        .collect::<Vec<_>>(),
+                )
             } else {
                 None
             };

@@ -28,6 +28,26 @@ pub enum DbConn {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Counts the statements a connection runs (each connection the pool opens has one). Tests
+/// use it to prove that a page's statements do not grow with its rows (no query per row).
+#[derive(Debug, Default)]
+pub struct StatementCount(u64);
+
+impl diesel::connection::Instrumentation for StatementCount {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if matches!(event, diesel::connection::InstrumentationEvent::StartQuery { .. }) {
+            self.0 += 1;
+        }
+    }
+}
+
+impl DbConn {
+    /// How many statements this connection has run since it was opened.
+    pub fn statements(&mut self) -> u64 {
+        self.instrumentation().downcast_ref::<StatementCount>().map_or(0, |c| c.0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -97,11 +117,13 @@ impl Manager {
             DbTarget::Sqlite(path) => {
                 let mut c =
                     diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(Error::ConnectionError)?;
+                c.set_instrumentation(StatementCount::default());
                 c.batch_execute(SQLITE_SETUP).map_err(Error::QueryError)?;
                 Ok(DbConn::Sqlite(c))
             }
             DbTarget::Postgres(url) => {
                 let mut c = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
+                c.set_instrumentation(StatementCount::default());
                 // random_page_cost: PostgreSQL's default (4) prices a page read for a spinning
                 // disk. Haven's tables are small and read from memory or SSD; priced like that,
                 // a filtered case list reads every case by primary key (2,054 buffers at 100,000

@@ -133,3 +133,26 @@ pub fn open(conn: &mut DbConn, crypto: &Crypto, m: &Message) -> Result<String, A
     let plain = crypto.open(conn, &m.key_owner, &record_id(&m.id), &sealed)?;
     String::from_utf8(plain.to_vec()).map_err(|_| AppError::internal(anyhow::anyhow!("message {} is not UTF-8", m.id)))
 }
+
+/// The bodies of many messages, in order, each key (per key owner and version) read once.
+pub fn open_all(conn: &mut DbConn, crypto: &Crypto, messages: &[Message]) -> Result<Vec<String>, AppError> {
+    let mut out: Vec<Option<String>> = vec![None; messages.len()];
+    let mut owners: Vec<&str> = messages.iter().map(|m| m.key_owner.as_str()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    for owner in owners {
+        let at: Vec<usize> = (0..messages.len()).filter(|i| messages[*i].key_owner == owner).collect();
+        let ids: Vec<String> = at.iter().map(|i| record_id(&messages[*i].id)).collect();
+        let sealed: Vec<Sealed> = at
+            .iter()
+            .map(|i| Sealed { ciphertext: messages[*i].body_ct.clone(), key_version: messages[*i].key_version })
+            .collect();
+        let records: Vec<(&str, &Sealed)> = ids.iter().map(String::as_str).zip(&sealed).collect();
+        for (i, plain) in at.iter().zip(crypto.open_all(conn, owner, &records)?) {
+            let text = String::from_utf8(plain.to_vec())
+                .map_err(|_| AppError::internal(anyhow::anyhow!("message {} is not UTF-8", messages[*i].id)))?;
+            out[*i] = Some(text);
+        }
+    }
+    Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+}

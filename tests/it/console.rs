@@ -957,3 +957,55 @@ db_test!(the_case_file_writes_to_her_and_asks_for_check_ins, |app| {
     let page = coord.get(&format!("/console/cases/{other}"));
     assert!(page.text.contains("She did not file through the form"), "{}", page.text);
 });
+
+// One connection, so every statement a page runs is counted on it; no engine pass meanwhile.
+crate::db_test_with!(
+    the_case_pages_run_as_many_statements_for_many_records_as_for_few,
+    |c: &mut haven::config::Config| {
+        c.db_max_connections = 1;
+        c.escalation_interval_ms = 3_600_000;
+    },
+    |app| {
+        let w = cast(&app);
+        let coord = signed_in(&app, &w.owner_coord);
+        let statements = |path: &str| -> u64 {
+            // Warm: a first visit may refresh her session.
+            assert_eq!(coord.get(path).status, 200, "{path}");
+            let before = app.state().db.get().expect("the one connection").statements();
+            let r = coord.get(path);
+            assert_eq!(r.status, 200, "{path}: {r:?}");
+            app.state().db.get().expect("the one connection").statements() - before
+        };
+        let token = w.owner_coord.token.clone();
+        let fill = |case: &str, n: usize| {
+            for i in 0..n {
+                let day = (chrono::Utc::now() + Duration::days(2 + i as i64)).format("%Y-%m-%d").to_string();
+                let plan = json!({ "summary": format!("Plan {i}"), "review_by": day });
+                assert_eq!(app.post(&format!("/api/v1/cases/{case}/plans"), Some(&token), plan).status, 201);
+                let note = json!({ "kind": "note", "body": format!("Note {i}") });
+                assert_eq!(app.post(&format!("/api/v1/cases/{case}/notes"), Some(&token), note).status, 201);
+                let checkin = json!({ "due_at": day });
+                assert_eq!(app.post(&format!("/api/v1/cases/{case}/checkins"), Some(&token), checkin).status, 201);
+            }
+        };
+        let first = w.shared_case(&app);
+        fill(&first, 1);
+        let file = format!("/console/cases/{first}");
+        let (few_list, few_file) = (statements("/console/cases"), statements(&file));
+        for _ in 0..6 {
+            let more = w.shared_case(&app);
+            fill(&more, 1);
+        }
+        fill(&first, 6);
+        let r = app.post(
+            &format!("/api/v1/cases/{first}/assignees"),
+            Some(&token),
+            json!({ "user_id": w.second_coord.id }),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let (many_list, many_file) = (statements("/console/cases"), statements(&file));
+        eprintln!("statements: case list {few_list} → {many_list} (1 → 7 cases), case file {few_file} → {many_file}");
+        assert_eq!(many_list, few_list, "the case list runs a query per case");
+        assert_eq!(many_file, few_file, "the case file runs a query per record");
+    }
+);
