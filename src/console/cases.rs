@@ -33,6 +33,9 @@ struct Records {
     messages: Option<Vec<(crate::db::models::Message, String)>>,
     reply_via: Vec<String>,
     checkins: Option<Vec<crate::db::models::Checkin>>,
+    escalations: Option<Vec<crate::db::models::Escalation>>,
+    /// Every organisation: the names of the shares, and the share form's choices.
+    orgs: Vec<Organization>,
 }
 
 /// What the case file offers her to do.
@@ -43,6 +46,8 @@ struct Flags {
     can_send: bool,
     can_ask_checkin: bool,
     can_close_checkin: bool,
+    can_share: bool,
+    can_unshare: bool,
 }
 
 fn names_of(c: &mut crate::db::DbConn, ids: Vec<String>) -> Result<BTreeMap<String, String>, AppError> {
@@ -301,6 +306,10 @@ pub(super) struct Typed {
     note_kind: Option<NoteKind>,
     reply: String,
     checkin_due: String,
+    share_org: String,
+    share_consent: String,
+    share_until: String,
+    share_override: String,
 }
 
 struct Move {
@@ -339,6 +348,22 @@ struct CheckinLine {
     /// None: she asked for it herself.
     asked_by: Option<String>,
     pending: bool,
+}
+
+struct ShareLine {
+    org_id: String,
+    org: String,
+    until: String,
+    consent: String,
+}
+
+struct EscalationLine {
+    id: String,
+    about: &'static str,
+    reference: String,
+    started: String,
+    next: String,
+    step: i32,
 }
 
 struct NoteLine {
@@ -384,12 +409,24 @@ struct FilePage {
     checkins: Option<Vec<CheckinLine>>,
     can_ask_checkin: bool,
     can_close_checkin: bool,
+    shares: Vec<ShareLine>,
+    can_unshare: bool,
+    /// None: she may not share. The organisations it may go to: (id, name, within her consent).
+    share_to: Option<Vec<(String, String, bool)>>,
+    /// The kinds of organisation her consent covers, in words.
+    consent: Vec<&'static str>,
+    escalations: Option<Vec<EscalationLine>>,
+    can_ack: bool,
     read_only: bool,
     errors: Vec<FieldError>,
     typed_reason: String,
     typed_note: String,
     typed_reply: String,
     typed_checkin_due: String,
+    typed_share_org: String,
+    typed_share_consent: String,
+    typed_share_until: String,
+    typed_share_override: String,
 }
 
 impl FilePage {
@@ -441,6 +478,14 @@ async fn file_view(
             } else {
                 Vec::new()
             };
+            let (can_share, can_unshare) = (may(Action::CaseShare), may(Action::CaseUnshare));
+            let escalations = if st.access.permits(role, Action::EscalationList) {
+                Some(crate::domain::escalations::active_for_readable_case(c, &access)?)
+            } else {
+                None
+            };
+            // Names for the shares shown, and the share form's choices.
+            let orgs = Organization::all_by_name(c)?;
             let checkins =
                 if can_list_checkins { Some(crate::db::models::Checkin::for_case(c, &access.case.id)?) } else { None };
             let notes = if can_list_notes {
@@ -476,8 +521,17 @@ async fn file_view(
                 people.extend(k.iter().filter_map(|k| k.created_by.clone()));
             }
             let names = names_of(c, people)?;
-            let records = Records { notes, messages, reply_via, checkins };
-            let flags = Flags { can_move, can_unassign, can_note, can_send, can_ask_checkin, can_close_checkin };
+            let records = Records { notes, messages, reply_via, checkins, escalations, orgs };
+            let flags = Flags {
+                can_move,
+                can_unassign,
+                can_note,
+                can_send,
+                can_ask_checkin,
+                can_close_checkin,
+                can_share,
+                can_unshare,
+            };
             Ok((detail, records, owner, deadline, assignable, names, flags))
         })
         .await;
@@ -485,8 +539,17 @@ async fn file_view(
         Ok(x) => x,
         Err(e) => return error_page(req, Some(staff), staff.lang, e),
     };
-    let Records { notes, messages, reply_via, checkins } = records;
-    let Flags { can_move, can_unassign, can_note, can_send, can_ask_checkin, can_close_checkin } = flags;
+    let Records { notes, messages, reply_via, checkins, escalations, orgs } = records;
+    let Flags {
+        can_move,
+        can_unassign,
+        can_note,
+        can_send,
+        can_ask_checkin,
+        can_close_checkin,
+        can_share,
+        can_unshare,
+    } = flags;
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| w.former_colleague.to_string());
     let k = &d.case;
     let closed = k.status == CaseStatus::Closed.as_str();
@@ -547,6 +610,38 @@ async fn file_view(
     });
     let chosen_kind = typed.note_kind.unwrap_or(NoteKind::Note);
     let read_only = moves.is_empty() && !can_note && assignable.is_none() && !can_send;
+    let now = naive(state.clock.now());
+    let scope: Vec<String> = serde_json::from_str(&k.consent_scope).unwrap_or_default();
+    let org_names: BTreeMap<&str, &str> = orgs.iter().map(|o| (o.id.as_str(), o.name.as_str())).collect();
+    let shares: Vec<ShareLine> = d
+        .shares
+        .iter()
+        .filter(|s| s.is_live(now))
+        .map(|s| ShareLine {
+            org: org_names.get(s.organization_id.as_str()).map_or_else(String::new, |n| n.to_string()),
+            org_id: s.organization_id.clone(),
+            until: ts_short(s.expires_at)[..10].to_string(),
+            consent: s.consent_reference.clone(),
+        })
+        .collect();
+    let share_to = can_share.then(|| {
+        orgs.iter()
+            .filter(|o| o.id != k.owner_organization_id)
+            .map(|o| (o.id.clone(), o.name.clone(), scope.contains(&o.kind)))
+            .collect()
+    });
+    let escalations = escalations.map(|rows| {
+        rows.into_iter()
+            .map(|e| EscalationLine {
+                about: w.subject_kind(&e.subject_kind),
+                reference: e.reference.trim_start_matches("alert ").to_string(),
+                started: ts_short(e.created_at),
+                next: e.next_due_at.map(ts_short).unwrap_or_default(),
+                step: e.step + 1,
+                id: e.id,
+            })
+            .collect()
+    });
     let mut c = staff_chrome(staff, "/console/cases", w.case_title, "cases");
     c.notice = notice.or_else(|| notice_of(req, w));
     let page = FilePage {
@@ -598,12 +693,22 @@ async fn file_view(
         checkins,
         can_ask_checkin,
         can_close_checkin,
+        shares,
+        can_unshare,
+        share_to,
+        consent: scope.iter().map(|k| w.org_kind(k)).collect(),
+        escalations,
+        can_ack: state.access.permits(staff.role, Action::EscalationAck),
         read_only,
         errors,
         typed_reason: typed.reason,
         typed_note: typed.note,
         typed_reply: typed.reply,
         typed_checkin_due: typed.checkin_due,
+        typed_share_org: typed.share_org,
+        typed_share_consent: typed.share_consent,
+        typed_share_until: typed.share_until,
+        typed_share_override: typed.share_override,
         id: k.id.clone(),
     };
     html(req, status, &page)
@@ -887,6 +992,95 @@ pub async fn close_checkin(
         Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=checkin_closed")),
         Err(AppError::InvalidTransition { .. }) => {
             file_view(&req, &state, &staff, id, Again::conflict(w.case_changed_meanwhile, Typed::default())).await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+/// Shares the case with another organisation until the end of a day, on her recorded
+/// consent; outside her consent scope only with a reason.
+pub async fn share(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let fields = ["org", "consent", "until", "override", "profile"];
+    let (staff, f) = match posted(&req, &state, payload, &fields, false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let w = staff.lang.words();
+    let id = path.into_inner();
+    let typed = Typed {
+        share_org: f.get("org").unwrap_or("").to_string(),
+        share_consent: f.raw("consent").to_string(),
+        share_until: f.get("until").unwrap_or("").to_string(),
+        share_override: f.raw("override").to_string(),
+        ..Default::default()
+    };
+    let mut errors = Vec::new();
+    if typed.share_consent.trim().is_empty() {
+        errors.push(FieldError { field: "share-consent", text: w.err_required });
+    }
+    let until = chrono::NaiveDate::parse_from_str(&typed.share_until, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|t| t.and_utc());
+    if until.is_none() {
+        errors.push(FieldError { field: "share-until", text: w.err_share_until });
+    }
+    let Some(until) = until.filter(|_| errors.is_empty()) else {
+        return file_view(&req, &state, &staff, id, Again::with_errors(errors, typed)).await;
+    };
+    let input = crate::domain::cases::NewShare {
+        organization_id: typed.share_org.clone(),
+        consent_reference: typed.share_consent.clone(),
+        expires_at: until,
+        override_reason: Some(typed.share_override.trim().to_string()).filter(|r| !r.is_empty()),
+        include_profile: f.get("profile") == Some("1"),
+    };
+    let done = change(&state, &staff, &id, Action::CaseShare, move |c, cx, who, case| {
+        crate::domain::cases::share(c, cx, who, case, input).map(|_| ())
+    })
+    .await;
+    match done {
+        Ok(()) => redirect(&req, &format!("/console/cases/{id}?n=shared")),
+        Err(AppError::Unprocessable { code, field, .. }) => {
+            let (field, text) = match code {
+                "unknown_organization" | "own_organization" => ("share-org", w.err_user_unknown),
+                "outside_consent_scope" => ("share-override", w.err_override_needed),
+                "invalid_expiry" | "share_too_long" | "renewal_needs_consent" => ("share-until", w.err_share_until),
+                _ if field.as_deref() == Some("override_reason") => ("share-override", w.err_too_long),
+                _ if field.as_deref() == Some("expires_at") => ("share-until", w.err_share_until),
+                _ => ("share-consent", w.err_too_long),
+            };
+            file_view(&req, &state, &staff, id, Again::error(field, text, typed)).await
+        }
+        Err(e) => error_page(&req, Some(&staff), staff.lang, e),
+    }
+}
+
+pub async fn unshare(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (staff, f) = match posted(&req, &state, payload, &["org"], false).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let id = path.into_inner();
+    let org = f.get("org").unwrap_or("").to_string();
+    let done = change(&state, &staff, &id, Action::CaseUnshare, move |c, cx, who, case| {
+        crate::domain::cases::unshare(c, cx, who, case, &org)
+    })
+    .await;
+    match done {
+        // Ended by someone else first: the page as it is now shows it gone.
+        Ok(()) | Err(AppError::NotFound("share_not_found")) => {
+            redirect(&req, &format!("/console/cases/{id}?n=unshared"))
         }
         Err(e) => error_page(&req, Some(&staff), staff.lang, e),
     }

@@ -41,6 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/cases/{id}/assignees", web::post().to(cases::assign))
             .route("/cases/{id}/assignees/remove", web::post().to(cases::unassign))
             .route("/cases/{id}/messages", web::post().to(cases::reply))
+            .route("/cases/{id}/shares", web::post().to(cases::share))
+            .route("/cases/{id}/shares/end", web::post().to(cases::unshare))
             .route("/cases/{id}/checkins", web::post().to(cases::ask_checkin))
             .route("/cases/{id}/checkins/{checkin}/close", web::post().to(cases::close_checkin))
             .route("/console.css", web::get().to(stylesheet))

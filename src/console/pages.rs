@@ -52,6 +52,8 @@ pub(super) fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static
         "sent" => w.reply_sent,
         "checkin" => w.checkin_asked,
         "checkin_closed" => w.checkin_closed,
+        "shared" => w.shared_done,
+        "unshared" => w.unshared_done,
         _ => return None,
     })
 }
@@ -413,10 +415,12 @@ pub async fn acknowledge(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (staff, _) = match posted(&req, &state, payload, &[], false).await {
+    let (staff, f) = match posted(&req, &state, payload, &["back"], false).await {
         Ok(x) => x,
         Err(res) => return res,
     };
+    // Back to the page the button was on: one of the console's own paths, nothing else.
+    let back = f.get("back").filter(|b| is_console_path(b)).unwrap_or("/console/").to_string();
     if !state.access.permits(staff.role, Action::EscalationAck) {
         return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
     }
@@ -427,7 +431,7 @@ pub async fn acknowledge(
         .write(move |c| crate::domain::escalations::acknowledge(c, &st.access, st.clock.now(), &user, &id))
         .await;
     match done {
-        Ok(_) => redirect(&req, "/console/?n=acked"),
+        Ok(_) => redirect(&req, &format!("{back}?n=acked")),
         Err(e) => error_page(&req, Some(&staff), staff.lang, e),
     }
 }

@@ -85,6 +85,15 @@ pub fn list(
     Ok((items, next))
 }
 
+/// The active escalations of a case the caller has been allowed to read (`case.read`): an
+/// escalation on a case is visible to exactly its readers.
+pub fn active_for_readable_case(
+    conn: &mut DbConn,
+    case: &crate::domain::cases::CaseAccess,
+) -> Result<Vec<Escalation>, AppError> {
+    Ok(Escalation::active_rows_of_case(conn, &case.case.id)?)
+}
+
 /// Acknowledges an escalation she may see: no further step fires. One that has already
 /// ended is a 409 and changes nothing.
 pub fn acknowledge(

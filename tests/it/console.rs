@@ -1009,3 +1009,64 @@ crate::db_test_with!(
         assert_eq!(many_file, few_file, "the case file runs a query per record");
     }
 );
+
+db_test!(the_case_file_shares_within_her_consent_and_acknowledges_its_escalations, |app| {
+    let w = cast(&app);
+    let case = w.shared_case(&app);
+    let path = format!("/console/cases/{case}");
+    let ngo = app.get("/api/v1/me", Some(&w.other_coord.token)).json()["organization_id"].as_str().unwrap().to_string();
+    let coord = signed_in(&app, &w.owner_coord);
+    let page = coord.get(&path);
+    assert!(page.text.contains("Embassy of Ireland") && page.text.contains("consent form 2026-11-20"), "{}", page.text);
+    assert!(page.text.contains("Her consent covers: Embassies, UN agencies"), "her consent scope, before she types");
+    assert!(page.text.contains("Unrelated NGO (not covered by her consent)"));
+    let csrf = crate::form::input_value(&page.text, "csrf");
+    let until = (chrono::Utc::now() + Duration::days(20)).format("%Y-%m-%d").to_string();
+    let share = |consent: &str, until: &str, reason: &str| {
+        coord.post(
+            &format!("{path}/shares"),
+            &[("csrf", &csrf), ("org", &ngo), ("consent", consent), ("until", until), ("override", reason)],
+        )
+    };
+    let r = share("call note 2026-12-01", &until, "");
+    assert_eq!(r.status, 422, "outside her consent: a reason first");
+    assert!(r.text.contains("href=\"#share-override\"") && r.text.contains("call note 2026-12-01"), "typing kept");
+    let r = share("call note 2026-12-01", "next week", "");
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("href=\"#share-until\""));
+    let r = share("call note 2026-12-01", &until, "Her lawyer works with this NGO; she agreed by phone");
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=shared").as_str())));
+    assert_eq!(app.count(&format!("case_shares WHERE case_id = '{case}' AND override_reason_ct IS NOT NULL")), 1);
+    let theirs = signed_in(&app, &w.other_coord);
+    assert_eq!(theirs.get(&path).status, 200, "the NGO now reads the case");
+
+    // Ending the embassy's share: its officer no longer sees the case.
+    let embassy = signed_in(&app, &w.sharing_officer);
+    assert_eq!(embassy.get(&path).status, 200);
+    let r = coord.post(&format!("{path}/shares/end"), &[("csrf", &csrf), ("org", &w.partner_org)]);
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=unshared").as_str())));
+    assert_eq!(embassy.get(&path).status, 404);
+    assert!(!coord.get(&path).text.contains("consent form 2026-11-20"), "an ended share is not listed");
+
+    // A critical case escalates until someone acknowledges it, from its own page.
+    let body = json!({ "severity": "critical", "country": "CO", "consent_scope": ["un_agency"], "summary": "Arrested at dawn" });
+    let r = app.post("/api/v1/cases", Some(&w.owner_coord.token), body);
+    assert_eq!(r.status, 201, "{r:?}");
+    let critical = r.json()["id"].as_str().unwrap().to_string();
+    let cpath = format!("/console/cases/{critical}");
+    let page = coord.get(&cpath);
+    assert!(page.text.contains("id=\"h-case-esc\""));
+    let ack = page.text.split("action=\"").find(|s| s.contains("/ack\"")).and_then(|s| s.split('"').next());
+    let ack = ack.expect("an acknowledge button").to_string();
+    let r = coord.post(&ack, &[("csrf", &csrf), ("back", &cpath)]);
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{cpath}?n=acked").as_str())));
+    assert_eq!(app.count(&format!("escalations WHERE case_id = '{critical}' AND status = 'active'")), 0);
+    assert!(coord.get(&cpath).text.contains("No escalation is running."));
+    // A "back" outside the console is not followed: she lands on her own work.
+    let body = json!({ "severity": "critical", "country": "CO", "consent_scope": [], "summary": "Second arrest" });
+    let second = app.post("/api/v1/cases", Some(&w.owner_coord.token), body).json()["id"].as_str().unwrap().to_string();
+    let page = coord.get(&format!("/console/cases/{second}"));
+    let ack = page.text.split("action=\"").find(|s| s.contains("/ack\"")).and_then(|s| s.split('"').next());
+    let r = coord.post(ack.expect("an acknowledge button"), &[("csrf", &csrf), ("back", "https://evil.example/")]);
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/?n=acked")));
+});

@@ -116,6 +116,16 @@ impl Escalation {
     /// One batch of the escalations a reader may be shown, oldest first: her organisation's,
     /// and those of the cases she is assigned to, after `after`, in `status` (None: any).
     /// The caller still checks each row's need-to-know.
+    /// The active escalations of one case (on the case or any of its records), oldest first.
+    pub fn active_rows_of_case(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Escalation>> {
+        escalations::table
+            .filter(escalations::case_id.eq(case_id))
+            .filter(escalations::status.eq("active"))
+            .order(escalations::id.asc())
+            .select(Escalation::as_select())
+            .load(conn)
+    }
+
     pub fn batch_for_reader(
         conn: &mut DbConn,
         organization_id: &str,

@@ -19,6 +19,11 @@ impl Organization {
         organizations::table.select(organizations::id).load(conn)
     }
 
+    /// Every organisation, by name (a short list: the programmes one service hosts).
+    pub fn all_by_name(conn: &mut DbConn) -> QueryResult<Vec<Organization>> {
+        organizations::table.order(organizations::name.asc()).select(Organization::as_select()).load(conn)
+    }
+
     pub fn insert(&self, conn: &mut DbConn) -> QueryResult<()> {
         diesel::insert_into(organizations::table).values(self).execute(conn).map(|_| ())
     }
