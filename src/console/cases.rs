@@ -64,7 +64,7 @@ pub(super) struct DeadlineCell {
     pub overdue: bool,
 }
 
-fn deadline_cell(w: &'static super::i18n::Words, d: &NextDeadline) -> DeadlineCell {
+pub(super) fn deadline_cell(w: &'static super::i18n::Words, d: &NextDeadline) -> DeadlineCell {
     DeadlineCell { kind: w.deadline_kind(d.kind), at: ts_short(d.due_at)[..10].to_string(), overdue: d.overdue }
 }
 

@@ -287,6 +287,21 @@ struct CaseRow {
     status: &'static str,
     country: String,
     updated: String,
+    deadline: Option<super::cases::DeadlineCell>,
+}
+
+struct CheckinDueRow {
+    case_id: String,
+    reference: String,
+    due: String,
+    missed: bool,
+    coerced: bool,
+}
+
+struct WaitingRow {
+    case_id: String,
+    reference: String,
+    at: String,
 }
 
 #[derive(Template)]
@@ -298,12 +313,18 @@ struct HomePage {
     alerts_more: bool,
     escalations: Option<Vec<EscalationRow>>,
     cases: Option<Vec<CaseRow>>,
+    checkins_due: Vec<CheckinDueRow>,
+    waiting: Vec<WaitingRow>,
 }
 
 /// How many rows each part of "My work" shows.
 const ALERTS_SHOWN: usize = 50;
 const CASES_SHOWN: i64 = 50;
 const ESCALATIONS_SHOWN: i64 = 50;
+/// Her cases looked at for check-ins due and messages waiting (the newest, beyond "My cases").
+const CASES_WATCHED: i64 = 500;
+/// Check-ins due within this many hours show on "My work".
+const CHECKINS_AHEAD_HOURS: i64 = 48;
 
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let staff = match signed_in(&req, &state, false).await {
@@ -337,17 +358,36 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             } else {
                 None
             };
+            let mut watch = Watch::default();
             let cases = if st.access.permits(role, Action::CaseList) {
                 let mine = (role != crate::domain::Role::Coordinator).then(|| user.id.clone());
                 let filter = CaseFilter { assigned_to: mine, ..Default::default() };
-                Some(crate::domain::cases::list(c, &who, &filter, None, CASES_SHOWN, naive(now))?)
+                let mut all = crate::domain::cases::list(c, &who, &filter, None, CASES_WATCHED, naive(now))?;
+                all.retain(|k| k.status != "closed");
+                let ids: Vec<String> = all.iter().map(|k| k.id.clone()).collect();
+                let by = naive(now + chrono::Duration::hours(CHECKINS_AHEAD_HOURS));
+                if st.access.permits(role, Action::CheckinList) {
+                    watch.checkins = crate::db::models::Checkin::pending_due(c, &ids, by)?;
+                }
+                if st.access.permits(role, Action::MessageList) {
+                    watch.waiting = crate::db::models::Message::newest_per_case(c, &ids)?
+                        .into_iter()
+                        .filter(|(_, direction, _)| direction == crate::domain::messages::FROM_DEFENDER)
+                        .map(|(case_id, _, at)| (case_id, at))
+                        .collect();
+                }
+                watch.references = all.iter().map(|k| (k.id.clone(), k.reference.clone())).collect();
+                all.truncate(CASES_SHOWN as usize);
+                let shown: Vec<String> = all.iter().map(|k| k.id.clone()).collect();
+                watch.deadlines = crate::domain::summary::next_deadlines(c, &shown, naive(now))?;
+                Some(all)
             } else {
                 None
             };
-            Ok((alerts, escalations, cases))
+            Ok((alerts, escalations, cases, watch))
         })
         .await;
-    let (alerts, escalations, cases) = match loaded {
+    let (alerts, escalations, cases, watch) = match loaded {
         Ok(x) => x,
         Err(e) => return error_page(&req, Some(&staff), staff.lang, e),
     };
@@ -388,15 +428,43 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                 severity: w.severity(&k.severity),
                 status: w.status(&k.status),
                 updated: ts_short(k.updated_at),
+                deadline: watch.deadlines.get(&k.id).map(|d| super::cases::deadline_cell(w, d)),
                 reference: k.reference,
                 country: k.country,
                 id: k.id,
             })
             .collect()
     });
+    let reference = |id: &str| watch.references.get(id).cloned().unwrap_or_default();
+    let checkins_due = watch
+        .checkins
+        .iter()
+        .map(|k| CheckinDueRow {
+            reference: reference(&k.case_id),
+            case_id: k.case_id.clone(),
+            due: ts_short(k.due_at),
+            missed: k.missed_at.is_some(),
+            coerced: k.coerced_at.is_some(),
+        })
+        .collect();
+    let waiting = watch
+        .waiting
+        .iter()
+        .map(|(case_id, at)| WaitingRow { reference: reference(case_id), case_id: case_id.clone(), at: ts_short(*at) })
+        .collect();
     let mut c = staff_chrome(&staff, "/console/", w.home_title, "home");
     c.notice = notice_of(&req, w);
-    html(&req, StatusCode::OK, &HomePage { c, alerts, alerts_more, escalations, cases })
+    html(&req, StatusCode::OK, &HomePage { c, alerts, alerts_more, escalations, cases, checkins_due, waiting })
+}
+
+/// What "My work" watches on her open cases beyond the table of cases.
+#[derive(Default)]
+struct Watch {
+    checkins: Vec<crate::db::models::Checkin>,
+    /// (case id, when she wrote) of the cases whose newest message is hers.
+    waiting: Vec<(String, chrono::NaiveDateTime)>,
+    references: std::collections::BTreeMap<String, String>,
+    deadlines: std::collections::BTreeMap<String, crate::domain::summary::NextDeadline>,
 }
 
 fn urgency_rank(u: &str) -> usize {

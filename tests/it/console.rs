@@ -905,6 +905,18 @@ db_test!(the_case_file_writes_to_her_and_asks_for_check_ins, |app| {
     assert!(page.text.contains("id=\"h-messages\"") && page.text.contains("/messages\""), "{}", page.text);
     assert!(page.text.contains("She wrote") && page.text.contains("They watch the school gate"), "{}", page.text);
     let csrf = crate::form::input_value(&page.text, "csrf");
+    // "My work" lists the case: her newest message waits for an answer.
+    let home = coord.get("/console/");
+    let waiting = home
+        .text
+        .split("id=\"h-waiting\"")
+        .nth(1)
+        .unwrap_or_default()
+        .split("</section>")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(waiting.contains(&format!("/console/cases/{case}")), "{}", home.text);
     let r = coord.post(&format!("{path}/messages"), &[("csrf", &csrf), ("body", " ")]);
     assert_eq!(r.status, 422);
     assert!(r.text.contains("href=\"#reply\""));
@@ -917,6 +929,8 @@ db_test!(the_case_file_writes_to_her_and_asks_for_check_ins, |app| {
     assert!(page.text.contains("Stay with your sister tonight.") && page.text.contains("Sofia Herrera"));
     assert!(page.text.contains("Your message is sent."));
     assert_eq!(app.count("messages WHERE direction = 'to_defender'"), 1);
+    let home = coord.get("/console/");
+    assert!(home.text.contains("No message is waiting for an answer."), "answered: no longer waiting");
     // She reads it with her receipt.
     let portal = crate::form::open_portal(&app, &receipt);
     assert!(crate::form::unescape(&portal.text).contains("Stay with your sister tonight."), "{}", portal.text);
@@ -930,6 +944,13 @@ db_test!(the_case_file_writes_to_her_and_asks_for_check_ins, |app| {
     assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=checkin").as_str())));
     let page = coord.get(&path);
     assert!(page.text.contains(&format!("{day} 23:59 UTC")) && page.text.contains("Waiting"), "{}", page.text);
+    let home = coord.get("/console/");
+    assert!(home.text.contains("No check-in is due in the next two days."), "{day} is further than 48 hours");
+    let tomorrow = (chrono::Utc::now() + Duration::days(1)).format("%Y-%m-%d").to_string();
+    assert_eq!(coord.post(&format!("{path}/checkins"), &[("csrf", &csrf), ("due", &tomorrow)]).status, 303);
+    let home = coord.get("/console/");
+    assert!(home.text.contains(&format!("{tomorrow} 23:59 UTC")), "due tomorrow: on My work");
+    let page = coord.get(&path);
     let close = page.text.split("action=\"").find(|s| s.contains("/close\"")).and_then(|s| s.split('"').next());
     let close = close.expect("a close form").to_string();
     // Another case's page cannot close it.
@@ -939,6 +960,7 @@ db_test!(the_case_file_writes_to_her_and_asks_for_check_ins, |app| {
     let r = coord.post(&close, &[("csrf", &csrf), ("status", "confirmed")]);
     assert_eq!(r.status, 303, "{r:?}");
     assert_eq!(app.count(&format!("checkins WHERE case_id = '{case}' AND status = 'confirmed'")), 1);
+    assert_eq!(app.count(&format!("checkins WHERE case_id = '{case}' AND status = 'pending'")), 1);
     let again = coord.post(&close, &[("csrf", &csrf), ("status", "cancelled")]);
     assert_eq!(again.status, 409, "already closed: the page as it is now");
     assert!(coord.get(&path).text.contains("Confirmed"));

@@ -32,6 +32,20 @@ impl Checkin {
         diesel::insert_into(checkins::table).values(self).execute(conn).map(|_| ())
     }
 
+    /// The pending check-ins of these cases due by `by` (missed ones included), soonest first.
+    pub fn pending_due(conn: &mut DbConn, case_ids: &[String], by: NaiveDateTime) -> QueryResult<Vec<Checkin>> {
+        if case_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        checkins::table
+            .filter(checkins::case_id.eq_any(case_ids))
+            .filter(checkins::status.eq("pending"))
+            .filter(checkins::due_at.le(by))
+            .order(checkins::due_at.asc())
+            .select(Checkin::as_select())
+            .load(conn)
+    }
+
     pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Checkin>> {
         checkins::table.find(id).select(Checkin::as_select()).get_result(conn).optional()
     }

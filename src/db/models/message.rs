@@ -63,6 +63,29 @@ impl Message {
             .load(conn)
     }
 
+    /// `(case_id, direction, created_at)` of the newest message of each of these cases that
+    /// has one.
+    pub fn newest_per_case(
+        conn: &mut DbConn,
+        case_ids: &[String],
+    ) -> QueryResult<Vec<(String, String, NaiveDateTime)>> {
+        if case_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Option<String>, String, NaiveDateTime)> = messages::table
+            .inner_join(alerts::table)
+            .filter(alerts::case_id.eq_any(case_ids.iter().map(|s| Some(s.clone()))))
+            .order((messages::created_at.desc(), messages::id.desc()))
+            .select((alerts::case_id, messages::direction, messages::created_at))
+            .load(conn)?;
+        let mut seen = std::collections::BTreeSet::new();
+        Ok(rows
+            .into_iter()
+            .filter_map(|(case_id, direction, at)| case_id.map(|c| (c, direction, at)))
+            .filter(|(c, _, _)| seen.insert(c.clone()))
+            .collect())
+    }
+
     fn for_alerts(conn: &mut DbConn, alert_ids: &[String], limit: i64) -> QueryResult<Vec<Message>> {
         let mut rows: Vec<Message> = messages::table
             .filter(messages::alert_id.eq_any(alert_ids))
