@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/account", web::get().to(pages::account))
             .route("/account/password", web::post().to(pages::change_password))
             .route("/language", web::post().to(pages::set_language))
+            .route("/escalations", web::get().to(pages::escalations))
             .route("/escalations/{id}/ack", web::post().to(pages::acknowledge))
             .route("/alerts", web::get().to(pages::alerts))
             .route("/alerts/{id}", web::get().to(pages::alert))
@@ -90,6 +91,8 @@ pub struct Chrome {
     pub show_alerts: bool,
     /// Her role lists cases: the navigation shows "Cases".
     pub show_cases: bool,
+    /// Her role lists escalations: the navigation shows "Escalations".
+    pub show_escalations: bool,
 }
 
 impl Chrome {
@@ -105,6 +108,7 @@ impl Chrome {
             notice: None,
             show_alerts: staff.is_some_and(|s| s.lists_alerts),
             show_cases: staff.is_some_and(|s| s.lists_cases),
+            show_escalations: staff.is_some_and(|s| s.lists_escalations),
         }
     }
 }

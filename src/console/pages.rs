@@ -405,23 +405,8 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             })
             .collect()
     });
-    let escalations = escalations.map(|rows| {
-        rows.into_iter()
-            .map(|e| EscalationRow {
-                // The reference as mailed (`HVN-2026-000123`, `alert 5c10177a`), its kind in
-                // her language.
-                subject: match e.subject_kind.as_str() {
-                    "alert" => format!("{} {}", w.subject_alert, e.reference.trim_start_matches("alert ")),
-                    _ => format!("{} {}", w.subject_case, e.reference),
-                },
-                started: ts_short(e.created_at),
-                next: e.next_due_at.map(ts_short).unwrap_or_default(),
-                step: e.step + 1,
-                csrf: staff.masked_csrf(),
-                id: e.id,
-            })
-            .collect()
-    });
+    // The reference as mailed (`HVN-2026-000123`, `alert 5c10177a`), its kind in her language.
+    let escalations = escalations.map(|rows| escalation_rows(w, &staff, rows));
     let cases = cases.map(|rows| {
         rows.into_iter()
             .map(|k| CaseRow {
@@ -475,6 +460,71 @@ fn urgency_rank(u: &str) -> usize {
 pub(super) fn ts_short(t: chrono::NaiveDateTime) -> String {
     let full = ts(t);
     format!("{} {} UTC", &full[..10], &full[11..16])
+}
+
+#[derive(Template)]
+#[template(path = "escalations.html", config = "src/console/askama.toml")]
+struct EscalationsPage {
+    c: Chrome,
+    rows: Vec<EscalationRow>,
+    next: Option<String>,
+}
+
+const ESCALATIONS_PER_PAGE: i64 = 50;
+
+/// Hers, active only, oldest first, with their next step's time; acknowledge from here.
+pub async fn escalations(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let staff = match signed_in(&req, &state, false).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    if !state.access.permits(staff.role, Action::EscalationList) {
+        return error_page(&req, Some(&staff), staff.lang, AppError::Forbidden("forbidden"));
+    }
+    let w = staff.lang.words();
+    let q = Fields::parse(req.query_string().as_bytes(), &["cursor", "lang", "n"], &[]).unwrap_or_default();
+    let cursor = q.get("cursor").filter(|c| crate::domain::accounts::is_id(c)).map(str::to_string);
+    let (st, user) = (state.clone(), staff.user.clone());
+    let loaded = state
+        .db
+        .read(move |c| {
+            crate::domain::escalations::list(
+                c,
+                &st.access,
+                st.clock.now(),
+                &user,
+                "active",
+                cursor,
+                ESCALATIONS_PER_PAGE,
+            )
+        })
+        .await;
+    let (rows, next) = match loaded {
+        Ok(x) => x,
+        Err(e) => return error_page(&req, Some(&staff), staff.lang, e),
+    };
+    let rows = escalation_rows(w, &staff, rows);
+    let mut c = staff_chrome(&staff, "/console/escalations", w.escalations_page_title, "escalations");
+    c.notice = notice_of(&req, w);
+    let next = next.map(|n| format!("/console/escalations?cursor={n}"));
+    html(&req, StatusCode::OK, &EscalationsPage { c, rows, next })
+}
+
+/// Escalations as tables show them: what about (as the mails name it), started, next step.
+fn escalation_rows(w: &'static Words, staff: &Staff, rows: Vec<crate::db::models::Escalation>) -> Vec<EscalationRow> {
+    rows.into_iter()
+        .map(|e| EscalationRow {
+            subject: match e.subject_kind.as_str() {
+                "alert" => format!("{} {}", w.subject_alert, e.reference.trim_start_matches("alert ")),
+                _ => format!("{} {}", w.subject_case, e.reference),
+            },
+            started: ts_short(e.created_at),
+            next: e.next_due_at.map(ts_short).unwrap_or_default(),
+            step: e.step + 1,
+            csrf: staff.masked_csrf(),
+            id: e.id,
+        })
+        .collect()
 }
 
 pub async fn acknowledge(

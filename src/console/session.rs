@@ -35,6 +35,8 @@ pub struct Staff {
     pub lists_alerts: bool,
     /// Her role lists cases (`case.list`): her navigation has "Cases".
     pub lists_cases: bool,
+    /// Her role lists escalations (`escalation.list`): her navigation has "Escalations".
+    pub lists_escalations: bool,
 }
 
 impl Staff {
@@ -138,5 +140,6 @@ pub async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<Staff
     let lang = user.language.as_deref().and_then(Lang::parse).unwrap_or_else(|| guest_lang(req));
     let lists_alerts = state.access.permits(role, crate::authz::Action::AlertList);
     let lists_cases = state.access.permits(role, crate::authz::Action::CaseList);
-    Ok(Some(Staff { user, role, session_id: session.id, csrf, lang, lists_alerts, lists_cases }))
+    let lists_escalations = state.access.permits(role, crate::authz::Action::EscalationList);
+    Ok(Some(Staff { user, role, session_id: session.id, csrf, lang, lists_alerts, lists_cases, lists_escalations }))
 }

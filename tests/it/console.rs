@@ -460,6 +460,9 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
             b.find("td a[href^='/console/cases/']").click_and_wait();
             assert_eq!(b.find("#h-assignees").text(), l.words().assignees_title);
             shot(&b, &tag("case", lang));
+            b.find("nav a[href='/console/escalations']").click_and_wait();
+            assert_eq!(b.find("h1").text(), l.words().escalations_page_title);
+            shot(&b, &tag("escalations", lang));
             b.goto(&format!("{}/console/", app.base));
         }
         // Acknowledge the escalation of the critical alert, with the button, no script.
@@ -551,6 +554,8 @@ db_test!(every_console_page_passes_axe_in_english_and_arabic, |app| {
         check(&format!("case {lang}"));
         b.find("#h-notes ~ form button").click_and_wait();
         check(&format!("case with errors {lang}"));
+        b.goto(&format!("{}/console/escalations", app.base));
+        check(&format!("escalations {lang}"));
         b.goto(&format!("{}/console/", app.base));
     }
     assert!(found.is_empty(), "axe found:\n{}", found.join("\n"));
@@ -1091,4 +1096,27 @@ db_test!(the_case_file_shares_within_her_consent_and_acknowledges_its_escalation
     let ack = page.text.split("action=\"").find(|s| s.contains("/ack\"")).and_then(|s| s.split('"').next());
     let r = coord.post(ack.expect("an acknowledge button"), &[("csrf", &csrf), ("back", "https://evil.example/")]);
     assert_eq!((r.status, r.header("location")), (303, Some("/console/?n=acked")));
+});
+
+db_test!(the_escalations_page_lists_hers_and_acknowledges_them, |app| {
+    let w = cast(&app);
+    let body = json!({ "kind": "arrest_detention", "urgency": "critical", "country": "SD", "narrative": "Taken from the march", "consent_scope": [] });
+    let r = app.post("/api/v1/alerts", Some(&w.owner_coord.token), body);
+    assert_eq!(r.status, 201, "{r:?}");
+    let alert = r.json()["id"].as_str().unwrap().to_string();
+    let coord = signed_in(&app, &w.owner_coord);
+    let page = coord.get("/console/escalations");
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains(&format!("Alert {}", &alert[alert.len() - 8..])), "{}", page.text);
+    assert!(page.text.contains("aria-current=\"page\">Escalations"));
+    assert!(!page.text.contains("Taken from the march"), "no sealed content in a list");
+    let csrf = crate::form::input_value(&page.text, "csrf");
+    let ack = page.text.split("action=\"").find(|s| s.contains("/ack\"")).and_then(|s| s.split('"').next());
+    let r = coord.post(ack.expect("acknowledge"), &[("csrf", &csrf), ("back", "/console/escalations")]);
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/escalations?n=acked")));
+    let page = coord.get("/console/escalations?n=acked");
+    assert!(page.text.contains("Acknowledged.") && page.text.contains("Nothing is waiting for you."));
+    // Another organisation's coordinator never sees it.
+    let other = signed_in(&app, &w.other_coord);
+    assert!(!other.get("/console/escalations").text.contains(&alert[alert.len() - 8..]));
 });
