@@ -83,6 +83,8 @@ pub struct CaseListQuery {
     #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     pub assigned_to_me: Option<bool>,
+    /// Only the cases another organisation shares with yours.
+    pub shared_with_us: Option<bool>,
     /// One case by its reference (`HVN-2026-000123`, any case): the list has it if she may
     /// see it, and is empty otherwise.
     pub reference: Option<String>,
@@ -326,6 +328,7 @@ pub async fn list(
                 assigned_to: q.assigned_to_me.filter(|m| *m).map(|_| auth.user.id.clone()),
                 updated_since: q.updated_since.map(naive),
                 reference: q.reference.map(|r| crate::domain::cases::normalize_reference(&r)),
+                shared_with_us: q.shared_with_us.unwrap_or(false),
             };
             cases::list(c, &auth.caller(), &filter, cursor.as_deref(), limit + 1, now)
         })

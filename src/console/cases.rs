@@ -94,6 +94,7 @@ struct ListPage {
     severities: Vec<Choice>,
     country: String,
     mine: bool,
+    shared: bool,
     q: String,
     errors: Vec<FieldError>,
     searched: bool,
@@ -116,6 +117,7 @@ struct ListQuery {
     severity: Option<Severity>,
     country: Option<String>,
     mine: bool,
+    shared: bool,
     q: String,
     page: usize,
 }
@@ -124,7 +126,7 @@ impl ListQuery {
     fn parse(req: &HttpRequest) -> ListQuery {
         let f = Fields::parse(
             req.query_string().as_bytes(),
-            &["status", "severity", "country", "mine", "q", "page", "lang", "n"],
+            &["status", "severity", "country", "mine", "shared", "q", "page", "lang", "n"],
             &[],
         )
         .unwrap_or_default();
@@ -133,6 +135,7 @@ impl ListQuery {
             severity: f.get("severity").and_then(Severity::parse),
             country: f.get("country").map(str::to_ascii_uppercase).filter(|c| crate::domain::country::is_valid(c)),
             mine: f.get("mine") == Some("1"),
+            shared: f.get("shared") == Some("1"),
             q: f.get("q").unwrap_or("").chars().take(40).collect(),
             page: f.get("page").and_then(|p| p.parse::<usize>().ok()).filter(|p| (1..=1000).contains(p)).unwrap_or(1),
         }
@@ -152,6 +155,9 @@ impl ListQuery {
         }
         if self.mine {
             u.push_str("mine=1&");
+        }
+        if self.shared {
+            u.push_str("shared=1&");
         }
         u.push_str(&format!("page={page}"));
         u
@@ -186,6 +192,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         severity: q.severity.map(|s| s.as_str().to_string()),
         country: q.country.clone(),
         assigned_to: q.mine.then(|| staff.user.id.clone()),
+        shared_with_us: q.shared,
         ..Default::default()
     };
     let (st, user, role, search) = (state.clone(), staff.user.clone(), staff.role, q.q.clone());
@@ -284,6 +291,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             .collect(),
         country: q.country.clone().unwrap_or_default(),
         mine: q.mine,
+        shared: q.shared,
         q: q.q.clone(),
         errors,
         searched,

@@ -233,6 +233,7 @@ pub struct Words {
     pub col_last_message: &'static str,
     pub subject_kinds: [&'static str; 9],
     pub outside_consent: &'static str,
+    pub filter_shared: &'static str,
 }
 
 impl Words {
@@ -546,6 +547,7 @@ pub static EN: Words = Words {
         "Check-in",
     ],
     outside_consent: "not covered by her consent",
+    filter_shared: "Only cases another organisation shares with us",
 };
 
 pub static FR: Words = Words {
@@ -778,6 +780,7 @@ pub static FR: Words = Words {
     col_last_message: "Son dernier message",
     subject_kinds: ["Dossier", "Alerte", "Évaluation des risques", "Plan de sécurité", "Mesure", "Réinstallation", "Visa", "Subvention", "Point de contact"],
     outside_consent: "hors de son consentement",
+    filter_shared: "Seulement les dossiers qu'une autre organisation partage avec nous",
 };
 
 pub static ES: Words = Words {
@@ -1030,6 +1033,7 @@ pub static ES: Words = Words {
         "Control",
     ],
     outside_consent: "fuera de su consentimiento",
+    filter_shared: "Solo los casos que otra organización comparte con nosotros",
 };
 
 pub static AR: Words = Words {
@@ -1262,4 +1266,5 @@ pub static AR: Words = Words {
     col_last_message: "آخر رسالة منها",
     subject_kinds: ["حالة", "تنبيه", "تقييم المخاطر", "خطة أمنية", "تدبير", "نقل", "تأشيرة", "منحة", "تسجيل اطمئنان"],
     outside_consent: "خارج نطاق موافقتها",
+    filter_shared: "الحالات التي تشاركها معنا منظمة أخرى فقط",
 };

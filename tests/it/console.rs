@@ -779,6 +779,17 @@ db_test!(the_case_list_sorts_by_deadline_and_finds_a_case_by_its_reference_or_an
     let officer = signed_in(&app, &w.assigned_officer);
     let mine = officer.get("/console/cases?mine=1");
     assert_eq!(listed_cases(&mine.text).len(), 2);
+    // "Shared with us": the embassy's coordinator sees the UN office's two cases there; the
+    // UN office has none shared with it. The API filters the same way.
+    let embassy = Person::new(&app, Role::Coordinator, &w.partner_org);
+    let theirs = signed_in(&app, &embassy);
+    let shared = theirs.get("/console/cases?shared=1");
+    assert_eq!(listed_cases(&shared.text).len(), 2, "{}", shared.text);
+    assert!(listed_cases(&coord.get("/console/cases?shared=1").text).is_empty());
+    let api = |token: &str| {
+        app.get("/api/v1/cases?shared_with_us=true", Some(token)).json()["items"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!((api(&embassy.token), api(&w.owner_coord.token)), (2, 0));
     let other = signed_in(&app, &w.other_coord);
     let none = other.get(&format!("/console/cases?q={urgent_ref}"));
     assert!(listed_cases(&none.text).is_empty() && none.text.contains("Nothing you may see has this reference."));

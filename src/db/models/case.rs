@@ -64,6 +64,8 @@ pub struct CaseFilter {
     pub updated_since: Option<NaiveDateTime>,
     /// Exactly this reference (`HVN-2026-000123`).
     pub reference: Option<String>,
+    /// Only cases another organisation shares with the caller's.
+    pub shared_with_us: bool,
 }
 
 /// Above this many live shares, a list's shared branch is a subquery rather than bound ids.
@@ -182,6 +184,9 @@ impl Case {
             if let Some(c) = cursor {
                 q = q.filter(cases::id.lt(c.to_string()));
             }
+            if filter.shared_with_us {
+                q = q.filter(cases::owner_organization_id.ne(vis.shared_with_org.to_string()));
+            }
             q
         };
         let shared = || {
@@ -198,11 +203,15 @@ impl Case {
             // id IN (shared)` cannot use an index for the order, and sorts every case of the
             // organisation on every page.
             Some(org) => {
-                let mut own = filtered()
-                    .filter(cases::owner_organization_id.eq(org.to_string()))
-                    .order(cases::id.desc())
-                    .limit(limit)
-                    .load(conn)?;
+                let mut own = if filter.shared_with_us {
+                    Vec::new()
+                } else {
+                    filtered()
+                        .filter(cases::owner_organization_id.eq(org.to_string()))
+                        .order(cases::id.desc())
+                        .limit(limit)
+                        .load(conn)?
+                };
                 // The live shares are few: fetch their ids first, so that this branch is
                 // driven by them (a subquery lets SQLite drive it by a status index instead,
                 // reading every case).
