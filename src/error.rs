@@ -184,55 +184,45 @@ impl AppError {
 }
 
 /// Database failures that are the database's state, not a bug or the client's request: a
-/// connection dropped or restarted, a full disk, a read-only file or standby, a lock not
-/// obtained in time, a cancelled statement, a deadlock or serialization failure. They answer
-/// 503 with a retry hint; the pool replaces dead connections on its own.
-///
-/// PostgreSQL's errors are told by their SQLSTATE, never by their text: a server whose
-/// `lc_messages` is French or Spanish translates the text. SQLite's messages are its own and
-/// always English; so are the client library's, for a connection lost before the server
-/// answered (those carry no SQLSTATE).
+/// connection dropped or restarted, a full disk, a read-only file, a lock not obtained in
+/// time, a deadlock or serialization failure. They answer 503 with a retry hint; the pool
+/// replaces dead connections on its own. By kind where diesel gives one (it maps SQLSTATE
+/// 40001 and 08xxx, and a connection gone bad), by the message otherwise: on PostgreSQL,
+/// `db::english_messages` keeps those untranslated (diesel 2.3 does not expose SQLSTATE).
 fn database_unavailable(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
         Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure, _)
         | Error::BrokenTransactionManager => true,
-        Error::DatabaseError(_, info) => match info.sqlstate() {
-            Some(code) => transient_sqlstate(code),
-            None => {
-                let m = info.message().to_ascii_lowercase();
-                [
-                    // libpq, before or without the server's answer.
-                    "server closed the connection",
-                    "connection to server",
-                    "no connection to the server",
-                    "could not receive data",
-                    "could not send data",
-                    // SQLite.
-                    "database or disk is full",
-                    "disk i/o error",
-                    "readonly database",
-                    "database is locked",
-                ]
-                .iter()
-                .any(|needle| m.contains(needle))
-            }
-        },
+        Error::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            [
+                "terminating connection",
+                "server closed the connection",
+                "connection to server",
+                "no connection to the server",
+                "could not receive data",
+                "could not send data",
+                "the database system is shutting down",
+                "the database system is starting up",
+                "cannot execute",
+                "database or disk is full",
+                "disk i/o error",
+                "readonly database",
+                "database is locked",
+                // A lock or statement timeout, or an administrator's cancel (55P03, 57014),
+                // a lock not available at once (55P03 with NOWAIT), a deadlock (40P01).
+                "canceling statement due to",
+                "could not obtain lock",
+                "deadlock detected",
+                "sorry, too many clients",
+                "remaining connection slots are reserved",
+            ]
+            .iter()
+            .any(|needle| m.contains(needle))
+        }
         _ => false,
     }
-}
-
-/// The SQLSTATEs of a database that is, for now, unable: class 08 (connection exception),
-/// 40001 and 40P01 (serialization failure, deadlock), class 53 (insufficient resources: disk
-/// full, out of memory, too many connections), 55P03 (lock not available: a lock timeout or
-/// NOWAIT), 57014 (statement timeout or an administrator's cancel), 57P01–57P03 (shutdown,
-/// crash, starting up) and 25006 (a read-only transaction: a standby after failover).
-pub(crate) fn transient_sqlstate(code: diesel::result::SqlState) -> bool {
-    use diesel::result::SqlStateClass;
-    let c = code.as_str();
-    code.class() == SqlStateClass::CONNECTION_EXCEPTION
-        || c.starts_with("53")
-        || matches!(c, "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "25006")
 }
 
 impl From<diesel::result::Error> for AppError {
@@ -304,26 +294,4 @@ pub struct Refused(pub &'static str);
 
 pub fn path_error(_err: actix_web::error::PathError) -> AppError {
     AppError::NotFound("not_found")
-}
-
-#[cfg(test)]
-mod sqlstate_tests {
-    use super::transient_sqlstate;
-    use diesel::result::SqlState;
-
-    fn code(s: &str) -> SqlState {
-        s.parse().expect("a SQLSTATE")
-    }
-
-    #[test]
-    fn the_database_being_unable_is_transient_and_a_fault_is_not() {
-        for transient in
-            ["08000", "08006", "08P01", "40001", "40P01", "53100", "53300", "55P03", "57014", "57P01", "57P03", "25006"]
-        {
-            assert!(transient_sqlstate(code(transient)), "{transient}");
-        }
-        for fault in ["22012", "23505", "42P01", "42703", "P0001", "XX000", "57000", "55000"] {
-            assert!(!transient_sqlstate(code(fault)), "{fault}");
-        }
-    }
 }

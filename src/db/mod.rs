@@ -107,6 +107,49 @@ pub struct Manager {
     target: DbTarget,
 }
 
+/// Asks PostgreSQL for its messages untranslated (`lc_messages = 'C'`) on this session. Haven
+/// tells a lock timeout, a cancelled statement or a deadlock (a 503 to retry) from a bug (a
+/// 500) by the message: diesel 2.3 keeps the SQLSTATE to itself (it maps only a few codes to
+/// `DatabaseErrorKind`; diesel-rs/diesel#5232 would expose it). `lc_messages` may be set only
+/// by a superuser or a role granted it (`GRANT SET ON PARAMETER lc_messages TO haven`,
+/// PostgreSQL 15+), or fixed for the role (`ALTER ROLE haven SET lc_messages = 'C'`). Err:
+/// the session's setting, when it could not be set and is not English.
+pub fn english_messages(c: &mut diesel::PgConnection) -> Result<(), String> {
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        lc_messages: String,
+    }
+    if c.batch_execute("SET lc_messages TO 'C'").is_ok() {
+        return Ok(());
+    }
+    let now = diesel::sql_query("SHOW lc_messages")
+        .get_result::<Setting>(c)
+        .map(|s| s.lc_messages)
+        .unwrap_or_else(|_| "unknown".into());
+    let english = ["", "C", "POSIX"].contains(&now.split('.').next().unwrap_or_default())
+        || now.starts_with("en_")
+        || now.starts_with("en.");
+    if english {
+        Ok(())
+    } else {
+        Err(now)
+    }
+}
+
+fn warn_translated_messages(setting: &str) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            lc_messages = %setting,
+            "PostgreSQL sends this session's messages translated and Haven's role may not set lc_messages: \
+             a lock timeout or deadlock will answer 500 instead of 503. Fix, as a superuser: \
+             ALTER ROLE <haven's role> SET lc_messages = 'C' (or, on PostgreSQL 15+, \
+             GRANT SET ON PARAMETER lc_messages TO <haven's role>)"
+        );
+    }
+}
+
 const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
@@ -133,6 +176,9 @@ impl Manager {
                      SET random_page_cost = 1.1",
                 )
                 .map_err(Error::QueryError)?;
+                if let Err(setting) = english_messages(&mut c) {
+                    warn_translated_messages(&setting);
+                }
                 Ok(DbConn::Postgres(c))
             }
         }

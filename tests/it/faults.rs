@@ -525,9 +525,10 @@ fn server_speaks_french(server: &str) -> bool {
     ok
 }
 
-/// An embassy's PostgreSQL answers in French (lc_messages = fr_FR.UTF-8 for Haven's own
-/// sessions here). A lock timeout, a cancelled statement and a deadlock are still a 503 to
-/// retry, and a bug is still a 500: Haven reads the SQLSTATE, not the translated text.
+/// An embassy's PostgreSQL answers in French (lc_messages = fr_FR.UTF-8 by default for the
+/// session). A lock timeout and a cancelled statement are still a 503 to retry, not a 500:
+/// Haven's sessions ask for untranslated messages. The same errors on a session Haven did not
+/// set up come in French, which is why.
 #[test]
 fn postgres_timeouts_are_503_whatever_the_servers_language() {
     use actix_web::ResponseError;
@@ -541,50 +542,53 @@ fn postgres_timeouts_are_503_whatever_the_servers_language() {
     }
     let app = TestApp::start_with(db, |_| {});
     let url = app.db.url.clone();
-    let status = |e: diesel::result::Error| haven::error::AppError::from(e).status_code().as_u16();
 
-    let mut holder = diesel::PgConnection::establish(&url).expect("lock holder");
+    // A session as the server hands it out: French, when the server has it.
+    let mut raw = diesel::PgConnection::establish(&url).expect("raw session");
+    let holder_url = url.clone();
+    let mut holder = diesel::PgConnection::establish(&holder_url).expect("lock holder");
     holder.batch_execute("BEGIN; LOCK TABLE cases IN ACCESS EXCLUSIVE MODE").expect("lock cases");
+
     let mut conn = app.state().db.get().expect("pooled connection");
     conn.batch_execute("SET lock_timeout = '200ms'").unwrap();
     let e = conn.batch_execute("SELECT count(*) FROM cases").expect_err("lock timeout");
+    assert!(e.to_string().contains("canceling statement due to lock timeout"), "{e}");
+    assert_eq!(haven::error::AppError::from(e).status_code(), 503);
+
+    raw.batch_execute("SET lock_timeout = '200ms'").unwrap();
+    let e = raw.batch_execute("SELECT count(*) FROM cases").expect_err("lock timeout");
     if french {
-        assert!(e.to_string().contains("verrou"), "Haven's session speaks the server's language: {e}");
+        assert!(e.to_string().contains("verrous"), "the server's own language: {e}");
+        assert_eq!(haven::error::AppError::from(e).status_code(), 500, "a translated message is not recognised");
     }
-    assert_eq!(status(e), 503, "lock timeout (55P03)");
     holder.batch_execute("ROLLBACK").unwrap();
 
     conn.batch_execute("SET statement_timeout = '100ms'").unwrap();
     let e = conn.batch_execute("SELECT pg_sleep(2)").expect_err("statement timeout");
-    assert_eq!(status(e), 503, "statement timeout (57014)");
+    assert_eq!(haven::error::AppError::from(e).status_code(), 503);
     conn.batch_execute("RESET lock_timeout; SET statement_timeout = '60s'").unwrap();
+}
 
-    // A deadlock (40P01): two sessions each hold a row the other wants.
-    let mut other = diesel::PgConnection::establish(&url).expect("second session");
-    conn.batch_execute("CREATE TABLE deadlock_probe (id int PRIMARY KEY); INSERT INTO deadlock_probe VALUES (1), (2)")
-        .unwrap();
-    conn.batch_execute("BEGIN; UPDATE deadlock_probe SET id = id WHERE id = 1").unwrap();
-    other.batch_execute("BEGIN; UPDATE deadlock_probe SET id = id WHERE id = 2").unwrap();
-    let waiter = std::thread::spawn(move || {
-        let r = other.batch_execute("UPDATE deadlock_probe SET id = id WHERE id = 1");
-        let _ = other.batch_execute("ROLLBACK");
-        r
-    });
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let mine = conn.batch_execute("UPDATE deadlock_probe SET id = id WHERE id = 2");
-    let _ = conn.batch_execute("ROLLBACK");
-    let theirs = waiter.join().expect("waiter");
-    // PostgreSQL breaks the cycle by failing exactly one of the two.
-    let e = match (mine, theirs) {
-        (Err(e), Ok(())) | (Ok(()), Err(e)) => e,
-        other => panic!("expected one deadlock victim, got {other:?}"),
-    };
-    if french {
-        assert!(e.to_string().contains("blocage"), "{e}");
+/// A role that may not set lc_messages, whose messages are French: Haven cannot fix the
+/// language itself and says what the operator must do (the startup warning).
+#[test]
+fn postgres_a_role_that_cannot_set_lc_messages_is_reported() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Some(server) = crate::harness::postgres_url() else { return };
+    if !server_speaks_french(&server) {
+        return;
     }
-    assert_eq!(status(e), 503, "deadlock (40P01)");
-
-    // A bug is a bug in any language: division by zero (22012) is a 500.
-    let e = conn.batch_execute("SELECT 1/0").expect_err("division by zero");
-    assert_eq!(status(e), 500);
+    let role = format!("haven_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = diesel::PgConnection::establish(&server).expect("connect");
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN; ALTER ROLE {role} SET lc_messages = 'fr_FR.UTF-8'"))
+        .expect("create role");
+    let mut u = url::Url::parse(&server).expect("server url");
+    u.set_username(&role).expect("username");
+    let result = diesel::PgConnection::establish(u.as_str()).map(|mut c| haven::db::english_messages(&mut c));
+    let _ = admin.batch_execute(&format!("DROP ROLE {role}"));
+    assert_eq!(result.expect("connect as the role"), Err("fr_FR.UTF-8".to_string()));
+    // The superuser the tests run as may set it: nothing to report.
+    assert_eq!(haven::db::english_messages(&mut admin), Ok(()));
 }
