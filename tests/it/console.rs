@@ -1042,6 +1042,19 @@ crate::db_test_with!(
         );
         assert_eq!(r.status, 200, "{r:?}");
         let (many_list, many_file) = (statements("/console/cases"), statements(&file));
+        // The weight budget: each page with its stylesheet, gzipped, at most 30 KB.
+        let gz = |bytes: &[u8]| {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(bytes).expect("gzip");
+            e.finish().expect("gzip").len()
+        };
+        let css = gz(coord.get("/console/console.css").text.as_bytes());
+        for path in ["/console/", "/console/cases", file.as_str(), "/console/escalations", "/console/alerts"] {
+            let page = gz(coord.get(path).text.as_bytes());
+            eprintln!("weight: {path}: {page} B gzipped, + {css} B of stylesheet");
+            assert!(page + css <= 30 * 1024, "{path} weighs {page} + {css} B gzipped");
+        }
         eprintln!("statements: case list {few_list} → {many_list} (1 → 7 cases), case file {few_file} → {many_file}");
         assert_eq!(many_list, few_list, "the case list runs a query per case");
         assert_eq!(many_file, few_file, "the case file runs a query per record");
