@@ -490,6 +490,17 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
         assert_eq!(b.find("p.notice").text(), "The note is added.");
         assert!(b.find(".thread").text().contains("Called her brother; she is safe tonight"));
         shot(&b, &tag("case-after-note", "en"));
+        // Assign a colleague by name, then close the case with a reason: forms and buttons only.
+        b.find("#assign").select_by_value(&w.second_coord.id);
+        b.find("form[action$='/assignees'] button").click_and_wait();
+        assert_eq!(b.find("p.notice").text(), "The colleague is assigned.");
+        assert!(app.count(&format!("case_assignees WHERE user_id = '{}'", w.second_coord.id)) >= 1);
+        b.find("#reason").send_keys("She is safe abroad with her children");
+        b.find("#reason ~ button").click_and_wait();
+        assert_eq!(b.find("p.notice").text(), "The case has moved on.");
+        assert!(b.find("dl.facts").text().contains("Closed"));
+        assert!(b.find("#h-history ~ table").text().contains("She is safe abroad with her children"));
+        shot(&b, &tag("case-closed", "en"));
         b.goto(&format!("{}/console/nowhere", app.base));
         shot(&b, &tag("not-found", "en"));
         b.goto(&format!("{}/console/", app.base));
