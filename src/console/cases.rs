@@ -492,8 +492,6 @@ async fn file_view(
             } else {
                 None
             };
-            // Names for the shares shown, and the share form's choices.
-            let orgs = Organization::all_by_name(c)?;
             let checkins =
                 if can_list_checkins { Some(crate::db::models::Checkin::for_case(c, &access.case.id)?) } else { None };
             let notes = if can_list_notes {
@@ -508,6 +506,8 @@ async fn file_view(
                 .into_values()
                 .next();
             let detail = crate::domain::cases::detail(c, &st.crypto, access.case)?;
+            // Names for the shares shown, and the share form's choices: only when there are any.
+            let orgs = if can_share || !detail.shares.is_empty() { Organization::all_by_name(c)? } else { Vec::new() };
             let assignable = if can_assign {
                 let mut orgs = vec![detail.case.owner_organization_id.clone()];
                 orgs.extend(detail.shares.iter().filter(|s| s.is_live(now)).map(|s| s.organization_id.clone()));

@@ -370,11 +370,10 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                     watch.checkins = crate::db::models::Checkin::pending_due(c, &ids, by)?;
                 }
                 if st.access.permits(role, Action::MessageList) {
-                    watch.waiting = crate::db::models::Message::newest_per_case(c, &ids)?
-                        .into_iter()
-                        .filter(|(_, direction, _)| direction == crate::domain::messages::FROM_DEFENDER)
-                        .map(|(case_id, _, at)| (case_id, at))
-                        .collect();
+                    watch.waiting = {
+                        use crate::domain::messages::{FROM_DEFENDER, TO_DEFENDER};
+                        crate::db::models::Message::awaiting_answer(c, &ids, FROM_DEFENDER, TO_DEFENDER)?
+                    };
                 }
                 watch.references = all.iter().map(|k| (k.id.clone(), k.reference.clone())).collect();
                 all.truncate(CASES_SHOWN as usize);

@@ -717,6 +717,11 @@ fn rename(app: &TestApp, p: &Person, name: &str) {
     app.sql(&format!("UPDATE users SET name = '{name}' WHERE id = '{}'", p.id));
 }
 
+/// The `action` of the first form on a page whose action ends with `tail`.
+fn first_action<'p>(page: &'p str, tail: &str) -> Option<&'p str> {
+    page.split("action=\"").filter_map(|s| s.split('"').next()).find(|a| a.ends_with(tail))
+}
+
 /// The link to each case in a list page, in the order shown.
 fn listed_cases(page: &str) -> Vec<String> {
     page.split("href=\"/console/cases/").skip(1).filter_map(|s| s.split('"').next()).map(str::to_string).collect()
@@ -978,7 +983,7 @@ db_test!(the_case_file_writes_to_her_and_asks_for_check_ins, |app| {
     let home = coord.get("/console/");
     assert!(home.text.contains(&format!("{tomorrow} 23:59 UTC")), "due tomorrow: on My work");
     let page = coord.get(&path);
-    let close = page.text.split("action=\"").find(|s| s.contains("/close\"")).and_then(|s| s.split('"').next());
+    let close = first_action(&page.text, "/close");
     let close = close.expect("a close form").to_string();
     // Another case's page cannot close it.
     let other = w.shared_case(&app);
@@ -1118,7 +1123,7 @@ db_test!(the_case_file_shares_within_her_consent_and_acknowledges_its_escalation
     let cpath = format!("/console/cases/{critical}");
     let page = coord.get(&cpath);
     assert!(page.text.contains("id=\"h-case-esc\""));
-    let ack = page.text.split("action=\"").find(|s| s.contains("/ack\"")).and_then(|s| s.split('"').next());
+    let ack = first_action(&page.text, "/ack");
     let ack = ack.expect("an acknowledge button").to_string();
     let r = coord.post(&ack, &[("csrf", &csrf), ("back", &cpath)]);
     assert_eq!((r.status, r.header("location")), (303, Some(format!("{cpath}?n=acked").as_str())));
@@ -1128,7 +1133,7 @@ db_test!(the_case_file_shares_within_her_consent_and_acknowledges_its_escalation
     let body = json!({ "severity": "critical", "country": "CO", "consent_scope": [], "summary": "Second arrest" });
     let second = app.post("/api/v1/cases", Some(&w.owner_coord.token), body).json()["id"].as_str().unwrap().to_string();
     let page = coord.get(&format!("/console/cases/{second}"));
-    let ack = page.text.split("action=\"").find(|s| s.contains("/ack\"")).and_then(|s| s.split('"').next());
+    let ack = first_action(&page.text, "/ack");
     let r = coord.post(ack.expect("an acknowledge button"), &[("csrf", &csrf), ("back", "https://evil.example/")]);
     assert_eq!((r.status, r.header("location")), (303, Some("/console/?n=acked")));
 });
@@ -1146,7 +1151,7 @@ db_test!(the_escalations_page_lists_hers_and_acknowledges_them, |app| {
     assert!(page.text.contains("aria-current=\"page\">Escalations"));
     assert!(!page.text.contains("Taken from the march"), "no sealed content in a list");
     let csrf = crate::form::input_value(&page.text, "csrf");
-    let ack = page.text.split("action=\"").find(|s| s.contains("/ack\"")).and_then(|s| s.split('"').next());
+    let ack = first_action(&page.text, "/ack");
     let r = coord.post(ack.expect("acknowledge"), &[("csrf", &csrf), ("back", "/console/escalations")]);
     assert_eq!((r.status, r.header("location")), (303, Some("/console/escalations?n=acked")));
     let page = coord.get("/console/escalations?n=acked");

@@ -63,26 +63,34 @@ impl Message {
             .load(conn)
     }
 
-    /// `(case_id, direction, created_at)` of the newest message of each of these cases that
-    /// has one.
-    pub fn newest_per_case(
+    /// `(case_id, when)` of the cases among these whose newest message went in direction
+    /// `hers` with none in direction `ours` since: two aggregate queries (the latest of each
+    /// direction per case), whatever the number of messages.
+    pub fn awaiting_answer(
         conn: &mut DbConn,
         case_ids: &[String],
-    ) -> QueryResult<Vec<(String, String, NaiveDateTime)>> {
+        hers: &str,
+        ours: &str,
+    ) -> QueryResult<Vec<(String, NaiveDateTime)>> {
         if case_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(Option<String>, String, NaiveDateTime)> = messages::table
-            .inner_join(alerts::table)
-            .filter(alerts::case_id.eq_any(case_ids.iter().map(|s| Some(s.clone()))))
-            .order((messages::created_at.desc(), messages::id.desc()))
-            .select((alerts::case_id, messages::direction, messages::created_at))
-            .load(conn)?;
-        let mut seen = std::collections::BTreeSet::new();
-        Ok(rows
+        let latest =
+            |conn: &mut DbConn, direction: &str| -> QueryResult<Vec<(Option<String>, Option<NaiveDateTime>)>> {
+                messages::table
+                    .inner_join(alerts::table)
+                    .filter(alerts::case_id.eq_any(case_ids.iter().map(|s| Some(s.clone()))))
+                    .filter(messages::direction.eq(direction.to_string()))
+                    .group_by(alerts::case_id)
+                    .select((alerts::case_id, diesel::dsl::max(messages::created_at)))
+                    .load(conn)
+            };
+        let answered: std::collections::BTreeMap<String, NaiveDateTime> =
+            latest(conn, ours)?.into_iter().filter_map(|(c, at)| Some((c?, at?))).collect();
+        Ok(latest(conn, hers)?
             .into_iter()
-            .filter_map(|(case_id, direction, at)| case_id.map(|c| (c, direction, at)))
-            .filter(|(c, _, _)| seen.insert(c.clone()))
+            .filter_map(|(c, at)| Some((c?, at?)))
+            .filter(|(c, hers)| answered.get(c).is_none_or(|ours| ours < hers))
             .collect())
     }
 
