@@ -13,6 +13,7 @@ use super::{html, redirect, Choice, Chrome};
 use crate::authz::Action;
 use crate::clock::naive;
 use crate::db::models::case::CaseFilter;
+use crate::db::models::timeline;
 use crate::db::models::{Case, CaseNote, Organization, User};
 use crate::domain::cases::{Caller, CaseStatus, NoteKind, Severity};
 use crate::domain::summary::NextDeadline;
@@ -29,8 +30,17 @@ const MESSAGES_SHOWN: usize = crate::domain::messages::MAX_SHOWN as usize;
 
 /// What the case file shows besides the case, each None when she may not see it.
 struct Records {
+    /// Newest first, one more than is shown (to know there are more).
     notes: Option<Vec<(CaseNote, String)>>,
+    /// Newest first.
     messages: Option<Vec<(crate::db::models::Message, String)>>,
+    /// She has written or been sent more messages than the page shows.
+    messages_capped: bool,
+    steps: Steps,
+    /// The defender record attached: (id, pseudonym).
+    her_record: Option<(String, String)>,
+    /// She may attach a record (create one, or pick one of her organisation's).
+    can_attach: bool,
     reply_via: Vec<String>,
     checkins: Option<Vec<crate::db::models::Checkin>>,
     escalations: Option<Vec<crate::db::models::Escalation>>,
@@ -332,15 +342,8 @@ struct Person {
     name: String,
 }
 
-struct HistoryLine {
-    at: String,
-    by: String,
-    from: &'static str,
-    to: &'static str,
-    reason: Option<String>,
-}
-
 struct MessageLine {
+    id: String,
     at: String,
     /// None: she wrote it.
     by: Option<String>,
@@ -374,12 +377,31 @@ struct EscalationLine {
     step: i32,
 }
 
-struct NoteLine {
+/// One entry of the case's timeline (newest first): who did what when; a note's text, or a
+/// move's reason, under it.
+struct TimelineLine {
     at: String,
-    by: String,
-    kind: &'static str,
-    body: String,
+    /// None: she did it (a message from her), or the service did (an escalation).
+    by: Option<String>,
+    what: String,
+    detail: Option<String>,
+    /// A message: its place in the thread, where its text is.
+    link: Option<String>,
+    hers: bool,
 }
+
+/// The clear records a timeline shows besides transitions, notes and messages: those of the
+/// kinds her role and relation to the case let her list.
+#[derive(Default)]
+struct Steps {
+    assessments: Vec<(i32, String, String, chrono::NaiveDateTime)>,
+    plans: Vec<timeline::PlanStep>,
+    relocations: Vec<(String, String, String, chrono::NaiveDateTime)>,
+    escalations: Vec<timeline::EscalationStep>,
+}
+
+/// Entries shown on a case's timeline at most, newest first.
+const TIMELINE_SHOWN: usize = 400;
 
 #[derive(Template)]
 #[template(path = "case.html", config = "src/console/askama.toml")]
@@ -402,10 +424,12 @@ struct FilePage {
     can_unassign: bool,
     /// None: she may not assign. Empty: nobody left to assign.
     assignable: Option<Vec<Person>>,
-    history: Vec<HistoryLine>,
-    /// None: she may not read the notes.
-    notes: Option<Vec<NoteLine>>,
-    notes_more: bool,
+    timeline: Vec<TimelineLine>,
+    timeline_more: bool,
+    her_record: Option<(String, String)>,
+    can_attach: bool,
+    can_create_record: bool,
+    can_list_records: bool,
     can_note: bool,
     note_kinds: Vec<Choice>,
     /// None: she may not read them.
@@ -469,8 +493,10 @@ async fn file_view(
             let (can_read_messages, can_send) = (may(Action::MessageList), may(Action::MessageSend));
             let (can_list_checkins, can_ask_checkin, can_close_checkin) =
                 (may(Action::CheckinList), may(Action::CheckinCreate), may(Action::CheckinClose));
+            let mut messages_capped = false;
             let messages = if can_read_messages {
                 let mut rows = crate::db::models::Message::for_case(c, &access.case.id)?;
+                messages_capped = rows.len() > MESSAGES_SHOWN;
                 rows.truncate(MESSAGES_SHOWN);
                 let bodies = crate::domain::messages::open_all(c, &st.crypto, &rows)?;
                 Some(rows.into_iter().zip(bodies).collect::<Vec<_>>())
@@ -495,13 +521,30 @@ async fn file_view(
             let checkins =
                 if can_list_checkins { Some(crate::db::models::Checkin::for_case(c, &access.case.id)?) } else { None };
             let notes = if can_list_notes {
-                let rows = CaseNote::page(c, &access.case.id, None, NOTES_SHOWN + 1)?;
+                let rows = CaseNote::newest(c, &access.case.id, NOTES_SHOWN + 1)?;
                 let bodies = crate::domain::cases::open_notes(c, &st.crypto, &access.case.id, &rows)?;
                 Some(rows.into_iter().zip(bodies).collect::<Vec<_>>())
             } else {
                 None
             };
+            let case_id = access.case.id.as_str();
+            let steps = Steps {
+                assessments: if may(Action::AssessmentList) { timeline::assessments(c, case_id)? } else { Vec::new() },
+                plans: if may(Action::PlanList) { timeline::plans(c, case_id)? } else { Vec::new() },
+                relocations: if may(Action::RelocationList) { timeline::relocations(c, case_id)? } else { Vec::new() },
+                escalations: if st.access.permits(role, Action::EscalationList) {
+                    timeline::escalations(c, case_id)?
+                } else {
+                    Vec::new()
+                },
+            };
             let owner = Organization::find(c, &access.case.owner_organization_id)?.map(|o| o.name).unwrap_or_default();
+            let her_record = match &access.case.defender_id {
+                Some(d) => crate::db::models::Defender::find(c, d)?.map(|d| (d.id, d.pseudonym)),
+                None => None,
+            };
+            let can_attach = may(Action::CaseUpdate)
+                && (st.access.permits(role, Action::DefenderCreate) || st.access.permits(role, Action::DefenderList));
             let deadline = crate::domain::summary::next_deadlines(c, std::slice::from_ref(&access.case.id), now)?
                 .into_values()
                 .next();
@@ -528,8 +571,25 @@ async fn file_view(
             if let Some(k) = &checkins {
                 people.extend(k.iter().filter_map(|k| k.created_by.clone()));
             }
+            people.extend(steps.assessments.iter().map(|a| a.1.clone()));
+            people.extend(
+                steps.plans.iter().flat_map(|p| std::iter::once(p.author_id.clone()).chain(p.approved_by.clone())),
+            );
+            people.extend(steps.relocations.iter().map(|r| r.2.clone()));
+            people.extend(steps.escalations.iter().filter_map(|e| e.acknowledged_by.clone()));
             let names = names_of(c, people)?;
-            let records = Records { notes, messages, reply_via, checkins, escalations, orgs };
+            let records = Records {
+                notes,
+                messages,
+                messages_capped,
+                reply_via,
+                checkins,
+                escalations,
+                orgs,
+                steps,
+                her_record: None,
+                can_attach: false,
+            };
             let flags = Flags {
                 can_move,
                 can_unassign,
@@ -540,6 +600,7 @@ async fn file_view(
                 can_share,
                 can_unshare,
             };
+            let records = Records { her_record, can_attach, ..records };
             Ok((detail, records, owner, deadline, assignable, names, flags))
         })
         .await;
@@ -547,7 +608,18 @@ async fn file_view(
         Ok(x) => x,
         Err(e) => return error_page(req, Some(staff), staff.lang, e),
     };
-    let Records { notes, messages, reply_via, checkins, escalations, orgs } = records;
+    let Records {
+        notes,
+        messages,
+        messages_capped,
+        reply_via,
+        checkins,
+        escalations,
+        orgs,
+        steps,
+        her_record,
+        can_attach,
+    } = records;
     let Flags {
         can_move,
         can_unassign,
@@ -561,9 +633,16 @@ async fn file_view(
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| w.former_colleague.to_string());
     let k = &d.case;
     let closed = k.status == CaseStatus::Closed.as_str();
+    let (timeline, timeline_more) =
+        timeline_of(staff.lang, &d, notes, messages.as_deref(), messages_capped, &steps, &name);
     let messages = messages.map(|rows| {
         rows.into_iter()
-            .map(|(m, body)| MessageLine { at: ts_short(m.created_at), by: m.author_id.as_deref().map(name), body })
+            .map(|(m, body)| MessageLine {
+                at: ts_short(m.created_at),
+                by: m.author_id.as_deref().map(name),
+                body,
+                id: m.id,
+            })
             .collect()
     });
     let checkins = checkins.map(|rows| {
@@ -604,18 +683,6 @@ async fn file_view(
     } else {
         Vec::new()
     };
-    let notes_more = notes.as_ref().is_some_and(|n| n.len() as i64 > NOTES_SHOWN);
-    let notes = notes.map(|rows| {
-        rows.into_iter()
-            .take(NOTES_SHOWN as usize)
-            .map(|(n, body)| NoteLine {
-                at: ts_short(n.created_at),
-                by: name(&n.author_id),
-                kind: w.note_kind(&n.kind),
-                body,
-            })
-            .collect()
-    });
     let chosen_kind = typed.note_kind.unwrap_or(NoteKind::Note);
     let read_only = moves.is_empty() && !can_note && assignable.is_none() && !can_send;
     let now = naive(state.clock.now());
@@ -670,19 +737,12 @@ async fn file_view(
         can_unassign,
         assignable: assignable
             .map(|v: Vec<(String, String)>| v.into_iter().map(|(id, name)| Person { id, name }).collect()),
-        history: d
-            .transitions
-            .iter()
-            .map(|(t, reason)| HistoryLine {
-                at: ts_short(t.created_at),
-                by: name(&t.actor_id),
-                from: w.status(&t.from_status),
-                to: w.status(&t.to_status),
-                reason: reason.clone(),
-            })
-            .collect(),
-        notes,
-        notes_more,
+        timeline,
+        timeline_more,
+        her_record,
+        can_attach,
+        can_create_record: state.access.permits(staff.role, Action::DefenderCreate),
+        can_list_records: state.access.permits(staff.role, Action::DefenderList),
         can_note,
         note_kinds: NoteKind::ALL
             .iter()
@@ -720,6 +780,113 @@ async fn file_view(
         id: k.id.clone(),
     };
     html(req, status, &page)
+}
+
+/// The case's timeline, newest first, from what the page loaded: its opening, transitions,
+/// notes (with their text), messages (pointing to the thread), assessments, plans,
+/// relocations and escalations. Where a source was cut (the newest notes, messages or
+/// escalations only), everything older than its oldest shown entry is left out too, so the
+/// timeline never skips a stretch silently; at most `TIMELINE_SHOWN` entries. The second
+/// value says whether older entries were left out.
+fn timeline_of(
+    lang: crate::i18n::Lang,
+    d: &crate::domain::cases::CaseDetail,
+    notes: Option<Vec<(CaseNote, String)>>,
+    messages: Option<&[(crate::db::models::Message, String)]>,
+    messages_capped: bool,
+    steps: &Steps,
+    name: &dyn Fn(&str) -> String,
+) -> (Vec<TimelineLine>, bool) {
+    use chrono::NaiveDateTime;
+    let w = lang.words();
+    let arrow = if lang.dir() == "rtl" { "←" } else { "→" };
+    let mut out: Vec<(NaiveDateTime, TimelineLine)> = Vec::new();
+    let mut cut: Option<NaiveDateTime> = None;
+    let mut push = |at: NaiveDateTime,
+                    by: Option<String>,
+                    what: String,
+                    detail: Option<String>,
+                    link: Option<String>,
+                    hers: bool| {
+        out.push((at, TimelineLine { at: ts_short(at), by, what, detail, link, hers }));
+    };
+    push(d.case.created_at, None, w.tl_opened.to_string(), None, None, false);
+    for (t, reason) in &d.transitions {
+        let what = format!("{}: {} {arrow} {}", w.tl_moved, w.status(&t.from_status), w.status(&t.to_status));
+        push(t.created_at, Some(name(&t.actor_id)), what, reason.clone(), None, false);
+    }
+    if let Some(mut rows) = notes {
+        if rows.len() as i64 > NOTES_SHOWN {
+            rows.truncate(NOTES_SHOWN as usize);
+            cut = rows.last().map(|(n, _)| n.created_at);
+        }
+        for (n, body) in rows {
+            push(n.created_at, Some(name(&n.author_id)), w.note_kind(&n.kind).to_string(), Some(body), None, false);
+        }
+    }
+    for (m, _) in messages.unwrap_or_default() {
+        let (what, hers) = if m.author_id.is_none() { (w.tl_msg_hers, true) } else { (w.tl_msg_ours, false) };
+        push(
+            m.created_at,
+            m.author_id.as_deref().map(name),
+            what.to_string(),
+            None,
+            Some(format!("#m-{}", m.id)),
+            hers,
+        );
+    }
+    if messages_capped {
+        let oldest = messages.and_then(|m| m.last()).map(|(m, _)| m.created_at);
+        cut = cut.max(oldest);
+    }
+    for (version, by, level, at) in &steps.assessments {
+        let what = format!("{} {version} · {}: {}", w.tl_assessment, w.tl_level, w.severity(level));
+        push(*at, Some(name(by)), what, None, None, false);
+    }
+    for p in &steps.plans {
+        push(p.created_at, Some(name(&p.author_id)), w.tl_plan_drafted.to_string(), None, None, false);
+        if let Some(at) = p.approved_at {
+            push(at, p.approved_by.as_deref().map(name), w.tl_plan_approved.to_string(), None, None, false);
+        }
+    }
+    for (kind, status, by, at) in &steps.relocations {
+        let what = format!(
+            "{} ({}) · {}: {}",
+            w.tl_relocation,
+            w.relocation_kind(kind),
+            w.tl_now,
+            w.relocation_status(status)
+        );
+        push(*at, Some(name(by)), what, None, None, false);
+    }
+    for e in &steps.escalations {
+        let about = w.subject_kind(&e.subject_kind);
+        push(e.created_at, None, format!("{}: {about}", w.tl_esc_started), None, None, false);
+        match (e.status.as_str(), e.acknowledged_at) {
+            ("acknowledged", Some(at)) => push(
+                at,
+                e.acknowledged_by.as_deref().map(name),
+                format!("{}: {about}", w.tl_esc_acked),
+                None,
+                None,
+                false,
+            ),
+            ("completed", _) => push(e.updated_at, None, format!("{}: {about}", w.tl_esc_completed), None, None, false),
+            ("stopped", _) => push(e.updated_at, None, format!("{}: {about}", w.tl_esc_stopped), None, None, false),
+            _ => {}
+        }
+    }
+    if steps.escalations.len() as i64 >= timeline::ESCALATIONS_SHOWN {
+        cut = cut.max(steps.escalations.last().map(|e| e.created_at));
+    }
+    // Newest first; at the same second, the order they were pushed in, reversed.
+    out.reverse();
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut more = cut.is_some_and(|c| out.iter().any(|(at, _)| *at < c));
+    out.retain(|(at, _)| cut.is_none_or(|c| *at >= c));
+    more = more || out.len() > TIMELINE_SHOWN;
+    out.truncate(TIMELINE_SHOWN);
+    (out.into_iter().map(|(_, l)| l).collect(), more)
 }
 
 pub async fn file(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {

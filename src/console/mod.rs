@@ -6,6 +6,7 @@
 //! role, the domain's need-to-know for the object). It decides nothing of its own.
 
 mod cases;
+mod defenders;
 pub mod i18n;
 mod pages;
 pub mod session;
@@ -46,6 +47,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/cases/{id}/shares/end", web::post().to(cases::unshare))
             .route("/cases/{id}/checkins", web::post().to(cases::ask_checkin))
             .route("/cases/{id}/checkins/{checkin}/close", web::post().to(cases::close_checkin))
+            .route("/cases/{id}/defender", web::post().to(defenders::attach_to_case))
+            .route("/defenders", web::get().to(defenders::list))
+            .route("/defenders/new", web::get().to(defenders::new_record))
+            .route("/defenders/new", web::post().to(defenders::create))
+            .route("/defenders/{id}", web::get().to(defenders::record))
+            .route("/defenders/{id}", web::post().to(defenders::update))
             .route("/console.css", web::get().to(stylesheet))
             .default_service(web::to(pages::not_found)),
     );

@@ -54,6 +54,9 @@ pub(super) fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static
         "checkin_closed" => w.checkin_closed,
         "shared" => w.shared_done,
         "unshared" => w.unshared_done,
+        "defender_saved" => w.defender_saved,
+        "defender_created" => w.defender_created,
+        "defender_linked" => w.defender_linked,
         _ => return None,
     })
 }
@@ -134,6 +137,30 @@ pub(super) async fn posted(
     allowed: &[&str],
     password_page: bool,
 ) -> Result<(Staff, Fields), HttpResponse> {
+    posted_with(req, state, payload, allowed, &[], crate::form::decode::MAX_FIELDS, password_page).await
+}
+
+/// `posted`, for a form with rows: `rows` may come more than once, up to `max` fields in all.
+pub(super) async fn posted_rows(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    allowed: &[&str],
+    rows: &[&str],
+    max: usize,
+) -> Result<(Staff, Fields), HttpResponse> {
+    posted_with(req, state, payload, allowed, rows, max, false).await
+}
+
+async fn posted_with(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    allowed: &[&str],
+    repeatable: &[&str],
+    max: usize,
+    password_page: bool,
+) -> Result<(Staff, Fields), HttpResponse> {
     let staff = signed_in(req, state, password_page).await?;
     if cross_site(req) {
         tracing::info!(target: "haven::console", "form refused: sent from another site");
@@ -151,7 +178,7 @@ pub(super) async fn posted(
     };
     let mut all = vec!["csrf"];
     all.extend_from_slice(allowed);
-    let Ok(fields) = Fields::parse(&body, &all, &[]) else {
+    let Ok(fields) = Fields::parse_at_most(&body, &all, repeatable, max) else {
         let e = AppError::bad_request("invalid_form", "malformed form");
         return Err(error_page(req, Some(&staff), staff.lang, e));
     };
@@ -851,6 +878,8 @@ struct AlertPage {
     status: &'static str,
     /// The case it went into, when she may read it: (id, reference).
     case: Option<(String, String)>,
+    /// The defender record it names, when she may read it: (id, pseudonym).
+    her_record: Option<(String, String)>,
     kind: &'static str,
     urgency: &'static str,
     received: String,
@@ -913,6 +942,11 @@ impl<T> Again<T> {
         Again::with_errors(vec![FieldError { field, text }], typed)
     }
 
+    /// The page again with what she typed and no error (she asked for another row).
+    pub fn with_status(status: StatusCode, typed: T) -> Again<T> {
+        Again { status, notice: None, errors: Vec::new(), typed }
+    }
+
     pub fn conflict(notice: &'static str, typed: T) -> Again<T> {
         Again { status: StatusCode::CONFLICT, notice: Some(notice), errors: Vec::new(), typed }
     }
@@ -962,13 +996,24 @@ async fn alert_view(
             } else {
                 None
             };
+            // Her record, when the alert names one she may read.
+            let her_record = match &access.alert.defender_id {
+                Some(d) if st.access.permits(role, Action::DefenderRead) => {
+                    match crate::domain::defenders::load_for(c, &st.access, &who, d, Action::DefenderRead, now) {
+                        Ok(d) => Some((d.id, d.pseudonym)),
+                        Err(AppError::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => None,
+            };
             let case = access.case.map(|k| (k.id, k.reference));
             let alert = access.alert;
             let detail = crate::domain::alerts::detail(c, &st.crypto, alert)?;
-            Ok((detail, can_triage, messages, case))
+            Ok((detail, can_triage, messages, case, her_record))
         })
         .await;
-    let (d, can_triage, messages, case) = match loaded {
+    let (d, can_triage, messages, case, her_record) = match loaded {
         Ok(x) => x,
         Err(e) => return error_page(req, Some(staff), staff.lang, e),
     };
@@ -986,6 +1031,7 @@ async fn alert_view(
         csrf: staff.masked_csrf(),
         status: w.alert_status(&a.status),
         case,
+        her_record,
         kind: w.kind(&a.kind),
         urgency: w.severity(&a.urgency),
         received: ts_short(a.received_at),

@@ -157,12 +157,72 @@ pub fn load_for(
     cases::enforce(policy.decide_on_object(&rel, action), d, "defender_not_found")
 }
 
+/// A defender loaded for an action, with what the caller may do and see of her: a page
+/// offering several actions decides each from this instead of loading her again.
+pub struct DefenderAccess {
+    pub defender: Defender,
+    /// The caller's relations to the record: her organisation's coordinator, a reader of one
+    /// of her cases.
+    pub relations: Vec<Relation>,
+    /// The caller may also open her sealed profile.
+    pub profile: bool,
+    /// Those of her cases the caller may read.
+    pub cases: Vec<Case>,
+}
+
+impl DefenderAccess {
+    pub fn may(&self, policy: &AccessPolicy, action: Action) -> bool {
+        policy.decide_on_object(&self.relations, action) == crate::authz::Decision::Allow
+    }
+}
+
 /// Loads a defender for `action`, as `load_for` does, and says whether the caller may also
 /// open her sealed profile (legal name, contacts, location, dependants): her organisation's
 /// coordinators and the assignees of one of her cases; in a partner organisation, anyone else
 /// only while a live share of one of her cases includes the profile. Reading the rest of the
 /// record (pseudonym, country, networks) needs less. Her cases are loaded, and the caller's
-/// relations to each computed, once for both answers.
+/// relations to each computed, once for all the answers.
+pub fn load_access(
+    conn: &mut DbConn,
+    policy: &AccessPolicy,
+    caller: &Caller<'_>,
+    id: &str,
+    action: Action,
+    now: NaiveDateTime,
+) -> Result<DefenderAccess, AppError> {
+    if !crate::domain::accounts::is_id(id) {
+        return Err(AppError::NotFound("defender_not_found"));
+    }
+    let d = Defender::find(conn, id)?.ok_or(AppError::NotFound("defender_not_found"))?;
+    let owner =
+        caller.role == crate::domain::Role::Coordinator && caller.user.organization_id == d.owner_organization_id;
+    let mut profile = owner;
+    let mut readable = Vec::new();
+    for case in Case::for_defender(conn, &d.id)? {
+        let rel = cases::relations(conn, caller, &case, now)?;
+        let reads = policy.decide_on_object(&rel, Action::CaseRead) == crate::authz::Decision::Allow;
+        profile = profile
+            || rel.contains(&Relation::OwnerCoordinator)
+            || rel.contains(&Relation::Assignee)
+            || (rel.contains(&Relation::SharedOrg)
+                && CaseShare::find(conn, &case.id, &caller.user.organization_id)?
+                    .is_some_and(|s| s.is_live(now) && s.includes_profile));
+        if reads {
+            readable.push(case);
+        }
+    }
+    let mut relations = Vec::new();
+    if owner {
+        relations.push(Relation::OwnerCoordinator);
+    }
+    if !readable.is_empty() {
+        relations.push(Relation::CaseReader);
+    }
+    let d = cases::enforce(policy.decide_on_object(&relations, action), d, "defender_not_found")?;
+    Ok(DefenderAccess { defender: d, relations, profile, cases: readable })
+}
+
+/// `load_access`, for a door that needs only the record and whether it may open the profile.
 pub fn load_with_profile_access(
     conn: &mut DbConn,
     policy: &AccessPolicy,
@@ -171,35 +231,7 @@ pub fn load_with_profile_access(
     action: Action,
     now: NaiveDateTime,
 ) -> Result<(Defender, bool), AppError> {
-    if !crate::domain::accounts::is_id(id) {
-        return Err(AppError::NotFound("defender_not_found"));
-    }
-    let d = Defender::find(conn, id)?.ok_or(AppError::NotFound("defender_not_found"))?;
-    let owner =
-        caller.role == crate::domain::Role::Coordinator && caller.user.organization_id == d.owner_organization_id;
-    let (mut reader, mut profile) = (false, owner);
-    for case in Case::for_defender(conn, &d.id)? {
-        if reader && profile {
-            break;
-        }
-        let rel = cases::relations(conn, caller, &case, now)?;
-        reader = reader || policy.decide_on_object(&rel, Action::CaseRead) == crate::authz::Decision::Allow;
-        profile = profile
-            || rel.contains(&Relation::OwnerCoordinator)
-            || rel.contains(&Relation::Assignee)
-            || (rel.contains(&Relation::SharedOrg)
-                && CaseShare::find(conn, &case.id, &caller.user.organization_id)?
-                    .is_some_and(|s| s.is_live(now) && s.includes_profile));
-    }
-    let mut rel = Vec::new();
-    if owner {
-        rel.push(Relation::OwnerCoordinator);
-    }
-    if reader {
-        rel.push(Relation::CaseReader);
-    }
-    let d = cases::enforce(policy.decide_on_object(&rel, action), d, "defender_not_found")?;
-    Ok((d, profile))
+    load_access(conn, policy, caller, id, action, now).map(|a| (a.defender, a.profile))
 }
 
 pub struct DefenderUpdate {

@@ -13,7 +13,7 @@ pub enum DecodeError {
     UnexpectedField,
 }
 
-const MAX_FIELDS: usize = 64;
+pub const MAX_FIELDS: usize = 64;
 
 #[derive(Default)]
 pub struct Fields(Vec<(String, String)>);
@@ -50,12 +50,22 @@ impl Fields {
     /// Decodes a body; `allowed` lists every field name the page may send, `repeatable` the
     /// ones that may come more than once (checkboxes).
     pub fn parse(body: &[u8], allowed: &[&str], repeatable: &[&str]) -> Result<Fields, DecodeError> {
+        Fields::parse_at_most(body, allowed, repeatable, MAX_FIELDS)
+    }
+
+    /// `parse`, for a form that may send up to `max` fields (rows of repeated fields).
+    pub fn parse_at_most(
+        body: &[u8],
+        allowed: &[&str],
+        repeatable: &[&str],
+        max: usize,
+    ) -> Result<Fields, DecodeError> {
         let mut pairs = Vec::new();
         for part in body.split(|b| *b == b'&') {
             if part.is_empty() {
                 continue;
             }
-            if pairs.len() >= MAX_FIELDS {
+            if pairs.len() >= max {
                 return Err(DecodeError::UnexpectedField);
             }
             let (k, v) = match part.iter().position(|b| *b == b'=') {

@@ -421,8 +421,20 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
         return;
     }
     let w = cast(&app);
-    let _case = w.shared_case(&app);
+    let case = w.shared_case(&app);
     let backend = format!("{:?}", app.db.backend).to_lowercase();
+    // Her record, with dependants, attached to the case: its page is shown in every language.
+    let record = json!({
+        "pseudonym": "Rosa", "country": "CO", "networks": ["Red de Mujeres"],
+        "profile": { "legal_name": "Rosa María Quintero",
+                     "contact_channels": [{ "channel": "signal", "value": "+57 300 000 0000" }],
+                     "dependants": [{ "name": "Tomás", "relation": "son", "age": 9 }] }
+    });
+    let r = app.post("/api/v1/defenders", Some(&w.owner_coord.token), record);
+    assert_eq!(r.status, 201, "{r:?}");
+    let did = r.json()["id"].as_str().unwrap().to_string();
+    let r = app.patch(&format!("/api/v1/cases/{case}"), Some(&w.owner_coord.token), json!({ "defender_id": did }));
+    assert_eq!(r.status, 200, "{r:?}");
     for (width, height, mobile) in [(1280, 900, false), (390, 844, true)] {
         // A critical alert for each run: its escalation is what she acknowledges.
         let body = json!({ "kind": "arrest_detention", "urgency": "critical", "country": "SD", "narrative": "n", "consent_scope": [] });
@@ -460,6 +472,20 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
             b.find("td a[href^='/console/cases/']").click_and_wait();
             assert_eq!(b.find("#h-assignees").text(), l.words().assignees_title);
             shot(&b, &tag("case", lang));
+            // Her record, from the case it is attached to (the list may show another first).
+            b.goto(&format!("{}/console/cases/{case}", app.base));
+            b.find("dl.facts a[href^='/console/defenders/']").click_and_wait();
+            assert_eq!(b.find("#h-linked").text(), l.words().linked_cases);
+            shot(&b, &tag("defender", lang));
+            b.goto(&format!("{}/console/defenders/new", app.base));
+            assert_eq!(b.find("h1").text(), l.words().defender_new_title);
+            b.find("button[value=dependant]").click_and_wait();
+            assert!(b.find("#dep_name-1").is_displayed(), "another row, without script");
+            b.find("form.wide p button").click_and_wait();
+            assert_eq!(b.find(".errors h2").text(), l.words().err_summary);
+            shot(&b, &tag("defender-new-errors", lang));
+            b.goto(&format!("{}/console/defenders", app.base));
+            shot(&b, &tag("defenders", lang));
             b.find("nav a[href='/console/escalations']").click_and_wait();
             assert_eq!(b.find("h1").text(), l.words().escalations_page_title);
             shot(&b, &tag("escalations", lang));
@@ -488,7 +514,7 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
         b.find("#note").send_keys("Called her brother; she is safe tonight");
         b.find("#h-notes ~ form button").click_and_wait();
         assert_eq!(b.find("p.notice").text(), "The note is added.");
-        assert!(b.find(".thread").text().contains("Called her brother; she is safe tonight"));
+        assert!(b.find(".timeline").text().contains("Called her brother; she is safe tonight"));
         shot(&b, &tag("case-after-note", "en"));
         // Assign a colleague by name, then close the case with a reason: forms and buttons only.
         b.find("#assign").select_by_value(&w.second_coord.id);
@@ -499,7 +525,7 @@ db_test!(staff_sign_in_acknowledge_and_sign_out_in_chromium_without_javascript, 
         b.find("#reason ~ button").click_and_wait();
         assert_eq!(b.find("p.notice").text(), "The case has moved on.");
         assert!(b.find("dl.facts").text().contains("Closed"));
-        assert!(b.find("#h-history ~ table").text().contains("She is safe abroad with her children"));
+        assert!(b.find(".timeline").text().contains("She is safe abroad with her children"));
         shot(&b, &tag("case-closed", "en"));
         b.goto(&format!("{}/console/nowhere", app.base));
         shot(&b, &tag("not-found", "en"));
@@ -522,6 +548,11 @@ db_test!(every_console_page_passes_axe_in_english_and_arabic, |app| {
     let body = json!({ "kind": "surveillance", "urgency": "critical", "country": "CO", "narrative": "n", "consent_scope": [] });
     assert_eq!(app.post("/api/v1/alerts", Some(&w.owner_coord.token), body).status, 201);
     let case = w.shared_case(&app);
+    let record = json!({ "pseudonym": "Rosa", "country": "CO", "profile": { "legal_name": "Rosa María Quintero",
+        "dependants": [{ "name": "Tomás", "relation": "son", "age": 9 }] } });
+    let r = app.post("/api/v1/defenders", Some(&w.owner_coord.token), record);
+    assert_eq!(r.status, 201, "{r:?}");
+    let did = r.json()["id"].as_str().unwrap().to_string();
     // A check-in waiting, so the case file's table of check-ins and its buttons are checked too.
     let due = (chrono::Utc::now() + Duration::days(2)).format("%Y-%m-%d").to_string();
     let r = app.post(&format!("/api/v1/cases/{case}/checkins"), Some(&w.owner_coord.token), json!({ "due_at": due }));
@@ -565,6 +596,14 @@ db_test!(every_console_page_passes_axe_in_english_and_arabic, |app| {
         check(&format!("case {lang}"));
         b.find("#h-notes ~ form button").click_and_wait();
         check(&format!("case with errors {lang}"));
+        b.goto(&format!("{}/console/defenders/new?case={case}", app.base));
+        check(&format!("new record {lang}"));
+        b.find("form.wide p button").click_and_wait();
+        check(&format!("new record with errors {lang}"));
+        b.goto(&format!("{}/console/defenders?case={case}", app.base));
+        check(&format!("records {lang}"));
+        b.goto(&format!("{}/console/defenders/{did}", app.base));
+        check(&format!("record {lang}"));
         b.goto(&format!("{}/console/escalations", app.base));
         check(&format!("escalations {lang}"));
         b.goto(&format!("{}/console/", app.base));
@@ -1040,6 +1079,22 @@ crate::db_test_with!(
                 assert_eq!(app.post(&format!("/api/v1/cases/{case}/notes"), Some(&token), note).status, 201);
                 let checkin = json!({ "due_at": day });
                 assert_eq!(app.post(&format!("/api/v1/cases/{case}/checkins"), Some(&token), checkin).status, 201);
+                let assessment = json!({
+                    "threats": [{ "facts": "f", "source_actor": "unknown", "public": false, "likelihood": 2, "impact": 2 }],
+                    "reassess_by": day
+                });
+                assert_eq!(
+                    app.post(&format!("/api/v1/cases/{case}/assessments"), Some(&token), assessment).status,
+                    201
+                );
+                let relocation = json!({
+                    "kind": "in_country", "destination_country": "CO", "beneficiaries": ["her"],
+                    "starts_on": day, "ends_on": (chrono::Utc::now() + Duration::days(60)).format("%Y-%m-%d").to_string()
+                });
+                assert_eq!(
+                    app.post(&format!("/api/v1/cases/{case}/relocations"), Some(&token), relocation).status,
+                    201
+                );
             }
         };
         let first = w.shared_case(&app);
@@ -1159,4 +1214,296 @@ db_test!(the_escalations_page_lists_hers_and_acknowledges_them, |app| {
     // Another organisation's coordinator never sees it.
     let other = signed_in(&app, &w.other_coord);
     assert!(!other.get("/console/escalations").text.contains(&alert[alert.len() - 8..]));
+});
+
+/// Where `needle` first appears on a page (for order: newest first means a smaller index).
+fn at(page: &str, needle: &str) -> usize {
+    page.find(needle).unwrap_or_else(|| panic!("{needle} is not on the page"))
+}
+
+db_test!(the_case_file_shows_one_timeline_newest_first_with_names, |app| {
+    let w = cast(&app);
+    rename(&app, &w.owner_coord, "Sofia Herrera");
+    rename(&app, &w.second_coord, "Nadia Haddad");
+    let (t, t2) = (Some(w.owner_coord.token.as_str()), Some(w.second_coord.token.as_str()));
+    let in_days = |d: i64| (haven::clock::Clock::now(&app.clock) + Duration::days(d)).format("%Y-%m-%d").to_string();
+    let later = || app.clock.advance(Duration::seconds(30));
+    // A critical case: its escalation starts at once, and stops when the case is acknowledged.
+    let body = json!({ "severity": "critical", "country": "CO", "consent_scope": ["embassy"], "summary": "s" });
+    let r = app.post("/api/v1/cases", t, body);
+    assert_eq!(r.status, 201, "{r:?}");
+    let case = r.json()["id"].as_str().unwrap().to_string();
+    let base = format!("/api/v1/cases/{case}");
+    later();
+    let r = app.post(&format!("{base}/transitions"), t, json!({ "to": "acknowledged" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    later();
+    let note = json!({ "kind": "contact_log", "body": "Spoke to her lawyer about the hearing" });
+    assert_eq!(app.post(&format!("{base}/notes"), t, note).status, 201);
+    later();
+    let assessment = json!({
+        "threats": [{ "facts": "f", "source_actor": "unknown", "public": false, "likelihood": 4, "impact": 5 }],
+        "reassess_by": in_days(30)
+    });
+    assert_eq!(app.post(&format!("{base}/assessments"), t, assessment).status, 201);
+    later();
+    let plan = app.post(&format!("{base}/plans"), t, json!({ "review_by": in_days(30) }));
+    assert_eq!(plan.status, 201, "{plan:?}");
+    later();
+    let plan_path = format!("/api/v1/plans/{}", plan.json()["id"].as_str().unwrap());
+    let r = app.patch(&plan_path, t2, json!({ "status": "approved" }));
+    assert_eq!(r.status, 200, "{r:?}");
+    later();
+    let relocation = json!({
+        "kind": "international", "destination_country": "ES", "beneficiaries": ["her"],
+        "starts_on": in_days(10), "ends_on": in_days(40)
+    });
+    assert_eq!(app.post(&format!("{base}/relocations"), t, relocation).status, 201);
+
+    let coord = signed_in(&app, &w.owner_coord);
+    let page = coord.get(&format!("/console/cases/{case}"));
+    assert_eq!(page.status, 200, "{page:?}");
+    let timeline = &page.text[at(&page.text, "id=\"h-timeline\"")..];
+    let newest_first = [
+        "Relocation requested (abroad) · now: requested",
+        "Security plan approved",
+        "Security plan drafted",
+        "Risk assessment, version 1 · level: High",
+        "Spoke to her lawyer about the hearing",
+        "Escalation stopped: handled in time: Case",
+        "Status changed: Open → Acknowledged",
+        "Escalation started: Case",
+        "Case opened",
+    ];
+    for pair in newest_first.windows(2) {
+        assert!(at(timeline, pair[0]) < at(timeline, pair[1]), "{} should come before {}", pair[0], pair[1]);
+    }
+    assert!(timeline.contains("Nadia Haddad"), "the approver, by name");
+    assert!(timeline.contains("Sofia Herrera"), "the author, by name");
+    assert!(!timeline.contains(&w.second_coord.id), "people by name, never by id");
+
+    // An officer of the partner organisation, while the share lasts, reads the same timeline
+    // (the policy lets a partner read notes, assessments, plans and relocations).
+    let partner = signed_in(&app, &w.sharing_officer);
+    let r = app.post(
+        &format!("{base}/shares"),
+        t,
+        json!({ "organization_id": w.partner_org, "consent_reference": "c", "expires_at": in_days(20) }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let theirs = partner.get(&format!("/console/cases/{case}"));
+    assert_eq!(theirs.status, 200, "{theirs:?}");
+    assert!(theirs.text.contains("Status changed: Open → Acknowledged"));
+    assert!(theirs.text.contains("Spoke to her lawyer") && theirs.text.contains("Security plan approved"));
+    assert!(!theirs.text.contains("/notes\"") || theirs.text.contains("id=\"h-notes\""), "a note form has its heading");
+
+    // In Arabic the arrow points the way the text runs.
+    assert_eq!(
+        coord
+            .post(
+                "/console/language",
+                &[("csrf", &crate::form::input_value(&page.text, "csrf")), ("lang", "ar"), ("back", "/console/")]
+            )
+            .status,
+        303
+    );
+    let ar = coord.get(&format!("/console/cases/{case}"));
+    let words = Lang::parse("ar").unwrap().words();
+    let moved = format!("{}: {} ← {}", words.tl_moved, words.status("open"), words.status("acknowledged"));
+    assert!(ar.text.contains(&moved), "{moved} missing");
+});
+
+db_test!(a_defender_record_is_created_for_a_case_edited_and_shown_by_need_to_know, |app| {
+    let w = cast(&app);
+    let case = w.shared_case(&app);
+    let coord = signed_in(&app, &w.owner_coord);
+    let file = coord.get(&format!("/console/cases/{case}"));
+    assert!(file.text.contains("No record is attached."), "{}", file.text);
+    assert!(file.text.contains(&format!("href=\"/console/defenders/new?case={case}\"")));
+    assert!(file.text.contains(&format!("href=\"/console/defenders?case={case}\"")));
+    let csrf = crate::form::input_value(&file.text, "csrf");
+    let new = coord.get(&format!("/console/defenders/new?case={case}"));
+    assert_eq!(new.status, 200, "{new:?}");
+    assert!(new.text.contains("id=\"channel-0\"") && new.text.contains("id=\"dep_name-0\""));
+    assert!(!new.text.contains("id=\"channel-1\""), "one blank row to start with");
+
+    // "Add another" brings a row back with what she typed, and saves nothing.
+    let typed = |extra: &[(&'static str, &'static str)]| {
+        let mut v = vec![
+            ("csrf", csrf.as_str()),
+            ("case", case.as_str()),
+            ("pseudonym", "Rosa"),
+            ("country", "co"),
+            ("networks", "Red de Mujeres\nCoalición Tierra"),
+            ("legal_name", "Rosa María Quintero"),
+            ("safe_contact", "Only on Signal, after 6 pm"),
+            ("location", ""),
+            ("channel", "signal"),
+            ("value", "+57 300 000 0000"),
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    let r = coord.post(
+        "/console/defenders/new",
+        &typed(&[("dep_name", "Tomás"), ("dep_relation", "son"), ("dep_age", "٩"), ("more", "dependant")]),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text.contains("value=\"Tomás\"") && r.text.contains("id=\"dep_name-1\""), "a second dependant row");
+    assert_eq!(app.count("defenders"), 0, "nothing saved yet");
+
+    // Mistakes come back named, linked from the summary, and what she typed is kept.
+    let r = coord.post(
+        "/console/defenders/new",
+        &typed(&[("dep_name", "Tomás"), ("dep_relation", ""), ("dep_age", "nine"), ("country", "XX")])[..]
+            .iter()
+            .filter(|(k, v)| !(*k == "country" && *v == "co"))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(r.status, 422, "{r:?}");
+    for link in ["href=\"#country\"", "href=\"#dep_relation-0\"", "href=\"#dep_age-0\""] {
+        assert!(r.text.contains(link), "{link} missing");
+    }
+    assert!(r.text.contains("Rosa María Quintero"), "what she typed is kept");
+    assert_eq!(app.count("defenders"), 0);
+
+    let r = coord
+        .post("/console/defenders/new", &typed(&[("dep_name", "Tomás"), ("dep_relation", "son"), ("dep_age", "٩")]));
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(format!("/console/cases/{case}?n=defender_linked").as_str()))
+    );
+    assert_eq!(app.count(&format!("cases WHERE id = '{case}' AND defender_id IS NOT NULL")), 1);
+    let networks = "[\"Red de Mujeres\",\"Coalición Tierra\"]";
+    assert_eq!(
+        app.count(&format!("defenders WHERE pseudonym = 'Rosa' AND country = 'CO' AND networks = '{networks}'")),
+        1
+    );
+    // Sealed at rest: neither her legal name nor her contact is stored in clear anywhere.
+    let stored = crate::harness::everything_stored(&app);
+    assert!(!stored.contains("Quintero") && !stored.contains("+57 300"), "her profile stored in clear");
+    let file = coord.get(&format!("/console/cases/{case}?n=defender_linked"));
+    assert!(file.text.contains("Her record is attached to the case."));
+    let link = at(&file.text, "<a href=\"/console/defenders/") + "<a href=\"/console/defenders/".len();
+    let did = file.text[link..link + 36].to_string();
+    assert!(file.text.contains(&format!("<a href=\"/console/defenders/{did}\">Rosa</a>")));
+
+    // Her page: the profile for the owner's coordinator, her dependants, her cases.
+    let path = format!("/console/defenders/{did}");
+    let page = coord.get(&path);
+    assert_eq!(page.status, 200, "{page:?}");
+    for shown in [
+        "Rosa María Quintero",
+        "Only on Signal, after 6 pm",
+        "+57 300 000 0000",
+        "Tomás",
+        ">9<",
+        "Red de Mujeres, Coalición Tierra",
+        "HVN-",
+    ] {
+        assert!(page.text.contains(shown), "{shown} missing on her page");
+    }
+    // An edit at a stale version keeps what she typed; at the right one it saves.
+    let version = crate::form::input_value(&page.text, "version");
+    let edit = |version: &str, name: &'static str| {
+        coord.post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("version", version),
+                ("pseudonym", "Rosa"),
+                ("country", "CO"),
+                ("networks", "Red de Mujeres"),
+                ("legal_name", name),
+                ("safe_contact", ""),
+                ("location", "Bogotá, with relatives"),
+                ("channel", "signal"),
+                ("value", "+57 300 000 0000"),
+                ("channel", ""),
+                ("value", ""),
+                ("dep_name", "Tomás"),
+                ("dep_relation", "son"),
+                ("dep_age", "9"),
+            ],
+        )
+    };
+    let stale = edit("0", "Rosa M. Quintero");
+    assert_eq!(stale.status, 409, "{stale:?}");
+    assert!(stale.text.contains("Someone changed this record meanwhile") && stale.text.contains("Rosa M. Quintero"));
+    let r = edit(&version, "Rosa M. Quintero");
+    assert_eq!((r.status, r.header("location")), (303, Some(format!("{path}?n=defender_saved").as_str())));
+    let page = coord.get(&path);
+    assert!(page.text.contains("Rosa M. Quintero") && page.text.contains("Bogotá, with relatives"));
+    assert!(!page.text.contains("Only on Signal"), "a blank field empties it");
+    assert_eq!(app.count(&format!("audit_events WHERE action = 'defender.update' AND subject_id = '{did}'")), 1);
+
+    // The partner's officer reads the record (the share does not include the profile) without
+    // her identifying details and without the form; another organisation gets the 404 page.
+    let partner = signed_in(&app, &w.sharing_officer);
+    let theirs = partner.get(&path);
+    assert_eq!(theirs.status, 200, "{theirs:?}");
+    assert!(theirs.text.contains("Rosa") && !theirs.text.contains("Quintero") && !theirs.text.contains("Bogotá"));
+    assert!(
+        theirs.text.contains("Her identifying details are shown only")
+            && !theirs.text.contains("<form method=\"post\" action=\"/console/defenders/")
+    );
+    let pcsrf = crate::form::input_value(&theirs.text, "csrf");
+    let r = partner.post(&path, &[("csrf", &pcsrf), ("pseudonym", "X"), ("country", "CO"), ("legal_name", "X")]);
+    assert_eq!(r.status, 403, "her role may not edit records");
+    let other = signed_in(&app, &w.other_coord);
+    let (foreign, none) = (other.get(&path), other.get("/console/defenders/01900000-0000-7000-8000-000000000000"));
+    assert_eq!((foreign.status, none.status), (404, 404));
+    assert_eq!(unmasked(&foreign.text), unmasked(&none.text));
+    let ocsrf = crate::form::input_value(&other.get("/console/account").text, "csrf");
+    let r = other
+        .post(&path, &[("csrf", &ocsrf), ("version", "2"), ("pseudonym", "X"), ("country", "CO"), ("legal_name", "X")]);
+    assert_eq!(r.status, 404, "no edit of a record she may not see");
+    assert!(coord.get(&path).text.contains("Rosa M. Quintero"), "unchanged");
+});
+
+db_test!(an_existing_record_is_attached_to_a_case_from_the_list, |app| {
+    let w = cast(&app);
+    let t = Some(w.owner_coord.token.as_str());
+    let body = json!({ "pseudonym": "Lina", "country": "KE", "networks": ["Women Waging Peace"], "profile": { "legal_name": "Lina W." } });
+    let r = app.post("/api/v1/defenders", t, body);
+    assert_eq!(r.status, 201, "{r:?}");
+    let did = r.json()["id"].as_str().unwrap().to_string();
+    let case = w.shared_case(&app);
+    let coord = signed_in(&app, &w.owner_coord);
+    let list = coord.get(&format!("/console/defenders?case={case}"));
+    assert_eq!(list.status, 200, "{list:?}");
+    assert!(list.text.contains("Lina") && list.text.contains("Women Waging Peace"));
+    let csrf = crate::form::input_value(&list.text, "csrf");
+    let r = coord.post(&format!("/console/cases/{case}/defender"), &[("defender", &did)]);
+    assert_eq!(r.status, 403, "no CSRF token, no change");
+    let r = coord.post(&format!("/console/cases/{case}/defender"), &[("csrf", &csrf), ("defender", "not-an-id")]);
+    assert_eq!(r.status, 422);
+    // Another organisation's record is refused as unknown, and changes nothing.
+    let theirs = app.post(
+        "/api/v1/defenders",
+        Some(w.other_coord.token.as_str()),
+        json!({ "pseudonym": "Other", "country": "KE", "profile": { "legal_name": "O." } }),
+    );
+    let theirs = theirs.json()["id"].as_str().unwrap().to_string();
+    let r = coord.post(&format!("/console/cases/{case}/defender"), &[("csrf", &csrf), ("defender", &theirs)]);
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(app.count(&format!("cases WHERE id = '{case}' AND defender_id IS NULL")), 1);
+    let r = coord.post(&format!("/console/cases/{case}/defender"), &[("csrf", &csrf), ("defender", &did)]);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(format!("/console/cases/{case}?n=defender_linked").as_str()))
+    );
+    assert_eq!(app.count(&format!("cases WHERE id = '{case}' AND defender_id = '{did}'")), 1);
+    assert_eq!(app.count(&format!("audit_events WHERE action = 'case.update' AND subject_id = '{case}'")), 1);
+    // The assigned officer may change the case but not attach records (her role may not
+    // change defender records): she is offered neither link, and a crafted form is refused.
+    let officer = signed_in(&app, &w.assigned_officer);
+    let other_case = w.shared_case(&app);
+    let hers = officer.get(&format!("/console/cases/{other_case}"));
+    assert!(hers.text.contains("No record is attached.") && !hers.text.contains("/console/defenders"), "{}", hers.text);
+    let ocsrf = crate::form::input_value(&hers.text, "csrf");
+    let r = officer.post(&format!("/console/cases/{other_case}/defender"), &[("csrf", &ocsrf), ("defender", &did)]);
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(app.count(&format!("cases WHERE id = '{other_case}' AND defender_id IS NULL")), 1);
 });

@@ -26,6 +26,16 @@ impl CaseNote {
         case_notes::table.find(id).select(CaseNote::as_select()).get_result(conn).optional()
     }
 
+    /// The newest `limit` notes of a case, newest first.
+    pub fn newest(conn: &mut DbConn, case_id: &str, limit: i64) -> QueryResult<Vec<CaseNote>> {
+        case_notes::table
+            .filter(case_notes::case_id.eq(case_id))
+            .order(case_notes::id.desc())
+            .limit(limit)
+            .select(CaseNote::as_select())
+            .load(conn)
+    }
+
     /// Oldest first, after `cursor`.
     pub fn page(conn: &mut DbConn, case_id: &str, cursor: Option<&str>, limit: i64) -> QueryResult<Vec<CaseNote>> {
         let mut q = case_notes::table.filter(case_notes::case_id.eq(case_id.to_string())).into_boxed();

@@ -21,6 +21,7 @@ pub mod security_plan;
 pub mod service_key;
 pub mod session;
 pub mod setting;
+pub mod timeline;
 pub mod user;
 
 pub use alert::Alert;
