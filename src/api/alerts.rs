@@ -68,6 +68,9 @@ pub struct AlertListQuery {
     #[serde(default, deserialize_with = "crate::api::dates::start_opt")]
     #[param(value_type = Option<String>)]
     pub received_since: Option<DateTime<Utc>>,
+    /// The eight characters that name an alert in a mail (`alert 5c10177a`): the alerts so
+    /// named that the caller may read, on one page; no other filter applies with it.
+    pub short_id: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -75,6 +78,8 @@ pub struct AlertListQuery {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AlertListItem {
     pub id: String,
+    /// How mails name it: the id's last eight characters.
+    pub short_id: String,
     pub kind: String,
     pub urgency: String,
     pub country: String,
@@ -92,6 +97,7 @@ impl From<&Alert> for AlertListItem {
     fn from(a: &Alert) -> Self {
         AlertListItem {
             id: a.id.clone(),
+            short_id: a.id[a.id.len().saturating_sub(8)..].to_string(),
             kind: a.kind.clone(),
             urgency: a.urgency.clone(),
             country: a.country.clone(),
@@ -208,6 +214,29 @@ pub async fn list(
     if let Some(t) = q.received_since {
         crate::domain::check_date("received_since", t)
             .map_err(|_| AppError::bad_request("invalid_query", "received_since is out of range"))?;
+    }
+    if let Some(short) = q.short_id {
+        if alerts::normalize_short_id(&short).is_none() {
+            return Err(AppError::bad_request(
+                "invalid_query",
+                "short_id is the eight characters a mail names an alert by",
+            )
+            .at("short_id"));
+        }
+        if q.status.is_some()
+            || q.kind.is_some()
+            || q.country.is_some()
+            || q.received_since.is_some()
+            || q.cursor.is_some()
+        {
+            return Err(AppError::bad_request("invalid_query", "short_id comes alone"));
+        }
+        let now = naive(state.clock.now());
+        let st = state.clone();
+        let found =
+            state.db.read(move |c| alerts::find_by_short_id(c, &st.access, &auth.caller(), &short, now)).await?;
+        let items = found.iter().map(|a| AlertListItem::from(&a.alert)).collect();
+        return Ok(HttpResponse::Ok().json(Page { items, next_cursor: None }));
     }
     let filter = AlertFilter {
         status: q.status.map(|s| s.as_str().to_string()),

@@ -38,6 +38,7 @@ pub struct AssessmentSummary {
     pub case_id: String,
     pub version: i32,
     pub assessor_id: String,
+    pub assessor_name: Option<String>,
     pub threat_count: i32,
     /// risk = threats x vulnerabilities / capacities, per policies/risk.toml.
     pub score: f64,
@@ -54,6 +55,7 @@ impl From<&RiskAssessment> for AssessmentSummary {
             case_id: a.case_id.clone(),
             version: a.version,
             assessor_id: a.assessor_id.clone(),
+            assessor_name: None,
             threat_count: a.threat_count,
             score: f64::from(a.score_centi) / 100.0,
             level: a.level.clone(),
@@ -61,6 +63,26 @@ impl From<&RiskAssessment> for AssessmentSummary {
             reassess_by: ts(a.reassess_by),
             created_at: ts(a.created_at),
         }
+    }
+}
+
+impl crate::api::people::Mentions for AssessmentSummary {
+    fn people(&self) -> Vec<&str> {
+        vec![&self.assessor_id]
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.assessor_name = names.of(&self.assessor_id);
+    }
+}
+
+impl crate::api::people::Mentions for AssessmentView {
+    fn people(&self) -> Vec<&str> {
+        self.summary.people()
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.summary.name(names);
     }
 }
 
@@ -91,7 +113,7 @@ pub async fn create(
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let a = assessments::create(c, &st.ctx(now), &who, &case, &content, reassess_by)?;
             // The previous version is superseded now: its chains may end.
-            Ok(AssessmentView { summary: (&a).into(), content })
+            crate::api::people::named(c, AssessmentView { summary: (&a).into(), content })
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
@@ -112,9 +134,10 @@ pub async fn list(
         .read(move |c| {
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
-            query
+            let page = query
                 .page_in(RiskAssessment::for_case(c, &case.id)?, |a| &a.id)?
-                .try_map(|a| Ok(AssessmentSummary::from(&a)))
+                .try_map(|a| Ok(AssessmentSummary::from(&a)))?;
+            crate::api::people::named_page(c, page)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -130,7 +153,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
             // Access follows the case; without it the assessment does not exist for her.
             let (a, _) = record_of::<RiskAssessment>(c, &st, &who, &id, auth.action)?;
             let content = assessments::open_content(c, &st.crypto, &a)?;
-            Ok(AssessmentView { summary: (&a).into(), content })
+            crate::api::people::named(c, AssessmentView { summary: (&a).into(), content })
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

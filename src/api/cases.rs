@@ -145,6 +145,7 @@ pub struct TransitionView {
     pub to: String,
     pub reason: Option<String>,
     pub actor_id: String,
+    pub actor_name: Option<String>,
     pub at: String,
 }
 
@@ -155,11 +156,14 @@ pub struct CaseView {
     pub consent_scope: Vec<String>,
     pub summary: Option<String>,
     pub created_by: String,
+    pub created_by_name: Option<String>,
     pub acknowledged_at: Option<String>,
     pub activated_at: Option<String>,
     pub monitoring_at: Option<String>,
     pub closed_at: Option<String>,
     pub assignees: Vec<String>,
+    /// The assignees with their names, in the same order.
+    pub assigned: Vec<crate::api::people::PersonRef>,
     pub shares: Vec<ShareView>,
     pub transitions: Vec<TransitionView>,
     pub allowed_transitions: Vec<&'static str>,
@@ -167,18 +171,24 @@ pub struct CaseView {
 
 /// `owner_view`: the caller coordinates the owning organisation. Only she sees the shares
 /// (one partner does not learn who else was told).
-fn view(d: CaseDetail, now: chrono::NaiveDateTime, owner_view: bool) -> CaseView {
+fn view(d: CaseDetail, names: &crate::api::people::Names, now: chrono::NaiveDateTime, owner_view: bool) -> CaseView {
     let c = &d.case;
     CaseView {
         item: CaseListItem::from(c),
         consent_scope: serde_json::from_str(&c.consent_scope).unwrap_or_default(),
         summary: d.summary,
         created_by: c.created_by.clone(),
+        created_by_name: names.of(&c.created_by),
         acknowledged_at: c.acknowledged_at.map(ts),
         activated_at: c.activated_at.map(ts),
         monitoring_at: c.monitoring_at.map(ts),
         closed_at: c.closed_at.map(ts),
         assignees: d.assignees.iter().map(|a| a.user_id.clone()).collect(),
+        assigned: d
+            .assignees
+            .iter()
+            .map(|a| crate::api::people::PersonRef { id: a.user_id.clone(), name: names.of(&a.user_id) })
+            .collect(),
         shares: d
             .shares
             .iter()
@@ -200,6 +210,7 @@ fn view(d: CaseDetail, now: chrono::NaiveDateTime, owner_view: bool) -> CaseView
                 from: t.from_status,
                 to: t.to_status,
                 reason,
+                actor_name: names.of(&t.actor_id),
                 actor_id: t.actor_id,
                 at: ts(t.created_at),
             })
@@ -213,12 +224,27 @@ fn view(d: CaseDetail, now: chrono::NaiveDateTime, owner_view: bool) -> CaseView
 /// A case response with its `ETag`.
 fn respond(
     status: actix_web::http::StatusCode,
-    d: CaseDetail,
+    (d, names): (CaseDetail, crate::api::people::Names),
     now: chrono::NaiveDateTime,
     viewer: &Viewer,
 ) -> HttpResponse {
     let owner_view = viewer.role == Role::Coordinator && viewer.org == d.case.owner_organization_id;
-    crate::api::with_etag(status, d.case.version, view(d, now, owner_view))
+    crate::api::with_etag(status, d.case.version, view(d, &names, now, owner_view))
+}
+
+/// A case's detail, with the names of the people it mentions (its creator, assignees and
+/// those who moved it), in one more query.
+fn detail_named(
+    c: &mut DbConn,
+    crypto: &crate::crypto::Crypto,
+    case: Case,
+) -> Result<(CaseDetail, crate::api::people::Names), AppError> {
+    let d = cases::detail(c, crypto, case)?;
+    let ids = std::iter::once(d.case.created_by.as_str())
+        .chain(d.assignees.iter().map(|a| a.user_id.as_str()))
+        .chain(d.transitions.iter().map(|(t, _)| t.actor_id.as_str()));
+    let names = crate::api::people::Names::load(c, ids)?;
+    Ok((d, names))
 }
 
 /// Who a case response is for.
@@ -256,7 +282,7 @@ where
             cases::check_version(&case, expected)?;
             change(c, &st, &who, &case)?;
             let fresh = Case::find(c, &case.id)?.ok_or(AppError::NotFound("case_not_found"))?;
-            cases::detail(c, &st.crypto, fresh)
+            detail_named(c, &st.crypto, fresh)
         })
         .await?;
     Ok(respond(actix_web::http::StatusCode::OK, detail, naive(now), &viewer))
@@ -291,7 +317,7 @@ pub async fn create(
             }
         };
         let id = case.id.clone();
-        Ok((cases::detail(c, &st.crypto, case)?, id))
+        Ok((detail_named(c, &st.crypto, case)?, id))
     })
     .await?;
     Ok(respond(actix_web::http::StatusCode::CREATED, detail, naive(now), &viewer))
@@ -347,7 +373,7 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
         .db
         .read(move |c| {
             let case = case_for(c, &st, &auth.caller(), &id, auth.action)?;
-            cases::detail(c, &st.crypto, case)
+            detail_named(c, &st.crypto, case)
         })
         .await?;
     Ok(respond(actix_web::http::StatusCode::OK, detail, now, &viewer))

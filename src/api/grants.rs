@@ -71,11 +71,26 @@ pub struct GrantView {
     pub details: GrantDetails,
     pub decision_reason: Option<String>,
     pub requested_by: String,
+    pub requested_by_name: Option<String>,
     pub decided_by: Option<String>,
+    pub decided_by_name: Option<String>,
     pub decided_at: Option<String>,
     pub version: i32,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl crate::api::people::Mentions for GrantView {
+    fn people(&self) -> Vec<&str> {
+        let mut ids = vec![self.requested_by.as_str()];
+        ids.extend(self.decided_by.as_deref());
+        ids
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.requested_by_name = names.of(&self.requested_by);
+        self.decided_by_name = names.of_opt(self.decided_by.as_deref());
+    }
 }
 
 impl From<GrantDetail> for GrantView {
@@ -95,7 +110,9 @@ impl From<GrantDetail> for GrantView {
             details: d.details,
             decision_reason: d.decision_reason,
             requested_by: g.requested_by,
+            requested_by_name: None,
             decided_by: g.decided_by,
+            decided_by_name: None,
             decided_at: g.decided_at.map(ts),
             version: g.version,
             created_at: ts(g.created_at),
@@ -156,7 +173,8 @@ pub async fn create(
                 details: GrantDetails { purpose: b.purpose, other_funders: b.other_funders },
             };
             let g = grants::request(c, &st.ctx(now), &who, &case, input)?;
-            Ok(grants::detail(c, &st.crypto, g)?.into())
+            let view: GrantView = grants::detail(c, &st.crypto, g)?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(respond(StatusCode::CREATED, view))
@@ -177,9 +195,10 @@ pub async fn list(
         .read(move |c| {
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
-            query
+            let page = query
                 .page_in(Grant::for_case(c, &case.id)?, |g| &g.id)?
-                .try_map(|g| grants::detail(c, &st.crypto, g).map(GrantView::from))
+                .try_map(|g| grants::detail(c, &st.crypto, g).map(GrantView::from))?;
+            crate::api::people::named_page(c, page)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -192,7 +211,8 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
         .db
         .read(move |c| {
             let (g, _) = record_of::<Grant>(c, &st, &auth.caller(), &id, auth.action)?;
-            Ok(grants::detail(c, &st.crypto, g)?.into())
+            let view: GrantView = grants::detail(c, &st.crypto, g)?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(respond(StatusCode::OK, view))
@@ -222,7 +242,8 @@ pub async fn decide(
             };
             grants::decide(c, &st.ctx(now), &who, &g, expected, d)?;
             let g = Grant::find(c, &id)?.ok_or(AppError::NotFound("grant_not_found"))?;
-            Ok(grants::detail(c, &st.crypto, g)?.into())
+            let view: GrantView = grants::detail(c, &st.crypto, g)?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(respond(StatusCode::OK, view))

@@ -34,8 +34,19 @@ pub struct MessageView {
     pub direction: String,
     /// The staff author; null for the defender's own messages.
     pub author_id: Option<String>,
+    pub author_name: Option<String>,
     pub body: String,
     pub created_at: String,
+}
+
+impl crate::api::people::Mentions for MessageView {
+    fn people(&self) -> Vec<&str> {
+        self.author_id.as_deref().into_iter().collect()
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.author_name = names.of_opt(self.author_id.as_deref());
+    }
 }
 
 fn view(c: &mut DbConn, st: &AppState, m: Message) -> Result<MessageView, AppError> {
@@ -45,6 +56,7 @@ fn view(c: &mut DbConn, st: &AppState, m: Message) -> Result<MessageView, AppErr
         alert_id: m.alert_id,
         direction: m.direction,
         author_id: m.author_id,
+        author_name: None,
         body,
         created_at: ts(m.created_at),
     })
@@ -72,7 +84,8 @@ pub async fn create(
             None => messages::send_to_defender(c, &st.crypto, now, &who, &case, body.alert_id.as_deref(), &body.body)?,
         };
         let id = m.id.clone();
-        Ok((view(c, &st, m)?, id))
+        let v = view(c, &st, m)?;
+        Ok((crate::api::people::named(c, v)?, id))
     })
     .await?;
     Ok(HttpResponse::Created().json(out))
@@ -92,7 +105,8 @@ pub async fn list(
         .read(move |c| {
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
-            query.page_in(Message::for_case(c, &case.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))
+            let page = query.page_in(Message::for_case(c, &case.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))?;
+            crate::api::people::named_page(c, page)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -112,7 +126,9 @@ pub async fn list_for_alert(
         .db
         .read(move |c| {
             let alert = crate::domain::alerts::load_for(c, &st.access, &auth.caller(), &alert_id, auth.action, now)?;
-            query.page_in(Message::for_alert_desc(c, &alert.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))
+            let page =
+                query.page_in(Message::for_alert_desc(c, &alert.id)?, |m| &m.id)?.try_map(|m| view(c, &st, m))?;
+            crate::api::people::named_page(c, page)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -23,6 +23,7 @@ pub mod messages;
 pub mod notes;
 pub mod openapi;
 pub mod organizations;
+pub mod people;
 pub mod plans;
 pub mod relocations;
 pub mod summary;

@@ -26,6 +26,7 @@ pub struct NoteView {
     pub id: String,
     pub case_id: String,
     pub author_id: String,
+    pub author_name: Option<String>,
     pub kind: String,
     pub body: String,
     pub created_at: String,
@@ -33,11 +34,29 @@ pub struct NoteView {
 
 fn view(c: &mut DbConn, st: &AppState, n: CaseNote) -> Result<NoteView, AppError> {
     let body = cases::open_note(c, &st.crypto, &n)?;
-    Ok(view_with(n, body))
+    crate::api::people::named(c, view_with(n, body))
 }
 
 fn view_with(n: CaseNote, body: String) -> NoteView {
-    NoteView { id: n.id, case_id: n.case_id, author_id: n.author_id, kind: n.kind, body, created_at: ts(n.created_at) }
+    NoteView {
+        id: n.id,
+        case_id: n.case_id,
+        author_id: n.author_id,
+        author_name: None,
+        kind: n.kind,
+        body,
+        created_at: ts(n.created_at),
+    }
+}
+
+impl crate::api::people::Mentions for NoteView {
+    fn people(&self) -> Vec<&str> {
+        vec![&self.author_id]
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.author_name = names.of(&self.author_id);
+    }
 }
 
 pub async fn create(
@@ -89,7 +108,7 @@ pub async fn list(
             let page = Page::from_rows(rows, limit, |n| n.id.clone());
             let bodies = cases::open_notes(c, &st.crypto, &case.id, &page.items)?;
             let items = page.items.into_iter().zip(bodies).map(|(n, body)| view_with(n, body)).collect();
-            Ok(Page { items, next_cursor: page.next_cursor })
+            crate::api::people::named_page(c, Page { items, next_cursor: page.next_cursor })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

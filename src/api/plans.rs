@@ -91,6 +91,7 @@ pub struct MeasureView {
     pub description: String,
     pub owner_kind: String,
     pub owner_user_id: Option<String>,
+    pub owner_name: Option<String>,
     pub due_at: Option<String>,
     pub status: String,
     pub dropped_reason: Option<String>,
@@ -113,6 +114,7 @@ impl From<MeasureDetail> for MeasureView {
             description: d.description,
             owner_kind: m.owner_kind,
             owner_user_id: m.owner_user_id,
+            owner_name: None,
             due_at: m.due_at.map(ts),
             status: m.status,
             dropped_reason: d.dropped_reason,
@@ -133,7 +135,9 @@ pub struct PlanView {
     pub status: String,
     pub summary: Option<String>,
     pub author_id: String,
+    pub author_name: Option<String>,
     pub approved_by: Option<String>,
+    pub approved_by_name: Option<String>,
     pub approved_at: Option<String>,
     pub review_by: String,
     pub version: i32,
@@ -155,13 +159,42 @@ impl From<PlanDetail> for PlanView {
             status: p.status,
             summary: d.summary,
             author_id: p.author_id,
+            author_name: None,
             approved_by: p.approved_by,
+            approved_by_name: None,
             approved_at: p.approved_at.map(ts),
             review_by: ts(p.review_by),
             version: p.version,
             created_at: ts(p.created_at),
             updated_at: ts(p.updated_at),
             measures: d.measures.into_iter().map(MeasureView::from).collect(),
+        }
+    }
+}
+
+impl crate::api::people::Mentions for MeasureView {
+    fn people(&self) -> Vec<&str> {
+        self.owner_user_id.as_deref().into_iter().collect()
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.owner_name = names.of_opt(self.owner_user_id.as_deref());
+    }
+}
+
+impl crate::api::people::Mentions for PlanView {
+    fn people(&self) -> Vec<&str> {
+        let mut ids = vec![self.author_id.as_str()];
+        ids.extend(self.approved_by.as_deref());
+        ids.extend(self.measures.iter().flat_map(|m| m.people()));
+        ids
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.author_name = names.of(&self.author_id);
+        self.approved_by_name = names.of_opt(self.approved_by.as_deref());
+        for m in &mut self.measures {
+            m.name(names);
         }
     }
 }
@@ -182,7 +215,8 @@ pub async fn create(
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
             let plan = plans::create_plan(c, &st.ctx(now), &who, &case, b.summary.as_deref(), b.review_by)?;
-            Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
+            let view: PlanView = plans::plan_detail(c, &st.crypto, plan, naive(now))?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::CREATED, view.version, view))
@@ -203,9 +237,10 @@ pub async fn list(
         .read(move |c| {
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
-            query
+            let page = query
                 .page_in(SecurityPlan::for_case(c, &case.id)?, |p| &p.id)?
-                .try_map(|p| plans::plan_detail(c, &st.crypto, p, now).map(PlanView::from))
+                .try_map(|p| plans::plan_detail(c, &st.crypto, p, now).map(PlanView::from))?;
+            crate::api::people::named_page(c, page)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -218,7 +253,8 @@ pub async fn show(auth: Authed, state: web::Data<AppState>, path: web::Path<Stri
         .db
         .read(move |c| {
             let (plan, _) = record_of::<SecurityPlan>(c, &st, &auth.caller(), &id, auth.action)?;
-            Ok(plans::plan_detail(c, &st.crypto, plan, naive(st.clock.now()))?.into())
+            let view: PlanView = plans::plan_detail(c, &st.crypto, plan, naive(st.clock.now()))?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::OK, view.version, view))
@@ -247,7 +283,8 @@ pub async fn update(
             let input = PlanUpdate { status: b.status, summary: b.summary, review_by: b.review_by };
             plans::update_plan(c, &st.ctx(now), &who, &case, &plan, expected, input)?;
             let plan = SecurityPlan::find(c, &id)?.ok_or(AppError::NotFound("plan_not_found"))?;
-            Ok(plans::plan_detail(c, &st.crypto, plan, naive(now))?.into())
+            let view: PlanView = plans::plan_detail(c, &st.crypto, plan, naive(now))?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::OK, view.version, view))
@@ -277,7 +314,8 @@ pub async fn add_measure(
                 threat_index: b.threat_index,
             };
             let m = plans::add_measure(c, &st.ctx(now), &who, &case, &plan, input)?;
-            Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
+            let view: MeasureView = plans::measure_detail(c, &st.crypto, m, naive(now))?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::CREATED, view.version, view))
@@ -320,7 +358,8 @@ pub async fn update_measure(
             };
             plans::update_measure(c, &st.ctx(now), &who, &case, &plan, &m, expected, input)?;
             let m = find_or(c, &id, "measure_not_found", PlanMeasure::find)?;
-            Ok(plans::measure_detail(c, &st.crypto, m, naive(now))?.into())
+            let view: MeasureView = plans::measure_detail(c, &st.crypto, m, naive(now))?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::OK, view.version, view))

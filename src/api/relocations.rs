@@ -129,10 +129,25 @@ pub struct RelocationView {
     pub cancel_reason: Option<String>,
     pub plan_id: Option<String>,
     pub requested_by: String,
+    pub requested_by_name: Option<String>,
     pub approved_by: Option<String>,
+    pub approved_by_name: Option<String>,
     pub version: i32,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl crate::api::people::Mentions for RelocationView {
+    fn people(&self) -> Vec<&str> {
+        let mut ids = vec![self.requested_by.as_str()];
+        ids.extend(self.approved_by.as_deref());
+        ids
+    }
+
+    fn name(&mut self, names: &crate::api::people::Names) {
+        self.requested_by_name = names.of(&self.requested_by);
+        self.approved_by_name = names.of_opt(self.approved_by.as_deref());
+    }
 }
 
 impl From<RelocationDetail> for RelocationView {
@@ -152,7 +167,9 @@ impl From<RelocationDetail> for RelocationView {
             cancel_reason: d.cancel_reason,
             plan_id: r.plan_id,
             requested_by: r.requested_by,
+            requested_by_name: None,
             approved_by: r.approved_by,
+            approved_by_name: None,
             version: r.version,
             created_at: ts(r.created_at),
             updated_at: ts(r.updated_at),
@@ -263,7 +280,8 @@ pub async fn create_relocation(
             let input =
                 NewRelocation { kind: b.kind, details, starts_on: b.starts_on, ends_on: b.ends_on, plan_id: b.plan_id };
             let r = rel::request_relocation(c, &st.ctx(now), &who, &case, input)?;
-            Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
+            let view: RelocationView = rel::relocation_detail(c, &st.crypto, r)?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::CREATED, view.version, view))
@@ -283,9 +301,10 @@ pub async fn list_relocations(
         .read(move |c| {
             let who = auth.caller();
             let case = case_for(c, &st, &who, &case_id, auth.action)?;
-            query
+            let page = query
                 .page_in(Relocation::for_case(c, &case.id)?, |r| &r.id)?
-                .try_map(|r| rel::relocation_detail(c, &st.crypto, r).map(RelocationView::from))
+                .try_map(|r| rel::relocation_detail(c, &st.crypto, r).map(RelocationView::from))?;
+            crate::api::people::named_page(c, page)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -302,7 +321,8 @@ pub async fn show_relocation(
         .db
         .read(move |c| {
             let (r, _) = record_of::<Relocation>(c, &st, &auth.caller(), &id, auth.action)?;
-            Ok(rel::relocation_detail(c, &st.crypto, r)?.into())
+            let view: RelocationView = rel::relocation_detail(c, &st.crypto, r)?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::OK, view.version, view))
@@ -344,7 +364,8 @@ pub async fn update_relocation(
             };
             rel::update_relocation(c, &st.ctx(now), &who, &case, &r, expected, input)?;
             let fresh = find_or(c, &id, "relocation_not_found", Relocation::find)?;
-            Ok(rel::relocation_detail(c, &st.crypto, fresh)?.into())
+            let view: RelocationView = rel::relocation_detail(c, &st.crypto, fresh)?.into();
+            crate::api::people::named(c, view)
         })
         .await?;
     Ok(with_etag(StatusCode::OK, view.version, view))

@@ -953,3 +953,91 @@ db_test!(a_partner_reads_the_defender_profile_only_when_the_share_includes_it, |
     share("signed 2026-11-20", json!({ "include_profile": false }));
     assert!(profile_of(&w.sharing_officer.token).is_null());
 });
+
+db_test!(views_name_the_people_they_mention_and_alerts_are_found_by_their_short_id, |app| {
+    let w = cast(&app);
+    for (p, name) in
+        [(&w.owner_coord, "Sofia Herrera"), (&w.second_coord, "Nadia Haddad"), (&w.assigned_officer, "Amina Diallo")]
+    {
+        app.sql(&format!("UPDATE users SET name = '{name}' WHERE id = '{}'", p.id));
+    }
+    let (t, t2) = (Some(w.owner_coord.token.as_str()), Some(w.second_coord.token.as_str()));
+    let case = w.shared_case(&app);
+    let base = format!("/api/v1/cases/{case}");
+    assert_eq!(app.post(&format!("{base}/transitions"), t, json!({ "to": "acknowledged" })).status, 200);
+    let c = app.get(&base, t).json();
+    assert_eq!(c["created_by_name"], "Sofia Herrera");
+    assert_eq!(c["assigned"], json!([{ "id": w.assigned_officer.id, "name": "Amina Diallo" }]));
+    assert_eq!(c["transitions"][0]["actor_name"], "Sofia Herrera");
+    // The partner's officer reads the case and so its people's names.
+    let partner = app.get(&base, Some(w.sharing_officer.token.as_str()));
+    assert_eq!(partner.json()["assigned"][0]["name"], "Amina Diallo");
+
+    let note = app.post(&format!("{base}/notes"), t, json!({ "kind": "note", "body": "b" }));
+    assert_eq!(note.json()["author_name"], "Sofia Herrera");
+    assert_eq!(app.get(&format!("{base}/notes"), t).json()["items"][0]["author_name"], "Sofia Herrera");
+    let assessment = json!({
+        "threats": [{ "facts": "f", "source_actor": "unknown", "public": false, "likelihood": 2, "impact": 2 }],
+        "reassess_by": expires_in(30)
+    });
+    let a = app.post(&format!("{base}/assessments"), Some(w.assigned_officer.token.as_str()), assessment);
+    assert_eq!(a.json()["assessor_name"], "Amina Diallo");
+    assert_eq!(app.get(&format!("{base}/assessments"), t).json()["items"][0]["assessor_name"], "Amina Diallo");
+    let plan = app.post(&format!("{base}/plans"), t, json!({ "review_by": expires_in(30) }));
+    assert_eq!(plan.json()["author_name"], "Sofia Herrera");
+    let plan_id = plan.json()["id"].as_str().unwrap().to_string();
+    let measure =
+        json!({ "category": "legal", "kind": "response", "description": "d", "owner_user_id": w.assigned_officer.id });
+    let m = app.post(&format!("/api/v1/plans/{plan_id}/measures"), t, measure);
+    assert_eq!(m.status, 201, "{m:?}");
+    assert_eq!(m.json()["owner_name"], "Amina Diallo");
+    let approved = app.patch(&format!("/api/v1/plans/{plan_id}"), t2, json!({ "status": "approved" }));
+    assert_eq!(
+        (approved.json()["author_name"].clone(), approved.json()["approved_by_name"].clone()),
+        (json!("Sofia Herrera"), json!("Nadia Haddad"))
+    );
+    assert_eq!(approved.json()["measures"][0]["owner_name"], "Amina Diallo");
+    assert_eq!(app.get(&format!("{base}/plans"), t).json()["items"][0]["approved_by_name"], "Nadia Haddad");
+    let relocation = json!({
+        "kind": "in_country", "destination_country": "CO", "beneficiaries": ["her"],
+        "starts_on": expires_in(10), "ends_on": expires_in(40)
+    });
+    let r = app.post(&format!("{base}/relocations"), t, relocation);
+    assert_eq!(r.json()["requested_by_name"], "Sofia Herrera");
+    assert!(r.json()["approved_by_name"].is_null());
+    assert_eq!(app.get(&format!("{base}/relocations"), t).json()["items"][0]["requested_by_name"], "Sofia Herrera");
+    let grant = json!({ "category": "legal", "currency": "EUR", "amount_requested": 1000, "purpose": "p" });
+    let g = app.post(&format!("{base}/grants"), Some(w.assigned_officer.token.as_str()), grant);
+    assert_eq!(g.status, 201, "{g:?}");
+    let gid = g.json()["id"].as_str().unwrap().to_string();
+    let decided = app.patch(&format!("/api/v1/grants/{gid}"), t, json!({ "status": "approved" }));
+    assert_eq!(decided.status, 200, "{decided:?}");
+    assert_eq!(
+        (decided.json()["requested_by_name"].clone(), decided.json()["decided_by_name"].clone()),
+        (json!("Amina Diallo"), json!("Sofia Herrera"))
+    );
+    assert_eq!(app.get(&format!("{base}/grants"), t).json()["items"][0]["decided_by_name"], "Sofia Herrera");
+
+    // Alerts by the eight characters a mail names them by: only those she may read.
+    let body =
+        json!({ "kind": "surveillance", "urgency": "high", "country": "CO", "narrative": "n", "consent_scope": [] });
+    let alert = app.post("/api/v1/alerts", t, body).json()["id"].as_str().unwrap().to_string();
+    let short = alert[alert.len() - 8..].to_string();
+    let found = app.get(&format!("/api/v1/alerts?short_id={}", short.to_uppercase()), t);
+    assert_eq!(found.status, 200, "{found:?}");
+    assert_eq!(found.json()["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (found.json()["items"][0]["id"].clone(), found.json()["items"][0]["short_id"].clone()),
+        (json!(alert), json!(short))
+    );
+    let theirs = app.get(&format!("/api/v1/alerts?short_id={short}"), Some(w.other_coord.token.as_str()));
+    assert_eq!((theirs.status, theirs.json()["items"].as_array().unwrap().len()), (200, 0));
+    for bad in ["5c10177", "zzzzzzzz", &format!("{short}&status=received")] {
+        let r = app.get(&format!("/api/v1/alerts?short_id={bad}"), t);
+        assert_eq!((r.status, r.code().as_str()), (400, "invalid_query"), "{bad}: {r:?}");
+    }
+    // And cases by reference, as the API already answered.
+    let reference = c["reference"].as_str().unwrap().to_string();
+    let by_ref = app.get(&format!("/api/v1/cases?reference={reference}"), t).json();
+    assert_eq!(by_ref["items"][0]["id"], json!(case));
+});

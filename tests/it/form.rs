@@ -420,7 +420,7 @@ db_test!(the_receipt_portal_carries_messages_both_ways_and_check_ins, |app| {
     assert_eq!(early["items"].as_array().unwrap().len(), 1, "{early}");
     assert_eq!(early["items"][0]["body"], "They came back today");
     assert_eq!(early["items"][0]["direction"], "from_defender");
-    assert!(early["items"][0]["author_id"].is_null());
+    assert!(early["items"][0]["author_id"].is_null() && early["items"][0]["author_name"].is_null());
     assert_eq!(app.get(&format!("/api/v1/alerts/{alert_id}/messages"), Some(&officer)).status, 403);
     let admin = app.admin_token();
     let other_org = app.post(
