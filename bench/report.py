@@ -168,6 +168,21 @@ for scen, label in [("alerts_api", "API intake"), ("form_post", "form intake"), 
     w(f"| p99 < 25 ms, {label} | " + " | ".join(per_backend(lambda b: p99_cell(b, scen))) + " |")
 
 
+CONSOLE_P99_MS = {"sqlite": 25.0, "postgres": 40.0}
+
+
+def console_cell(b, scen):
+    rs = runs(b, scen)
+    if not rs:
+        return "—"
+    worst = max(r["p99_ms"] for r in rs)
+    return f"{fmt_range([r['p99_ms'] for r in rs], ' ms', 1)} {met(worst < CONSOLE_P99_MS.get(b, 25.0))}"
+
+
+for scen, label in [("console_case", "console case file"), ("console_cases", "console case list")]:
+    w(f"| p99 < 25 ms (SQLite) / 40 ms (PostgreSQL), {label} | " + " | ".join(per_backend(lambda b: console_cell(b, scen))) + " |")
+
+
 def rss_cell(b):
     s = env(f"{b}.start.env")
     peak = max(int(s[k]) for k in ("intake_phase_hwm_kb", "read_phase_hwm_kb") if k in s)
@@ -258,6 +273,19 @@ w("`GET /api/v1/cases/{id}/notes`: one case with 20 sealed notes of 500 characte
   "case key, warm in the key cache):")
 w("")
 table("case_notes")
+w("`GET /console/cases/{id}`: the console's case file of that case, which also holds 3 assessments and 2 "
+  "plans (its timeline, notes opened), with the session cookie:")
+w("")
+table("console_case")
+w("`GET /console/cases`: the console's case list of the coordinator (every case of her organisation; the "
+  "200 newest, sorted by next deadline):")
+w("")
+table("console_cases")
+for b in BACKENDS:
+    s = env(f"{b}.start.env")
+    if "console_case_gzip_bytes" in s:
+        w(f"- {b}: gzipped: case file {int(s['console_case_gzip_bytes']):,} B; case list {int(s.get('console_cases_gzip_bytes', 0)):,} B")
+w("")
 w("`GET /api/v1/cases/{id}` (the same case):")
 w("")
 table("case_show")

@@ -688,10 +688,15 @@ async fn file_view(
     let now = naive(state.clock.now());
     let scope: Vec<String> = serde_json::from_str(&k.consent_scope).unwrap_or_default();
     let org_names: BTreeMap<&str, &str> = orgs.iter().map(|o| (o.id.as_str(), o.name.as_str())).collect();
+    // As in the API: the owner's coordinators see every share; a partner sees only her own
+    // organisation's, never who else was told.
+    let owner_view =
+        staff.role == crate::domain::Role::Coordinator && staff.user.organization_id == k.owner_organization_id;
     let shares: Vec<ShareLine> = d
         .shares
         .iter()
         .filter(|s| s.is_live(now))
+        .filter(|s| owner_view || s.organization_id == staff.user.organization_id)
         .map(|s| ShareLine {
             org: org_names.get(s.organization_id.as_str()).map_or_else(String::new, |n| n.to_string()),
             org_id: s.organization_id.clone(),

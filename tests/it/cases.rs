@@ -1041,3 +1041,73 @@ db_test!(views_name_the_people_they_mention_and_alerts_are_found_by_their_short_
     let by_ref = app.get(&format!("/api/v1/cases?reference={reference}"), t).json();
     assert_eq!(by_ref["items"][0]["id"], json!(case));
 });
+
+db_test!(the_lists_next_deadline_is_the_case_summarys_first, |app| {
+    let w = cast(&app);
+    let t = Some(w.owner_coord.token.as_str());
+    let id_of = |r: Resp| -> String {
+        assert!(r.status == 200 || r.status == 201, "setup: {r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let threat = |days: i64| {
+        json!({
+            "threats": [{ "facts": "f", "source_actor": "unknown", "public": false, "likelihood": 2, "impact": 2 }],
+            "reassess_by": expires_in(days)
+        })
+    };
+    let mut cases = Vec::new();
+    // The latest assessment counts, not the earliest date: v1 is due first, v2 replaces it.
+    let a = w.shared_case(&app);
+    id_of(app.post(&format!("/api/v1/cases/{a}/assessments"), t, threat(5)));
+    id_of(app.post(&format!("/api/v1/cases/{a}/assessments"), t, threat(20)));
+    id_of(app.post(&format!("/api/v1/cases/{a}/plans"), t, json!({ "review_by": expires_in(25) })));
+    cases.push(a);
+    // An open measure due before its plan's review.
+    let b = w.shared_case(&app);
+    let plan = id_of(app.post(&format!("/api/v1/cases/{b}/plans"), t, json!({ "review_by": expires_in(40) })));
+    let m = json!({ "category": "legal", "kind": "response", "description": "d", "due_at": expires_in(6) });
+    id_of(app.post(&format!("/api/v1/plans/{plan}/measures"), t, m));
+    cases.push(b);
+    // An approved relocation's start; a requested one does not count.
+    let c = w.shared_case(&app);
+    let relocation = |days: i64| {
+        json!({ "kind": "in_country", "destination_country": "CO", "beneficiaries": ["her"],
+                "starts_on": expires_in(days), "ends_on": expires_in(days + 30) })
+    };
+    let r = id_of(app.post(&format!("/api/v1/cases/{c}/relocations"), t, relocation(4)));
+    assert_eq!(app.patch(&format!("/api/v1/relocations/{r}"), t, json!({ "status": "approved" })).status, 200);
+    id_of(app.post(&format!("/api/v1/cases/{c}/plans"), t, json!({ "review_by": expires_in(9) })));
+    cases.push(c);
+    let d = w.shared_case(&app);
+    id_of(app.post(&format!("/api/v1/cases/{d}/relocations"), t, relocation(2)));
+    cases.push(d);
+    // Overdue: a plan whose review day has passed.
+    let e = w.shared_case(&app);
+    id_of(app.post(&format!("/api/v1/cases/{e}/plans"), t, json!({ "review_by": expires_in(1) })));
+    cases.push(e);
+    app.clock.advance(chrono::Duration::days(3));
+
+    let st = app.state();
+    let now = haven::clock::naive(st.clock.now());
+    let mut conn = st.db.get().expect("connection");
+    let listed = haven::domain::summary::next_deadlines(&mut conn, &cases, now).expect("next deadlines");
+    let mut kinds = Vec::new();
+    for id in &cases {
+        let case = haven::db::models::Case::find(&mut conn, id).expect("find").expect("case");
+        let full = haven::domain::summary::summarize(&mut conn, &case, now).expect("summary");
+        let first = full.next_deadlines.first().map(|x| (x.kind, x.due_at, x.overdue));
+        let quick = listed.get(id).map(|x| (x.kind, x.due_at, x.overdue));
+        assert_eq!(quick, first, "case {id}: the list and the summary disagree");
+        kinds.push(quick.map(|q| (q.0.as_str(), q.2)));
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            Some(("reassessment", false)),
+            Some(("measure_due", false)),
+            Some(("relocation_start", false)),
+            None,
+            Some(("plan_review", true)),
+        ]
+    );
+});

@@ -1291,8 +1291,21 @@ db_test!(the_case_file_shows_one_timeline_newest_first_with_names, |app| {
         json!({ "organization_id": w.partner_org, "consent_reference": "c", "expires_at": in_days(20) }),
     );
     assert_eq!(r.status, 200, "{r:?}");
+    // Shared with a second partner too: neither partner learns of the other.
+    let unrelated_org = app.get("/api/v1/me", Some(w.other_coord.token.as_str())).json()["organization_id"].clone();
+    let r = app.post(
+        &format!("{base}/shares"),
+        t,
+        json!({ "organization_id": unrelated_org, "consent_reference": "c", "expires_at": in_days(20), "override_reason": "asked" }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
     let theirs = partner.get(&format!("/console/cases/{case}"));
     assert_eq!(theirs.status, 200, "{theirs:?}");
+    assert!(
+        theirs.text.contains("Embassy of Ireland") && !theirs.text.contains("Unrelated NGO"),
+        "no other partner's name"
+    );
+    assert!(coord.get(&format!("/console/cases/{case}")).text.contains("Unrelated NGO"), "the owner sees every share");
     assert!(theirs.text.contains("Status changed: Open → Acknowledged"));
     assert!(theirs.text.contains("Spoke to her lawyer") && theirs.text.contains("Security plan approved"));
     assert!(!theirs.text.contains("/notes\"") || theirs.text.contains("id=\"h-notes\""), "a note form has its heading");
@@ -1506,4 +1519,99 @@ db_test!(an_existing_record_is_attached_to_a_case_from_the_list, |app| {
     let r = officer.post(&format!("/console/cases/{other_case}/defender"), &[("csrf", &ocsrf), ("defender", &did)]);
     assert_eq!(r.status, 422, "{r:?}");
     assert_eq!(app.count(&format!("cases WHERE id = '{other_case}' AND defender_id IS NULL")), 1);
+});
+
+db_test!(three_organisations_work_one_case_in_chromium_without_javascript, |app| {
+    use crate::webdriver::{chromium_available, Browser, Options};
+    if !chromium_available("console, three organisations") {
+        return;
+    }
+    let w = cast(&app);
+    rename(&app, &w.owner_coord, "Sofia Herrera");
+    rename(&app, &w.sharing_officer, "Aoife Byrne");
+    let backend = format!("{:?}", app.db.backend).to_lowercase();
+    let r = app.request("PUT", "/api/v1/form/intake", Some(&w.admin), Some(&json!({ "organization_id": w.owner_org })));
+    assert!(r.status == 200 || r.status == 204, "{r:?}");
+    let (receipt, _) = crate::form::file_alert(&app, "en", "They followed me from the court to my house");
+    let b =
+        Browser::start_with(Options { width: 1280, height: 900, mobile: false, javascript: false }).expect("chromium");
+    let tag = |page: &str| format!("three-orgs-{page}-{backend}");
+
+    // The UN office (the form's organisation): triage her alert into a case, share it with the
+    // embassy within her consent, and write to her.
+    browser_sign_in(&app, &b, &w.owner_coord);
+    b.find("nav a[href='/console/alerts']").click_and_wait();
+    b.find("td a[href^='/console/alerts/']").click_and_wait();
+    b.find("#severity").select_by_value("high");
+    b.find("#summary").send_keys("Followed from the court; asks for a safe place");
+    b.find("#h-triage + form button").click_and_wait();
+    b.find("dl.facts a.ref").click_and_wait();
+    let case_url = b.current_url();
+    let case = case_url.rsplit('/').next().unwrap_or_default().split('?').next().unwrap_or_default().to_string();
+    let reference = b.find("h1 .ref").text();
+    assert!(reference.starts_with("HVN-"), "{reference}");
+    b.find("#share-org").select_by_value(&w.partner_org);
+    b.find("#share-consent").send_keys("Consent by phone, 7 December");
+    // The date field takes the day as this browser's locale types it (month, day, year).
+    let until = chrono::Utc::now().date_naive() + Duration::days(30);
+    b.find("#share-until").send_keys(&until.format("%m%d%Y").to_string());
+    assert_eq!(b.find("#share-until").value(), until.format("%Y-%m-%d").to_string());
+    // Her consent (given on the form) covers NGOs and UN agencies, not embassies: the console
+    // says so, and sharing anyway needs the reason.
+    b.find("form[action$='/shares'] button").click_and_wait();
+    assert!(b.find(".errors").text().contains("Her consent does not cover this organisation"));
+    assert_eq!(b.find("#share-consent").value(), "Consent by phone, 7 December", "what she typed is kept");
+    b.find("#share-override").send_keys("She asked on the phone for the embassy's help with a visa");
+    b.find("form[action$='/shares'] button").click_and_wait();
+    assert_eq!(b.find("p.notice").text(), "The case is shared.");
+    assert!(b.find("#h-shares ~ table").text().contains("Embassy of Ireland"));
+    b.find("#reply").send_keys("We have read your message. A colleague will call you on Signal tonight.");
+    b.find("form[action$='/messages'] button").click_and_wait();
+    assert!(b.find("p.notice").text().starts_with("Your message is sent."));
+    shot(&b, &tag("owner-shared"));
+    b.find("form.signout button").click_and_wait();
+
+    // She reads the answer on her status page.
+    let portal = crate::form::open_portal(&app, &receipt);
+    assert!(portal.text.contains("A colleague will call you on Signal tonight."), "{}", portal.text);
+
+    // The embassy: the case among those shared with it, by name; she adds a note; she cannot
+    // move the case or see who else it is shared with.
+    browser_sign_in(&app, &b, &w.sharing_officer);
+    b.goto(&format!("{}/console/cases?shared=1", app.base));
+    let listed = b.find("main table").text();
+    assert!(listed.contains(&reference), "{listed}");
+    b.find(&format!("td a[href='/console/cases/{case}']")).click_and_wait();
+    assert!(b.find("h1").text().contains(&reference));
+    assert!(b.find_all("form[action$='/status']").is_empty(), "the owner moves the case");
+    b.find("#note").send_keys("Embassy: visa appointment offered for Thursday");
+    b.find("#h-notes ~ form button").click_and_wait();
+    assert_eq!(b.find("p.notice").text(), "The note is added.");
+    let timeline = b.find(".timeline").text();
+    assert!(timeline.contains("Embassy: visa appointment offered for Thursday") && timeline.contains("Aoife Byrne"));
+    shot(&b, &tag("partner-note"));
+    b.find("form.signout button").click_and_wait();
+
+    // A third organisation: the case does not exist for it, on the list or by its address.
+    browser_sign_in(&app, &b, &w.other_coord);
+    b.goto(&format!("{}/console/cases", app.base));
+    assert!(!b.find("main").text().contains(&reference));
+    b.goto(&case_url);
+    assert_eq!(b.find("h1").text(), Lang::En.words().err_title);
+    assert!(!b.source().contains(&reference) && !b.source().contains("Followed from the court"));
+    shot(&b, &tag("third-org-404"));
+    b.find("form.signout button").click_and_wait();
+
+    // The UN office again: the embassy's note is on the timeline; she closes the case.
+    browser_sign_in(&app, &b, &w.owner_coord);
+    b.goto(&case_url);
+    assert!(b.find(".timeline").text().contains("Embassy: visa appointment offered for Thursday"));
+    b.find(".actions button").click_and_wait();
+    assert_eq!(b.find("p.notice").text(), "The case has moved on.");
+    b.find("#reason").send_keys("Relocated with the embassy's visa");
+    b.find("#reason ~ button").click_and_wait();
+    assert!(b.find("dl.facts").text().contains("Closed"));
+    shot(&b, &tag("owner-closed"));
+    b.find("form.signout button").click_and_wait();
+    assert!(b.current_url().contains("/console/login"));
 });
