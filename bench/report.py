@@ -273,8 +273,9 @@ w("`GET /api/v1/cases/{id}/notes`: one case with 20 sealed notes of 500 characte
   "case key, warm in the key cache):")
 w("")
 table("case_notes")
-w("`GET /console/cases/{id}`: the console's case file of that case, which also holds 3 assessments and 2 "
-  "plans (its timeline, notes opened), with the session cookie:")
+w("`GET /console/cases/{id}`: the console's case file of that case (a form alert triaged into it), which "
+  "also holds 3 assessments, 2 plans and 10 messages to her (its timeline, notes and messages opened), with the "
+  "session cookie:")
 w("")
 table("console_case")
 w("`GET /console/cases`: the console's case list of the coordinator (every case of her organisation; the "
