@@ -368,13 +368,7 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             let who = crate::domain::cases::Caller { user: &user, role };
             let now = st.clock.now();
             let alerts = if st.access.permits(role, Action::AlertList) {
-                let filter = AlertFilter { status: Some("received".into()), ..Default::default() };
-                // Scanned newest first, shown most urgent and oldest first.
-                let mut rows = crate::domain::alerts::list(c, &who, &filter, None, 500)?;
-                rows.sort_by(|a, b| {
-                    urgency_rank(&b.urgency).cmp(&urgency_rank(&a.urgency)).then(a.received_at.cmp(&b.received_at))
-                });
-                Some(rows)
+                Some(crate::domain::alerts::waiting(c, &who, ALERTS_SHOWN as i64 + 1)?)
             } else {
                 None
             };
@@ -476,10 +470,6 @@ struct Watch {
     waiting: Vec<(String, chrono::NaiveDateTime)>,
     references: std::collections::BTreeMap<String, String>,
     deadlines: std::collections::BTreeMap<String, crate::domain::summary::NextDeadline>,
-}
-
-fn urgency_rank(u: &str) -> usize {
-    crate::domain::cases::Severity::ALL.iter().position(|s| s.as_str() == u).unwrap_or(0)
 }
 
 /// A time as staff read it in a table: `2026-12-04 21:30 UTC`.

@@ -115,6 +115,12 @@ pub fn list(
     Ok(Alert::page_for_org(conn, &caller.user.organization_id, filter, cursor, limit)?)
 }
 
+/// The caller's organisation's alerts awaiting triage, most pressing first (a duress signal,
+/// then urgency, then the longest waiting), at most `limit`.
+pub fn waiting(conn: &mut DbConn, caller: &Caller<'_>, limit: i64) -> Result<Vec<Alert>, AppError> {
+    Ok(Alert::waiting_for_org(conn, &caller.user.organization_id, limit)?)
+}
+
 /// Staff intake on behalf of a defender; the alert belongs to the caller's organisation.
 pub fn create(
     conn: &mut DbConn,

@@ -1615,3 +1615,36 @@ db_test!(three_organisations_work_one_case_in_chromium_without_javascript, |app|
     b.find("form.signout button").click_and_wait();
     assert!(b.current_url().contains("/console/login"));
 });
+
+db_test!(my_work_shows_the_most_pressing_alerts_first, |app| {
+    let w = cast(&app);
+    let t = Some(w.owner_coord.token.as_str());
+    let alert = |urgency: &str, narrative: &str| {
+        let body = json!({ "kind": "surveillance", "urgency": urgency, "country": "CO", "narrative": narrative, "consent_scope": [] });
+        let r = app.post("/api/v1/alerts", t, body);
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let old_high = alert("high", "h");
+    app.clock.advance(Duration::seconds(5));
+    let critical = alert("critical", "c");
+    app.clock.advance(Duration::seconds(5));
+    let new_high = alert("high", "h2");
+    // More low alerts than the page shows, all newer: the critical one still comes first.
+    for i in 0..55 {
+        app.clock.advance(Duration::seconds(1));
+        alert("low", &format!("l{i}"));
+    }
+    let coord = signed_in(&app, &w.owner_coord);
+    let page = coord.get("/console/");
+    assert_eq!(page.status, 200);
+    let section = &page.text[at(&page.text, "id=\"h-alerts\"")..];
+    let (c, h1, h2) = (
+        at(section, &format!("/console/alerts/{critical}\"")),
+        at(section, &format!("/console/alerts/{old_high}\"")),
+        at(section, &format!("/console/alerts/{new_high}\"")),
+    );
+    assert!(c < h1 && h1 < h2, "critical first, then the longest waiting of the same urgency");
+    assert_eq!(section.matches("href=\"/console/alerts/").count(), 50, "a page of 50");
+    assert!(page.text.contains(Lang::En.words().alerts_more), "the page says more are waiting");
+});

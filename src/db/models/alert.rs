@@ -149,6 +149,27 @@ impl Alert {
     }
 
     /// An organisation's alerts, newest first, after `cursor`.
+    /// An organisation's alerts awaiting triage, most pressing first: those with a duress
+    /// signal, then by urgency (critical first), then the longest waiting; at most `limit`.
+    /// Sorted by the database, so none waits unseen behind a page of newer ones.
+    pub fn waiting_for_org(conn: &mut DbConn, org: &str, limit: i64) -> QueryResult<Vec<Alert>> {
+        use diesel::sql_types::Integer;
+        alerts::table
+            .filter(alerts::owner_organization_id.eq(org))
+            .filter(alerts::status.eq("received"))
+            .order((
+                diesel::dsl::sql::<Integer>("CASE WHEN alerts.duress_at IS NULL THEN 1 ELSE 0 END"),
+                diesel::dsl::sql::<Integer>(
+                    "CASE alerts.urgency WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END",
+                ),
+                alerts::received_at.asc(),
+                alerts::id.asc(),
+            ))
+            .limit(limit)
+            .select(Alert::as_select())
+            .load(conn)
+    }
+
     pub fn page_for_org(
         conn: &mut DbConn,
         org: &str,
