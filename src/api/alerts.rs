@@ -62,6 +62,7 @@ pub struct DismissRequest {
 pub struct AlertListQuery {
     pub status: Option<AlertStatus>,
     pub kind: Option<AlertKind>,
+    pub urgency: Option<crate::domain::cases::Severity>,
     #[serde(default, deserialize_with = "crate::domain::country::upper_opt")]
     pub country: Option<String>,
     /// A day (2027-01-15, meaning its first second UTC) or an RFC 3339 time.
@@ -225,6 +226,7 @@ pub async fn list(
         }
         if q.status.is_some()
             || q.kind.is_some()
+            || q.urgency.is_some()
             || q.country.is_some()
             || q.received_since.is_some()
             || q.cursor.is_some()
@@ -241,6 +243,7 @@ pub async fn list(
     let filter = AlertFilter {
         status: q.status.map(|s| s.as_str().to_string()),
         kind: q.kind.map(|k| k.as_str().to_string()),
+        urgency: q.urgency.map(|u| u.as_str().to_string()),
         country: q.country,
         received_since: q.received_since.map(naive),
     };

@@ -746,6 +746,7 @@ struct AlertsPage {
     status: &'static str,
     statuses: Vec<super::Choice>,
     kinds: Vec<super::Choice>,
+    urgencies: Vec<super::Choice>,
     country: String,
     since: String,
     rows: Vec<AlertListRow>,
@@ -768,7 +769,7 @@ pub async fn alerts(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let w = staff.lang.words();
     let q = Fields::parse(
         req.query_string().as_bytes(),
-        &["status", "kind", "country", "since", "cursor", "lang", "n"],
+        &["status", "kind", "urgency", "country", "since", "cursor", "lang", "n"],
         &[],
     )
     .unwrap_or_default();
@@ -778,12 +779,14 @@ pub async fn alerts(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         None => Some(AlertStatus::Received),
     };
     let kind = q.get("kind").and_then(AlertKind::parse);
+    let urgency = q.get("urgency").and_then(crate::domain::cases::Severity::parse);
     let country = q.get("country").map(str::to_ascii_uppercase).filter(|c| crate::domain::country::is_valid(c));
     let since = q.get("since").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let cursor = q.get("cursor").filter(|c| crate::domain::accounts::is_id(c)).map(str::to_string);
     let filter = AlertFilter {
         status: status.map(|s| s.as_str().to_string()),
         kind: kind.map(|k| k.as_str().to_string()),
+        urgency: urgency.map(|u| u.as_str().to_string()),
         country: country.clone(),
         received_since: since.and_then(|d| d.and_hms_opt(0, 0, 0)),
     };
@@ -808,6 +811,9 @@ pub async fn alerts(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         let mut url = format!("/console/alerts?status={status_code}&cursor={last}");
         if let Some(k) = kind {
             url.push_str(&format!("&kind={}", k.as_str()));
+        }
+        if let Some(u) = urgency {
+            url.push_str(&format!("&urgency={}", u.as_str()));
         }
         if let Some(c) = &country {
             url.push_str(&format!("&country={c}"));
@@ -843,6 +849,11 @@ pub async fn alerts(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         kinds: AlertKind::ALL
             .iter()
             .map(|k| super::Choice { value: k.as_str(), label: w.kind(k.as_str()), checked: Some(*k) == kind })
+            .collect(),
+        urgencies: crate::domain::cases::Severity::ALL
+            .iter()
+            .rev()
+            .map(|u| super::Choice { value: u.as_str(), label: w.severity(u.as_str()), checked: Some(*u) == urgency })
             .collect(),
         country: country.unwrap_or_default(),
         since: since.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),

@@ -643,7 +643,16 @@ db_test!(the_intake_queue_and_an_alert_page_by_need_to_know, |app| {
     assert!(!list.text.contains("followed her home"), "no narrative in a list");
     let filtered = coord.get("/console/alerts?status=received&kind=smear_campaign&country=ke&since=2000-01-01");
     assert!(filtered.text.contains(&smear) && !filtered.text.contains(&threat), "filtered by kind");
-    assert!(coord.get("/console/alerts?kind=nonsense&since=yesterday").status == 200, "a bad filter is ignored");
+    let high = coord.get("/console/alerts?urgency=high");
+    assert!(high.text.contains(&threat) && !high.text.contains(&smear), "filtered by urgency");
+    assert!(high.text.contains("<option value=\"high\" selected>"), "the filter shows what she chose");
+    let api = app.get("/api/v1/alerts?urgency=medium", Some(&w.owner_coord.token)).json();
+    assert_eq!(api["items"].as_array().unwrap().len(), 1);
+    assert_eq!(api["items"][0]["id"], json!(smear));
+    assert!(
+        coord.get("/console/alerts?kind=nonsense&urgency=dire&since=yesterday").status == 200,
+        "a bad filter is ignored"
+    );
 
     let page = coord.get(&format!("/console/alerts/{threat}"));
     assert_eq!(page.status, 200);

@@ -42,6 +42,7 @@ pub struct Alert {
 pub struct AlertFilter {
     pub status: Option<String>,
     pub kind: Option<String>,
+    pub urgency: Option<String>,
     pub country: Option<String>,
     pub received_since: Option<NaiveDateTime>,
 }
@@ -183,6 +184,9 @@ impl Alert {
         }
         if let Some(k) = &filter.kind {
             q = q.filter(alerts::kind.eq(k.clone()));
+        }
+        if let Some(u) = &filter.urgency {
+            q = q.filter(alerts::urgency.eq(u.clone()));
         }
         if let Some(c) = &filter.country {
             q = q.filter(alerts::country.eq(c.clone()));
