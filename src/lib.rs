@@ -21,6 +21,7 @@ pub mod i18n;
 pub mod keyfile;
 pub mod mail;
 pub mod metrics;
+pub mod page;
 pub mod policy;
 pub mod state;
 

@@ -18,7 +18,7 @@ use crate::db::models::{Case, CaseNote, Organization, User};
 use crate::domain::cases::{Caller, CaseStatus, NoteKind, Severity};
 use crate::domain::summary::NextDeadline;
 use crate::error::AppError;
-use crate::form::decode::Fields;
+use crate::page::decode::Fields;
 use crate::state::AppState;
 
 /// At most this many cases are loaded and sorted by deadline for one list.

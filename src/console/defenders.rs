@@ -16,7 +16,7 @@ use crate::db::models::{Case, Defender};
 use crate::domain::cases::Caller;
 use crate::domain::defenders::{self, ContactChannel, Dependant, Profile};
 use crate::error::AppError;
-use crate::form::decode::Fields;
+use crate::page::decode::Fields;
 use crate::state::AppState;
 
 /// Contact rows and dependant rows the form takes at most (the domain's limits).
@@ -158,7 +158,7 @@ impl Typed {
 fn parse_age(raw: &str) -> Option<u8> {
     let mut n: u32 = 0;
     for c in raw.trim().chars() {
-        n = n.checked_mul(10)?.checked_add(crate::form::decode::digit(c)?)?;
+        n = n.checked_mul(10)?.checked_add(crate::page::decode::digit(c)?)?;
     }
     u8::try_from(n).ok().filter(|a| *a <= 120)
 }

@@ -59,7 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn stylesheet(req: HttpRequest) -> HttpResponse {
-    crate::form::respond(&req, StatusCode::OK, "text/css; charset=utf-8", STYLESHEET.as_bytes().to_vec())
+    crate::page::respond(&req, StatusCode::OK, "text/css; charset=utf-8", STYLESHEET.as_bytes().to_vec())
 }
 
 /// An option of a select or radio group.
@@ -132,17 +132,17 @@ pub struct NoticePage {
 /// A page with the console's headers (those of the form: strict CSP, no-store, no-referrer).
 pub fn html(req: &HttpRequest, status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
-        Ok(body) => crate::form::respond(req, status, "text/html; charset=utf-8", body.into_bytes()),
+        Ok(body) => crate::page::respond(req, status, "text/html; charset=utf-8", body.into_bytes()),
         Err(e) => {
             tracing::error!(target: "haven::console", error = %e, "template failed");
-            crate::form::respond(req, StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", b"error".to_vec())
+            crate::page::respond(req, StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", b"error".to_vec())
         }
     }
 }
 
 /// `303 See Other` (post/redirect/get), with the console's headers.
 pub fn redirect(req: &HttpRequest, location: &str) -> HttpResponse {
-    let mut res = crate::form::respond(req, StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Vec::new());
+    let mut res = crate::page::respond(req, StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Vec::new());
     if let Ok(v) = header::HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, v);
     }

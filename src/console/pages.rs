@@ -14,8 +14,8 @@ use crate::clock::{naive, ts};
 use crate::db::models::alert::AlertFilter;
 use crate::db::models::case::CaseFilter;
 use crate::error::AppError;
-use crate::form::decode::Fields;
 use crate::i18n::Lang;
+use crate::page::decode::Fields;
 use crate::state::AppState;
 
 /// The header of a signed-in page, with this page's entry of the navigation marked.
@@ -89,7 +89,7 @@ pub(super) fn error_page(req: &HttpRequest, staff: Option<&Staff>, lang: Lang, e
         _ => w.err_generic,
     };
     let mut res = notice_page(req, staff, lang, status, text);
-    crate::form::set_retry_after(&mut res, &e);
+    crate::page::set_retry_after(&mut res, &e);
     res
 }
 
@@ -137,7 +137,7 @@ pub(super) async fn posted(
     allowed: &[&str],
     password_page: bool,
 ) -> Result<(Staff, Fields), HttpResponse> {
-    posted_with(req, state, payload, allowed, &[], crate::form::decode::MAX_FIELDS, password_page).await
+    posted_with(req, state, payload, allowed, &[], crate::page::decode::MAX_FIELDS, password_page).await
 }
 
 /// `posted`, for a form with rows: `rows` may come more than once, up to `max` fields in all.
@@ -172,7 +172,7 @@ async fn posted_with(
             staff.lang.words().err_expired_form,
         ));
     }
-    let body = match crate::form::read_body(req, payload).await {
+    let body = match crate::page::read_body(req, payload).await {
         Ok(b) => b,
         Err(e) => return Err(error_page(req, Some(&staff), staff.lang, e)),
     };
@@ -228,7 +228,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::P
         tracing::info!(target: "haven::console", "sign-in refused: sent from another site");
         return notice_page(&req, None, fallback, StatusCode::FORBIDDEN, fallback.words().err_expired_form);
     }
-    let body = match crate::form::read_body(&req, payload).await {
+    let body = match crate::page::read_body(&req, payload).await {
         Ok(b) => b,
         Err(e) => return error_page(&req, None, fallback, e),
     };
@@ -269,7 +269,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::P
                 vec![FieldError { field: "email", text: w.err_throttled }],
                 email,
             );
-            crate::form::set_retry_after(&mut res, &e);
+            crate::page::set_retry_after(&mut res, &e);
             res
         }
         Err(e) => error_page(&req, None, lang, e),
@@ -636,7 +636,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, paylo
                 _ => return error_page(&req, Some(&staff), staff.lang, e),
             };
             let mut res = account_page(&req, &staff, status, vec![FieldError { field, text }]);
-            crate::form::set_retry_after(&mut res, &e);
+            crate::page::set_retry_after(&mut res, &e);
             res
         }
     }
