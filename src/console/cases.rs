@@ -283,7 +283,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             status: w.status(&k.status),
             country: k.country.clone(),
             deadline: deadlines.get(&k.id).map(|d| deadline_cell(w, d)),
-            assignees: who_by_case.get(k.id.as_str()).map(|v| v.join(", ")).unwrap_or_default(),
+            assignees: who_by_case.get(k.id.as_str()).map(|v| v.join(w.list_separator)).unwrap_or_default(),
         })
         .collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
