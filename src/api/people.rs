@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use crate::api::Page;
-use crate::db::models::User;
 use crate::db::DbConn;
 use crate::error::AppError;
 
@@ -15,10 +14,7 @@ pub struct Names(BTreeMap<String, String>);
 
 impl Names {
     pub fn load<'a>(c: &mut DbConn, ids: impl IntoIterator<Item = &'a str>) -> Result<Names, AppError> {
-        let mut ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
-        ids.sort();
-        ids.dedup();
-        Ok(Names(User::names(c, &ids)?.into_iter().collect()))
+        Ok(Names(crate::domain::accounts::names(c, ids)?))
     }
 
     pub fn of(&self, id: &str) -> Option<String> {

@@ -60,13 +60,6 @@ struct Flags {
     can_unshare: bool,
 }
 
-fn names_of(c: &mut crate::db::DbConn, ids: Vec<String>) -> Result<BTreeMap<String, String>, AppError> {
-    let mut ids = ids;
-    ids.sort();
-    ids.dedup();
-    Ok(User::names(c, &ids)?.into_iter().collect())
-}
-
 /// How a deadline reads in a table: `Visa expires 2027-01-15 (overdue)`.
 pub(super) struct DeadlineCell {
     pub kind: &'static str,
@@ -235,7 +228,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             };
             let deadlines = crate::domain::summary::next_deadlines(c, &ids, now)?;
             let assignees = crate::db::models::CaseAssignee::of_cases(c, &ids)?;
-            let names = names_of(c, assignees.iter().map(|(_, u)| u.clone()).collect())?;
+            let names = crate::domain::accounts::names(c, assignees.iter().map(|(_, u)| u.as_str()))?;
             Ok((found, deadlines, assignees, names))
         })
         .await;
@@ -577,7 +570,7 @@ async fn file_view(
             );
             people.extend(steps.relocations.iter().map(|r| r.2.clone()));
             people.extend(steps.escalations.iter().filter_map(|e| e.acknowledged_by.clone()));
-            let names = names_of(c, people)?;
+            let names = crate::domain::accounts::names(c, people.iter().map(String::as_str))?;
             let records = Records {
                 notes,
                 messages,
@@ -587,8 +580,8 @@ async fn file_view(
                 escalations,
                 orgs,
                 steps,
-                her_record: None,
-                can_attach: false,
+                her_record,
+                can_attach,
             };
             let flags = Flags {
                 can_move,
@@ -600,7 +593,6 @@ async fn file_view(
                 can_share,
                 can_unshare,
             };
-            let records = Records { her_record, can_attach, ..records };
             Ok((detail, records, owner, deadline, assignable, names, flags))
         })
         .await;

@@ -194,7 +194,14 @@ fn row_id(field: &str, i: usize) -> &'static str {
     ids.get(i).copied().unwrap_or(ids[0])
 }
 
-/// The domain's refusal of a field, as the form's field and words.
+/// The domain's refusal of a field as the form shows it: (field, words); None for any other
+/// error.
+fn form_error(e: &AppError, w: &'static super::i18n::Words) -> Option<(&'static str, &'static str)> {
+    let field = field_of_domain_error(e)?;
+    Some((field, if field == "country" { w.err_country } else { w.err_too_long }))
+}
+
+/// The domain's refusal of a field, as the form's field.
 fn field_of_domain_error(e: &AppError) -> Option<&'static str> {
     if let AppError::Unprocessable { code: "invalid_country", .. } = e {
         return Some("country");
@@ -504,9 +511,8 @@ pub async fn create(req: HttpRequest, state: web::Data<AppState>, payload: web::
     match (done, case_id) {
         (Ok(_), Some(case)) => redirect(&req, &format!("/console/cases/{case}?n=defender_linked")),
         (Ok(id), None) => redirect(&req, &format!("/console/defenders/{id}?n=defender_created")),
-        (Err(e), case_id) => match field_of_domain_error(&e) {
-            Some(field) => {
-                let text = if field == "country" { w.err_country } else { w.err_too_long };
+        (Err(e), case_id) => match form_error(&e, w) {
+            Some((field, text)) => {
                 new_view(&req, &state, &staff, case_id, Again::error(field, text, Some(typed)), None).await
             }
             None => error_page(&req, Some(&staff), staff.lang, e),
@@ -565,9 +571,8 @@ pub async fn update(
         Err(AppError::PreconditionFailed) => {
             record_view(&req, &state, &staff, id, Again::conflict(w.defender_changed, Some(typed)), None).await
         }
-        Err(e) => match field_of_domain_error(&e) {
-            Some(field) => {
-                let text = if field == "country" { w.err_country } else { w.err_too_long };
+        Err(e) => match form_error(&e, w) {
+            Some((field, text)) => {
                 record_view(&req, &state, &staff, id, Again::error(field, text, Some(typed)), None).await
             }
             None => error_page(&req, Some(&staff), staff.lang, e),
