@@ -154,7 +154,14 @@ impl AppError {
             AppError::BadRequest { message, .. }
             | AppError::Conflict { message, .. }
             | AppError::Unprocessable { message, .. } => Cow::Borrowed(message),
+            AppError::Unauthorized("mfa_required") => {
+                Cow::Borrowed("this account signs in with a second factor: send totp_code or recovery_code")
+            }
+            AppError::Unauthorized("mfa_invalid") => Cow::Borrowed("the code is wrong, expired or already used"),
             AppError::Unauthorized(_) => Cow::Borrowed("authentication required"),
+            AppError::Forbidden("mfa_enrollment_required") => Cow::Borrowed(
+                "enrol a second factor (POST /api/v1/me/mfa/totp, then /api/v1/me/mfa/totp/confirm) before anything else",
+            ),
             AppError::Forbidden("password_change_required") => {
                 Cow::Borrowed("choose a new password (POST /api/v1/me/password) before anything else")
             }

@@ -42,8 +42,8 @@ impl AppState {
         let funding = FundingPolicy::load(Some(&config.policies_dir)).map_err(anyhow::Error::msg)?;
         let escalation = RuleSet::load(config.policies_dir.clone()).map_err(anyhow::Error::msg)?;
         let mailer = Mailer::from_config(&config)?;
-        let throttle = LoginThrottle::new(&config.login);
-        let form = crate::form::FormState::new(&config)?;
+        let throttle = LoginThrottle::new(&config.login, jwt.slot_key("login"));
+        let form = crate::form::FormState::new(&config, jwt.slot_key("form"))?;
         Ok(AppState {
             db,
             config: Arc::new(config),

@@ -2,6 +2,7 @@ use crate::api::extract::Json;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::auth::mfa::SecondFactor;
 use crate::auth::{session, Authed};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -12,6 +13,12 @@ use crate::state::AppState;
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// The six digits of her authenticator, when she has enrolled one.
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    /// Instead of `totp_code`: one of her single-use recovery codes.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -29,8 +36,18 @@ pub async fn login(
     if body.email.len() > 254 || body.password.len() > crate::auth::password::MAX_LEN {
         return Err(AppError::Unauthorized("invalid_credentials"));
     }
+    let factor = match (body.totp_code, body.recovery_code) {
+        (None, None) => SecondFactor::None,
+        (Some(code), None) if code.len() <= 32 => SecondFactor::Totp(code),
+        (None, Some(code)) if code.len() <= 64 => SecondFactor::Recovery(code),
+        (Some(_), Some(_)) => {
+            return Err(AppError::unprocessable("one_second_factor", "give totp_code or recovery_code, not both"))
+        }
+        // Too long to be a code: a wrong one, checked (and counted) like any other.
+        (Some(_), None) | (None, Some(_)) => SecondFactor::Recovery(String::new()),
+    };
     let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
-    let pair = session::login(&state, &body.email, &body.password, addr).await?;
+    let pair = session::login(&state, &body.email, &body.password, factor, addr).await?;
     Ok(HttpResponse::Ok().json(pair))
 }
 

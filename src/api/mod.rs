@@ -130,7 +130,12 @@ pub fn table() -> Vec<RouteDef> {
             .body::<auth::RefreshRequest>()
             .returns::<TokenPair>(200),
         def(M::POST, "/api/v1/auth/logout", A::AuthLogout, auth::logout).no_content(),
-        def(M::GET, "/api/v1/me", A::MeRead, me::show).returns::<us::UserView>(200),
+        def(M::GET, "/api/v1/me", A::MeRead, me::show).returns::<me::MeView>(200),
+        def(M::POST, "/api/v1/me/mfa/totp", A::MeMfaEnroll, me::totp_enrol).returns::<me::TotpEnrolment>(200),
+        def(M::DELETE, "/api/v1/me/mfa/totp", A::MeMfaDisable, me::totp_disable).body::<me::TotpCode>().no_content(),
+        def(M::POST, "/api/v1/me/mfa/totp/confirm", A::MeMfaEnroll, me::totp_confirm)
+            .body::<me::TotpCode>()
+            .returns::<me::RecoveryCodes>(200),
         def(M::POST, "/api/v1/me/password", A::MePasswordChange, me::change_password)
             .body::<me::PasswordChange>()
             .no_content(),
@@ -147,6 +152,7 @@ pub fn table() -> Vec<RouteDef> {
             .returns::<us::UserView>(200),
         def(M::POST, "/api/v1/users/{id}/reset-password", A::UserResetPassword, us::reset_password)
             .returns::<us::PasswordReset>(200),
+        def(M::POST, "/api/v1/users/{id}/mfa/reset", A::UserMfaReset, us::mfa_reset).no_content(),
         def(M::GET, "/api/v1/form/intake", A::FormIntakeRead, intake::show).returns::<intake::IntakeView>(200),
         def(M::PUT, "/api/v1/form/intake", A::FormIntakeUpdate, intake::update)
             .body::<intake::IntakeChange>()

@@ -45,6 +45,8 @@ pub struct UserView {
     pub organization_id: String,
     pub active: bool,
     pub must_change_password: bool,
+    /// Whether she signs in with a second factor.
+    pub mfa_enabled: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -59,6 +61,7 @@ impl From<User> for UserView {
             organization_id: u.organization_id,
             active: u.active,
             must_change_password: u.must_change_password,
+            mfa_enabled: u.mfa_enabled_at.is_some(),
             created_at: ts(u.created_at),
             updated_at: ts(u.updated_at),
         }
@@ -155,4 +158,15 @@ pub async fn reset_password(
     let now = state.clock.now();
     state.db.write(move |c| accounts::reset_password(c, now, Some(&auth.user.id), &id, hash)).await?;
     Ok(HttpResponse::Ok().json(PasswordReset { one_time_password: password }))
+}
+
+/// `POST /api/v1/users/{id}/mfa/reset`: removes her second factors (a lost phone) and ends
+/// her sessions; she enrols again at her next sign-in. Audited.
+pub async fn mfa_reset(
+    auth: Authed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    crate::auth::mfa::reset(&state, &auth.user, &path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -101,6 +101,12 @@ impl JwtKeys {
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
+    /// The key of the throttles' slots for `purpose`: derived from the signing secret,
+    /// which every instance of one deployment shares, so they all count in the same slots.
+    pub fn slot_key(&self, purpose: &str) -> crate::auth::throttle::SlotKey {
+        crate::auth::throttle::SlotKey::derive(&*self.digest_key, purpose)
+    }
+
     pub fn kid(&self) -> &str {
         &self.kid
     }

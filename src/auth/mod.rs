@@ -8,6 +8,7 @@
 //! a route without a declared action fails closed.
 
 pub mod jwt;
+pub mod mfa;
 pub mod password;
 pub mod session;
 pub mod throttle;
@@ -193,6 +194,9 @@ async fn authenticate(state: &web::Data<AppState>, token: &str, action: Action) 
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {} has unknown role", user.id)))?;
     if user.must_change_password && !action.allowed_before_password_change() {
         return Err(AppError::Forbidden("password_change_required"));
+    }
+    if user.mfa_enabled_at.is_none() && state.access.requires_mfa(role) && !action.allowed_before_mfa_enrollment() {
+        return Err(AppError::Forbidden("mfa_enrollment_required"));
     }
     if !state.access.permits(role, action) {
         // Refused reads are audited like refused writes: someone looking where her role may

@@ -10,12 +10,16 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Entry, Outcome};
+use crate::auth::mfa::SecondFactor;
+use crate::auth::throttle::LoginAttempt;
 use crate::clock::naive;
 use crate::db::models::user::{normalize_email, UserChanges};
 use crate::db::models::{RefreshToken, Session, User};
 use crate::domain::new_id;
 use crate::error::AppError;
 use crate::state::AppState;
+
+type State = actix_web::web::Data<AppState>;
 
 /// No `Debug`: it holds both tokens.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -37,17 +41,26 @@ fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Checks the throttle, then the password (on a blocking thread), for a login at either door.
-/// Every refusal is audited and is the same error, saying nothing about whether the account
-/// exists. Ok: the active account and the normalised email (for the throttle's success).
+/// Checks the throttle, then the password (on a blocking thread), then her second factor
+/// when she has one, for a sign-in at either door. Every refusal is audited; a wrong
+/// password is the same error whether or not the account exists. Ok: the active account and
+/// the throttle's counters (for the success), or, when she has a second factor and sent
+/// none, `SecondStep` (an `mfa_required` for the API, the code page for the console).
 async fn check_login(
-    state: &AppState,
+    state: &State,
     email: &str,
     password: &str,
+    factor: SecondFactor,
     addr: Option<IpAddr>,
-) -> Result<(User, String), AppError> {
+) -> Result<Checked, AppError> {
     let email_n = normalize_email(email);
-    if let Err(retry_after_secs) = state.throttle.begin_attempt(&email_n, addr) {
+    let attempt = state.throttle.attempt(&email_n, addr);
+    let now = state.clock.now();
+    let begun = {
+        let attempt = attempt.clone();
+        state.db.write(move |c| Ok(attempt.begin(c, naive(now))?)).await?
+    };
+    if let Err(retry_after_secs) = begun {
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
     // Control characters (a NUL would make PostgreSQL fail the query) cannot be in any
@@ -61,10 +74,49 @@ async fn check_login(
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let pw = password.to_string();
     let ok = crate::auth::password::off_thread(move || crate::auth::password::verify(&pw, stored.as_deref())).await?;
-    match user {
-        Some(u) if ok && u.active => Ok((u, email_n)),
-        other => Err(login_denied(state, state.clock.now(), other.map(|u| u.id)).await),
+    let user = match user {
+        Some(u) if ok && u.active => u,
+        other => return Err(login_denied(state, now, other.map(|u| u.id)).await),
+    };
+    if user.mfa_enabled_at.is_some() {
+        if matches!(factor, SecondFactor::None) {
+            // Her password was right: this attempt is not a failure, but the sign-in needs
+            // its second step.
+            let attempt = attempt.clone();
+            state.db.write(move |c| Ok(attempt.give_back(c, naive(now))?)).await?;
+            return Ok(Checked::SecondStep(user));
+        }
+        // A wrong code keeps the attempt counted.
+        if !crate::auth::mfa::verify(state, &user, factor, now).await? {
+            return Err(AppError::Unauthorized("mfa_invalid"));
+        }
     }
+    Ok(Checked::Ready(user, attempt))
+}
+
+enum Checked {
+    Ready(User, LoginAttempt),
+    SecondStep(User),
+}
+
+/// How long the console's code step may follow the password.
+const CODE_STEP_MINUTES: i64 = 5;
+
+/// The console's proof, between its two sign-in steps, that the password was right: her id
+/// and a deadline, MACed (with the password hash she had) under the token secret. Nothing
+/// is stored; a password change or the deadline makes it worthless.
+fn code_ticket(state: &AppState, user: &User, until: i64) -> Result<String, AppError> {
+    let mac =
+        state.jwt.keyed_digest(format!("console-code\0{}\0{until}\0{}", user.id, user.password_hash).as_bytes())?;
+    Ok(format!("{}.{until}.{mac}", user.id))
+}
+
+/// How a console sign-in went past the password.
+pub enum ConsoleSignIn {
+    /// Signed in: the account and the cookie's secret.
+    Done(Box<User>, String),
+    /// Her password was right and she has a second factor: the ticket for the code step.
+    CodeNeeded { ticket: String },
 }
 
 /// Which door a session is opened for, and what it holds for that door.
@@ -78,13 +130,7 @@ enum Door {
 /// Opens the session of a checked login, in one transaction with its audit row. The password
 /// was checked outside the transaction: if it changed (or the account was deactivated)
 /// meanwhile, the check no longer holds and the login is refused.
-async fn open_session(
-    state: &AppState,
-    user: &User,
-    email_n: &str,
-    addr: Option<IpAddr>,
-    door: Door,
-) -> Result<Session, AppError> {
+async fn open_session(state: &State, user: &User, attempt: LoginAttempt, door: Door) -> Result<Session, AppError> {
     let now = state.clock.now();
     let console = matches!(door, Door::Console { .. });
     let session = Session {
@@ -109,6 +155,7 @@ async fn open_session(
                 return Ok(false);
             }
             row.insert(c)?;
+            attempt.succeeded(c, naive(now))?;
             let mut e = Entry::new(Some(&uid), "auth.login", "session", Some(&row.id));
             match door {
                 Door::Api { refresh_hash } => {
@@ -129,32 +176,89 @@ async fn open_session(
     if !opened {
         return Err(login_denied(state, now, None).await);
     }
-    state.throttle.record_success(email_n, addr);
     Ok(session)
 }
 
 /// Checks the password (on a blocking thread), then opens a session. Every outcome is
 /// audited; a failure says nothing about whether the account exists.
-pub async fn login(state: &AppState, email: &str, password: &str, addr: Option<IpAddr>) -> Result<TokenPair, AppError> {
-    let (user, email_n) = check_login(state, email, password, addr).await?;
+pub async fn login(
+    state: &State,
+    email: &str,
+    password: &str,
+    factor: SecondFactor,
+    addr: Option<IpAddr>,
+) -> Result<TokenPair, AppError> {
+    let (user, attempt) = match check_login(state, email, password, factor, addr).await? {
+        Checked::Ready(user, attempt) => (user, attempt),
+        Checked::SecondStep(_) => return Err(AppError::Unauthorized("mfa_required")),
+    };
     let (refresh_token, refresh_hash) = new_refresh_token();
-    let session = open_session(state, &user, &email_n, addr, Door::Api { refresh_hash }).await?;
+    let session = open_session(state, &user, attempt, Door::Api { refresh_hash }).await?;
     let access_token = state.jwt.issue(&user.id, &session.id, session.created_at.and_utc())?;
     Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: state.jwt.ttl_seconds() })
 }
 
 /// Opens a console session after the same checks as an API login (throttle, password,
-/// audit). Returns the account and the cookie's secret; the session row keeps only the
-/// secret's SHA-256, so a copy of the database opens no session.
+/// audit), or asks for the code step when she has a second factor. The session row keeps
+/// only the SHA-256 of the cookie's secret, so a copy of the database opens no session.
 pub async fn console_login(
-    state: &AppState,
+    state: &State,
     email: &str,
     password: &str,
     addr: Option<IpAddr>,
+) -> Result<ConsoleSignIn, AppError> {
+    match check_login(state, email, password, SecondFactor::None, addr).await? {
+        Checked::Ready(user, attempt) => {
+            let (secret, secret_hash) = new_refresh_token();
+            open_session(state, &user, attempt, Door::Console { secret_hash }).await?;
+            Ok(ConsoleSignIn::Done(Box::new(user), secret))
+        }
+        Checked::SecondStep(user) => {
+            let until = (state.clock.now() + chrono::Duration::minutes(CODE_STEP_MINUTES)).timestamp();
+            Ok(ConsoleSignIn::CodeNeeded { ticket: code_ticket(state, &user, until)? })
+        }
+    }
+}
+
+/// The console's code step: the ticket from `console_login` and her code. A wrong code is a
+/// failed attempt like a wrong password; an expired or forged ticket is `mfa_ticket` (sign
+/// in again).
+pub async fn console_code(
+    state: &State,
+    ticket: &str,
+    code: &str,
+    addr: Option<IpAddr>,
 ) -> Result<(User, String), AppError> {
-    let (user, email_n) = check_login(state, email, password, addr).await?;
+    let expired = || AppError::Unauthorized("mfa_ticket");
+    let mut parts = ticket.splitn(3, '.');
+    let (Some(uid), Some(until), Some(mac)) = (parts.next(), parts.next(), parts.next()) else { return Err(expired()) };
+    let until: i64 = until.parse().map_err(|_| expired())?;
+    let now = state.clock.now();
+    if until < now.timestamp() || !crate::domain::accounts::is_id(uid) {
+        return Err(expired());
+    }
+    let lookup = uid.to_string();
+    let user = state.db.read(move |c| Ok(User::find(c, &lookup)?)).await?.ok_or_else(expired)?;
+    let expected = code_ticket(state, &user, until)?;
+    if !crate::crypto::constant_time_eq(expected.as_bytes(), format!("{uid}.{until}.{mac}").as_bytes())
+        || !user.active
+        || user.mfa_enabled_at.is_none()
+    {
+        return Err(expired());
+    }
+    let attempt = state.throttle.attempt(&user.email_normalized, addr);
+    let begun = {
+        let attempt = attempt.clone();
+        state.db.write(move |c| Ok(attempt.begin(c, naive(now))?)).await?
+    };
+    if let Err(retry_after_secs) = begun {
+        return Err(AppError::TooManyRequests { retry_after_secs });
+    }
+    if code.len() > 64 || !crate::auth::mfa::verify(state, &user, SecondFactor::guess(code), now).await? {
+        return Err(AppError::Unauthorized("mfa_invalid"));
+    }
     let (secret, secret_hash) = new_refresh_token();
-    open_session(state, &user, &email_n, addr, Door::Console { secret_hash }).await?;
+    open_session(state, &user, attempt, Door::Console { secret_hash }).await?;
     Ok((user, secret))
 }
 
@@ -256,7 +360,12 @@ pub async fn change_password(
         return Err(AppError::unprocessable("password_unchanged", "choose a password different from the current one"));
     }
     // Guessing the current password with a stolen access token is throttled like a login.
-    if let Err(retry_after_secs) = state.throttle.begin_attempt(&user.email_normalized, None) {
+    let attempt = state.throttle.attempt(&user.email_normalized, None);
+    let begun = {
+        let (attempt, at) = (attempt.clone(), naive(state.clock.now()));
+        state.db.write(move |c| Ok(attempt.begin(c, at)?)).await?
+    };
+    if let Err(retry_after_secs) = begun {
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
     let (stored, cur, newp) = (user.password_hash.clone(), current.to_string(), new.to_string());
@@ -295,10 +404,10 @@ pub async fn change_password(
             User::update(c, &uid, &changes)?;
             // Every other session ends: whoever knew the old password is out.
             Session::revoke_all_for_user(c, &uid, Some(&sid), naive(now), "password_changed")?;
+            attempt.succeeded(c, naive(now))?;
             audit::record(c, now, Entry::new(Some(&uid), "me.password_change", "user", Some(&uid)))?;
             Ok(())
         })
         .await?;
-    state.throttle.record_success(&user.email_normalized, None);
     Ok(())
 }

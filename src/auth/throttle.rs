@@ -1,161 +1,75 @@
-//! Login throttling, in memory only. Keys are salted SHA-256 digests of the account email
-//! and of the client address, with a salt made at start, so neither is kept in the clear
-//! even in memory, and nothing here is ever stored or logged.
+//! Throttles kept in the database (`throttles`), so that every instance on one PostgreSQL
+//! database counts together (N instances give the limits of one), a restart forgets
+//! nothing, and a counter ends on its own when its window does. A counter's slot is an HMAC,
+//! under a key derived from a secret every instance shares, of what it counts (an account,
+//! a network, an alert): neither the table nor a log ever holds an address or an email.
 //!
-//! Three budgets, so a stranger cannot lock a coordinator out from her own address:
-//! - one account from one address: a few free failures, then a delay that doubles with every
-//!   further failure (30 s, 1 min, 2 min, … up to the window). This is what stops a guesser.
-//! - one address over all accounts: a bound within the window (spraying many accounts).
-//! - one account over all addresses: a much higher bound within the window, against guessing
-//!   spread over many addresses; one stranger's failures alone come nowhere near it.
+//! Logins have three budgets, so that a stranger cannot lock a coordinator out from her own
+//! address:
+//! - one account from one network: a few free failures, then a delay that doubles with
+//!   every further failure (30 s, 1 min, 2 min, … up to the window). This stops a guesser.
+//! - one network over all accounts: a bound within the window (spraying many accounts).
+//! - one account over all networks: a much higher bound, against guessing spread over many
+//!   addresses; one stranger's failures alone come nowhere near it.
+//!
+//! An attempt is counted before the slow password check (so parallel guesses cannot all
+//! slip past a bound) by incrementing in SQL; a refused attempt is taken back in the same
+//! transaction, so refusals never lengthen anyone's wait.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use chrono::{Duration, NaiveDateTime};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::config::LoginConfig;
+use crate::db::models::throttle::Throttle;
+use crate::db::DbConn;
 
-type Key = [u8; 32];
+/// The first delay once an account's free failures from one network are used up.
+const FIRST_DELAY: Duration = Duration::seconds(30);
 
-struct Window {
-    started: Instant,
-    last: Instant,
-    failures: u32,
+/// Roughly one counted attempt in this many also deletes the rows whose window has ended.
+const SWEEP_ONE_IN: u32 = 64;
+
+/// Makes slots: an HMAC-SHA256 of a counter's kind and parts, hex.
+#[derive(Clone)]
+pub struct SlotKey(Zeroizing<[u8; 64]>);
+
+fn mac(block: &[u8; 64]) -> Hmac<Sha256> {
+    // A key of one block is what HMAC pads every key to: any key length is valid.
+    <Hmac<Sha256> as hmac::digest::KeyInit>::new(block.into())
 }
 
-pub struct LoginThrottle {
-    salt: [u8; 32],
-    max_account: u32,
-    max_address: u32,
-    free_pair: u32,
-    window: Duration,
-    buckets: Mutex<HashMap<Key, Window>>,
-}
-
-/// Bound on tracked keys: past it, expired windows are swept.
-const SWEEP_AT: usize = 100_000;
-
-/// The first delay once an account's free failures from one address are used up.
-const FIRST_DELAY: Duration = Duration::from_secs(30);
-
-struct Keys {
-    account: Key,
-    address: Option<Key>,
-    pair: Key,
-}
-
-impl LoginThrottle {
-    pub fn new(cfg: &LoginConfig) -> Self {
-        LoginThrottle {
-            salt: rand::random(),
-            max_account: cfg.max_failures_per_account,
-            max_address: cfg.max_failures_per_address,
-            free_pair: cfg.free_failures_per_account_and_address,
-            window: Duration::from_secs(cfg.window_seconds),
-            buckets: Mutex::new(HashMap::new()),
-        }
+impl SlotKey {
+    /// A key for `purpose`, derived from a secret that every instance shares.
+    pub fn derive(secret: &[u8], purpose: &str) -> SlotKey {
+        let mut m = mac(&crate::form::keys::hmac_block_key(secret));
+        m.update(b"haven throttle slots\0");
+        m.update(purpose.as_bytes());
+        SlotKey(crate::form::keys::hmac_block_key(&m.finalize().into_bytes()))
     }
 
-    fn key(&self, parts: &[&[u8]]) -> Key {
-        let mut h = Sha256::new();
-        h.update(self.salt);
+    pub fn slot(&self, parts: &[&[u8]]) -> String {
+        let mut m = mac(&self.0);
         for p in parts {
-            h.update((p.len() as u32).to_be_bytes());
-            h.update(p);
+            m.update(&(p.len() as u32).to_be_bytes());
+            m.update(p);
         }
-        h.finalize().into()
+        hex::encode(m.finalize().into_bytes())
     }
 
-    fn keys(&self, email_normalized: &str, addr: Option<IpAddr>) -> Keys {
-        let net = addr.map(network_of);
-        let email = email_normalized.as_bytes();
-        Keys {
-            account: self.key(&[b"account", email]),
-            address: net.as_deref().map(|n| self.key(&[b"address", n])),
-            pair: self.key(&[b"pair", email, net.as_deref().unwrap_or(b"none")]),
+    /// The slot of a client's network: IPv4 addresses one by one, IPv6 by /64, the block one
+    /// subscriber usually holds; unknown addresses share one slot.
+    pub fn network_slot(&self, kind: &[u8], addr: Option<IpAddr>) -> String {
+        match addr.map(network_of) {
+            Some(net) => self.slot(&[kind, &net]),
+            None => self.slot(&[kind, b"unknown"]),
         }
-    }
-
-    /// The delay after `failures` failures of one account from one address: none for the
-    /// free ones, then doubling from `FIRST_DELAY`, never more than the window.
-    fn pair_delay(&self, failures: u32) -> Duration {
-        if failures < self.free_pair {
-            return Duration::ZERO;
-        }
-        let doublings = (failures - self.free_pair).min(16);
-        FIRST_DELAY.saturating_mul(1 << doublings).min(self.window)
-    }
-
-    /// Takes one attempt from every budget before the (slow) password check, so parallel
-    /// guesses cannot all slip past the limit; `Err(seconds)` when one is spent. A
-    /// successful login gives its attempt back with `record_success`.
-    pub fn begin_attempt(&self, email_normalized: &str, addr: Option<IpAddr>) -> Result<(), u64> {
-        self.check(email_normalized, addr)?;
-        self.record_failure(email_normalized, addr);
-        Ok(())
-    }
-
-    /// `Err(seconds)` while any of the three budgets is spent.
-    pub fn check(&self, email_normalized: &str, addr: Option<IpAddr>) -> Result<(), u64> {
-        let keys = self.keys(email_normalized, addr);
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let live = |k: &Key| buckets.get(k).filter(|w| now.duration_since(w.started) < self.window);
-        let over = |k: &Key, max: u32| {
-            live(k).and_then(|w| (w.failures >= max).then(|| self.window - now.duration_since(w.started)))
-        };
-        let pair = live(&keys.pair).and_then(|w| {
-            let until = w.last + self.pair_delay(w.failures);
-            (until > now).then(|| until - now)
-        });
-        let wait = [over(&keys.account, self.max_account), keys.address.and_then(|k| over(&k, self.max_address)), pair]
-            .into_iter()
-            .flatten()
-            .max();
-        match wait {
-            Some(d) => Err(d.as_secs().max(1)),
-            None => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, email_normalized: &str, addr: Option<IpAddr>) {
-        let keys = self.keys(email_normalized, addr);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if buckets.len() >= SWEEP_AT {
-            let window = self.window;
-            buckets.retain(|_, w| now.duration_since(w.started) < window);
-        }
-        for k in [Some(keys.account), keys.address, Some(keys.pair)].into_iter().flatten() {
-            let w = buckets.entry(k).or_insert(Window { started: now, last: now, failures: 0 });
-            if now.duration_since(w.started) >= self.window {
-                *w = Window { started: now, last: now, failures: 0 };
-            }
-            w.failures += 1;
-            w.last = now;
-        }
-    }
-
-    /// A successful login gives back the attempt `begin_attempt` took on the account and the
-    /// address budgets; it does not wipe their earlier failures, so the victim's own login
-    /// does not hand an attacker a fresh budget. The budget of this account from this address
-    /// starts again: whoever logged in from here knew the password.
-    pub fn record_success(&self, email_normalized: &str, addr: Option<IpAddr>) {
-        let keys = self.keys(email_normalized, addr);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        for k in [Some(keys.account), keys.address].into_iter().flatten() {
-            if let Some(w) = buckets.get_mut(&k) {
-                w.failures = w.failures.saturating_sub(1);
-            }
-        }
-        buckets.remove(&keys.pair);
     }
 }
 
-/// IPv4 addresses count one by one; IPv6 by /64, the block one subscriber usually holds.
 fn network_of(addr: IpAddr) -> Vec<u8> {
     match addr {
         IpAddr::V4(a) => a.octets().to_vec(),
@@ -166,94 +80,183 @@ fn network_of(addr: IpAddr) -> Vec<u8> {
     }
 }
 
+fn seconds_until(at: NaiveDateTime, now: NaiveDateTime) -> u64 {
+    (at - now).num_seconds().max(1) as u64
+}
+
+fn maybe_sweep(conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<()> {
+    if rand::random::<u32>().is_multiple_of(SWEEP_ONE_IN) {
+        Throttle::sweep(conn, now)?;
+    }
+    Ok(())
+}
+
+/// A bound of `max` per `window` on one slot. Counts one; `Err(seconds)` (and nothing
+/// counted) when that would pass the bound.
+pub fn take(
+    conn: &mut DbConn,
+    slot: &str,
+    max: u32,
+    window: Duration,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Result<(), u64>> {
+    maybe_sweep(conn, now)?;
+    let row = Throttle::bump(conn, slot, now, now + window)?;
+    if row.failures as u32 > max {
+        Throttle::give_back(conn, slot, true, now)?;
+        return Ok(Err(seconds_until(row.expires_at, now)));
+    }
+    Ok(Ok(()))
+}
+
+/// Counts one in a slot, whatever its count.
+pub fn add(conn: &mut DbConn, slot: &str, window: Duration, now: NaiveDateTime) -> diesel::QueryResult<()> {
+    maybe_sweep(conn, now)?;
+    Throttle::bump(conn, slot, now, now + window).map(|_| ())
+}
+
+/// What a slot holds now (0 when it has no live window).
+pub fn count(conn: &mut DbConn, slot: &str, now: NaiveDateTime) -> diesel::QueryResult<u32> {
+    Ok(Throttle::live(conn, &[slot.to_string()], now)?.first().map_or(0, |r| r.failures.max(0) as u32))
+}
+
+/// The login throttle's settings and slot key; see the module's description.
+pub struct LoginThrottle {
+    key: SlotKey,
+    limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_account: u32,
+    max_address: u32,
+    free_pair: u32,
+    window: Duration,
+}
+
+impl Limits {
+    /// The delay after `failures` failures of one account from one network: none for the
+    /// free ones, then doubling from `FIRST_DELAY`, never more than the window.
+    fn pair_delay(&self, failures: u32) -> Duration {
+        if failures < self.free_pair {
+            return Duration::zero();
+        }
+        let doublings = (failures - self.free_pair).min(16);
+        (FIRST_DELAY * (1 << doublings)).min(self.window)
+    }
+}
+
+/// The three counters of one login attempt, ready to be used inside a transaction.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    account: String,
+    address: String,
+    pair: String,
+    limits: Limits,
+}
+
+impl LoginThrottle {
+    pub fn new(cfg: &LoginConfig, key: SlotKey) -> Self {
+        LoginThrottle {
+            key,
+            limits: Limits {
+                max_account: cfg.max_failures_per_account,
+                max_address: cfg.max_failures_per_address,
+                free_pair: cfg.free_failures_per_account_and_address,
+                window: Duration::seconds(cfg.window_seconds as i64),
+            },
+        }
+    }
+
+    /// The counters of an attempt on this account (normalised email) from this address.
+    pub fn attempt(&self, email_normalized: &str, addr: Option<IpAddr>) -> LoginAttempt {
+        let email = email_normalized.as_bytes();
+        let net = addr.map(network_of);
+        LoginAttempt {
+            account: self.key.slot(&[b"login-account", email]),
+            address: self.key.network_slot(b"login-address", addr),
+            pair: self.key.slot(&[b"login-pair", email, net.as_deref().unwrap_or(b"unknown")]),
+            limits: self.limits,
+        }
+    }
+}
+
+impl LoginAttempt {
+    /// Takes one attempt from every budget, before the (slow) password check; `Err(seconds)`
+    /// and nothing counted when a budget is spent. Commit it before checking the password.
+    pub fn begin(&self, conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<Result<(), u64>> {
+        maybe_sweep(conn, now)?;
+        let l = self.limits;
+        let end = now + l.window;
+        let account = Throttle::bump(conn, &self.account, now, end)?;
+        let address = Throttle::bump(conn, &self.address, now, end)?;
+        let pair = Throttle::bump(conn, &self.pair, now, end)?;
+        let over = |row: &Throttle, max: u32| (row.failures as u32 > max).then(|| seconds_until(row.expires_at, now));
+        let before = (pair.failures as u32).saturating_sub(1);
+        let pair_wait = pair.prev_last_at.and_then(|last| {
+            let until = last + l.pair_delay(before);
+            (until > now).then(|| seconds_until(until, now))
+        });
+        let wait =
+            [over(&account, l.max_account), over(&address, l.max_address), pair_wait].into_iter().flatten().max();
+        match wait {
+            Some(secs) => {
+                for slot in [&self.account, &self.address, &self.pair] {
+                    Throttle::give_back(conn, slot, true, now)?;
+                }
+                Ok(Err(secs))
+            }
+            None => Ok(Ok(())),
+        }
+    }
+
+    /// Gives back the attempt `begin` took without clearing anything: her password was right
+    /// but the sign-in needs a second step.
+    pub fn give_back(&self, conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<()> {
+        for slot in [&self.account, &self.address, &self.pair] {
+            Throttle::give_back(conn, slot, false, now)?;
+        }
+        Ok(())
+    }
+
+    /// A successful sign-in gives back the attempt on the account and network budgets; it
+    /// does not wipe their earlier failures, so the victim's own sign-in does not hand an
+    /// attacker a fresh budget. The budget of this account from this network starts again:
+    /// whoever signed in from here knew the password and the second factor.
+    pub fn succeeded(&self, conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<()> {
+        Throttle::give_back(conn, &self.account, false, now)?;
+        Throttle::give_back(conn, &self.address, false, now)?;
+        Throttle::delete(conn, &self.pair).map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn throttle(account: u32, address: u32, free_pair: u32) -> LoginThrottle {
-        LoginThrottle::new(&LoginConfig {
-            max_failures_per_account: account,
-            max_failures_per_address: address,
-            free_failures_per_account_and_address: free_pair,
-            window_seconds: 900,
-            ..LoginConfig::default()
-        })
+    #[test]
+    fn the_delay_doubles_up_to_the_window() {
+        let l = Limits { max_account: 100, max_address: 20, free_pair: 5, window: Duration::seconds(900) };
+        let delays: Vec<i64> = (0..12).map(|f| l.pair_delay(f).num_seconds()).collect();
+        assert_eq!(delays, [0, 0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900]);
     }
 
     #[test]
-    fn account_and_address_limits() {
-        let t = throttle(2, 3, 100);
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!(t.check("a@x", Some(ip)).is_ok());
-        t.record_failure("a@x", Some(ip));
-        t.record_failure("a@x", Some(ip));
-        assert!(t.check("a@x", Some(ip)).is_err(), "account limit");
-        assert!(t.check("b@x", Some(ip)).is_ok());
-        t.record_failure("b@x", Some(ip));
-        assert!(t.check("c@x", Some(ip)).is_err(), "address limit");
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(t.check("c@x", Some(other)).is_ok());
-    }
-
-    #[test]
-    fn a_stranger_slows_down_himself_not_her() {
-        let t = throttle(100, 20, 5);
-        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
-        let hers: IpAddr = "192.0.2.10".parse().unwrap();
-        for _ in 0..5 {
-            assert!(t.begin_attempt("coord@x", Some(stranger)).is_ok());
-        }
-        // His sixth attempt waits the first delay; hers goes through at once.
-        let wait = t.check("coord@x", Some(stranger)).unwrap_err();
-        assert!((29..=30).contains(&wait), "{wait}");
-        assert!(t.begin_attempt("coord@x", Some(hers)).is_ok());
-        // Every further failure doubles his delay, up to the window.
-        let mut delays = Vec::new();
-        for failures in 5..12 {
-            delays.push(t.pair_delay(failures).as_secs());
-        }
-        assert_eq!(delays, [30, 60, 120, 240, 480, 900, 900]);
-        // Her success from her address clears her own pair budget only.
-        t.record_success("coord@x", Some(hers));
-        assert!(t.check("coord@x", Some(stranger)).is_err());
-        assert!(t.check("coord@x", Some(hers)).is_ok());
-    }
-
-    #[test]
-    fn failures_spread_over_addresses_reach_the_account_bound() {
-        let t = throttle(10, 1000, 5);
-        for i in 0..10u8 {
-            let ip = IpAddr::from([203, 0, 113, i]);
-            assert!(t.begin_attempt("coord@x", Some(ip)).is_ok());
-        }
-        let fresh: IpAddr = "192.0.2.99".parse().unwrap();
-        assert!(t.check("coord@x", Some(fresh)).is_err(), "the account-wide bound holds");
-        assert!(t.check("other@x", Some(fresh)).is_ok());
-    }
-
-    #[test]
-    fn attempts_are_counted_before_the_check_and_success_gives_one_back() {
-        let t = throttle(3, 100, 100);
-        // Three parallel guesses all start before any finishes: the fourth is refused.
-        for _ in 0..3 {
-            assert!(t.begin_attempt("a@x", None).is_ok());
-        }
-        assert!(t.begin_attempt("a@x", None).is_err());
-        // One of them succeeded: one attempt back, not a fresh budget.
-        t.record_success("a@x", None);
-        assert!(t.begin_attempt("a@x", None).is_ok());
-        assert!(t.begin_attempt("a@x", None).is_err());
-    }
-
-    #[test]
-    fn ipv6_counts_per_slash_64() {
-        let t = throttle(100, 2, 100);
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        t.record_failure("x@x", Some(a));
-        t.record_failure("y@x", Some(b));
-        assert!(t.check("z@x", Some(a)).is_err());
-        assert!(t.check("z@x", Some(c)).is_ok());
+    fn slots_hide_what_they_count_and_ipv6_counts_per_slash_64() {
+        let k = SlotKey::derive(b"secret", "login");
+        let a = k.network_slot(b"x", Some("2001:db8:1:2::1".parse().unwrap()));
+        let b = k.network_slot(b"x", Some("2001:db8:1:2:ffff::9".parse().unwrap()));
+        let c = k.network_slot(b"x", Some("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 64);
+        assert!(!a.contains("2001"));
+        // Another secret (another deployment) gives other slots.
+        assert_ne!(a, SlotKey::derive(b"other", "login").network_slot(b"x", Some("2001:db8:1:2::1".parse().unwrap())));
+        // Mapped IPv4 is the IPv4 address.
+        assert_eq!(
+            k.network_slot(b"x", Some("::ffff:192.0.2.1".parse().unwrap())),
+            k.network_slot(b"x", Some("192.0.2.1".parse().unwrap()))
+        );
     }
 }

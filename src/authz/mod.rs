@@ -51,12 +51,15 @@ actions! {
     AuthLogout => "auth.logout",
     MeRead => "me.read",
     MePasswordChange => "me.password_change",
+    MeMfaEnroll => "me.mfa_enroll",
+    MeMfaDisable => "me.mfa_disable",
     OrganizationCreate => "organization.create",
     OrganizationList => "organization.list",
     UserCreate => "user.create",
     UserList => "user.list",
     UserUpdate => "user.update",
     UserResetPassword => "user.reset_password",
+    UserMfaReset => "user.mfa_reset",
     FormIntakeRead => "form.intake_read",
     FormIntakeUpdate => "form.intake_update",
     AuditRead => "audit.read",
@@ -137,6 +140,12 @@ impl Action {
     pub fn allowed_before_password_change(self) -> bool {
         matches!(self, Action::AuthLogout | Action::MeRead | Action::MePasswordChange)
     }
+
+    /// Actions an account that must use a second factor may perform before she has one:
+    /// read herself, change her password, enrol, sign out.
+    pub fn allowed_before_mfa_enrollment(self) -> bool {
+        matches!(self, Action::AuthLogout | Action::MeRead | Action::MePasswordChange | Action::MeMfaEnroll)
+    }
 }
 
 /// How a user stands to one object. Need-to-know: with no relation that allows reading it,
@@ -174,6 +183,22 @@ struct AccessFile {
     relations: HashMap<String, Vec<String>>,
     #[serde(default)]
     shares: SharesFile,
+    #[serde(default)]
+    mfa: MfaFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MfaFile {
+    /// The roles that must sign in with a second factor.
+    required_roles: Vec<String>,
+}
+
+impl Default for MfaFile {
+    /// Without an `[mfa]` section: admins and coordinators, who open every case file.
+    fn default() -> Self {
+        MfaFile { required_roles: vec!["admin".into(), "coordinator".into()] }
+    }
 }
 
 #[derive(Deserialize)]
@@ -198,6 +223,7 @@ pub struct AccessPolicy {
     allowed: HashMap<Action, HashSet<Role>>,
     on_object: HashMap<Action, HashSet<Relation>>,
     share_max_days: u32,
+    mfa_roles: HashSet<Role>,
 }
 
 pub const DEFAULT_ACCESS_POLICY: &str = include_str!("../../policies/access.toml");
@@ -241,7 +267,11 @@ impl AccessPolicy {
         if !(1..=3650).contains(&file.shares.max_days) {
             return Err("access policy: shares.max_days must be from 1 to 3650".into());
         }
-        Ok(AccessPolicy { allowed, on_object, share_max_days: file.shares.max_days })
+        let mut mfa_roles = HashSet::new();
+        for r in file.mfa.required_roles {
+            mfa_roles.insert(Role::parse(&r).ok_or_else(|| format!("access policy: mfa: unknown role `{r}`"))?);
+        }
+        Ok(AccessPolicy { allowed, on_object, share_max_days: file.shares.max_days, mfa_roles })
     }
 
     /// `<dir>/access.toml` when it exists, otherwise the rules built into the binary.
@@ -253,6 +283,11 @@ impl AccessPolicy {
     /// How many days ahead a share may end at most.
     pub fn share_max_days(&self) -> u32 {
         self.share_max_days
+    }
+
+    /// Whether this role must sign in with a second factor (`[mfa] required_roles`).
+    pub fn requires_mfa(&self, role: Role) -> bool {
+        self.mfa_roles.contains(&role)
     }
 
     pub fn permits(&self, role: Role, action: Action) -> bool {

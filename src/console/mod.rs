@@ -8,6 +8,7 @@
 mod cases;
 mod defenders;
 pub mod i18n;
+mod mfa;
 mod pages;
 pub mod session;
 
@@ -26,9 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/", web::get().to(pages::home))
             .route("/login", web::get().to(pages::login_page))
             .route("/login", web::post().to(pages::login))
+            .route("/login/code", web::post().to(mfa::code_step))
             .route("/logout", web::post().to(pages::logout))
             .route("/account", web::get().to(pages::account))
             .route("/account/password", web::post().to(pages::change_password))
+            .route("/account/mfa", web::get().to(mfa::page))
+            .route("/account/mfa/start", web::post().to(mfa::start))
+            .route("/account/mfa/confirm", web::post().to(mfa::confirm))
+            .route("/account/mfa/off", web::post().to(mfa::turn_off))
             .route("/language", web::post().to(pages::set_language))
             .route("/escalations", web::get().to(pages::escalations))
             .route("/escalations/{id}/ack", web::post().to(pages::acknowledge))

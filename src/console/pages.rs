@@ -9,6 +9,7 @@ use askama::Template;
 use super::i18n::Words;
 use super::session::{self, Staff};
 use super::{html, redirect, with_cookie, Chrome, NoticePage};
+use crate::auth::session::ConsoleSignIn;
 use crate::authz::Action;
 use crate::clock::{naive, ts};
 use crate::db::models::alert::AlertFilter;
@@ -57,6 +58,8 @@ pub(super) fn notice_of(req: &HttpRequest, w: &'static Words) -> Option<&'static
         "defender_saved" => w.defender_saved,
         "defender_created" => w.defender_created,
         "defender_linked" => w.defender_linked,
+        "mfa_on" => w.mfa_turned_on,
+        "mfa_off" => w.mfa_turned_off,
         _ => return None,
     })
 }
@@ -99,6 +102,7 @@ pub(super) fn error_page(req: &HttpRequest, staff: Option<&Staff>, lang: Lang, e
 pub(super) async fn signed_in(req: &HttpRequest, state: &AppState, password_page: bool) -> Result<Staff, HttpResponse> {
     match session::current(req, state).await {
         Ok(Some(s)) if s.user.must_change_password && !password_page => Err(redirect(req, "/console/account")),
+        Ok(Some(s)) if s.must_enrol && !password_page => Err(redirect(req, "/console/account/mfa")),
         Ok(Some(s)) => Ok(s),
         Ok(None) => {
             let had_cookie = req.headers().get(header::COOKIE).is_some();
@@ -113,7 +117,7 @@ pub(super) async fn signed_in(req: &HttpRequest, state: &AppState, password_page
 /// in `Origin`; a request with neither (not a browser's form) is judged by its CSRF token
 /// alone. This also covers the sign-in form, which has no session to take a token from
 /// (login CSRF: being signed in to someone else's account).
-fn cross_site(req: &HttpRequest) -> bool {
+pub(super) fn cross_site(req: &HttpRequest) -> bool {
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = h("sec-fetch-site") {
         return !matches!(site, "same-origin" | "none");
@@ -199,10 +203,15 @@ async fn posted_with(
 
 #[derive(Template)]
 #[template(path = "login.html", config = "src/console/askama.toml")]
-struct LoginPage {
+pub(super) struct LoginPage {
     c: Chrome,
-    errors: Vec<FieldError>,
+    pub errors: Vec<FieldError>,
     email: String,
+}
+
+/// The empty sign-in form.
+pub(super) fn login_form(c: Chrome) -> LoginPage {
+    LoginPage { c, errors: Vec::new(), email: String::new() }
 }
 
 impl LoginPage {
@@ -256,10 +265,8 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::P
     }
     let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
     match crate::auth::session::console_login(&state, &email, &password, addr).await {
-        Ok((user, secret)) => {
-            let to = if user.must_change_password { "/console/account" } else { "/console/" };
-            with_cookie(redirect(&req, to), &session::set_cookie(&state, &secret))
-        }
+        Ok(ConsoleSignIn::Done(user, secret)) => signed_in_now(&req, &state, &user, lang, &secret).await,
+        Ok(ConsoleSignIn::CodeNeeded { ticket }) => super::mfa::code_page(&req, lang, StatusCode::OK, ticket, None),
         Err(AppError::Unauthorized(_)) => {
             render(StatusCode::UNAUTHORIZED, vec![FieldError { field: "email", text: w.err_login }], email)
         }
@@ -274,6 +281,37 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::P
         }
         Err(e) => error_page(&req, None, lang, e),
     }
+}
+
+/// Where a fresh sign-in goes: her password first if she must change it, then her second
+/// factor if she must enrol one, else her work. The language she signed in with becomes
+/// hers when she has none saved, so the pages after it do not switch back to her browser's.
+pub(super) async fn signed_in_now(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    user: &crate::db::models::User,
+    lang: Lang,
+    secret: &str,
+) -> HttpResponse {
+    if user.language.is_none() {
+        let (st, u) = (state.clone(), user.clone());
+        let saved =
+            state.db.write(move |c| crate::domain::accounts::set_language(c, st.clock.now(), &u, Some(lang))).await;
+        if let Err(e) = saved {
+            // She is signed in all the same; her pages follow her browser's language.
+            e.log_cause();
+        }
+    }
+    let must_enrol = user.mfa_enabled_at.is_none()
+        && crate::domain::Role::parse(&user.role).is_some_and(|r| state.access.requires_mfa(r));
+    let to = if user.must_change_password {
+        "/console/account"
+    } else if must_enrol {
+        "/console/account/mfa"
+    } else {
+        "/console/"
+    };
+    with_cookie(redirect(req, to), &session::set_cookie(state, secret))
 }
 
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
@@ -578,6 +616,7 @@ struct AccountPage {
     c: Chrome,
     csrf: String,
     must_change: bool,
+    mfa_enabled: bool,
     errors: Vec<FieldError>,
 }
 
@@ -591,7 +630,13 @@ fn account_page(req: &HttpRequest, staff: &Staff, status: StatusCode, errors: Ve
     let w = staff.lang.words();
     let mut c = staff_chrome(staff, "/console/account", w.account_title, "account");
     c.notice = notice_of(req, w);
-    let page = AccountPage { c, csrf: staff.masked_csrf(), must_change: staff.user.must_change_password, errors };
+    let page = AccountPage {
+        c,
+        csrf: staff.masked_csrf(),
+        must_change: staff.user.must_change_password,
+        mfa_enabled: staff.user.mfa_enabled_at.is_some(),
+        errors,
+    };
     html(req, status, &page)
 }
 

@@ -37,6 +37,9 @@ pub struct Staff {
     pub lists_cases: bool,
     /// Her role lists escalations (`escalation.list`): her navigation has "Escalations".
     pub lists_escalations: bool,
+    /// Her role must sign in with a second factor and she has none yet: every page but her
+    /// account's sends her to enrol.
+    pub must_enrol: bool,
 }
 
 impl Staff {
@@ -141,5 +144,16 @@ pub async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<Staff
     let lists_alerts = state.access.permits(role, crate::authz::Action::AlertList);
     let lists_cases = state.access.permits(role, crate::authz::Action::CaseList);
     let lists_escalations = state.access.permits(role, crate::authz::Action::EscalationList);
-    Ok(Some(Staff { user, role, session_id: session.id, csrf, lang, lists_alerts, lists_cases, lists_escalations }))
+    let must_enrol = user.mfa_enabled_at.is_none() && state.access.requires_mfa(role);
+    Ok(Some(Staff {
+        user,
+        role,
+        session_id: session.id,
+        csrf,
+        lang,
+        lists_alerts,
+        lists_cases,
+        lists_escalations,
+        must_enrol,
+    }))
 }

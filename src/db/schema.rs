@@ -25,6 +25,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         language -> Nullable<Text>,
+        mfa_enabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -276,7 +277,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkins,
     receipts,
     form_submissions,
-    messages
+    messages,
+    user_totp,
+    recovery_codes,
+    throttles
 );
 
 diesel::table! {
@@ -542,3 +546,38 @@ diesel::table! {
 
 diesel::joinable!(receipts -> alerts (alert_id));
 diesel::joinable!(messages -> alerts (alert_id));
+
+diesel::table! {
+    user_totp (user_id) {
+        user_id -> Text,
+        secret_ct -> Binary,
+        key_version -> Integer,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, selector) {
+        user_id -> Text,
+        selector -> Text,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    throttles (slot) {
+        slot -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        last_at -> Timestamp,
+        prev_last_at -> Nullable<Timestamp>,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(user_totp -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));

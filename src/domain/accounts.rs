@@ -142,6 +142,7 @@ pub fn create_user(
         created_at: naive(now),
         updated_at: naive(now),
         language: None,
+        mfa_enabled_at: None,
     };
     user.insert(conn).map_err(|e| if unique_violation(&e) { exists() } else { e.into() })?;
     let detail = serde_json::json!({ "role": user.role, "organization_id": user.organization_id });

@@ -35,10 +35,11 @@ pub struct FormState {
 }
 
 impl FormState {
-    pub fn new(config: &crate::config::Config) -> anyhow::Result<FormState> {
+    pub fn new(config: &crate::config::Config, guard_key: crate::auth::throttle::SlotKey) -> anyhow::Result<FormState> {
         Ok(FormState {
             keys: keys::FormKeys::load_or_create(&config.data_dir, config.form.secret.expose())?,
             guard: guard::Guard::new(
+                guard_key,
                 config.form.reports_per_address_per_hour,
                 config.form.receipt_failures_per_address,
             ),

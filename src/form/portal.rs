@@ -294,11 +294,16 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
     };
     let t = lang.text();
     let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
-    if !state.form.guard.may_try(addr) {
-        return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 });
+    let at = naive(state.clock.now());
+    match state.form.guard.may_try(&state.db, addr, at).await {
+        Ok(true) => {}
+        Ok(false) => return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 900 }),
+        Err(e) => return error_page(&req, &state, lang, e),
     }
-    let wrong = |state: &AppState| {
-        state.form.guard.failed(addr);
+    let wrong = async |state: &AppState| {
+        if let Err(e) = state.form.guard.failed(&state.db, addr, at).await {
+            return error_page(&req, state, lang, e);
+        }
         html(
             &req,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -306,7 +311,7 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         )
     };
     // Checked before any hashing: a 10,000-character "receipt" costs nothing.
-    let Some(receipt) = normalize_receipt(f.raw("receipt")) else { return wrong(&state) };
+    let Some(receipt) = normalize_receipt(f.raw("receipt")) else { return wrong(&state).await };
     let st = state.clone();
     let lookup = match password::off_thread(move || st.form.keys.receipt_lookup(&receipt)).await {
         Ok(Ok(l)) => l,
@@ -332,7 +337,7 @@ pub async fn open(req: HttpRequest, state: web::Data<AppState>, payload: web::Pa
         .await;
     match found {
         Ok(Some(alert_id)) => to_view(&req, &state, lang, &alert_id, Note::None, now.timestamp(), now),
-        Ok(None) => wrong(&state),
+        Ok(None) => wrong(&state).await,
         Err(e) => error_page(&req, &state, lang, e),
     }
 }
@@ -543,7 +548,9 @@ async fn pin_gate(
     p: &Posted,
     field: &str,
 ) -> Result<PinCheck, HttpResponse> {
-    let locked = state.form.guard.pin_locked(&p.alert_id);
+    let at = naive(p.now);
+    let locked =
+        state.form.guard.pin_locked(&state.db, &p.alert_id, at).await.map_err(|e| error_page(req, state, p.lang, e))?;
     let check = check_pin_blocking(p.receipt.clone(), p.f.raw(field).to_string())
         .await
         .map_err(|e| error_page(req, state, p.lang, e))?;
@@ -551,7 +558,12 @@ async fn pin_gate(
         PinCheck::Duress => {
             raise_duress(state, p.alert_id.clone(), p.now).await.map_err(|e| error_page(req, state, p.lang, e))?
         }
-        PinCheck::Wrong => state.form.guard.pin_failed(&p.alert_id),
+        PinCheck::Wrong => state
+            .form
+            .guard
+            .pin_failed(&state.db, &p.alert_id, at)
+            .await
+            .map_err(|e| error_page(req, state, p.lang, e))?,
         PinCheck::Safe => {}
     }
     if locked {

@@ -347,6 +347,8 @@ enum Outcome {
     /// The same form sent again long after: the receipt is not shown a second time.
     AlreadySent,
     Closed,
+    /// This network sent its hour's share of reports.
+    TooMany,
 }
 
 pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HttpResponse {
@@ -390,12 +392,21 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
         return html(&req, StatusCode::UNPROCESSABLE_ENTITY, &page(&state, lang, token_text, values, errors));
     };
     let addr = crate::auth::client_addr(&req, state.config.login.trust_forwarded_for);
-    if !state.form.guard.allow_report(addr) {
-        return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 3600 });
+    let slot = state.form.guard.report_slot(addr);
+    // A look before the costly hashing and sealing; the count itself is taken with the
+    // report, in its transaction.
+    let spent = {
+        let slot = slot.clone();
+        state.db.read(move |c| Ok(slot.spent(c, naive(now))?)).await
+    };
+    match spent {
+        Ok(false) => {}
+        Ok(true) => return error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 3600 }),
+        Err(e) => return error_page(&req, &state, lang, e),
     }
     let ticket = state.form.keys.receipt_ticket(&token, false, now);
     let ticket_again = state.form.keys.receipt_ticket(&token, true, now);
-    match store(&state, token, alert, now).await {
+    match store(&state, token, alert, slot, now).await {
         // Post/redirect/get: the history keeps no POST that would show the receipt again.
         Ok(Outcome::Receipt { again }) => {
             let t = if again { ticket_again } else { ticket };
@@ -403,6 +414,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, payload: web::
         }
         Ok(Outcome::AlreadySent) => notice(&req, &state, lang, StatusCode::CONFLICT, t.receipt_title, t.already_sent),
         Ok(Outcome::Closed) => notice(&req, &state, lang, StatusCode::SERVICE_UNAVAILABLE, t.err_title, t.err_closed),
+        Ok(Outcome::TooMany) => error_page(&req, &state, lang, AppError::TooManyRequests { retry_after_secs: 3600 }),
         Err(e) if actix_web::ResponseError::status_code(&e).is_server_error() => {
             // Her account of what happened must not be lost to a database that is down for
             // a moment: the form comes back filled in, with the same token, so sending it
@@ -431,6 +443,7 @@ async fn store(
     state: &web::Data<AppState>,
     token: FormToken,
     alert: NewAlert,
+    slot: super::guard::ReportSlot,
     now: DateTime<Utc>,
 ) -> Result<Outcome, AppError> {
     let receipt = state.form.keys.receipt_for(&token);
@@ -454,6 +467,9 @@ async fn store(
                 return replayed(c, &first, now);
             }
             let Some(org) = super::FormState::organization(c, &st.config)? else { return Ok(Outcome::Closed) };
+            if !slot.take(c, naive(now))? {
+                return Ok(Outcome::TooMany);
+            }
             let a = alerts::create_from_form(c, &st.ctx(now), &org, &alert)?.alert;
             FormSubmission { token_digest: digest.clone(), alert_id: a.id.clone(), created_at: naive(now) }
                 .insert(c)?;

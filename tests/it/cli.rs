@@ -277,7 +277,7 @@ fn the_log_of_a_case_flow_holds_no_content_or_secrets() {
         .env("HAVEN_LOG", "trace")
         .env("HAVEN_ADMIN_EMAIL", "admin@log.test")
         .env("HAVEN_ADMIN_PASSWORD", admin_pw)
-        .env("HAVEN_POLICIES_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+        .env("HAVEN_POLICIES_DIR", crate::harness::test_policies())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -343,7 +343,9 @@ db_test!(her_language_is_kept_on_her_account, |app| {
     // Kept on the account: a new session in another browser opens in Arabic.
     let again = signed_in(&app, &w.owner_coord);
     assert!(again.get("/console/").text.contains("<html lang=\"ar\" dir=\"rtl\">"));
-    assert_eq!(app.count("audit_events WHERE action = 'me.language'"), 1);
+    // Two changes: the language of her first sign-in (English, saved as she had none), then
+    // her switch to Arabic.
+    assert_eq!(app.count("audit_events WHERE action = 'me.language'"), 2);
     // Only back to a console page.
     let csrf = d.csrf("/console/");
     let r = d.post("/console/language", &[("csrf", &csrf), ("lang", "fr"), ("back", "https://evil.example/")]);

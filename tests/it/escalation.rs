@@ -503,8 +503,7 @@ fn serve_escalates_on_its_own_and_reloads_rules_on_sighup() {
     let policies = dir.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
     for f in ["access.toml", "risk.toml", "funding.toml", "escalation.toml"] {
-        std::fs::copy(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").join(f), policies.join(f))
-            .unwrap();
+        std::fs::copy(crate::harness::test_policies().join(f), policies.join(f)).unwrap();
     }
     let sink = SmtpSink::start();
     let mut child = Command::new(env!("CARGO_BIN_EXE_haven"))

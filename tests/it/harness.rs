@@ -97,6 +97,37 @@ impl Drop for PgSchema {
     }
 }
 
+/// The shipped policies, as a fresh install runs them (admins and coordinators must enrol a
+/// second factor). The tests of two-factor sign-in use these.
+pub fn shipped_policies() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+/// The shipped policies except that no role must enrol a second factor: what every other
+/// test runs with, so that each need not play an authenticator (tests/it/mfa.rs covers the
+/// gate on every route with the shipped file).
+pub fn test_policies() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("policies-without-mfa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("policies dir");
+        for entry in std::fs::read_dir(shipped_policies()).expect("policies") {
+            let entry = entry.expect("entry");
+            let text = std::fs::read_to_string(entry.path()).expect("policy file");
+            let text = if entry.file_name() == "access.toml" {
+                let shipped = "required_roles = [\"admin\", \"coordinator\"]";
+                assert!(text.contains(shipped), "access.toml names the roles that must enrol");
+                text.replace(shipped, "required_roles = []")
+            } else {
+                text
+            };
+            std::fs::write(dir.join(entry.file_name()), text).expect("write policy");
+        }
+        dir
+    })
+    .clone()
+}
+
 /// A place for one test's data: a temp dir, and the database URL for the backend.
 pub struct TestDb {
     pub backend: Backend,
@@ -140,7 +171,7 @@ impl TestDb {
         let mut c = Config {
             database_url: Secret::new(self.url.clone()),
             data_dir: self.dir.path().join("data"),
-            policies_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            policies_dir: test_policies(),
             db_max_connections: 4,
             ..Config::default()
         };
@@ -155,7 +186,7 @@ impl TestDb {
         vec![
             ("HAVEN_DATABASE_URL".into(), self.url.clone()),
             ("HAVEN_DATA_DIR".into(), self.dir.path().join("data").display().to_string()),
-            ("HAVEN_POLICIES_DIR".into(), Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").display().to_string()),
+            ("HAVEN_POLICIES_DIR".into(), test_policies().display().to_string()),
             ("HAVEN_JWT_SECRET".into(), JWT_SECRET.into()),
             ("HAVEN_LOG".into(), "warn".into()),
         ]
@@ -390,7 +421,12 @@ impl TestApp {
 
     /// Stops this app, runs `between` on its database with nothing else connected (an
     /// upgrade, a restore), and starts it again on the same database and key files.
-    pub fn restart(mut self, between: impl FnOnce(&TestDb)) -> TestApp {
+    pub fn restart(self, between: impl FnOnce(&TestDb)) -> TestApp {
+        self.restart_with(between, |_| {})
+    }
+
+    /// `restart`, with the configuration changed by `tweak` for the new start.
+    pub fn restart_with(mut self, between: impl FnOnce(&TestDb), tweak: impl FnOnce(&mut Config)) -> TestApp {
         let placeholder = TestDb {
             backend: self.db.backend,
             dir: tempfile::tempdir().expect("temp dir"),
@@ -400,7 +436,7 @@ impl TestApp {
         let db = std::mem::replace(&mut self.db, placeholder);
         drop(self);
         between(&db);
-        TestApp::start_with(db, |_| {})
+        TestApp::start_with(db, tweak)
     }
 }
 

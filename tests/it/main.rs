@@ -22,6 +22,7 @@ mod http_basics;
 mod intake;
 mod jwt_attacks;
 mod layers;
+mod mfa;
 mod migrations;
 mod openapi;
 mod pages;

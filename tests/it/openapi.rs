@@ -43,8 +43,14 @@ fn openapi_covers_every_route_and_only_those() {
         if r.action != Action::Public {
             assert!(op["description"].as_str().unwrap().contains(r.action.as_str()));
         }
-        let takes_body = matches!(r.method.as_str(), "POST" | "PATCH" | "PUT")
-            && !matches!(r.action, Action::AuthLogout | Action::EscalationAck | Action::UserResetPassword);
+        // Starting a TOTP enrolment takes nothing; turning it off (a DELETE) takes a code.
+        let takes_body = (matches!(r.method.as_str(), "POST" | "PATCH" | "PUT")
+            && !matches!(
+                r.action,
+                Action::AuthLogout | Action::EscalationAck | Action::UserResetPassword | Action::UserMfaReset
+            )
+            && !(r.action == Action::MeMfaEnroll && r.path == "/api/v1/me/mfa/totp"))
+            || r.action == Action::MeMfaDisable;
         assert_eq!(op["requestBody"].is_object(), takes_body, "{} {}: request body", r.method, r.path);
         for p in r.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
             assert!(

@@ -7,7 +7,7 @@ use crate::db_test;
 use crate::harness::token_of;
 
 /// A concrete path for a route pattern: every `{param}` becomes a syntactically valid id.
-fn concrete(path: &str) -> String {
+pub fn concrete(path: &str) -> String {
     let mut out = String::new();
     let mut in_param = false;
     for ch in path.chars() {

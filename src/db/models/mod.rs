@@ -21,8 +21,10 @@ pub mod security_plan;
 pub mod service_key;
 pub mod session;
 pub mod setting;
+pub mod throttle;
 pub mod timeline;
 pub mod user;
+pub mod user_mfa;
 
 pub use alert::Alert;
 pub use audit_event::AuditEvent;
@@ -44,3 +46,4 @@ pub use service_key::ServiceKey;
 pub use session::{RefreshToken, Session};
 pub use setting::Setting;
 pub use user::User;
+pub use user_mfa::{RecoveryCode, UserTotp};

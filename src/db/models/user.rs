@@ -23,6 +23,8 @@ pub struct User {
     pub updated_at: NaiveDateTime,
     /// Her console's language (`en`, `fr`, `es`, `ar`); None: her browser's.
     pub language: Option<String>,
+    /// When she first confirmed a second factor; None: she signs in with a password alone.
+    pub mfa_enabled_at: Option<NaiveDateTime>,
 }
 
 /// `Debug` leaves the password hash out.
@@ -46,6 +48,7 @@ pub struct UserChanges {
     pub must_change_password: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
     pub language: Option<Option<String>>,
+    pub mfa_enabled_at: Option<Option<NaiveDateTime>>,
 }
 
 pub fn normalize_email(email: &str) -> String {
