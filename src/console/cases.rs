@@ -12,7 +12,7 @@ use super::session::Staff;
 use super::{html, redirect, Choice, Chrome};
 use crate::authz::Action;
 use crate::clock::naive;
-use crate::db::models::case::CaseFilter;
+use crate::db::models::case::{CaseFilter, CaseListRow};
 use crate::db::models::timeline;
 use crate::db::models::{Case, CaseNote, Organization, User};
 use crate::domain::cases::{Caller, CaseStatus, NoteKind, Severity};
@@ -169,8 +169,8 @@ impl ListQuery {
 
 /// What a search or a filter found.
 enum Found {
-    Cases(Vec<Case>),
-    Search { cases: Vec<Case>, alerts: Vec<AlertHit> },
+    Cases(Vec<CaseListRow>),
+    Search { cases: Vec<CaseListRow>, alerts: Vec<AlertHit> },
     NotASearch,
 }
 
@@ -205,19 +205,22 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             let who = Caller { user: &user, role };
             let now = naive(st.clock.now());
             let found = if search.is_empty() {
-                Found::Cases(crate::domain::cases::list(c, &who, &filter, None, CASES_SORTED + 1, now)?)
+                Found::Cases(crate::domain::cases::list_rows(c, &who, &filter, CASES_SORTED + 1, now)?)
             } else if let Some(short) = crate::domain::alerts::normalize_short_id(&search) {
                 let mut cases = Vec::new();
                 let mut alerts = Vec::new();
                 for a in crate::domain::alerts::find_by_short_id(c, &st.access, &who, &short, now)? {
                     match a.case {
-                        Some(k) => cases.push(k),
+                        Some(k) => cases.push(k.into()),
                         None => alerts.push(AlertHit { short_id: short.clone(), id: a.alert.id }),
                     }
                 }
                 Found::Search { cases, alerts }
             } else if search.trim().to_ascii_uppercase().starts_with("HVN-") {
-                let cases = crate::domain::cases::find_by_reference(c, &who, &search, now)?.into_iter().collect();
+                let cases = crate::domain::cases::find_by_reference(c, &who, &search, now)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect();
                 Found::Search { cases, alerts: Vec::new() }
             } else {
                 Found::NotASearch

@@ -176,6 +176,24 @@ pub fn list(
     Ok(Case::page_visible(conn, &vis, filter, cursor, limit)?)
 }
 
+/// `list`, with only the columns a list shows (the console's case list).
+pub fn list_rows(
+    conn: &mut DbConn,
+    caller: &Caller<'_>,
+    filter: &crate::db::models::case::CaseFilter,
+    limit: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<crate::db::models::case::CaseListRow>, AppError> {
+    let owner = (caller.role == Role::Coordinator).then_some(caller.user.organization_id.as_str());
+    let vis = crate::db::models::case::Visibility {
+        owner_org: owner,
+        assignee: &caller.user.id,
+        shared_with_org: &caller.user.organization_id,
+        now,
+    };
+    Ok(Case::page_visible_rows(conn, &vis, filter, None, limit)?)
+}
+
 /// A consent scope as stored: JSON, sorted, without repeats.
 pub fn scope_json(kinds: &[OrganizationKind]) -> Result<String, AppError> {
     let mut scope: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();

@@ -1069,3 +1069,33 @@ db_test!(a_duress_signal_before_triage_follows_the_alert_into_an_existing_case, 
     assert_eq!(app.get(&format!("/api/v1/cases/{low_id}"), Some(&coord)).json()["severity"], "low");
     assert_eq!(count(&app, "audit_events WHERE action = 'case.duress'"), 1);
 });
+
+/// The form's counters live in the database: two instances on one database count wrong
+/// receipts from one network together.
+fn wrong_receipts_count_on_every_instance(app: TestApp) {
+    let data_dir = app.db.dir.path().join("data");
+    let second = TestApp::start_with(app.db.share(), |c| {
+        c.form.receipt_failures_per_address = 3;
+        c.data_dir = data_dir;
+    });
+    let (receipt, _) = file_alert(&app, "en", "x");
+    assert_eq!(open_portal(&app, "0000 0000 0000 0000").status, 422);
+    assert_eq!(open_portal(&second, "0000 0000 0000 0001").status, 422);
+    assert_eq!(open_portal(&app, "0000 0000 0000 0002").status, 422);
+    // Three failures over two instances: both refuse even the right receipt now.
+    assert_eq!(open_portal(&second, &receipt).status, 429);
+    assert_eq!(open_portal(&app, &receipt).status, 429);
+}
+
+#[test]
+fn wrong_receipts_count_on_every_instance_sqlite() {
+    let db = crate::harness::TestDb::new(crate::harness::Backend::Sqlite).expect("sqlite");
+    wrong_receipts_count_on_every_instance(TestApp::start_with(db, |c| c.form.receipt_failures_per_address = 3));
+}
+
+#[test]
+fn wrong_receipts_count_on_every_instance_postgres() {
+    if let Some(db) = crate::harness::TestDb::new(crate::harness::Backend::Postgres) {
+        wrong_receipts_count_on_every_instance(TestApp::start_with(db, |c| c.form.receipt_failures_per_address = 3));
+    }
+}

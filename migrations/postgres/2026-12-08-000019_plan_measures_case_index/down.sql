@@ -1,0 +1,1 @@
+DROP INDEX plan_measures_case_idx;
