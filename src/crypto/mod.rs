@@ -256,12 +256,30 @@ pub fn open_record_with(
     record_id: &str,
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open_record(&mut None, identity, case_id, version, record_id, ciphertext)
+}
+
+/// `open_record_with`, keeping the version's cipher in `cipher` once derived, so that the
+/// records of one page derive their data key once (HKDF over the identity's text), not once
+/// each: that was a fifth of the console's case file.
+fn open_record(
+    cipher: &mut Option<chacha20poly1305::XChaCha20Poly1305>,
+    identity: &x25519::Identity,
+    case_id: &str,
+    version: i32,
+    record_id: &str,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     use chacha20poly1305::aead::{Aead, Payload};
     let framed = match ciphertext.strip_prefix(SEALED_MAGIC.as_slice()) {
         Some(rest) => {
             let (nonce, sealed) = rest.split_first_chunk::<NONCE_LEN>().ok_or(CryptoError::Unreadable)?;
             let aad = associated_data(version);
-            let plain = record_cipher(identity, case_id, version)?
+            let aead = match cipher {
+                Some(c) => c,
+                None => cipher.insert(record_cipher(identity, case_id, version)?),
+            };
+            let plain = aead
                 .decrypt(&chacha20poly1305::XNonce::from(*nonce), Payload { msg: sealed, aad: &aad })
                 .map_err(|_| CryptoError::Unreadable)?;
             Zeroizing::new(plain)
@@ -506,20 +524,22 @@ impl Crypto {
         case_id: &str,
         records: &[(&str, &Sealed)],
     ) -> Result<Vec<Zeroizing<Vec<u8>>>, CryptoError> {
-        let mut identities: Vec<(i32, Arc<x25519::Identity>)> = Vec::new();
+        // Per key version: its identity, and its cipher once a record needed it.
+        type Version = (i32, Arc<x25519::Identity>, Option<chacha20poly1305::XChaCha20Poly1305>);
+        let mut versions: Vec<Version> = Vec::new();
         let mut out = Vec::with_capacity(records.len());
         for (record_id, sealed) in records {
             let version = sealed.key_version;
-            let identity = match identities.iter().find(|(v, _)| *v == version) {
-                Some((_, id)) => id.clone(),
+            let at = match versions.iter().position(|(v, _, _)| *v == version) {
+                Some(i) => i,
                 None => {
                     let key = CaseKey::find(conn, case_id, version)?.ok_or(CryptoError::NoKey)?;
-                    let id = self.case_identity(conn, &key)?;
-                    identities.push((version, id.clone()));
-                    id
+                    versions.push((version, self.case_identity(conn, &key)?, None));
+                    versions.len() - 1
                 }
             };
-            out.push(open_record_with(&identity, case_id, version, record_id, &sealed.ciphertext)?);
+            let (_, identity, cipher) = &mut versions[at];
+            out.push(open_record(cipher, identity, case_id, version, record_id, &sealed.ciphertext)?);
         }
         Ok(out)
     }
