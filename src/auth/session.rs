@@ -56,13 +56,7 @@ async fn check_login(
     let email_n = normalize_email(email);
     let attempt = state.throttle.attempt(&email_n, addr);
     let now = state.clock.now();
-    let begun = {
-        let attempt = attempt.clone();
-        state.db.write(move |c| Ok(attempt.begin(c, naive(now))?)).await?
-    };
-    if let Err(retry_after_secs) = begun {
-        return Err(AppError::TooManyRequests { retry_after_secs });
-    }
+    begin(state, &attempt, now).await?;
     // Control characters (a NUL would make PostgreSQL fail the query) cannot be in any
     // account's email: a plain failed login, counted like any other.
     let lookup = email_n.clone();
@@ -92,6 +86,16 @@ async fn check_login(
         }
     }
     Ok(Checked::Ready(user, attempt))
+}
+
+/// Takes an attempt from the throttle's budgets, committed before the slow checks; 429 when
+/// one is spent.
+async fn begin(state: &AppState, attempt: &LoginAttempt, now: chrono::DateTime<chrono::Utc>) -> Result<(), AppError> {
+    let attempt = attempt.clone();
+    match state.db.write(move |c| Ok(attempt.begin(c, naive(now))?)).await? {
+        Ok(()) => Ok(()),
+        Err(retry_after_secs) => Err(AppError::TooManyRequests { retry_after_secs }),
+    }
 }
 
 enum Checked {
@@ -247,13 +251,7 @@ pub async fn console_code(
         return Err(expired());
     }
     let attempt = state.throttle.attempt(&user.email_normalized, addr);
-    let begun = {
-        let attempt = attempt.clone();
-        state.db.write(move |c| Ok(attempt.begin(c, naive(now))?)).await?
-    };
-    if let Err(retry_after_secs) = begun {
-        return Err(AppError::TooManyRequests { retry_after_secs });
-    }
+    begin(state, &attempt, now).await?;
     if code.len() > 64 || !crate::auth::mfa::verify(state, &user, SecondFactor::guess(code), now).await? {
         return Err(AppError::Unauthorized("mfa_invalid"));
     }
@@ -361,13 +359,7 @@ pub async fn change_password(
     }
     // Guessing the current password with a stolen access token is throttled like a login.
     let attempt = state.throttle.attempt(&user.email_normalized, None);
-    let begun = {
-        let (attempt, at) = (attempt.clone(), naive(state.clock.now()));
-        state.db.write(move |c| Ok(attempt.begin(c, at)?)).await?
-    };
-    if let Err(retry_after_secs) = begun {
-        return Err(AppError::TooManyRequests { retry_after_secs });
-    }
+    begin(state, &attempt, state.clock.now()).await?;
     let (stored, cur, newp) = (user.password_hash.clone(), current.to_string(), new.to_string());
     let hashed = crate::auth::password::off_thread(move || {
         if !crate::auth::password::verify(&cur, Some(&stored)) {

@@ -166,14 +166,7 @@ pub fn list(
     limit: i64,
     now: NaiveDateTime,
 ) -> Result<Vec<Case>, AppError> {
-    let owner = (caller.role == Role::Coordinator).then_some(caller.user.organization_id.as_str());
-    let vis = crate::db::models::case::Visibility {
-        owner_org: owner,
-        assignee: &caller.user.id,
-        shared_with_org: &caller.user.organization_id,
-        now,
-    };
-    Ok(Case::page_visible(conn, &vis, filter, cursor, limit)?)
+    Ok(Case::page_visible(conn, &visibility(caller, now), filter, cursor, limit)?)
 }
 
 /// `list`, with only the columns a list shows (the console's case list).
@@ -184,14 +177,19 @@ pub fn list_rows(
     limit: i64,
     now: NaiveDateTime,
 ) -> Result<Vec<crate::db::models::case::CaseListRow>, AppError> {
+    Ok(Case::page_visible_rows(conn, &visibility(caller, now), filter, None, limit)?)
+}
+
+/// What the caller may see of the cases: her organisation's (coordinators), those she is
+/// assigned to, and those shared with her organisation while the share is live.
+fn visibility<'a>(caller: &'a Caller<'_>, now: NaiveDateTime) -> crate::db::models::case::Visibility<'a> {
     let owner = (caller.role == Role::Coordinator).then_some(caller.user.organization_id.as_str());
-    let vis = crate::db::models::case::Visibility {
+    crate::db::models::case::Visibility {
         owner_org: owner,
         assignee: &caller.user.id,
         shared_with_org: &caller.user.organization_id,
         now,
-    };
-    Ok(Case::page_visible_rows(conn, &vis, filter, None, limit)?)
+    }
 }
 
 /// A consent scope as stored: JSON, sorted, without repeats.
